@@ -1,0 +1,355 @@
+"""The broker: the strategy's handle on orders, positions and cash.
+
+Its state is arrays over assets (positions, pending quantities, last prices) plus the order book
+and fill log; the per-bar matching is the compiled step in ``kernels.step``. Sizing helpers
+(``order_target_percent``, ``rebalance``, ...) work at decision time: they use the equity and the
+close of the bar the strategy is looking at, and net out orders still waiting to fill.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .config import BacktestConfig
+from .errors import OrderError
+from .kernels.records import (
+    CASH_REJECT,
+    CASH_SCALE_DOWN,
+    O_CLOSE,
+    O_ORDER,
+    O_REBALANCE,
+    O_TARGET,
+    R_CANCELLED_BY_USER,
+)
+from .kernels.step import cancel_order, fill_market_orders, mark_to_market
+from .orders import FillLog, Order, OrderBook
+
+# Target orders smaller than this share of the target (or position) are float noise, not trades.
+_TARGET_RTOL = 1e-9
+
+
+class Broker:
+    """Orders, positions and cash for one backtest; handed to every ``Strategy`` callback.
+
+    Example:
+        >>> def on_data(self, timestamp, data, broker):  # doctest: +SKIP
+        ...     broker.order_target_percent("AAPL", 0.5)   # half the equity in AAPL
+        ...     broker.rebalance({"MSFT": 0.3, "GOOG": 0.2})  # and everything else closed
+    """
+
+    def __init__(self, assets: NDArray[np.str_], config: BacktestConfig) -> None:
+        n = len(assets)
+        self._assets = assets
+        self._index = {str(a): i for i, a in enumerate(assets)}
+        self._config = config
+        self._fractional = config.fractional_shares
+        self._cash_account = config.account == "cash"
+        self._cash_policy = (
+            CASH_REJECT if config.on_insufficient_cash == "reject" else CASH_SCALE_DOWN
+        )
+        self._commission = np.full(n, config.commission, dtype=np.float64)
+        self._slippage = np.full(n, config.slippage, dtype=np.float64)
+
+        self._positions = np.zeros(n, dtype=np.float64)
+        self._pending = np.zeros(n, dtype=np.float64)
+        self._last_price = np.full(n, np.nan, dtype=np.float64)
+        self._account = np.array([config.initial_cash], dtype=np.float64)
+        self._equity = float(config.initial_cash)
+        self._bar = -1
+
+        self.orders = OrderBook()
+        self.fills = FillLog()
+
+    # ---- what the strategy reads -------------------------------------------------------------
+
+    @property
+    def cash(self) -> float:
+        """Cash in the account now."""
+        return float(self._account[0])
+
+    @property
+    def equity(self) -> float:
+        """Cash plus positions marked at the latest close (the close of the current bar)."""
+        return self._equity
+
+    @property
+    def assets(self) -> NDArray[np.str_]:
+        """The feed's assets; arrays over assets (``quantities``, ``rebalance``) use this order."""
+        return self._assets
+
+    @property
+    def quantities(self) -> NDArray[np.float64]:
+        """Positions as an array over ``assets`` (a copy; signed quantities)."""
+        return self._positions.copy()
+
+    @property
+    def last_prices(self) -> NDArray[np.float64]:
+        """The latest close of every asset (its last mark; NaN before its first bar), a copy."""
+        return self._last_price.copy()
+
+    @property
+    def positions(self) -> dict[str, float]:
+        """Open positions by asset (assets with zero quantity are left out)."""
+        held = np.flatnonzero(self._positions)
+        return {str(self._assets[i]): float(self._positions[i]) for i in held}
+
+    def position(self, asset: str) -> float:
+        """Signed quantity held in ``asset`` (0.0 if none)."""
+        return float(self._positions[self._asset_id(asset)])
+
+    @property
+    def open_orders(self) -> list[Order]:
+        """Orders submitted and not yet filled, cancelled or rejected, oldest first."""
+        ids = np.sort(self.orders.open_ids[: self.orders.n_open])
+        return [self.orders.snapshot(int(i), self._assets) for i in ids]
+
+    # ---- orders ------------------------------------------------------------------------------
+
+    def submit_order(
+        self, asset: str, quantity: float, *, side: Literal["buy", "sell"] | None = None
+    ) -> int:
+        """Submit a market order and return its id.
+
+        ``quantity`` is signed (> 0 buys, < 0 sells), or positive with ``side="buy"|"sell"``.
+        It fills at the next bar's open (or this bar's close with ``fill_timing="same_close"``).
+
+        Example:
+            >>> broker.submit_order("AAPL", 100)  # doctest: +SKIP
+            >>> broker.submit_order("AAPL", 40, side="sell")  # doctest: +SKIP
+        """
+        a = self._asset_id(asset)
+        qty = self._check_quantity(asset, quantity)
+        if side is not None:
+            if side not in ("buy", "sell"):
+                raise OrderError(f"side must be 'buy' or 'sell', got {side!r} for asset {asset}")
+            if qty < 0:
+                raise OrderError(
+                    f"quantity must be positive when side is given, got {quantity} "
+                    f"for asset {asset}"
+                )
+            qty = qty if side == "buy" else -qty
+        return self._submit(a, qty, O_ORDER)
+
+    def order_target_quantity(self, asset: str, target: float) -> int | None:
+        """Order what it takes to hold ``target`` shares once waiting orders fill.
+
+        Returns the order id, or None when no order is needed.
+        """
+        a = self._asset_id(asset)
+        if not math.isfinite(target):
+            raise OrderError(f"target quantity for asset {asset} must be finite, got {target}")
+        if not self._fractional and target != int(target):
+            raise OrderError(
+                f"target quantity {target} for asset {asset} is fractional but "
+                "fractional_shares is off; pass a whole number"
+            )
+        return self._order_towards(a, float(target), O_TARGET)
+
+    def order_target_value(self, asset: str, value: float) -> int | None:
+        """Order what it takes to hold ``value`` worth of ``asset`` at the current close.
+
+        Whole shares are rounded towards zero unless fractional shares are on.
+        """
+        a = self._asset_id(asset)
+        price = self._decision_price(a)
+        if not math.isfinite(value):
+            raise OrderError(f"target value for asset {asset} must be finite, got {value}")
+        return self._order_towards(a, self._round(value / price), O_TARGET)
+
+    def order_target_percent(self, asset: str, percent: float) -> int | None:
+        """Order what it takes to hold ``percent`` of equity (0.1 = 10%) in ``asset``."""
+        if not math.isfinite(percent):
+            raise OrderError(f"target percent for asset {asset} must be finite, got {percent}")
+        return self.order_target_value(asset, percent * self._equity)
+
+    def close_position(self, asset: str) -> int | None:
+        """Order the whole position in ``asset`` out (net of orders still waiting)."""
+        return self._order_towards(self._asset_id(asset), 0.0, O_CLOSE)
+
+    def rebalance(self, weights: Mapping[str, float] | ArrayLike) -> NDArray[np.int64]:
+        """Move the portfolio to target ``weights`` of equity; assets not named are closed.
+
+        ``weights`` is a mapping ``{asset: weight}`` or an array aligned to ``data.assets``.
+        Quantities are sized at the current close and equity, rounded towards zero to whole
+        shares unless fractional shares are on. Returns the ids of the orders submitted.
+
+        Example:
+            >>> broker.rebalance({"AAPL": 0.5, "MSFT": 0.5})  # doctest: +SKIP
+            >>> broker.rebalance(np.full(len(data.assets), 1 / len(data.assets)))  # doctest: +SKIP
+        """
+        w = self._weights_array(weights)
+        held = w != 0.0
+        if np.isnan(self._last_price[held]).any():
+            missing = self._assets[held & np.isnan(self._last_price)]
+            raise OrderError(
+                f"cannot size a weight for asset {missing[0]}: it has no price yet at bar "
+                f"{self._bar} (no bar so far); give it weight 0 until it trades"
+            )
+        targets = np.zeros(len(w))
+        targets[held] = w[held] * self._equity / self._last_price[held]
+        if not self._fractional:
+            targets = np.trunc(targets)
+        delta = targets - self._positions - self._pending
+        scale = np.maximum(np.maximum(np.abs(targets), np.abs(self._positions)), 1.0)
+        trade = np.flatnonzero(np.abs(delta) > _TARGET_RTOL * scale)
+        if len(trade) == 0:
+            return np.zeros(0, dtype=np.int64)
+        qty = delta[trade]
+        self._pending[trade] += qty
+        return self.orders.add(trade.astype(np.int64), qty, bar=self._bar, origin=O_REBALANCE)
+
+    def cancel_order(self, order_id: int) -> bool:
+        """Cancel an open order. Returns False if it had already filled or ended."""
+        if not 0 <= order_id < self.orders.n:
+            raise OrderError(f"unknown order id {order_id}; ids run from 0 to {self.orders.n - 1}")
+        cancelled = bool(
+            cancel_order(
+                self.orders.records, order_id, self._bar, R_CANCELLED_BY_USER, self._pending
+            )
+        )
+        if cancelled:
+            ids = self.orders.open_ids[: self.orders.n_open]
+            keep = ids[ids != order_id]
+            self.orders.open_ids[: len(keep)] = keep
+            self.orders.n_open = len(keep)
+        return cancelled
+
+    # ---- what the engine drives --------------------------------------------------------------
+
+    def start_bar(self, bar: int) -> None:
+        """Engine: the clock moved to ``bar``; new orders are stamped with it."""
+        self._bar = bar
+
+    def fill(self, bar: int, prices: NDArray[np.float64]) -> tuple[int, int]:
+        """Engine: fill open orders at ``prices`` (one bar's open or close row).
+
+        Returns the range ``[first, last)`` of the fills this produced in ``fills``.
+        """
+        book = self.orders
+        first = self.fills.n
+        if book.n_open == 0:
+            return first, first
+        self.fills.reserve(book.n_open)
+        book.n_open, self.fills.n = fill_market_orders(
+            bar,
+            prices,
+            book.records,
+            book.open_ids,
+            book.n_open,
+            self._positions,
+            self._pending,
+            self._account,
+            self._commission,
+            self._slippage,
+            self._cash_account,
+            self._fractional,
+            self._cash_policy,
+            self.fills.records,
+            first,
+        )
+        return first, self.fills.n
+
+    def mark(
+        self,
+        bar: int,
+        closes: NDArray[np.float64],
+        cash_out: NDArray[np.float64],
+        positions_value_out: NDArray[np.float64],
+        gross_out: NDArray[np.float64],
+    ) -> float:
+        """Engine: mark positions at ``closes``, record the bar's account state, return equity."""
+        self._equity = mark_to_market(
+            bar,
+            closes,
+            self._last_price,
+            self._positions,
+            self._account,
+            cash_out,
+            positions_value_out,
+            gross_out,
+        )
+        return self._equity
+
+    # ---- internals ---------------------------------------------------------------------------
+
+    def _submit(self, a: int, qty: float, origin: int) -> int:
+        self._pending[a] += qty
+        ids = self.orders.add(
+            np.array([a], dtype=np.int64), np.array([qty]), bar=self._bar, origin=origin
+        )
+        return int(ids[0])
+
+    def _order_towards(self, a: int, target: float, origin: int) -> int | None:
+        held = self._positions[a] + self._pending[a]
+        delta = target - held
+        if abs(delta) <= _TARGET_RTOL * max(abs(target), abs(held), 1.0):
+            return None
+        return self._submit(a, delta, origin)
+
+    def _round(self, qty: float) -> float:
+        return qty if self._fractional else float(math.trunc(qty))
+
+    def _decision_price(self, a: int) -> float:
+        price = float(self._last_price[a])
+        if math.isnan(price):
+            raise OrderError(
+                f"cannot size an order for asset {self._assets[a]}: it has no price yet at bar "
+                f"{self._bar} (no bar so far); use submit_order with a quantity instead"
+            )
+        return price
+
+    def _asset_id(self, asset: str) -> int:
+        try:
+            return self._index[asset]
+        except (KeyError, TypeError):
+            raise OrderError(
+                f"unknown asset {asset!r}; the feed has {len(self._assets)} assets, "
+                f"e.g. {', '.join(map(str, self._assets[:5]))}"
+            ) from None
+
+    def _check_quantity(self, asset: str, quantity: float) -> float:
+        try:
+            qty = float(quantity)
+        except (TypeError, ValueError):
+            raise OrderError(
+                f"quantity for asset {asset} must be a number, got {quantity!r}"
+            ) from None
+        if not math.isfinite(qty) or qty == 0.0:
+            raise OrderError(f"quantity for asset {asset} must be finite and non-zero, got {qty}")
+        if not self._fractional and qty != int(qty):
+            raise OrderError(
+                f"quantity {qty} for asset {asset} is fractional but fractional_shares is off; "
+                "pass a whole number or set BacktestConfig(fractional_shares=True)"
+            )
+        return qty
+
+    def _weights_array(self, weights: Mapping[str, float] | ArrayLike) -> NDArray[np.float64]:
+        n = len(self._assets)
+        if isinstance(weights, Mapping):
+            w = np.zeros(n, dtype=np.float64)
+            for asset, weight in weights.items():
+                w[self._asset_id(asset)] = weight
+        else:
+            w = np.asarray(weights, dtype=np.float64)
+            if w.shape != (n,):
+                raise OrderError(
+                    f"weights array must have one entry per asset, shape ({n},), got {w.shape}"
+                )
+        bad = ~np.isfinite(w)
+        if bad.any():
+            raise OrderError(
+                f"weight for asset {self._assets[np.argmax(bad)]} is {w[np.argmax(bad)]}; "
+                "weights must be finite (use 0 for assets to hold nothing of)"
+            )
+        if self._cash_account and (w < 0).any():
+            i = int(np.argmax(w < 0))
+            raise OrderError(
+                f"weight {w[i]} for asset {self._assets[i]} is negative, but a cash account "
+                "cannot short; use weights >= 0"
+            )
+        return w

@@ -1,0 +1,147 @@
+"""BacktestConfig: every setting of a backtest in one frozen, validated, keyword-only object."""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from .errors import ConfigError
+
+FillTiming = Literal["next_open", "same_close"]
+CashPolicy = Literal["scale_down", "reject"]
+AccountType = Literal["cash"]
+
+_FILL_TIMINGS = ("next_open", "same_close")
+_CASH_POLICIES = ("scale_down", "reject")
+_ACCOUNTS = ("cash",)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BacktestConfig:
+    """How a backtest executes: cash, costs, fill timing and account rules.
+
+    Args:
+        initial_cash: Starting cash in the account's currency.
+        commission: Commission as a fraction of traded notional (0.001 = 10 bps per side).
+        slippage: Slippage as a fraction of price: buys fill at ``price * (1 + slippage)``,
+            sells at ``price * (1 - slippage)``.
+        fill_timing: ``"next_open"`` fills orders decided at bar ``t`` at the open of ``t+1``
+            (the default, what a live trader gets); ``"same_close"`` fills them at the close of
+            ``t`` (VectorBT's default convention, Backtrader's cheat-on-close).
+        fractional_shares: Allow non-integer quantities. Off by default, as for equities.
+        on_insufficient_cash: A buy the cash cannot cover is cut to what the cash buys
+            (``"scale_down"``) or rejected whole (``"reject"``). Either way the order records why.
+        account: ``"cash"``: no shorting, no borrowing.
+        periods_per_year: Bars per year for annualised metrics; inferred from timestamps if None.
+        risk_free_rate: Annual risk-free rate used by Sharpe and Sortino.
+
+    Example:
+        >>> cfg = BacktestConfig(initial_cash=50_000, commission=0.001)
+        >>> cfg.fill_timing
+        'next_open'
+        >>> BacktestConfig.from_dict({"initial_cash": 1e6, "slippage": 0.0005}).slippage
+        0.0005
+    """
+
+    initial_cash: float = 100_000.0
+    commission: float = 0.0
+    slippage: float = 0.0
+    fill_timing: FillTiming = "next_open"
+    fractional_shares: bool = False
+    on_insufficient_cash: CashPolicy = "scale_down"
+    account: AccountType = "cash"
+    periods_per_year: float | None = None
+    risk_free_rate: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_number("initial_cash", self.initial_cash, low=0.0, low_open=True)
+        _check_number("commission", self.commission, low=0.0, high=1.0, high_open=True)
+        _check_number("slippage", self.slippage, low=0.0, high=1.0, high_open=True)
+        _check_choice("fill_timing", self.fill_timing, _FILL_TIMINGS)
+        _check_choice("on_insufficient_cash", self.on_insufficient_cash, _CASH_POLICIES)
+        _check_choice("account", self.account, _ACCOUNTS)
+        if not isinstance(self.fractional_shares, bool):
+            raise ConfigError(
+                f"fractional_shares must be true or false, got {self.fractional_shares!r}"
+            )
+        if self.periods_per_year is not None:
+            _check_number("periods_per_year", self.periods_per_year, low=0.0, low_open=True)
+        _check_number("risk_free_rate", self.risk_free_rate, low=-1.0, high=1.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as plain Python values (what ``from_dict`` and YAML take back)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], *, path: str = "config") -> BacktestConfig:
+        """Build a config from a mapping, rejecting unknown keys with the nearest valid one.
+
+        Example:
+            >>> BacktestConfig.from_dict({"comission": 0.001})
+            Traceback (most recent call last):
+            ...
+            ml4t.backtest.errors.ConfigError: unknown key 'config.comission'; did you mean ...
+        """
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path} must be a mapping of settings, got {type(values).__name__}")
+        valid = [f.name for f in fields(cls)]
+        for key in values:
+            if key not in valid:
+                near = difflib.get_close_matches(str(key), valid, n=1)
+                hint = f"; did you mean {near[0]!r}?" if near else ""
+                raise ConfigError(
+                    f"unknown key '{path}.{key}'{hint} Valid keys: {', '.join(valid)}"
+                )
+        return cls(**values)
+
+    def to_yaml(self, path: str | Path | None = None) -> str:
+        """Dump the config as YAML; also write it to ``path`` when given."""
+        text = yaml.safe_dump(self.to_dict(), sort_keys=False)
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    @classmethod
+    def from_yaml(cls, source: str | Path) -> BacktestConfig:
+        """Load a config from a YAML file path or a YAML string."""
+        text = Path(source).read_text() if _looks_like_path(source) else str(source)
+        try:
+            values = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config is not valid YAML: {exc}") from exc
+        return cls.from_dict(values or {})
+
+
+def _looks_like_path(source: str | Path) -> bool:
+    if isinstance(source, Path):
+        return True
+    return "\n" not in source and ":" not in source and Path(source).suffix in (".yaml", ".yml")
+
+
+def _check_choice(key: str, value: object, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{key} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+
+
+def _check_number(
+    key: str,
+    value: object,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise ConfigError(f"{key} must be a number, got {value!r}")
+    if low is not None and (value < low or (low_open and value == low)):
+        bound = f"> {low}" if low_open else f">= {low}"
+        raise ConfigError(f"{key} must be {bound}, got {value!r}")
+    if high is not None and (value > high or (high_open and value == high)):
+        bound = f"< {high}" if high_open else f"<= {high}"
+        raise ConfigError(f"{key} must be {bound}, got {value!r}")

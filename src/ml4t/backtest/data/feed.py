@@ -1,0 +1,481 @@
+"""DataFeed: long-format prices (and model outputs) -> aligned dense ``[T, N]`` arrays per field.
+
+Rows are placed into their (timestamp, asset) cell by index arithmetic, never through a wide
+pivot, so building the feed costs one pass per field and memory close to the arrays themselves.
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import polars as pl
+from numpy.typing import ArrayLike, NDArray
+
+from ..errors import DataError, DataWarning
+from .loading import (
+    ASSET,
+    KEY_COLUMNS,
+    PRICE_COLUMNS,
+    TIMESTAMP,
+    Source,
+    load_prices,
+    load_signals,
+    timestamp_series,
+)
+from .validation import Grid, check_bar_values, check_unique_cells, format_timestamp
+
+# How many assets the missing-bar warning names.
+_WORST_SHOWN = 5
+
+
+class DataFeed:
+    """Prices and model outputs for a universe, aligned on one time axis as ``[T, N]`` arrays.
+
+    Input is long format (one row per timestamp and asset) as a polars or pandas frame, a dict
+    ``{asset: frame}``, or Parquet path(s); ``signals`` joins a second frame on (timestamp, asset).
+    Every column besides the keys becomes a float64 field. A NaN price is a missing bar: the
+    asset does not trade then. Bad input raises ``DataError`` naming the asset, timestamp and
+    column at fault.
+
+    Example:
+        >>> from ml4t.backtest.datasets import synthetic_universe
+        >>> feed = DataFeed(synthetic_universe(n_assets=3, n_bars=5, seed=1))
+        >>> feed.n_bars, feed.n_assets, feed.fields[:6]
+        (5, 3, ('open', 'high', 'low', 'close', 'volume', 'score'))
+        >>> closes = feed.array("close")  # [T, N], columns in feed.assets order
+        >>> bool(closes[-1, feed.asset_index("A0002")] > 0)
+        True
+    """
+
+    def __init__(
+        self,
+        prices: Source,
+        *,
+        signals: Source | None = None,
+        asset_column: str | None = None,
+        timestamp_column: str | None = None,
+    ) -> None:
+        frame = load_prices(prices, timestamp_column=timestamp_column, asset_column=asset_column)
+        timezone = _time_zone(frame)
+        cells = _Cells.of(frame)
+        grid = Grid(cells.timestamps, cells.assets, timezone)
+        if not cells.ordered:
+            check_unique_cells(cells.counts(), grid, label="prices")
+
+        values = [c for c in frame.columns if c not in KEY_COLUMNS]
+        names = [*PRICE_COLUMNS, *(c for c in values if c not in PRICE_COLUMNS)]
+        arrays = {name: cells.scatter(frame[name]) for name in names}
+        check_bar_values(arrays, grid)
+
+        if signals is not None:
+            signal_frame = load_signals(
+                signals,
+                timestamp_column=timestamp_column,
+                asset_column=asset_column,
+                time_zone=timezone,
+                price_columns=names,
+            )
+            arrays |= _signal_arrays(signal_frame, cells, grid)
+
+        self._setup(cells.timestamps, cells.assets, timezone, arrays)
+        self._warn_missing_bars(stacklevel=3)
+
+    @classmethod
+    def from_arrays(
+        cls,
+        timestamps: ArrayLike | Sequence[datetime],
+        assets: Sequence[str] | NDArray[np.str_],
+        fields: Mapping[str, ArrayLike],
+        *,
+        timezone: str | None = None,
+    ) -> DataFeed:
+        """Build a feed from ``[T, N]`` arrays, checked by the same rules as a frame.
+
+        ``fields`` needs open, high, low, close and volume; more fields follow in dict order.
+        ``timestamps`` may be datetime64 values, datetimes or a polars/pandas series. With
+        ``timezone``, naive datetime64 values are read as UTC instants (as ``feed.timestamps``
+        stores them). Rows and columns are sorted by timestamp and asset; NaN prices are
+        missing bars.
+
+        Example:
+            >>> feed = DataFeed.from_arrays(times, ["A", "B"], {"open": o, "high": h, "low": lo,
+            ...     "close": c, "volume": v})  # doctest: +SKIP
+        """
+        series = timestamp_series(timestamps, timezone)
+        zone = _series_zone(series)
+        times = series.to_physical().to_numpy().astype(np.int64)
+        names = _asset_list(assets)
+        t_order = np.argsort(times, kind="stable")
+        a_order = np.argsort(np.asarray(names, dtype=np.str_), kind="stable")
+        times = times[t_order]
+        names = [names[i] for i in a_order]
+        _check_strictly_increasing(times, zone)
+        _check_unique_assets(names)
+
+        shape = (len(times), len(names))
+        arrays = {
+            name: _grid_field(name, values, shape, t_order, a_order)
+            for name, values in _ordered_fields(fields).items()
+        }
+        check_bar_values(arrays, Grid(times, names, zone))
+        feed = cls.__new__(cls)
+        feed._setup(times, names, zone, arrays)
+        feed._warn_missing_bars(stacklevel=3)
+        return feed
+
+    def _setup(
+        self,
+        timestamps: NDArray[np.int64],
+        assets: list[str],
+        timezone: str | None,
+        arrays: dict[str, NDArray[np.float64]],
+    ) -> None:
+        for array in arrays.values():
+            array.flags.writeable = False
+        self._arrays = arrays
+        self._fields = tuple(arrays)
+        self._timestamps = _read_only(timestamps.astype("datetime64[us]"))
+        self._assets = _read_only(np.asarray(assets, dtype=np.str_))
+        self._index = {name: i for i, name in enumerate(assets)}
+        self._timezone = timezone
+        self._has_bar = _read_only(~np.isnan(arrays["close"]))
+        self._missing_bars = _interior_gaps(self._has_bar, assets)
+        self._datetimes: list[datetime] | None = None
+
+    # --- public surface --------------------------------------------------------------------------
+
+    @property
+    def timestamps(self) -> NDArray[np.datetime64]:
+        """Bar times, ``datetime64[us]``, ascending; UTC instants when the feed is tz-aware."""
+        return self._timestamps
+
+    @property
+    def datetimes(self) -> list[datetime]:
+        """Bar times as python datetimes, tz-aware in ``timezone`` if the feed is.
+
+        Computed once and cached; the same list is returned on every call, so do not modify it.
+        """
+        if self._datetimes is None:
+            series = pl.Series(TIMESTAMP, self._timestamps)
+            if self._timezone is not None:
+                series = series.dt.replace_time_zone("UTC").dt.convert_time_zone(self._timezone)
+            self._datetimes = series.to_list()
+        return self._datetimes
+
+    @property
+    def assets(self) -> NDArray[np.str_]:
+        """Asset names, sorted; every array's columns are in this order (read-only)."""
+        return self._assets
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """Field names: open, high, low, close, volume, extra price columns, signal columns."""
+        return self._fields
+
+    @property
+    def n_bars(self) -> int:
+        """Number of timestamps T."""
+        return len(self._timestamps)
+
+    @property
+    def n_assets(self) -> int:
+        """Number of assets N."""
+        return len(self._assets)
+
+    @property
+    def timezone(self) -> str | None:
+        """Time zone of the input timestamps, or None when they were naive."""
+        return self._timezone
+
+    @property
+    def has_bar(self) -> NDArray[np.bool_]:
+        """``[T, N]``, True where the asset has a bar (its close is not NaN); read-only."""
+        return self._has_bar
+
+    @property
+    def missing_bars(self) -> dict[str, int]:
+        """Missing bars per asset between its first and last bar; only assets with gaps."""
+        return dict(self._missing_bars)
+
+    @property
+    def n_missing(self) -> int:
+        """Total missing bars inside the assets' histories (the sum of ``missing_bars``)."""
+        return sum(self._missing_bars.values())
+
+    def array(self, field: str) -> NDArray[np.float64]:
+        """The ``[T, N]`` float64 array of ``field`` (read-only; NaN where there is no value)."""
+        try:
+            return self._arrays[field]
+        except KeyError:
+            raise DataError(
+                f"unknown field {field!r}; valid fields: {', '.join(self._fields)}"
+            ) from None
+
+    def asset_index(self, asset: str) -> int:
+        """Column of ``asset`` in every array."""
+        try:
+            return self._index[asset]
+        except KeyError:
+            shown = ", ".join(map(repr, self._assets[:5].tolist()))
+            more = ", ..." if self.n_assets > 5 else ""
+            raise DataError(
+                f"unknown asset {asset!r}; the feed has {self.n_assets} assets: {shown}{more}"
+            ) from None
+
+    def __len__(self) -> int:
+        return self.n_bars
+
+    def __repr__(self) -> str:
+        start = format_timestamp(int(self._timestamps[0].astype(np.int64)), self._timezone)
+        end = format_timestamp(int(self._timestamps[-1].astype(np.int64)), self._timezone)
+        zone = f" {self._timezone}" if self._timezone else ""
+        return (
+            f"DataFeed({self.n_bars} bars x {self.n_assets} assets, {start} to {end}{zone}, "
+            f"fields: {', '.join(self._fields)}, missing bars: {self.n_missing})"
+        )
+
+    def _warn_missing_bars(self, *, stacklevel: int) -> None:
+        if not self._missing_bars:
+            return
+        worst = sorted(self._missing_bars.items(), key=lambda item: (-item[1], item[0]))
+        shown = ", ".join(f"{asset} ({n})" for asset, n in worst[:_WORST_SHOWN])
+        more = f" and {len(worst) - _WORST_SHOWN} more" if len(worst) > _WORST_SHOWN else ""
+        warnings.warn(
+            f"{self.n_missing} missing bars inside the histories of {len(worst)} assets "
+            f"(no price between an asset's first and last bar): {shown}{more}. On those bars "
+            "the asset does not trade: its orders wait and its position keeps its last price. "
+            "See feed.missing_bars for every asset.",
+            DataWarning,
+            stacklevel=stacklevel,
+        )
+
+
+# --- placing rows into cells ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Cells:
+    """Where each input row goes in the ``[T, N]`` grid: ``flat = t * N + n``."""
+
+    timestamps: NDArray[np.int64]  # sorted unique epoch microseconds
+    assets: list[str]  # sorted unique names
+    flat: NDArray[np.int64]  # per input row
+    ordered: bool  # rows already strictly increasing in (timestamp, asset): no duplicates
+
+    @classmethod
+    def of(cls, frame: pl.DataFrame) -> _Cells:
+        unique_times = frame[TIMESTAMP].unique().sort()
+        assets = frame[ASSET].unique().sort()
+        # An Enum with sorted categories maps names to their sorted position in one hash pass.
+        codes = frame[ASSET].cast(pl.Enum(assets)).to_physical().to_numpy()
+        flat = unique_times.search_sorted(frame[TIMESTAMP]).to_numpy().astype(np.int64)
+        flat *= len(assets)
+        flat += codes
+        ordered = bool(np.all(flat[1:] > flat[:-1]))
+        times = unique_times.to_physical().to_numpy().astype(np.int64)
+        return cls(times, assets.to_list(), flat, ordered)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.timestamps), len(self.assets)
+
+    @property
+    def complete(self) -> bool:
+        """Every cell has exactly one row, in grid order: values are the array as they stand."""
+        return self.ordered and len(self.flat) == self.shape[0] * self.shape[1]
+
+    def counts(self) -> NDArray[np.int64]:
+        """Rows per cell, flat."""
+        return np.bincount(self.flat, minlength=self.shape[0] * self.shape[1])
+
+    def present(self) -> NDArray[np.bool_]:
+        """True for cells that have a row (a missing bar's all-NaN row counts), flat."""
+        out = np.zeros(self.shape[0] * self.shape[1], dtype=np.bool_)
+        out[self.flat] = True
+        return out
+
+    def scatter(self, column: pl.Series) -> NDArray[np.float64]:
+        """One column -> ``[T, N]`` float64, NaN in cells without a row (nulls become NaN)."""
+        values = column.cast(pl.Float64).to_numpy()
+        if self.complete:
+            return np.array(values, dtype=np.float64).reshape(self.shape)
+        return _scatter(values, self.flat, self.shape)
+
+
+def _scatter(
+    values: NDArray[np.float64], flat: NDArray[np.int64], shape: tuple[int, int]
+) -> NDArray[np.float64]:
+    out = np.full(shape[0] * shape[1], np.nan)
+    out[flat] = values
+    return out.reshape(shape)
+
+
+def _time_zone(frame: pl.DataFrame) -> str | None:
+    return _series_zone(frame[TIMESTAMP])
+
+
+def _series_zone(series: pl.Series) -> str | None:
+    dtype = series.dtype
+    assert isinstance(dtype, pl.Datetime)
+    return dtype.time_zone
+
+
+# --- signals -------------------------------------------------------------------------------------
+
+
+def _signal_arrays(
+    frame: pl.DataFrame, cells: _Cells, grid: Grid
+) -> dict[str, NDArray[np.float64]]:
+    """Place signal rows into the price grid; every signal row must hit a price row."""
+    keys = frame.select(TIMESTAMP, ASSET)
+    duplicated = keys.is_duplicated()
+    if duplicated.any():
+        first = _first_row(keys.filter(duplicated))
+        raise DataError(
+            f"signals has more than one row for {_describe_row(first)} "
+            f"({int(duplicated.sum())} rows share a (timestamp, asset) pair); each pair must "
+            "appear once"
+        )
+
+    times = frame[TIMESTAMP].to_physical().to_numpy()
+    t = np.minimum(np.searchsorted(cells.timestamps, times), len(cells.timestamps) - 1)
+    codes = (
+        frame[ASSET]
+        .replace_strict(cells.assets, range(len(cells.assets)), default=-1, return_dtype=pl.Int64)
+        .to_numpy()
+    )
+    flat = t * len(cells.assets) + np.maximum(codes, 0)
+    matched = (cells.timestamps[t] == times) & (codes >= 0)
+    if not cells.complete:
+        matched &= cells.present()[flat]
+    if not matched.all():
+        unmatched = keys.filter(pl.Series(~matched))
+        raise DataError(
+            f"signals has a row for {_describe_row(_first_row(unmatched))} but "
+            f"prices have no row there ({_rows(unmatched.height)} of signals have no price row). "
+            "Signals must sit on the prices' (timestamp, asset) pairs; a shifted key is the "
+            "usual cause (a different time zone or time of day, e.g. 00:00 vs 16:00). Fix the "
+            "keys, or keep only rows that have prices: "
+            "signals.join(prices.select('timestamp', 'asset'), on=['timestamp', 'asset'], "
+            "how='semi')"
+        )
+
+    shape = cells.shape
+    columns = [c for c in frame.columns if c not in KEY_COLUMNS]
+    return {c: _scatter(frame[c].cast(pl.Float64).to_numpy(), flat, shape) for c in columns}
+
+
+def _rows(n: int) -> str:
+    return "1 row" if n == 1 else f"{n} rows"
+
+
+def _first_row(keys: pl.DataFrame) -> dict[str, Any]:
+    """First row in (timestamp, asset) order, the order every other error reports in."""
+    return keys.sort(TIMESTAMP, ASSET).row(0, named=True)
+
+
+def _describe_row(row: dict[str, Any]) -> str:
+    return f"asset {row[ASSET]!r} at timestamp {row[TIMESTAMP]}"
+
+
+# --- gaps ----------------------------------------------------------------------------------------
+
+
+def _interior_gaps(has_bar: NDArray[np.bool_], assets: list[str]) -> dict[str, int]:
+    """Missing bars strictly between each asset's first and last bar.
+
+    Absence before the first bar (not listed yet) or after the last (delisted) is not a gap.
+    """
+    n_bars = has_bar.shape[0]
+    first = np.argmax(has_bar, axis=0)
+    last = n_bars - 1 - np.argmax(has_bar[::-1], axis=0)
+    span = last - first + 1
+    gaps = np.where(has_bar.any(axis=0), span - has_bar.sum(axis=0), 0)
+    return {assets[i]: int(gaps[i]) for i in np.flatnonzero(gaps)}
+
+
+# --- from_arrays ---------------------------------------------------------------------------------
+
+
+def _asset_list(assets: Sequence[str] | NDArray[np.str_]) -> list[str]:
+    names = list(assets)
+    bad = [a for a in names if not isinstance(a, str) or not a]
+    if bad:
+        raise DataError(f"asset names must be non-empty strings, got {bad[0]!r}")
+    if not names:
+        raise DataError("assets is empty; a feed needs at least one asset")
+    return [str(a) for a in names]
+
+
+def _check_strictly_increasing(times: NDArray[np.int64], timezone: str | None) -> None:
+    if len(times) == 0:
+        raise DataError("timestamps is empty; a feed needs at least one bar")
+    repeated = np.flatnonzero(times[1:] == times[:-1])
+    if len(repeated):
+        when = format_timestamp(int(times[repeated[0]]), timezone)
+        raise DataError(
+            f"timestamp {when} appears more than once ({len(repeated)} repeats); "
+            "each row of the arrays must be a distinct time"
+        )
+
+
+def _check_unique_assets(names: list[str]) -> None:
+    repeated = [a for a, b in itertools.pairwise(names) if a == b]
+    if repeated:
+        raise DataError(
+            f"asset {repeated[0]!r} appears more than once in assets; names must be unique"
+        )
+
+
+def _ordered_fields(fields: Mapping[str, ArrayLike]) -> dict[str, ArrayLike]:
+    """OHLCV first, then the other fields in the caller's order."""
+    bad = [k for k in fields if not isinstance(k, str) or not k or k in KEY_COLUMNS]
+    if bad:
+        raise DataError(
+            f"field name {bad[0]!r} is not allowed; names are non-empty strings other than "
+            f"{' and '.join(KEY_COLUMNS)}"
+        )
+    missing = [name for name in PRICE_COLUMNS if name not in fields]
+    if missing:
+        raise DataError(
+            f"fields has no {missing[0]!r} array; fields present: "
+            f"{', '.join(map(repr, fields))}; required: {', '.join(PRICE_COLUMNS)}"
+        )
+    names = [*PRICE_COLUMNS, *(k for k in fields if k not in PRICE_COLUMNS)]
+    return {name: fields[name] for name in names}
+
+
+def _grid_field(
+    name: str,
+    values: ArrayLike,
+    shape: tuple[int, int],
+    t_order: NDArray[np.intp],
+    a_order: NDArray[np.intp],
+) -> NDArray[np.float64]:
+    array = np.asarray(values)
+    if array.shape != shape:
+        raise DataError(
+            f"field {name!r} has shape {array.shape}; it must be [T, N] = {shape} "
+            "(timestamps x assets)"
+        )
+    if not (
+        np.issubdtype(array.dtype, np.integer)
+        or np.issubdtype(array.dtype, np.floating)
+        or array.dtype == np.bool_
+    ):
+        raise DataError(
+            f"field {name!r} has dtype {array.dtype}; fields must be numeric (int, float or bool)"
+        )
+    # np.ix_ indexing copies, so the caller's arrays stay theirs to modify.
+    return np.ascontiguousarray(array[np.ix_(t_order, a_order)], dtype=np.float64)
+
+
+def _read_only(array: NDArray[Any]) -> NDArray[Any]:
+    array.flags.writeable = False
+    return array

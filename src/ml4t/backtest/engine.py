@@ -1,0 +1,152 @@
+"""The event driver: a loop over bars in Python around the compiled broker step.
+
+One bar ``t`` runs in this order (DESIGN.md, "The clock"):
+
+1. fill orders decided on earlier bars at ``open[t]``, reductions before entries;
+2. (position risk rules: a later issue);
+3. mark positions at ``close[t]`` and record cash and equity;
+4. call ``strategy.on_data`` with a view of bars ``<= t``;
+5. with ``fill_timing="same_close"`` only: fill the new orders at ``close[t]`` and record again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import polars as pl
+from tqdm import tqdm
+
+from .broker import Broker
+from .config import BacktestConfig
+from .data.feed import DataFeed
+from .data.view import BarView
+from .errors import ConfigError
+from .kernels.records import ORIGIN_NAMES
+from .orders import Fill
+from .results.result import BacktestResult
+from .strategy import Strategy
+
+
+class Engine:
+    """Runs one strategy over one feed under one config.
+
+    Example:
+        >>> feed = DataFeed(prices)                                            # doctest: +SKIP
+        >>> config = BacktestConfig(commission=0.001)
+        >>> result = Engine(feed, MyStrategy(), config).run()  # doctest: +SKIP
+        >>> result.final_value                                                 # doctest: +SKIP
+    """
+
+    def __init__(
+        self, feed: DataFeed, strategy: Strategy, config: BacktestConfig | None = None
+    ) -> None:
+        if not isinstance(feed, DataFeed):
+            raise ConfigError(f"feed must be a DataFeed, got {type(feed).__name__}")
+        if not isinstance(strategy, Strategy):
+            raise ConfigError(
+                "strategy must be an instance of a Strategy subclass, "
+                f"got {type(strategy).__name__}"
+            )
+        self.feed = feed
+        self.strategy = strategy
+        self.config = config if config is not None else BacktestConfig()
+
+    def run(self, *, progress: bool = False) -> BacktestResult:
+        """Run the backtest from the first bar to the last and return its result.
+
+        ``progress=True`` shows a progress bar once the run has taken more than a second.
+        """
+        feed, strategy, config = self.feed, self.strategy, self.config
+        n_bars = feed.n_bars
+        opens = feed.array("open")
+        closes = feed.array("close")
+        times = feed.datetimes
+        broker = Broker(feed.assets, config)
+        view = BarView(feed)
+        cash = np.empty(n_bars)
+        positions_value = np.empty(n_bars)
+        gross = np.empty(n_bars)
+        same_close = config.fill_timing == "same_close"
+        wants_fills = type(strategy).on_fill is not Strategy.on_fill
+
+        bar_progress = tqdm(
+            total=n_bars, delay=1.0, disable=not progress, unit="bar", desc="backtest", leave=False
+        )
+        strategy.on_start(broker)
+        for t in range(n_bars):
+            timestamp = times[t]
+            broker.start_bar(t)
+            if not same_close:
+                first, last = broker.fill(t, opens[t])
+                if wants_fills and last > first:
+                    self._dispatch_fills(broker, first, last, times)
+            broker.mark(t, closes[t], cash, positions_value, gross)
+            view._advance(t, timestamp)
+            strategy.on_data(timestamp, view, broker)
+            if same_close:
+                first, last = broker.fill(t, closes[t])
+                if last > first:
+                    # Close fills change cash and holdings of this bar: record the bar again.
+                    broker.mark(t, closes[t], cash, positions_value, gross)
+                    if wants_fills:
+                        self._dispatch_fills(broker, first, last, times)
+            bar_progress.update(1)
+        strategy.on_end(broker)
+        bar_progress.close()
+
+        return BacktestResult(
+            timestamps=_timestamp_series(feed),
+            assets=feed.assets,
+            cash=cash,
+            positions_value=positions_value,
+            gross_exposure=gross,
+            fills=broker.fills.view().copy(),
+            orders=broker.orders.records[: broker.orders.n].copy(),
+            last_price=broker.last_prices,
+            config=config.to_dict(),
+            initial_cash=config.initial_cash,
+            periods_per_year=config.periods_per_year,
+            risk_free_rate=config.risk_free_rate,
+        )
+
+    def _dispatch_fills(self, broker: Broker, first: int, last: int, times: list[datetime]) -> None:
+        assets = self.feed.assets
+        for rec in broker.fills.records[first:last]:
+            qty = float(rec["quantity"])
+            fill = Fill(
+                timestamp=times[int(rec["bar"])],
+                asset=str(assets[rec["asset"]]),
+                side="buy" if qty > 0 else "sell",
+                quantity=abs(qty),
+                price=float(rec["price"]),
+                commission=float(rec["commission"]),
+                slippage=float(rec["slippage"]),
+                order_id=int(rec["order_id"]),
+                reason=ORIGIN_NAMES[rec["origin"]],
+            )
+            self.strategy.on_fill(fill, broker)
+
+
+def run_backtest(
+    prices: object,
+    strategy: Strategy,
+    config: BacktestConfig | None = None,
+    *,
+    signals: object | None = None,
+    progress: bool = False,
+) -> BacktestResult:
+    """Build a feed from ``prices`` (and ``signals``), run ``strategy`` on it, return the result.
+
+    Example:
+        >>> result = run_backtest(prices_df, MyStrategy(), BacktestConfig())  # doctest: +SKIP
+    """
+    feed = prices if isinstance(prices, DataFeed) else DataFeed(prices, signals=signals)  # type: ignore[arg-type]
+    return Engine(feed, strategy, config).run(progress=progress)
+
+
+def _timestamp_series(feed: DataFeed) -> pl.Series:
+    ts = pl.Series("timestamp", feed.timestamps)
+    if feed.timezone is not None:
+        ts = ts.dt.replace_time_zone("UTC").dt.convert_time_zone(feed.timezone)
+    return ts

@@ -1,0 +1,99 @@
+"""Record layouts and integer codes shared by the numba kernels and the Python API around them.
+
+Kernels see only these dtypes and integers; the Python side turns them into readable names for
+results. Both live here so a code and its name can never drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+
+# Order types. Only MARKET is filled by the step today; the others reserve their codes and the
+# order book's limit/stop columns so that the execution issue slots them in without a new layout.
+MARKET: Final = 0
+LIMIT: Final = 1
+STOP: Final = 2
+STOP_LIMIT: Final = 3
+TRAILING_STOP: Final = 4
+ORDER_TYPE_NAMES: Final = ("market", "limit", "stop", "stop_limit", "trailing_stop")
+
+# Order status.
+OPEN: Final = 0
+PARTIALLY_FILLED: Final = 1
+FILLED: Final = 2
+CANCELLED: Final = 3
+REJECTED: Final = 4
+EXPIRED: Final = 5
+STATUS_NAMES: Final = ("open", "partially_filled", "filled", "cancelled", "rejected", "expired")
+
+# Why an order ended the way it did (or why a fill was smaller than asked).
+R_NONE: Final = 0
+R_INSUFFICIENT_CASH: Final = 1
+R_SCALED_DOWN: Final = 2
+R_SHORT_NOT_ALLOWED: Final = 3
+R_CANCELLED_BY_USER: Final = 4
+R_NO_PRICE: Final = 5
+R_END_OF_DATA: Final = 6
+R_TOO_SMALL: Final = 7
+REASON_NAMES: Final = (
+    "",
+    "insufficient_cash",
+    "scaled_down_insufficient_cash",
+    "short_not_allowed",
+    "cancelled_by_user",
+    "no_price",
+    "open_at_end",
+    "below_minimum_quantity",
+)
+
+# Where an order came from; a fill carries its order's origin as its reason.
+O_ORDER: Final = 0
+O_TARGET: Final = 1
+O_REBALANCE: Final = 2
+O_CLOSE: Final = 3
+ORIGIN_NAMES: Final = ("order", "target", "rebalance", "close_position")
+
+# When a step runs: at the bar's open (orders decided on earlier bars) or its close (same-bar mode).
+PHASE_OPEN: Final = 0
+PHASE_CLOSE: Final = 1
+
+# What a cash account does with a buy it cannot pay for in full.
+CASH_SCALE_DOWN: Final = 0
+CASH_REJECT: Final = 1
+
+# The order book: one record per order ever submitted; an order's id is its row.
+ORDER_DTYPE: Final = np.dtype(
+    [
+        ("asset", np.int64),
+        ("quantity", np.float64),  # signed as submitted: > 0 buys, < 0 sells
+        ("filled", np.float64),  # signed quantity filled so far
+        ("avg_price", np.float64),  # volume-weighted fill price, NaN until the first fill
+        ("commission", np.float64),
+        ("limit_price", np.float64),
+        ("stop_price", np.float64),
+        ("submit_bar", np.int64),
+        ("end_bar", np.int64),  # bar of the last fill, cancellation or rejection; -1 while open
+        ("order_type", np.int8),
+        ("status", np.int8),
+        ("reason", np.int8),
+        ("origin", np.int8),
+    ],
+    align=True,
+)
+
+# One record per fill.
+FILL_DTYPE: Final = np.dtype(
+    [
+        ("bar", np.int64),
+        ("asset", np.int64),
+        ("order_id", np.int64),
+        ("quantity", np.float64),  # signed: > 0 bought, < 0 sold
+        ("price", np.float64),  # after slippage
+        ("commission", np.float64),
+        ("slippage", np.float64),  # cost of slippage in cash, always >= 0
+        ("origin", np.int8),
+    ],
+    align=True,
+)

@@ -1,0 +1,169 @@
+"""Orders and fills: the value objects users see, and the growable record stores behind them.
+
+The stores keep every order and fill as one preallocated record array each (layouts in
+``kernels.records``), so the compiled step reads and writes them without Python objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .kernels.records import (
+    FILL_DTYPE,
+    MARKET,
+    OPEN,
+    ORDER_DTYPE,
+    ORDER_TYPE_NAMES,
+    ORIGIN_NAMES,
+    REASON_NAMES,
+    STATUS_NAMES,
+)
+
+_INITIAL_CAPACITY = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """A snapshot of one order, as ``broker.open_orders`` returns it.
+
+    Example:
+        >>> order = broker.open_orders[0]  # doctest: +SKIP
+        >>> order.asset, order.quantity, order.status
+        ('AAPL', 100.0, 'open')
+    """
+
+    id: int
+    asset: str
+    quantity: float
+    filled: float
+    order_type: str
+    status: str
+    reason: str
+    origin: str
+    submit_bar: int
+
+    @property
+    def side(self) -> str:
+        """``"buy"`` or ``"sell"``."""
+        return "buy" if self.quantity > 0 else "sell"
+
+    @property
+    def remaining(self) -> float:
+        """Signed quantity still to fill."""
+        return self.quantity - self.filled
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One execution, as ``Strategy.on_fill`` receives it.
+
+    ``quantity`` is positive; ``side`` says the direction. ``price`` includes slippage;
+    ``slippage`` is its cost in cash.
+
+    Example:
+        >>> def on_fill(self, fill, broker):  # doctest: +SKIP
+        ...     print(fill.timestamp, fill.asset, fill.side, fill.quantity, fill.price)
+    """
+
+    timestamp: datetime
+    asset: str
+    side: str
+    quantity: float
+    price: float
+    commission: float
+    slippage: float
+    order_id: int
+    reason: str
+
+
+class OrderBook:
+    """Every order ever submitted (one record each, id = row) and the ids still open."""
+
+    def __init__(self) -> None:
+        self.records: NDArray[np.void] = np.zeros(_INITIAL_CAPACITY, dtype=ORDER_DTYPE)
+        self.n = 0
+        self.open_ids: NDArray[np.int64] = np.zeros(_INITIAL_CAPACITY, dtype=np.int64)
+        self.n_open = 0
+
+    def add(
+        self,
+        assets: NDArray[np.int64],
+        quantities: NDArray[np.float64],
+        *,
+        bar: int,
+        origin: int,
+        order_type: int = MARKET,
+    ) -> NDArray[np.int64]:
+        """Append open orders (one per asset/quantity pair) and return their ids."""
+        k = len(assets)
+        self._reserve(k)
+        ids = np.arange(self.n, self.n + k, dtype=np.int64)
+        rec = self.records[self.n : self.n + k]
+        rec["asset"] = assets
+        rec["quantity"] = quantities
+        rec["filled"] = 0.0
+        rec["avg_price"] = np.nan
+        rec["commission"] = 0.0
+        rec["limit_price"] = np.nan
+        rec["stop_price"] = np.nan
+        rec["submit_bar"] = bar
+        rec["end_bar"] = -1
+        rec["order_type"] = order_type
+        rec["status"] = OPEN
+        rec["reason"] = 0
+        rec["origin"] = origin
+        self.open_ids[self.n_open : self.n_open + k] = ids
+        self.n += k
+        self.n_open += k
+        return ids
+
+    def snapshot(self, oid: int, assets: NDArray[np.str_]) -> Order:
+        """A readable copy of order ``oid``."""
+        r = self.records[oid]
+        return Order(
+            id=int(oid),
+            asset=str(assets[r["asset"]]),
+            quantity=float(r["quantity"]),
+            filled=float(r["filled"]),
+            order_type=ORDER_TYPE_NAMES[r["order_type"]],
+            status=STATUS_NAMES[r["status"]],
+            reason=REASON_NAMES[r["reason"]],
+            origin=ORIGIN_NAMES[r["origin"]],
+            submit_bar=int(r["submit_bar"]),
+        )
+
+    def _reserve(self, k: int) -> None:
+        if self.n + k > len(self.records):
+            size = max(2 * len(self.records), self.n + k)
+            grown = np.zeros(size, dtype=ORDER_DTYPE)
+            grown[: self.n] = self.records[: self.n]
+            self.records = grown
+        if self.n_open + k > len(self.open_ids):
+            size = max(2 * len(self.open_ids), self.n_open + k)
+            grown_ids = np.zeros(size, dtype=np.int64)
+            grown_ids[: self.n_open] = self.open_ids[: self.n_open]
+            self.open_ids = grown_ids
+
+
+class FillLog:
+    """Every fill, in the order they happened, as one growable record array."""
+
+    def __init__(self) -> None:
+        self.records: NDArray[np.void] = np.zeros(_INITIAL_CAPACITY, dtype=FILL_DTYPE)
+        self.n = 0
+
+    def reserve(self, k: int) -> None:
+        """Make room for ``k`` more fills (the step writes at most one per open order)."""
+        if self.n + k > len(self.records):
+            size = max(2 * len(self.records), self.n + k)
+            grown = np.zeros(size, dtype=FILL_DTYPE)
+            grown[: self.n] = self.records[: self.n]
+            self.records = grown
+
+    def view(self) -> NDArray[np.void]:
+        """The fills recorded so far (a view, not a copy)."""
+        return self.records[: self.n]
