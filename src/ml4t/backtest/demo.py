@@ -60,7 +60,8 @@ def run_demo(
     """
     prices = synthetic_universe(n_assets=n_assets, n_bars=n_bars, seed=seed)
     feed = DataFeed(prices)
-    config = BacktestConfig(initial_cash=1_000_000, commission=0.001, slippage=0.0005)
+    # 5 bps commission and 5 bps slippage per side: what a liquid-equity quant pays.
+    config = BacktestConfig(initial_cash=1_000_000, commission=0.0005, slippage=0.0005)
     result = Engine(feed, TopNScore(column="score", n=top_n, every=every), config).run(
         progress=progress
     )
