@@ -225,7 +225,7 @@ class Broker:
         """Engine: the clock moved to ``bar``; new orders are stamped with it."""
         self._bar = bar
 
-    def fill(self, bar: int, prices: NDArray[np.float64]) -> tuple[int, int]:
+    def fill_orders(self, bar: int, prices: NDArray[np.float64]) -> tuple[int, int]:
         """Engine: fill open orders at ``prices`` (one bar's open or close row).
 
         Returns the range ``[first, last)`` of the fills this produced in ``fills``.

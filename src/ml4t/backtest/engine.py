@@ -78,14 +78,14 @@ class Engine:
             timestamp = times[t]
             broker.start_bar(t)
             if not same_close:
-                first, last = broker.fill(t, opens[t])
+                first, last = broker.fill_orders(t, opens[t])
                 if wants_fills and last > first:
                     self._dispatch_fills(broker, first, last, times)
             broker.mark(t, closes[t], cash, positions_value, gross)
             view._advance(t, timestamp)
             strategy.on_data(timestamp, view, broker)
             if same_close:
-                first, last = broker.fill(t, closes[t])
+                first, last = broker.fill_orders(t, closes[t])
                 if last > first:
                     # Close fills change cash and holdings of this bar: record the bar again.
                     broker.mark(t, closes[t], cash, positions_value, gross)

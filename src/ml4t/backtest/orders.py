@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,6 +25,7 @@ from .kernels.records import (
 )
 
 _INITIAL_CAPACITY = 1024
+_T = TypeVar("_T", bound=np.generic)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,16 +139,8 @@ class OrderBook:
         )
 
     def _reserve(self, k: int) -> None:
-        if self.n + k > len(self.records):
-            size = max(2 * len(self.records), self.n + k)
-            grown = np.zeros(size, dtype=ORDER_DTYPE)
-            grown[: self.n] = self.records[: self.n]
-            self.records = grown
-        if self.n_open + k > len(self.open_ids):
-            size = max(2 * len(self.open_ids), self.n_open + k)
-            grown_ids = np.zeros(size, dtype=np.int64)
-            grown_ids[: self.n_open] = self.open_ids[: self.n_open]
-            self.open_ids = grown_ids
+        self.records = _with_room(self.records, self.n, k)
+        self.open_ids = _with_room(self.open_ids, self.n_open, k)
 
 
 class FillLog:
@@ -158,12 +152,17 @@ class FillLog:
 
     def reserve(self, k: int) -> None:
         """Make room for ``k`` more fills (the step writes at most one per open order)."""
-        if self.n + k > len(self.records):
-            size = max(2 * len(self.records), self.n + k)
-            grown = np.zeros(size, dtype=FILL_DTYPE)
-            grown[: self.n] = self.records[: self.n]
-            self.records = grown
+        self.records = _with_room(self.records, self.n, k)
 
     def view(self) -> NDArray[np.void]:
         """The fills recorded so far (a view, not a copy)."""
         return self.records[: self.n]
+
+
+def _with_room(array: NDArray[_T], used: int, k: int) -> NDArray[_T]:
+    """``array`` itself if ``k`` more rows fit after ``used``, else a copy at least twice as big."""
+    if used + k <= len(array):
+        return array
+    grown = np.zeros(max(2 * len(array), used + k), dtype=array.dtype)
+    grown[:used] = array[:used]
+    return grown
