@@ -1,0 +1,109 @@
+"""Performance metrics from an equity curve and its trades.
+
+Conventions follow empyrical (Quantopian's metrics library, kept as empyrical-reloaded), so
+numbers can be checked against it: simple per-bar returns, sample standard deviation (ddof=1),
+Sortino's downside deviation over all bars, max drawdown as a negative fraction.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+# Bar frequencies a span-based estimate snaps to when it lands within 5% of one.
+_KNOWN_PERIODS = (252.0, 365.0, 52.0, 12.0, 4.0, 1.0)
+_DAYS_PER_YEAR = 365.25
+
+
+def infer_periods_per_year(timestamps: NDArray[np.datetime64]) -> float:
+    """Bars per year from the timestamps: the bar count over the years they span.
+
+    Daily equity bars (about 252 a year) and daily crypto bars (365) both snap to their
+    convention; intraday bars give their true rate. Fewer than two bars, or a span under a day,
+    fall back to 252.
+
+    Example:
+        >>> ts = np.arange("2020-01-01", "2021-01-01", dtype="datetime64[D]")
+        >>> infer_periods_per_year(ts)
+        365.0
+    """
+    n = len(timestamps)
+    if n < 2:
+        return 252.0
+    span_days = (timestamps[-1] - timestamps[0]) / np.timedelta64(1, "D")
+    if span_days < 1.0:
+        return 252.0
+    estimate = (n - 1) / (float(span_days) / _DAYS_PER_YEAR)
+    for known in _KNOWN_PERIODS:
+        if abs(estimate - known) <= 0.05 * known:
+            return known
+    return float(estimate)
+
+
+def returns_from_equity(equity: NDArray[np.float64], initial: float) -> NDArray[np.float64]:
+    """Per-bar simple returns, the first one measured from the initial cash."""
+    prev = np.concatenate(([initial], equity[:-1]))
+    return equity / prev - 1.0
+
+
+def compute_metrics(
+    equity: NDArray[np.float64],
+    *,
+    initial_cash: float,
+    periods_per_year: float,
+    gross_exposure: NDArray[np.float64],
+    trade_pnl: NDArray[np.float64],
+    risk_free_rate: float = 0.0,
+) -> dict[str, float]:
+    """The headline metrics of one run.
+
+    ``trade_pnl`` holds the net PnL of closed trades; ``gross_exposure`` the gross position
+    value per bar. ``risk_free_rate`` is annual and is converted per bar.
+    """
+    r = returns_from_equity(equity, initial_cash)
+    n = len(r)
+    rf = (1.0 + risk_free_rate) ** (1.0 / periods_per_year) - 1.0
+    excess = r - rf
+    final = float(equity[-1]) if n else initial_cash
+    total_return = final / initial_cash - 1.0
+    years = n / periods_per_year
+    cagr = (final / initial_cash) ** (1.0 / years) - 1.0 if years > 0 and final > 0 else math.nan
+
+    std = float(np.std(r, ddof=1)) if n > 1 else math.nan
+    volatility = std * math.sqrt(periods_per_year)
+    sharpe = (
+        float(np.mean(excess)) / float(np.std(excess, ddof=1)) * math.sqrt(periods_per_year)
+        if n > 1 and float(np.std(excess, ddof=1)) > 0
+        else math.nan
+    )
+    downside = math.sqrt(float(np.mean(np.minimum(excess, 0.0) ** 2))) if n else math.nan
+    sortino = (
+        float(np.mean(excess)) / downside * math.sqrt(periods_per_year)
+        if n and downside > 0
+        else math.nan
+    )
+
+    wealth = np.concatenate(([initial_cash], equity))
+    peaks = np.maximum.accumulate(wealth)
+    max_drawdown = float(np.min(wealth / peaks - 1.0))
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        exposure_per_bar = np.where(equity > 0, gross_exposure / equity, np.nan)
+    exposure = float(np.nanmean(exposure_per_bar)) if n else math.nan
+
+    n_trades = len(trade_pnl)
+    win_rate = float(np.mean(trade_pnl > 0)) if n_trades else math.nan
+
+    return {
+        "total_return": total_return,
+        "cagr": cagr,
+        "volatility": volatility,
+        "sharpe": sharpe,
+        "sortino": sortino,
+        "max_drawdown": max_drawdown,
+        "n_trades": float(n_trades),
+        "win_rate": win_rate,
+        "exposure": exposure,
+    }

@@ -1,0 +1,271 @@
+"""BacktestResult: what a run produced, as polars frames, metrics and a readable summary."""
+
+from __future__ import annotations
+
+import json
+import math
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from numpy.typing import NDArray
+
+from ..kernels.records import (
+    OPEN,
+    ORDER_TYPE_NAMES,
+    ORIGIN_NAMES,
+    PARTIALLY_FILLED,
+    R_END_OF_DATA,
+    REASON_NAMES,
+    STATUS_NAMES,
+)
+from .metrics import compute_metrics, infer_periods_per_year
+from .trades import match_trades
+
+
+class BacktestResult:
+    """Everything one backtest produced.
+
+    Frames (polars): ``equity`` (one row per bar), ``fills``, ``trades`` (FIFO round trips,
+    open ones last marked at the final close), ``orders`` (every order and its final status).
+    ``metrics`` is a dict of floats; ``final_value`` the equity after the last bar.
+
+    Example:
+        >>> result = Engine(feed, MyStrategy(), BacktestConfig()).run()  # doctest: +SKIP
+        >>> print(result.summary())                                      # doctest: +SKIP
+        >>> result.fills.filter(pl.col("asset") == "AAPL")               # doctest: +SKIP
+        >>> result.save("results/run1")                                  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        *,
+        timestamps: pl.Series,
+        assets: NDArray[np.str_],
+        cash: NDArray[np.float64],
+        positions_value: NDArray[np.float64],
+        gross_exposure: NDArray[np.float64],
+        fills: NDArray[np.void],
+        orders: NDArray[np.void],
+        last_price: NDArray[np.float64],
+        config: dict[str, Any],
+        initial_cash: float,
+        periods_per_year: float | None = None,
+        risk_free_rate: float = 0.0,
+    ) -> None:
+        self._timestamps = timestamps
+        self._assets = assets
+        self._cash = cash
+        self._positions_value = positions_value
+        self._gross = gross_exposure
+        self._fills = fills
+        self._orders = orders
+        self._last_price = last_price
+        self.config = config
+        self.initial_cash = initial_cash
+        self.periods_per_year = (
+            periods_per_year
+            if periods_per_year is not None
+            else infer_periods_per_year(timestamps.to_numpy())
+        )
+        self._risk_free_rate = risk_free_rate
+
+    @property
+    def final_value(self) -> float:
+        """Equity (cash plus positions at the last close) after the last bar."""
+        if len(self._cash) == 0:
+            return self.initial_cash
+        return float(self._cash[-1] + self._positions_value[-1])
+
+    @cached_property
+    def equity(self) -> pl.DataFrame:
+        """One row per bar: timestamp, cash, positions_value, equity, gross_exposure, drawdown."""
+        equity = self._cash + self._positions_value
+        peaks = np.maximum.accumulate(np.concatenate(([self.initial_cash], equity)))[1:]
+        return pl.DataFrame(
+            {
+                "timestamp": self._timestamps,
+                "cash": self._cash,
+                "positions_value": self._positions_value,
+                "equity": equity,
+                "gross_exposure": self._gross,
+                "drawdown": equity / peaks - 1.0,
+            }
+        )
+
+    @cached_property
+    def fills(self) -> pl.DataFrame:
+        """One row per fill, in execution order. ``quantity`` > 0; ``side`` gives direction."""
+        f = self._fills
+        qty = f["quantity"]
+        return pl.DataFrame(
+            {
+                "timestamp": self._timestamps.gather(f["bar"]),
+                "asset": self._assets[f["asset"]].astype(str),
+                "side": np.where(qty > 0, "buy", "sell"),
+                "quantity": np.abs(qty),
+                "price": f["price"],
+                "commission": f["commission"],
+                "slippage": f["slippage"],
+                "order_id": f["order_id"],
+                "reason": np.asarray(ORIGIN_NAMES)[f["origin"]],
+            },
+            schema_overrides={"asset": pl.String, "side": pl.String, "reason": pl.String},
+        )
+
+    @cached_property
+    def trades(self) -> pl.DataFrame:
+        """FIFO round trips: entry/exit time and price, quantity, pnl (net), return, bars held."""
+        t = match_trades(self._fills, self._last_price)
+        ts = self._timestamps
+        is_open = t["is_open"]
+        last_bar = len(ts) - 1
+        bars_held = np.where(is_open, last_bar, t["exit_bar"]) - t["entry_bar"]
+        return pl.DataFrame(
+            {
+                "asset": self._assets[t["asset"]].astype(str),
+                "direction": np.where(t["direction"] > 0, "long", "short"),
+                "status": np.where(is_open, "open", "closed"),
+                "entry_time": ts.gather(t["entry_bar"]),
+                "exit_time": _times_at(ts, t["exit_bar"]),
+                "entry_price": t["entry_price"],
+                "exit_price": t["exit_price"],
+                "quantity": t["quantity"],
+                "pnl": t["pnl"],
+                "return": t["return"],
+                "commission": t["commission"],
+                "bars_held": bars_held,
+            },
+            schema_overrides={"asset": pl.String, "direction": pl.String, "status": pl.String},
+        )
+
+    @cached_property
+    def orders(self) -> pl.DataFrame:
+        """Every order submitted, with its final status and the reason for it."""
+        o = self._orders
+        ts = self._timestamps
+        status = o["status"].copy()
+        reason = o["reason"].copy()
+        still_open = (status == OPEN) | (status == PARTIALLY_FILLED)
+        reason[still_open & (reason == 0)] = R_END_OF_DATA
+        qty = o["quantity"]
+        return pl.DataFrame(
+            {
+                "order_id": np.arange(len(o), dtype=np.int64),
+                "submitted": ts.gather(o["submit_bar"]),
+                "asset": self._assets[o["asset"]].astype(str),
+                "side": np.where(qty > 0, "buy", "sell"),
+                "order_type": np.asarray(ORDER_TYPE_NAMES)[o["order_type"]],
+                "quantity": np.abs(qty),
+                "filled_quantity": np.abs(o["filled"]),
+                "avg_fill_price": o["avg_price"],
+                "commission": o["commission"],
+                "status": np.asarray(STATUS_NAMES)[status],
+                "reason": np.asarray(REASON_NAMES)[reason],
+                "origin": np.asarray(ORIGIN_NAMES)[o["origin"]],
+                "ended": _times_at(ts, o["end_bar"]),
+            },
+            schema_overrides={
+                "asset": pl.String,
+                "side": pl.String,
+                "order_type": pl.String,
+                "status": pl.String,
+                "reason": pl.String,
+                "origin": pl.String,
+            },
+        )
+
+    @cached_property
+    def metrics(self) -> dict[str, float]:
+        """total_return, cagr, volatility, sharpe, sortino, max_drawdown, n_trades, win_rate,
+        exposure, plus final_value, total_commission and total_slippage."""
+        trades = self.trades
+        closed_pnl = trades.filter(pl.col("status") == "closed")["pnl"].to_numpy()
+        equity = self._cash + self._positions_value
+        m = compute_metrics(
+            equity,
+            initial_cash=self.initial_cash,
+            periods_per_year=self.periods_per_year,
+            gross_exposure=self._gross,
+            trade_pnl=closed_pnl,
+            risk_free_rate=self._risk_free_rate,
+        )
+        m["final_value"] = self.final_value
+        m["n_fills"] = float(len(self._fills))
+        m["total_commission"] = float(self._fills["commission"].sum())
+        m["total_slippage"] = float(self._fills["slippage"].sum())
+        return m
+
+    def summary(self) -> str:
+        """A readable table of the run's headline figures."""
+        m = self.metrics
+        ts = self._timestamps
+        period = f"{ts[0]} -> {ts[-1]}" if len(ts) else "(no bars)"
+        rows = [
+            ("Period", period),
+            ("Bars x assets", f"{len(ts)} x {len(self._assets)}"),
+            ("Initial cash", _money(self.initial_cash)),
+            ("Final value", _money(m["final_value"])),
+            ("Total return", _pct(m["total_return"])),
+            ("CAGR", _pct(m["cagr"])),
+            ("Volatility (ann.)", _pct(m["volatility"])),
+            ("Sharpe", _num(m["sharpe"])),
+            ("Sortino", _num(m["sortino"])),
+            ("Max drawdown", _pct(m["max_drawdown"])),
+            ("Trades (closed)", f"{int(m['n_trades'])}"),
+            ("Win rate", _pct(m["win_rate"])),
+            ("Avg exposure", _pct(m["exposure"])),
+            ("Fills", f"{int(m['n_fills'])}"),
+            ("Commission paid", _money(m["total_commission"])),
+            ("Slippage paid", _money(m["total_slippage"])),
+        ]
+        width = max(len(k) for k, _ in rows)
+        lines = ["Backtest summary", "-" * (width + 24)]
+        lines += [f"{k:<{width}}  {v:>20}" for k, v in rows]
+        return "\n".join(lines)
+
+    def save(self, directory: str | Path) -> Path:
+        """Write equity, fills, trades and orders as Parquet, metrics as JSON and the config
+        as YAML into ``directory`` (created if needed); returns the directory."""
+        import yaml
+
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        self.equity.write_parquet(out / "equity.parquet")
+        self.fills.write_parquet(out / "fills.parquet")
+        self.trades.write_parquet(out / "trades.parquet")
+        self.orders.write_parquet(out / "orders.parquet")
+        metrics = {
+            k: (None if isinstance(v, float) and math.isnan(v) else v)
+            for k, v in self.metrics.items()
+        }
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        (out / "config.yaml").write_text(yaml.safe_dump(self.config, sort_keys=False))
+        return out
+
+    def __repr__(self) -> str:
+        return (
+            f"BacktestResult(bars={len(self._timestamps)}, assets={len(self._assets)}, "
+            f"fills={len(self._fills)}, final_value={self.final_value:,.2f})"
+        )
+
+
+def _times_at(timestamps: pl.Series, bars: NDArray[np.int64]) -> pl.Series:
+    """Timestamps of ``bars``; a negative bar (not happened) gives null."""
+    idx = pl.Series("i", bars, dtype=pl.Int64)
+    idx = idx.to_frame().select(pl.when(pl.col("i") >= 0).then(pl.col("i")))["i"]
+    return timestamps.gather(idx)
+
+
+def _money(x: float) -> str:
+    return f"{x:,.2f}"
+
+
+def _pct(x: float) -> str:
+    return "n/a" if math.isnan(x) else f"{100 * x:.2f}%"
+
+
+def _num(x: float) -> str:
+    return "n/a" if math.isnan(x) else f"{x:.3f}"

@@ -1,0 +1,138 @@
+"""Round-trip trades from fills, matched first in, first out per asset.
+
+Each record pairs one opening lot (or the part of it that was closed) with the fill that closed
+it: buying 100 then selling 60 and 40 gives two trades. Commissions are charged to trades pro
+rata by quantity, on both the entry and the exit side. Lots still open at the end become open
+trades marked at the last price.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+from numpy.typing import NDArray
+
+TRADE_DTYPE = np.dtype(
+    [
+        ("asset", np.int64),
+        ("direction", np.int8),  # +1 long, -1 short
+        ("is_open", np.bool_),
+        ("entry_bar", np.int64),
+        ("exit_bar", np.int64),  # -1 for open trades
+        ("entry_price", np.float64),
+        ("exit_price", np.float64),  # last mark for open trades
+        ("quantity", np.float64),  # > 0
+        ("commission", np.float64),  # entry share plus exit share
+        ("pnl", np.float64),  # net of commission
+        ("return", np.float64),  # pnl over entry notional
+    ],
+    align=True,
+)
+
+
+@njit(cache=True)
+def _match_fifo(
+    order: np.ndarray,
+    asset: np.ndarray,
+    bar: np.ndarray,
+    qty: np.ndarray,
+    price: np.ndarray,
+    commission: np.ndarray,
+    last_price: np.ndarray,
+    out: np.ndarray,
+) -> int:
+    n = order.shape[0]
+    # Open lots of the asset being processed: a FIFO queue as parallel arrays.
+    lot_qty = np.empty(n)  # signed remaining quantity
+    lot_price = np.empty(n)
+    lot_bar = np.empty(n, dtype=np.int64)
+    lot_comm_per_unit = np.empty(n)
+    n_out = 0
+    k = 0
+    while k < n:
+        a = asset[order[k]]
+        head = 0
+        tail = 0
+        while k < n and asset[order[k]] == a:
+            i = order[k]
+            q = qty[i]
+            p = price[i]
+            comm_per_unit = commission[i] / abs(q)
+            while q != 0.0 and head < tail and (lot_qty[head] > 0.0) != (q > 0.0):
+                lq = lot_qty[head]
+                closed = min(abs(lq), abs(q))
+                direction = 1 if lq > 0.0 else -1
+                comm = closed * (lot_comm_per_unit[head] + comm_per_unit)
+                gross = direction * closed * (p - lot_price[head])
+                rec = out[n_out]
+                rec.asset = a
+                rec.direction = direction
+                rec.is_open = False
+                rec.entry_bar = lot_bar[head]
+                rec.exit_bar = bar[i]
+                rec.entry_price = lot_price[head]
+                rec.exit_price = p
+                rec.quantity = closed
+                rec.commission = comm
+                rec.pnl = gross - comm
+                rec["return"] = (gross - comm) / (closed * lot_price[head])
+                n_out += 1
+                if closed >= abs(lq):
+                    head += 1
+                    q = q + lq  # lq has the opposite sign of q
+                    if abs(q) < 1e-12 * closed:
+                        q = 0.0
+                else:
+                    lot_qty[head] = lq + (closed if lq < 0.0 else -closed)
+                    q = 0.0
+            if q != 0.0:
+                lot_qty[tail] = q
+                lot_price[tail] = p
+                lot_bar[tail] = bar[i]
+                lot_comm_per_unit[tail] = comm_per_unit
+                tail += 1
+            k += 1
+        for j in range(head, tail):
+            lq = lot_qty[j]
+            direction = 1 if lq > 0.0 else -1
+            closed = abs(lq)
+            mark = last_price[a]
+            comm = closed * lot_comm_per_unit[j]
+            gross = direction * closed * (mark - lot_price[j])
+            rec = out[n_out]
+            rec.asset = a
+            rec.direction = direction
+            rec.is_open = True
+            rec.entry_bar = lot_bar[j]
+            rec.exit_bar = -1
+            rec.entry_price = lot_price[j]
+            rec.exit_price = mark
+            rec.quantity = closed
+            rec.commission = comm
+            rec.pnl = gross - comm
+            rec["return"] = (gross - comm) / (closed * lot_price[j])
+            n_out += 1
+    return n_out
+
+
+def match_trades(fills: NDArray[np.void], last_price: NDArray[np.float64]) -> NDArray[np.void]:
+    """Pair fills into FIFO round trips; returns ``TRADE_DTYPE`` records, closed then open by asset.
+
+    ``fills`` are ``FILL_DTYPE`` records in execution order; ``last_price`` marks open lots.
+    """
+    n = len(fills)
+    out = np.zeros(2 * n + 1, dtype=TRADE_DTYPE)
+    if n == 0:
+        return out[:0]
+    order = np.argsort(fills["asset"], kind="stable")
+    n_out = _match_fifo(
+        order,
+        np.ascontiguousarray(fills["asset"]),
+        np.ascontiguousarray(fills["bar"]),
+        np.ascontiguousarray(fills["quantity"]),
+        np.ascontiguousarray(fills["price"]),
+        np.ascontiguousarray(fills["commission"]),
+        last_price,
+        out,
+    )
+    return out[:n_out]
