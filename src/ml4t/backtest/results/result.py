@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import datetime, time
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -202,7 +203,7 @@ class BacktestResult:
         """A readable table of the run's headline figures."""
         m = self.metrics
         ts = self._timestamps
-        period = f"{ts[0]} -> {ts[-1]}" if len(ts) else "(no bars)"
+        period = f"{_when(ts[0])} -> {_when(ts[-1])}" if len(ts) else "(no bars)"
         rows = [
             ("Period", period),
             ("Bars x assets", f"{len(ts)} x {len(self._assets)}"),
@@ -257,6 +258,13 @@ def _times_at(timestamps: pl.Series, bars: NDArray[np.int64]) -> pl.Series:
     idx = pl.Series("i", bars, dtype=pl.Int64)
     idx = idx.to_frame().select(pl.when(pl.col("i") >= 0).then(pl.col("i")))["i"]
     return timestamps.gather(idx)
+
+
+def _when(timestamp: datetime) -> str:
+    """A date alone for daily bars stamped at midnight, else the full timestamp."""
+    if timestamp.time() == time(0) and timestamp.tzinfo is None:
+        return timestamp.date().isoformat()
+    return str(timestamp)
 
 
 def _money(x: float) -> str:
