@@ -11,15 +11,17 @@ import pytest
 
 from ml4t.backtest import DataFeed
 
-PriceTable = dict[str, list[tuple[float, float] | None]]
+Bar = tuple[float, float] | tuple[float, float, float, float]
+PriceTable = dict[str, list[Bar | None]]
 
 
 def frame_from_table(
     table: PriceTable, *, volume: float = 1e6, **extra: dict[str, list[float]]
 ) -> pl.DataFrame:
-    """Long OHLCV frame from ``{asset: [(open, close) or None, ...]}``; None is a missing bar.
+    """Long OHLCV frame from ``{asset: [bar or None, ...]}``; None is a missing bar.
 
-    High and low are the max and min of open and close, so market fills depend only on the two.
+    A bar is ``(open, close)``, with high and low the max and min of the two, or
+    ``(open, high, low, close)``.
     ``extra`` adds columns: ``score={"A": [...], ...}``.
     """
     start = datetime(2024, 1, 1)
@@ -28,13 +30,17 @@ def frame_from_table(
         for t, bar in enumerate(bars):
             if bar is None:
                 continue
-            o, c = bar
+            if len(bar) == 2:
+                o, c = bar
+                h, lo = max(o, c), min(o, c)
+            else:
+                o, h, lo, c = bar
             row = {
                 "timestamp": start + timedelta(days=t),
                 "asset": asset,
                 "open": o,
-                "high": max(o, c),
-                "low": min(o, c),
+                "high": h,
+                "low": lo,
                 "close": c,
                 "volume": volume,
             }

@@ -2,40 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
 import numpy as np
 import polars as pl
 import pytest
 
-from ml4t.backtest import BacktestConfig, BarView, Broker, Engine, Fill, OrderError, Strategy
-
-Action = Callable[[Broker, BarView], None]
-
-
-class Scripted(Strategy):
-    """Runs ``actions[bar]`` at that bar; records what it saw."""
-
-    def __init__(self, actions: dict[int, Action]) -> None:
-        self.actions = actions
-        self.fills: list[Fill] = []
-        self.equity_seen: list[float] = []
-
-    def on_data(self, timestamp: datetime, data: BarView, broker: Broker) -> None:
-        self.equity_seen.append(broker.equity)
-        action = self.actions.get(data.index)
-        if action is not None:
-            action(broker, data)
-
-    def on_fill(self, fill: Fill, broker: Broker) -> None:
-        self.fills.append(fill)
-
-
-def run(feed, actions: dict[int, Action], **config) -> tuple:  # type: ignore[no-untyped-def]
-    strategy = Scripted(actions)
-    cfg = BacktestConfig(initial_cash=config.pop("initial_cash", 10_000.0), **config)
-    return Engine(feed, strategy, cfg).run(), strategy
+from ml4t.backtest import BacktestConfig, BarView, Broker, Engine, OrderError, Strategy
+from scripted import run
 
 
 def test_market_buy_fills_at_next_open_with_commission_and_slippage(make_feed):

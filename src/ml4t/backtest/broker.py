@@ -20,14 +20,37 @@ from .errors import OrderError
 from .kernels.records import (
     CASH_REJECT,
     CASH_SCALE_DOWN,
+    DAY,
+    GTC,
+    INACTIVE,
+    LIMIT,
+    MARKET,
     O_CLOSE,
     O_ORDER,
     O_REBALANCE,
+    O_STOP_LOSS,
+    O_TAKE_PROFIT,
     O_TARGET,
+    OPEN,
+    ORDER_TYPE_NAMES,
+    PARTIALLY_FILLED,
+    PHASE_CLOSE,
+    PHASE_OPEN,
+    PRIORITY_LIMIT,
+    PRIORITY_STOP,
     R_CANCELLED_BY_USER,
+    STATUS_NAMES,
+    STOP,
+    STOP_LIMIT,
+    TRAIL_CLOSE,
+    TRAIL_HIGH_LOW,
+    TRAILING_STOP,
 )
-from .kernels.step import cancel_order, fill_market_orders, mark_to_market
+from .kernels.step import cancel_order, fill_orders, mark_to_market
 from .orders import FillLog, Order, OrderBook
+
+OrderType = Literal["market", "limit", "stop", "stop_limit", "trailing_stop"]
+TimeInForce = Literal["gtc", "day"]
 
 # Target orders smaller than this share of the target (or position) are float noise, not trades.
 _TARGET_RTOL = 1e-9
@@ -52,6 +75,8 @@ class Broker:
         self._cash_policy = (
             CASH_REJECT if config.on_insufficient_cash == "reject" else CASH_SCALE_DOWN
         )
+        self._priority = PRIORITY_STOP if config.intrabar_priority == "stop" else PRIORITY_LIMIT
+        self._trail_basis = TRAIL_CLOSE if config.trail_basis == "close" else TRAIL_HIGH_LOW
         self._commission = np.full(n, config.commission, dtype=np.float64)
         self._slippage = np.full(n, config.slippage, dtype=np.float64)
 
@@ -104,36 +129,184 @@ class Broker:
 
     @property
     def open_orders(self) -> list[Order]:
-        """Orders submitted and not yet filled, cancelled or rejected, oldest first."""
+        """Orders working or waiting (bracket legs before their entry fills), oldest first."""
         ids = np.sort(self.orders.open_ids[: self.orders.n_open])
-        return [self.orders.snapshot(int(i), self._assets) for i in ids]
+        status = self.orders.records["status"][ids]
+        live = (status == OPEN) | (status == PARTIALLY_FILLED) | (status == INACTIVE)
+        return [self.orders.snapshot(int(i), self._assets) for i in ids[live]]
 
     # ---- orders ------------------------------------------------------------------------------
 
     def submit_order(
-        self, asset: str, quantity: float, *, side: Literal["buy", "sell"] | None = None
+        self,
+        asset: str,
+        quantity: float,
+        *,
+        side: Literal["buy", "sell"] | None = None,
+        order_type: OrderType | None = None,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        trail_amount: float | None = None,
+        trail_percent: float | None = None,
+        tif: TimeInForce = "gtc",
     ) -> int:
-        """Submit a market order and return its id.
+        """Submit an order and return its id.
 
         ``quantity`` is signed (> 0 buys, < 0 sells), or positive with ``side="buy"|"sell"``.
-        It fills at the next bar's open (or this bar's close with ``fill_timing="same_close"``).
+        ``order_type`` defaults from the prices given: none is a market order, ``limit_price``
+        a limit, ``stop_price`` a stop, both a stop-limit, a trail a trailing stop. Market orders
+        fill at the next bar's open (or this bar's close with ``fill_timing="same_close"``);
+        the others from the next bar on, at their level or at the open when it gapped past it.
+        ``tif="day"`` orders expire after the first bar they could fill on.
 
         Example:
             >>> broker.submit_order("AAPL", 100)  # doctest: +SKIP
-            >>> broker.submit_order("AAPL", 40, side="sell")  # doctest: +SKIP
+            >>> broker.submit_order("AAPL", 40, side="sell", limit_price=195.0)  # doctest: +SKIP
+            >>> broker.submit_order("AAPL", -100, trail_percent=0.05)  # doctest: +SKIP
         """
         a = self._asset_id(asset)
-        qty = self._check_quantity(asset, quantity)
-        if side is not None:
-            if side not in ("buy", "sell"):
-                raise OrderError(f"side must be 'buy' or 'sell', got {side!r} for asset {asset}")
-            if qty < 0:
+        qty = self._signed_quantity(asset, quantity, side)
+        kind = self._order_kind(
+            asset, order_type, limit_price, stop_price, trail_amount, trail_percent
+        )
+        if tif not in ("gtc", "day"):
+            raise OrderError(f"tif must be 'gtc' or 'day', got {tif!r} for asset {asset}")
+        trail_ref = np.nan
+        if kind == TRAILING_STOP:
+            trail_ref = self._decision_price(a)
+        ids = self.orders.add(
+            np.array([a], dtype=np.int64),
+            np.array([qty]),
+            bar=self._bar,
+            origin=O_ORDER,
+            order_type=kind,
+            limit_price=_price_or_nan(limit_price),
+            stop_price=_price_or_nan(stop_price),
+            trail_amount=_price_or_nan(trail_amount),
+            trail_percent=_price_or_nan(trail_percent),
+            trail_ref=trail_ref,
+            tif=DAY if tif == "day" else GTC,
+        )
+        if kind == MARKET:
+            self._pending[a] += qty
+        return int(ids[0])
+
+    def submit_bracket(
+        self,
+        asset: str,
+        quantity: float,
+        *,
+        take_profit: float,
+        stop_loss: float,
+        side: Literal["buy", "sell"] | None = None,
+        limit_price: float | None = None,
+        tif: TimeInForce = "gtc",
+    ) -> tuple[int, int, int]:
+        """Submit an entry with a take-profit limit and a stop-loss stop that cancel each other.
+
+        The legs work from the bar the entry fills (see ``stops_on_entry_bar``) for the quantity
+        filled; when one fills, the other is cancelled. If one bar touches both, the config's
+        ``intrabar_priority`` picks the one that fills. Returns (entry, take-profit, stop-loss)
+        ids. The entry is a market order, or a limit order with ``limit_price``.
+
+        Example:
+            >>> broker.submit_bracket("AAPL", 100, take_profit=210, stop_loss=180)  # doctest: +SKIP
+        """
+        a = self._asset_id(asset)
+        qty = self._signed_quantity(asset, quantity, side)
+        for name, price in (("take_profit", take_profit), ("stop_loss", stop_loss)):
+            _check_price(asset, name, price)
+        if (qty > 0 and not stop_loss < take_profit) or (qty < 0 and not take_profit < stop_loss):
+            raise OrderError(
+                f"bracket on asset {asset}: a {'long' if qty > 0 else 'short'} entry needs "
+                f"{'stop_loss < take_profit' if qty > 0 else 'take_profit < stop_loss'}, got "
+                f"take_profit={take_profit}, stop_loss={stop_loss}"
+            )
+        if limit_price is not None:
+            _check_price(asset, "limit_price", limit_price)
+        entry_kind = MARKET if limit_price is None else LIMIT
+        assets = np.array([a], dtype=np.int64)
+        entry = int(
+            self.orders.add(
+                assets,
+                np.array([qty]),
+                bar=self._bar,
+                origin=O_ORDER,
+                order_type=entry_kind,
+                limit_price=_price_or_nan(limit_price),
+                tif=DAY if tif == "day" else GTC,
+            )[0]
+        )
+        if entry_kind == MARKET:
+            self._pending[a] += qty
+        legs = np.array([-qty])
+        tp = entry + 1
+        sl = entry + 2
+        self.orders.add(
+            assets,
+            legs,
+            bar=self._bar,
+            origin=O_TAKE_PROFIT,
+            order_type=LIMIT,
+            limit_price=float(take_profit),
+            parent=entry,
+            oco=sl,
+            status=INACTIVE,
+        )
+        self.orders.add(
+            assets,
+            legs,
+            bar=self._bar,
+            origin=O_STOP_LOSS,
+            order_type=STOP,
+            stop_price=float(stop_loss),
+            parent=entry,
+            oco=tp,
+            status=INACTIVE,
+        )
+        return entry, tp, sl
+
+    def replace_order(
+        self,
+        order_id: int,
+        *,
+        quantity: float | None = None,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+    ) -> None:
+        """Change a working order's quantity or price levels in place (it keeps its id).
+
+        Only an order with nothing filled yet can be replaced; the change applies from the next
+        bar it is checked on.
+        """
+        book = self.orders.records
+        order = self._live_order(order_id)
+        asset = str(self._assets[order["asset"]])
+        if order["status"] != OPEN or order["filled"] != 0.0:
+            raise OrderError(
+                f"order {order_id} on asset {asset} is {_status_name(order)}: only an open, "
+                "unfilled order can be replaced"
+            )
+        kind = int(order["order_type"])
+        if quantity is not None:
+            qty = self._check_quantity(asset, quantity)
+            if kind == MARKET:
+                self._pending[order["asset"]] += qty - order["quantity"]
+            book["quantity"][order_id] = qty
+        if limit_price is not None:
+            if kind not in (LIMIT, STOP_LIMIT):
                 raise OrderError(
-                    f"quantity must be positive when side is given, got {quantity} "
-                    f"for asset {asset}"
+                    f"order {order_id} on asset {asset} is a {ORDER_TYPE_NAMES[kind]} order: "
+                    "it has no limit price to replace"
                 )
-            qty = qty if side == "buy" else -qty
-        return self._submit(a, qty, O_ORDER)
+            book["limit_price"][order_id] = _check_price(asset, "limit_price", limit_price)
+        if stop_price is not None:
+            if kind not in (STOP, STOP_LIMIT):
+                raise OrderError(
+                    f"order {order_id} on asset {asset} is a {ORDER_TYPE_NAMES[kind]} order: "
+                    "it has no stop price to replace"
+                )
+            book["stop_price"][order_id] = _check_price(asset, "stop_price", stop_price)
 
     def order_target_quantity(self, asset: str, target: float) -> int | None:
         """Order what it takes to hold ``target`` shares once waiting orders fill.
@@ -204,20 +377,21 @@ class Broker:
         return self.orders.add(trade.astype(np.int64), qty, bar=self._bar, origin=O_REBALANCE)
 
     def cancel_order(self, order_id: int) -> bool:
-        """Cancel an open order. Returns False if it had already filled or ended."""
-        if not 0 <= order_id < self.orders.n:
-            raise OrderError(f"unknown order id {order_id}; ids run from 0 to {self.orders.n - 1}")
-        cancelled = bool(
+        """Cancel a working order (and the legs of a bracket whose entry it is).
+
+        Returns False if it had already filled or ended.
+        """
+        self._live_order(order_id)
+        return bool(
             cancel_order(
-                self.orders.records, order_id, self._bar, R_CANCELLED_BY_USER, self._pending
+                self.orders.records,
+                self.orders.n,
+                order_id,
+                self._bar,
+                R_CANCELLED_BY_USER,
+                self._pending,
             )
         )
-        if cancelled:
-            ids = self.orders.open_ids[: self.orders.n_open]
-            keep = ids[ids != order_id]
-            self.orders.open_ids[: len(keep)] = keep
-            self.orders.n_open = len(keep)
-        return cancelled
 
     # ---- what the engine drives --------------------------------------------------------------
 
@@ -225,9 +399,19 @@ class Broker:
         """Engine: the clock moved to ``bar``; new orders are stamped with it."""
         self._bar = bar
 
-    def fill_orders(self, bar: int, prices: NDArray[np.float64]) -> tuple[int, int]:
-        """Engine: fill open orders at ``prices`` (one bar's open or close row).
+    def fill_orders(
+        self,
+        bar: int,
+        *,
+        at_close: bool,
+        opens: NDArray[np.float64],
+        highs: NDArray[np.float64],
+        lows: NDArray[np.float64],
+        closes: NDArray[np.float64],
+    ) -> tuple[int, int]:
+        """Engine: fill what this bar fills (one row per field over assets).
 
+        ``at_close`` is the same-bar phase, where only market orders fill, at the close.
         Returns the range ``[first, last)`` of the fills this produced in ``fills``.
         """
         book = self.orders
@@ -235,10 +419,16 @@ class Broker:
         if book.n_open == 0:
             return first, first
         self.fills.reserve(book.n_open)
-        book.n_open, self.fills.n = fill_market_orders(
+        book.n_open, self.fills.n = fill_orders(
             bar,
-            prices,
+            PHASE_CLOSE if at_close else PHASE_OPEN,
+            self._config.fill_timing == "next_open",
+            opens,
+            highs,
+            lows,
+            closes,
             book.records,
+            book.n,
             book.open_ids,
             book.n_open,
             self._positions,
@@ -249,6 +439,9 @@ class Broker:
             self._cash_account,
             self._fractional,
             self._cash_policy,
+            self._priority,
+            self._config.stops_on_entry_bar,
+            self._trail_basis,
             self.fills.records,
             first,
         )
@@ -276,6 +469,85 @@ class Broker:
         return self._equity
 
     # ---- internals ---------------------------------------------------------------------------
+
+    def _live_order(self, order_id: int) -> np.void:
+        if not 0 <= order_id < self.orders.n:
+            raise OrderError(f"unknown order id {order_id}; ids run from 0 to {self.orders.n - 1}")
+        rec: np.void = self.orders.records[order_id]
+        return rec
+
+    def _signed_quantity(self, asset: str, quantity: float, side: str | None) -> float:
+        qty = self._check_quantity(asset, quantity)
+        if side is None:
+            return qty
+        if side not in ("buy", "sell"):
+            raise OrderError(f"side must be 'buy' or 'sell', got {side!r} for asset {asset}")
+        if qty < 0:
+            raise OrderError(
+                f"quantity must be positive when side is given, got {quantity} for asset {asset}"
+            )
+        return qty if side == "buy" else -qty
+
+    @staticmethod
+    def _order_kind(
+        asset: str,
+        order_type: str | None,
+        limit_price: float | None,
+        stop_price: float | None,
+        trail_amount: float | None,
+        trail_percent: float | None,
+    ) -> int:
+        trailing = trail_amount is not None or trail_percent is not None
+        if order_type is None:
+            if trailing:
+                order_type = "trailing_stop"
+            elif limit_price is not None and stop_price is not None:
+                order_type = "stop_limit"
+            elif limit_price is not None:
+                order_type = "limit"
+            elif stop_price is not None:
+                order_type = "stop"
+            else:
+                order_type = "market"
+        if order_type not in ORDER_TYPE_NAMES:
+            raise OrderError(
+                f"order_type for asset {asset} must be one of {', '.join(ORDER_TYPE_NAMES)}, "
+                f"got {order_type!r}"
+            )
+        kind = ORDER_TYPE_NAMES.index(order_type)
+        needs_limit = kind in (LIMIT, STOP_LIMIT)
+        needs_stop = kind in (STOP, STOP_LIMIT)
+        given = {
+            "limit_price": limit_price,
+            "stop_price": stop_price,
+            "trail_amount": trail_amount,
+            "trail_percent": trail_percent,
+        }
+        for name, value in given.items():
+            wanted = (
+                (name == "limit_price" and needs_limit)
+                or (name == "stop_price" and needs_stop)
+                or (name.startswith("trail") and kind == TRAILING_STOP)
+            )
+            if value is None:
+                if wanted and not name.startswith("trail"):
+                    raise OrderError(f"a {order_type} order on asset {asset} needs {name}")
+                continue
+            if not wanted:
+                raise OrderError(f"a {order_type} order on asset {asset} takes no {name}")
+            _check_price(asset, name, value)
+        if kind == TRAILING_STOP:
+            if (trail_amount is None) == (trail_percent is None):
+                raise OrderError(
+                    f"a trailing_stop order on asset {asset} needs exactly one of "
+                    "trail_amount (price units) or trail_percent (a fraction, 0.05 = 5%)"
+                )
+            if trail_percent is not None and not 0.0 < trail_percent < 1.0:
+                raise OrderError(
+                    f"trail_percent for asset {asset} must be a fraction in (0, 1), "
+                    f"got {trail_percent}"
+                )
+        return kind
 
     def _submit(self, a: int, qty: float, origin: int) -> int:
         self._pending[a] += qty
@@ -353,3 +625,21 @@ class Broker:
                 "cannot short; use weights >= 0"
             )
         return w
+
+
+def _check_price(asset: str, name: str, value: float) -> float:
+    try:
+        price = float(value)
+    except (TypeError, ValueError):
+        raise OrderError(f"{name} for asset {asset} must be a number, got {value!r}") from None
+    if not math.isfinite(price) or price <= 0.0:
+        raise OrderError(f"{name} for asset {asset} must be a finite number > 0, got {value!r}")
+    return price
+
+
+def _price_or_nan(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _status_name(order: np.void) -> str:
+    return STATUS_NAMES[int(order["status"])]

@@ -15,10 +15,14 @@ from .errors import ConfigError
 FillTiming = Literal["next_open", "same_close"]
 CashPolicy = Literal["scale_down", "reject"]
 AccountType = Literal["cash"]
+IntrabarPriority = Literal["stop", "limit"]
+TrailBasis = Literal["high_low", "close"]
 
 _FILL_TIMINGS = ("next_open", "same_close")
 _CASH_POLICIES = ("scale_down", "reject")
 _ACCOUNTS = ("cash",)
+_PRIORITIES = ("stop", "limit")
+_TRAIL_BASES = ("high_low", "close")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,6 +41,13 @@ class BacktestConfig:
         on_insufficient_cash: A buy the cash cannot cover is cut to what the cash buys
             (``"scale_down"``) or rejected whole (``"reject"``). Either way the order records why.
         account: ``"cash"``: no shorting, no borrowing.
+        intrabar_priority: When one bar touches both legs of a bracket, which fills: the stop
+            (``"stop"``, the pessimistic default, as backtesting.py) or the limit (``"limit"``).
+            The filled leg's order records that both were touched.
+        stops_on_entry_bar: Whether a bracket's legs may fill on the bar its entry filled at
+            the open (the rest of that bar comes after the open, so the default is True).
+        trail_basis: What a trailing stop trails: the bar's high (low for buy stops),
+            ``"high_low"``, or its close, ``"close"``.
         periods_per_year: Bars per year for annualised metrics; inferred from timestamps if None.
         risk_free_rate: Annual risk-free rate used by Sharpe and Sortino.
 
@@ -55,6 +66,9 @@ class BacktestConfig:
     fractional_shares: bool = False
     on_insufficient_cash: CashPolicy = "scale_down"
     account: AccountType = "cash"
+    intrabar_priority: IntrabarPriority = "stop"
+    stops_on_entry_bar: bool = True
+    trail_basis: TrailBasis = "high_low"
     periods_per_year: float | None = None
     risk_free_rate: float = 0.0
 
@@ -65,10 +79,11 @@ class BacktestConfig:
         _check_choice("fill_timing", self.fill_timing, _FILL_TIMINGS)
         _check_choice("on_insufficient_cash", self.on_insufficient_cash, _CASH_POLICIES)
         _check_choice("account", self.account, _ACCOUNTS)
-        if not isinstance(self.fractional_shares, bool):
-            raise ConfigError(
-                f"fractional_shares must be true or false, got {self.fractional_shares!r}"
-            )
+        _check_choice("intrabar_priority", self.intrabar_priority, _PRIORITIES)
+        _check_choice("trail_basis", self.trail_basis, _TRAIL_BASES)
+        for key in ("fractional_shares", "stops_on_entry_bar"):
+            if not isinstance(getattr(self, key), bool):
+                raise ConfigError(f"{key} must be true or false, got {getattr(self, key)!r}")
         if self.periods_per_year is not None:
             _check_number("periods_per_year", self.periods_per_year, low=0.0, low_open=True)
         _check_number("risk_free_rate", self.risk_free_rate, low=-1.0, high=1.0)

@@ -60,6 +60,8 @@ class Engine:
         feed, strategy, config = self.feed, self.strategy, self.config
         n_bars = feed.n_bars
         opens = feed.array("open")
+        highs = feed.array("high")
+        lows = feed.array("low")
         closes = feed.array("close")
         times = feed.datetimes
         broker = Broker(feed.assets, config)
@@ -77,15 +79,19 @@ class Engine:
         for t in range(n_bars):
             timestamp = times[t]
             broker.start_bar(t)
-            if not same_close:
-                first, last = broker.fill_orders(t, opens[t])
-                if wants_fills and last > first:
-                    self._dispatch_fills(broker, first, last, times)
+            # Market orders wait for the close in same-bar mode; limits and stops work all bar.
+            first, last = broker.fill_orders(
+                t, at_close=False, opens=opens[t], highs=highs[t], lows=lows[t], closes=closes[t]
+            )
+            if wants_fills and last > first:
+                self._dispatch_fills(broker, first, last, times)
             broker.mark(t, closes[t], cash, positions_value, gross)
             view._advance(t, timestamp)
             strategy.on_data(timestamp, view, broker)
             if same_close:
-                first, last = broker.fill_orders(t, closes[t])
+                first, last = broker.fill_orders(
+                    t, at_close=True, opens=opens[t], highs=highs[t], lows=lows[t], closes=closes[t]
+                )
                 if last > first:
                     # Close fills change cash and holdings of this bar: record the bar again.
                     broker.mark(t, closes[t], cash, positions_value, gross)

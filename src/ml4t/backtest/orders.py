@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from .kernels.records import (
     FILL_DTYPE,
+    GTC,
     MARKET,
     OPEN,
     ORDER_DTYPE,
@@ -22,6 +23,7 @@ from .kernels.records import (
     ORIGIN_NAMES,
     REASON_NAMES,
     STATUS_NAMES,
+    TIF_NAMES,
 )
 
 _INITIAL_CAPACITY = 1024
@@ -47,6 +49,10 @@ class Order:
     reason: str
     origin: str
     submit_bar: int
+    limit_price: float
+    stop_price: float
+    tif: str
+    parent: int
 
     @property
     def side(self) -> str:
@@ -99,8 +105,17 @@ class OrderBook:
         bar: int,
         origin: int,
         order_type: int = MARKET,
+        limit_price: float = np.nan,
+        stop_price: float = np.nan,
+        trail_amount: float = np.nan,
+        trail_percent: float = np.nan,
+        trail_ref: float = np.nan,
+        tif: int = GTC,
+        parent: int = -1,
+        oco: int = -1,
+        status: int = OPEN,
     ) -> NDArray[np.int64]:
-        """Append open orders (one per asset/quantity pair) and return their ids."""
+        """Append orders (one per asset/quantity pair, the rest shared) and return their ids."""
         k = len(assets)
         self._reserve(k)
         ids = np.arange(self.n, self.n + k, dtype=np.int64)
@@ -110,12 +125,20 @@ class OrderBook:
         rec["filled"] = 0.0
         rec["avg_price"] = np.nan
         rec["commission"] = 0.0
-        rec["limit_price"] = np.nan
-        rec["stop_price"] = np.nan
+        rec["limit_price"] = limit_price
+        rec["stop_price"] = stop_price
+        rec["trail_amount"] = trail_amount
+        rec["trail_percent"] = trail_percent
+        rec["trail_ref"] = trail_ref
+        rec["parent"] = parent
+        rec["oco"] = oco
         rec["submit_bar"] = bar
+        rec["active_bar"] = bar
         rec["end_bar"] = -1
         rec["order_type"] = order_type
-        rec["status"] = OPEN
+        rec["tif"] = tif
+        rec["triggered"] = False
+        rec["status"] = status
         rec["reason"] = 0
         rec["origin"] = origin
         self.open_ids[self.n_open : self.n_open + k] = ids
@@ -136,6 +159,10 @@ class OrderBook:
             reason=REASON_NAMES[r["reason"]],
             origin=ORIGIN_NAMES[r["origin"]],
             submit_bar=int(r["submit_bar"]),
+            limit_price=float(r["limit_price"]),
+            stop_price=float(r["stop_price"]),
+            tif=TIF_NAMES[r["tif"]],
+            parent=int(r["parent"]),
         )
 
     def _reserve(self, k: int) -> None:

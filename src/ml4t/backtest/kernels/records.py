@@ -6,12 +6,15 @@ results. Both live here so a code and its name can never drift apart.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 
-# Order types. Only MARKET is filled by the step today; the others reserve their codes and the
-# order book's limit/stop columns so that the execution issue slots them in without a new layout.
+# One row of ORDER_DTYPE or FILL_DTYPE as kernels see it: numba gives field access by attribute,
+# which numpy's typing of np.void does not describe.
+Record = Any
+
+# Order types.
 MARKET: Final = 0
 LIMIT: Final = 1
 STOP: Final = 2
@@ -26,7 +29,21 @@ FILLED: Final = 2
 CANCELLED: Final = 3
 REJECTED: Final = 4
 EXPIRED: Final = 5
-STATUS_NAMES: Final = ("open", "partially_filled", "filled", "cancelled", "rejected", "expired")
+INACTIVE: Final = 6  # a bracket child waiting for its entry to fill
+STATUS_NAMES: Final = (
+    "open",
+    "partially_filled",
+    "filled",
+    "cancelled",
+    "rejected",
+    "expired",
+    "waiting_for_parent",
+)
+
+# Time in force.
+GTC: Final = 0
+DAY: Final = 1
+TIF_NAMES: Final = ("gtc", "day")
 
 # Why an order ended the way it did (or why a fill was smaller than asked).
 R_NONE: Final = 0
@@ -37,6 +54,11 @@ R_CANCELLED_BY_USER: Final = 4
 R_NO_PRICE: Final = 5
 R_END_OF_DATA: Final = 6
 R_TOO_SMALL: Final = 7
+R_DAY_EXPIRED: Final = 8
+R_OCO: Final = 9
+R_PARENT_ENDED: Final = 10
+R_BOTH_STOP_FIRST: Final = 11
+R_BOTH_LIMIT_FIRST: Final = 12
 REASON_NAMES: Final = (
     "",
     "insufficient_cash",
@@ -46,6 +68,11 @@ REASON_NAMES: Final = (
     "no_price",
     "open_at_end",
     "below_minimum_quantity",
+    "day_order_expired",
+    "other_bracket_leg_filled",
+    "bracket_entry_ended_unfilled",
+    "both_bracket_legs_touched_stop_filled",
+    "both_bracket_legs_touched_limit_filled",
 )
 
 # Where an order came from; a fill carries its order's origin as its reason.
@@ -53,7 +80,9 @@ O_ORDER: Final = 0
 O_TARGET: Final = 1
 O_REBALANCE: Final = 2
 O_CLOSE: Final = 3
-ORIGIN_NAMES: Final = ("order", "target", "rebalance", "close_position")
+O_TAKE_PROFIT: Final = 4
+O_STOP_LOSS: Final = 5
+ORIGIN_NAMES: Final = ("order", "target", "rebalance", "close_position", "take_profit", "stop_loss")
 
 # When a step runs: at the bar's open (orders decided on earlier bars) or its close (same-bar mode).
 PHASE_OPEN: Final = 0
@@ -62,6 +91,14 @@ PHASE_CLOSE: Final = 1
 # What a cash account does with a buy it cannot pay for in full.
 CASH_SCALE_DOWN: Final = 0
 CASH_REJECT: Final = 1
+
+# Which bracket leg fills when one bar touches both (the path inside a bar is unknown).
+PRIORITY_STOP: Final = 0
+PRIORITY_LIMIT: Final = 1
+
+# What a trailing stop trails.
+TRAIL_HIGH_LOW: Final = 0
+TRAIL_CLOSE: Final = 1
 
 # The order book: one record per order ever submitted; an order's id is its row.
 ORDER_DTYPE: Final = np.dtype(
@@ -73,9 +110,17 @@ ORDER_DTYPE: Final = np.dtype(
         ("commission", np.float64),
         ("limit_price", np.float64),
         ("stop_price", np.float64),
+        ("trail_amount", np.float64),  # trailing stops: distance in price units, or NaN
+        ("trail_percent", np.float64),  # trailing stops: distance as a fraction, or NaN
+        ("trail_ref", np.float64),  # best price seen since submission (high for sells)
+        ("parent", np.int64),  # bracket children: the entry's id; -1 otherwise
+        ("oco", np.int64),  # bracket children: the other leg's id; -1 otherwise
         ("submit_bar", np.int64),
+        ("active_bar", np.int64),  # bar from which the order works (children: entry fill bar)
         ("end_bar", np.int64),  # bar of the last fill, cancellation or rejection; -1 while open
         ("order_type", np.int8),
+        ("tif", np.int8),
+        ("triggered", np.bool_),  # stop-limit: the stop has been touched, it is now a limit
         ("status", np.int8),
         ("reason", np.int8),
         ("origin", np.int8),

@@ -4,6 +4,12 @@ Both drivers call these functions unchanged: the event driver once per bar from 
 compiled driver from inside its own compiled loop. State lives in arrays owned by the caller:
 the order book (``ORDER_DTYPE`` records), the list of open order ids, positions and last prices
 over assets, and ``account`` (``account[0]`` is cash).
+
+Fill prices follow DESIGN.md ("The clock"): market orders take the open (or the close in
+same-bar mode); a limit fills at the open when the open is already at or better than the limit,
+else at the limit when the bar reaches it; a stop fills at the open when the bar gaps through
+it, else at the stop when the bar touches it. Only market orders fill in the close phase: a
+limit or stop placed at the close can only meet prices of later bars.
 """
 
 from __future__ import annotations
@@ -14,14 +20,30 @@ from numba import njit
 from .records import (
     CANCELLED,
     CASH_REJECT,
+    DAY,
+    EXPIRED,
     FILLED,
+    INACTIVE,
+    LIMIT,
     MARKET,
     OPEN,
     PARTIALLY_FILLED,
+    PHASE_OPEN,
+    PRIORITY_STOP,
+    R_BOTH_LIMIT_FIRST,
+    R_BOTH_STOP_FIRST,
+    R_DAY_EXPIRED,
     R_INSUFFICIENT_CASH,
+    R_OCO,
+    R_PARENT_ENDED,
     R_SCALED_DOWN,
     R_SHORT_NOT_ALLOWED,
     REJECTED,
+    STOP,
+    STOP_LIMIT,
+    TRAIL_CLOSE,
+    TRAILING_STOP,
+    Record,
 )
 
 # Quantities within this relative distance of a position are that position: float round-off
@@ -45,10 +67,126 @@ def _affordable_quantity(
 
 
 @njit(cache=True)
-def fill_market_orders(
+def _limit_fill(buy: bool, limit: float, o: float, h: float, lo: float) -> float:
+    """Price a limit order gets on a bar, NaN if the bar never reaches it."""
+    if buy:
+        if o <= limit:
+            return o
+        return limit if lo <= limit else np.nan
+    if o >= limit:
+        return o
+    return limit if h >= limit else np.nan
+
+
+@njit(cache=True)
+def _stop_fill(buy: bool, stop: float, o: float, h: float, lo: float) -> float:
+    """Price a stop order gets on a bar (the open when it gaps through), NaN if not touched."""
+    if buy:
+        if o >= stop:
+            return o
+        return stop if h >= stop else np.nan
+    if o <= stop:
+        return o
+    return stop if lo <= stop else np.nan
+
+
+@njit(cache=True)
+def _trail_level(order: Record, buy: bool) -> float:
+    """A trailing stop's level from the best price seen: below it for sells, above for buys."""
+    ref: float = order.trail_ref
+    amount: float = order.trail_amount
+    percent: float = order.trail_percent
+    if not np.isnan(amount):
+        return ref + amount if buy else ref - amount
+    return ref * (1.0 + percent) if buy else ref * (1.0 - percent)
+
+
+@njit(cache=True)
+def _reference_price(
+    order: Record, phase: int, market_at_open: bool, o: float, h: float, lo: float, c: float
+) -> float:
+    """The price ``order`` fills at on this bar before costs, NaN if it does not fill.
+
+    A stop-limit whose stop is touched is marked triggered here and works as a limit from then
+    on. Touched inside the bar (no gap), it fills at the stop only when the stop is within the
+    limit: the bar's path after the touch is unknown, so no better price is assumed.
+    """
+    kind = order.order_type
+    buy = order.quantity - order.filled > 0.0
+    if kind == MARKET:
+        if phase == PHASE_OPEN:
+            return o if market_at_open else np.nan
+        return c
+    if phase != PHASE_OPEN:
+        return np.nan
+    if kind == LIMIT:
+        return _limit_fill(buy, order.limit_price, o, h, lo)
+    if kind == STOP:
+        return _stop_fill(buy, order.stop_price, o, h, lo)
+    if kind == TRAILING_STOP:
+        return _stop_fill(buy, _trail_level(order, buy), o, h, lo)
+    if kind == STOP_LIMIT:
+        if order.triggered:
+            return _limit_fill(buy, order.limit_price, o, h, lo)
+        stop = order.stop_price
+        gap = o >= stop if buy else o <= stop
+        if gap:
+            order.triggered = True
+            return _limit_fill(buy, order.limit_price, o, h, lo)
+        touched = h >= stop if buy else lo <= stop
+        if touched:
+            order.triggered = True
+            within = order.limit_price >= stop if buy else order.limit_price <= stop
+            return stop if within else np.nan
+    return np.nan
+
+
+@njit(cache=True)
+def _end(order: Record, status: int, reason: int, bar: int, pending: np.ndarray) -> None:
+    """Close an order's life; market orders stop counting towards the asset's pending quantity."""
+    if order.order_type == MARKET:
+        pending[order.asset] -= order.quantity - order.filled
+    order.status = status
+    order.reason = reason
+    order.end_bar = bar
+
+
+@njit(cache=True)
+def _end_children(
+    orders: np.ndarray, parent: int, n_orders: int, bar: int, pending: np.ndarray
+) -> None:
+    """An entry that ended without any fill takes its bracket legs with it."""
+    # Children are submitted right after their entry, so they sit in the next two rows.
+    for oid in range(parent + 1, min(parent + 3, n_orders)):
+        child = orders[oid]
+        if child.parent == parent and child.status == INACTIVE:
+            _end(child, CANCELLED, R_PARENT_ENDED, bar, pending)
+
+
+@njit(cache=True)
+def _activate_children(orders: np.ndarray, parent: int, n_orders: int, bar: int) -> None:
+    """An entry that filled arms its bracket legs for the quantity filled so far."""
+    filled = orders[parent].filled
+    for oid in range(parent + 1, min(parent + 3, n_orders)):
+        child = orders[oid]
+        if child.parent == parent and (child.status == INACTIVE or child.status == OPEN):
+            child.quantity = -filled
+            if child.status == INACTIVE:
+                child.status = OPEN
+                child.active_bar = bar
+
+
+@njit(cache=True)
+def fill_orders(
     bar: int,
-    prices: np.ndarray,
+    phase: int,
+    market_at_open: bool,
+    opens: np.ndarray,
+    highs: np.ndarray,
+    lows: np.ndarray,
+    closes: np.ndarray,
     orders: np.ndarray,
+    n_orders: int,
     open_ids: np.ndarray,
     n_open: int,
     positions: np.ndarray,
@@ -59,45 +197,84 @@ def fill_market_orders(
     cash_account: bool,
     fractional: bool,
     cash_policy: int,
+    intrabar_priority: int,
+    children_on_entry_bar: bool,
+    trail_basis: int,
     fills: np.ndarray,
     n_fills: int,
 ) -> tuple[int, int]:
-    """Fill every open market order whose asset has a price in ``prices`` (one bar's row).
+    """Fill every open order this bar can fill (one row per field over assets).
 
     Orders that reduce a position go first, then the rest, each group in submission order, so
-    cash freed by exits pays for entries on the same bar. An asset whose price is NaN has no
-    bar: its orders stay open. ``fills`` must have room for ``n_open`` more records.
-
-    Returns the new number of open orders (``open_ids`` is compacted in place) and of fills.
+    cash freed by exits pays for entries on the same bar; bracket legs armed by an entry filled
+    at this open may then fill on the rest of the bar (``children_on_entry_bar``). An asset
+    whose price is NaN has no bar: its orders wait. ``fills`` must have room for ``n_open``
+    more records. Returns the new number of open orders (``open_ids`` is compacted in place)
+    and of fills.
     """
     done = np.zeros(n_open, dtype=np.bool_)
-    for group in range(2):
+    for group in range(3):
+        if group == 2 and (phase != PHASE_OPEN or not children_on_entry_bar):
+            break
         for k in range(n_open):
             if done[k]:
                 continue
             oid = open_ids[k]
             order = orders[oid]
-            if order.order_type != MARKET:
+            if order.status != OPEN and order.status != PARTIALLY_FILLED:
                 continue
+            if group == 2:
+                if order.active_bar != bar:
+                    continue
+            elif order.active_bar == bar and order.parent >= 0:
+                continue  # armed during this step: only group 2 may fill it
             asset = order.asset
             remaining = order.quantity - order.filled
             pos = positions[asset]
             reduces = pos != 0.0 and (remaining > 0.0) != (pos > 0.0)
-            if (group == 0) != reduces:
+            if group < 2 and (group == 0) != reduces:
                 continue
-            price = prices[asset]
+            if np.isnan(closes[asset]):
+                continue  # no bar for this asset: its orders wait
+            o = opens[asset]
+            price = _reference_price(
+                order, phase, market_at_open, o, highs[asset], lows[asset], closes[asset]
+            )
             if np.isnan(price):
                 continue
             done[k] = True
+
+            reason = order.reason
+            sibling = order.oco
+            if sibling >= 0:
+                other = orders[sibling]
+                if other.status == OPEN or other.status == PARTIALLY_FILLED:
+                    other_price = _reference_price(
+                        other, phase, market_at_open, o, highs[asset], lows[asset], closes[asset]
+                    )
+                    if not np.isnan(other_price):
+                        # The bar touched both legs; which came first is unknown. The setting
+                        # decides, pessimistic (stop first) by default, as backtesting.py does.
+                        both = (
+                            R_BOTH_STOP_FIRST
+                            if intrabar_priority == PRIORITY_STOP
+                            else R_BOTH_LIMIT_FIRST
+                        )
+                        mine_is_stop = order.order_type != LIMIT
+                        if mine_is_stop != (intrabar_priority == PRIORITY_STOP):
+                            # The other leg wins: it fills when the loop reaches it.
+                            _end(order, CANCELLED, R_OCO, bar, pending)
+                            other.reason = both
+                            continue
+                        reason = both
 
             qty = remaining
             if cash_account and qty < 0.0:
                 # A cash account can only sell what it holds.
                 if pos + qty < -_QTY_RTOL * max(abs(qty), 1.0):
-                    order.status = REJECTED
-                    order.reason = R_SHORT_NOT_ALLOWED
-                    order.end_bar = bar
-                    pending[asset] -= remaining
+                    _end(order, REJECTED, R_SHORT_NOT_ALLOWED, bar, pending)
+                    if order.parent < 0:
+                        _end_children(orders, oid, n_orders, bar, pending)
                     continue
                 qty = -pos if pos + qty < 0.0 else qty
 
@@ -105,7 +282,6 @@ def fill_market_orders(
             fill_price = price * (1.0 + slip) if qty > 0.0 else price * (1.0 - slip)
             comm_rate = commission_rate[asset]
             commission = abs(qty) * fill_price * comm_rate
-            reason = order.reason
             if cash_account and qty > 0.0:
                 cash = account[0]
                 if qty * fill_price + commission > cash:
@@ -114,10 +290,8 @@ def fill_market_orders(
                     else:
                         affordable = _affordable_quantity(cash, fill_price, comm_rate, fractional)
                     if affordable <= 0.0:
-                        order.status = REJECTED
-                        order.reason = R_INSUFFICIENT_CASH
-                        order.end_bar = bar
-                        pending[asset] -= remaining
+                        _end(order, REJECTED, R_INSUFFICIENT_CASH, bar, pending)
+                        _end_children(orders, oid, n_orders, bar, pending)
                         continue
                     qty = affordable
                     commission = qty * fill_price * comm_rate
@@ -133,13 +307,17 @@ def fill_market_orders(
                 order.avg_price = (
                     order.avg_price * abs(prev_filled) + fill_price * abs(qty)
                 ) / abs(new_filled)
+            # An order is done after its fill: what a scale-down cut is not left working.
+            # (_end releases the pending quantity, so it runs before ``filled`` moves.)
+            _end(order, FILLED, reason, bar, pending)
             order.filled = new_filled
             order.commission += commission
-            order.end_bar = bar
-            order.reason = reason
-            # A market order is done after its fill: what a scale-down cut is not left working.
-            order.status = FILLED
-            pending[asset] -= remaining
+            if order.filled != 0.0:
+                _activate_children(orders, oid, n_orders, bar)
+            if sibling >= 0 and (
+                orders[sibling].status == OPEN or orders[sibling].status == PARTIALLY_FILLED
+            ):
+                _end(orders[sibling], CANCELLED, R_OCO, bar, pending)
 
             rec = fills[n_fills]
             rec.bar = bar
@@ -155,23 +333,47 @@ def fill_market_orders(
     n_kept = 0
     for k in range(n_open):
         oid = open_ids[k]
-        status = orders[oid].status
+        order = orders[oid]
+        status = order.status
         if status in (OPEN, PARTIALLY_FILLED):
-            open_ids[n_kept] = oid
-            n_kept += 1
+            if phase == PHASE_OPEN and order.tif == DAY and order.submit_bar < bar:
+                # A day order had its one bar; what is left of it expires.
+                _end(order, EXPIRED, R_DAY_EXPIRED, bar, pending)
+                _end_children(orders, oid, n_orders, bar, pending)
+                continue
+            if phase == PHASE_OPEN and order.order_type == TRAILING_STOP:
+                a = order.asset
+                _update_trail(order, highs[a], lows[a], closes[a], trail_basis)
+        elif status != INACTIVE:
+            continue
+        open_ids[n_kept] = oid
+        n_kept += 1
     return n_kept, n_fills
 
 
 @njit(cache=True)
-def cancel_order(orders: np.ndarray, oid: int, bar: int, reason: int, pending: np.ndarray) -> bool:
-    """Cancel an open order; returns False if it was no longer open."""
+def _update_trail(order: Record, h: float, lo: float, c: float, trail_basis: int) -> None:
+    """After a bar the stop did not fill on, move its reference to the bar's best price."""
+    if np.isnan(c):
+        return
+    buy = order.quantity - order.filled > 0.0
+    best = c if trail_basis == TRAIL_CLOSE else (lo if buy else h)
+    if buy:
+        order.trail_ref = min(order.trail_ref, best)
+    else:
+        order.trail_ref = max(order.trail_ref, best)
+
+
+@njit(cache=True)
+def cancel_order(
+    orders: np.ndarray, n_orders: int, oid: int, bar: int, reason: int, pending: np.ndarray
+) -> bool:
+    """Cancel an open (or waiting) order and its unarmed bracket legs; False if already ended."""
     order = orders[oid]
-    if order.status != OPEN and order.status != PARTIALLY_FILLED:
+    if order.status != OPEN and order.status != PARTIALLY_FILLED and order.status != INACTIVE:
         return False
-    pending[order.asset] -= order.quantity - order.filled
-    order.status = CANCELLED
-    order.reason = reason
-    order.end_bar = bar
+    _end(order, CANCELLED, reason, bar, pending)
+    _end_children(orders, oid, n_orders, bar, pending)
     return True
 
 
