@@ -21,6 +21,7 @@ from ..kernels.records import (
     R_END_OF_DATA,
     REASON_NAMES,
     STATUS_NAMES,
+    TIF_NAMES,
 )
 from .metrics import compute_metrics, infer_periods_per_year
 from .trades import match_trades
@@ -159,6 +160,10 @@ class BacktestResult:
                 "asset": self._assets[o["asset"]].astype(str),
                 "side": np.where(qty > 0, "buy", "sell"),
                 "order_type": np.asarray(ORDER_TYPE_NAMES)[o["order_type"]],
+                "limit_price": o["limit_price"],
+                "stop_price": o["stop_price"],
+                "tif": np.asarray(TIF_NAMES)[o["tif"]],
+                "parent_id": o["parent"],
                 "quantity": np.abs(qty),
                 "filled_quantity": np.abs(o["filled"]),
                 "avg_fill_price": o["avg_price"],
@@ -172,6 +177,7 @@ class BacktestResult:
                 "asset": pl.String,
                 "side": pl.String,
                 "order_type": pl.String,
+                "tif": pl.String,
                 "status": pl.String,
                 "reason": pl.String,
                 "origin": pl.String,
