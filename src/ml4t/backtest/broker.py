@@ -76,6 +76,7 @@ class Broker:
             CASH_REJECT if config.on_insufficient_cash == "reject" else CASH_SCALE_DOWN
         )
         self._priority = PRIORITY_STOP if config.intrabar_priority == "stop" else PRIORITY_LIMIT
+        self._max_participation = config.max_participation or 0.0
         self._trail_basis = TRAIL_CLOSE if config.trail_basis == "close" else TRAIL_HIGH_LOW
         self._commission = np.full(n, config.commission, dtype=np.float64)
         self._slippage = np.full(n, config.slippage, dtype=np.float64)
@@ -408,6 +409,7 @@ class Broker:
         highs: NDArray[np.float64],
         lows: NDArray[np.float64],
         closes: NDArray[np.float64],
+        volumes: NDArray[np.float64],
     ) -> tuple[int, int]:
         """Engine: fill what this bar fills (one row per field over assets).
 
@@ -427,6 +429,7 @@ class Broker:
             highs,
             lows,
             closes,
+            volumes,
             book.records,
             book.n,
             book.open_ids,
@@ -439,6 +442,8 @@ class Broker:
             self._cash_account,
             self._fractional,
             self._cash_policy,
+            self._max_participation,
+            self._config.participation_remainder == "keep",
             self._priority,
             self._config.stops_on_entry_bar,
             self._trail_basis,

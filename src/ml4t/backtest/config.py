@@ -17,12 +17,14 @@ CashPolicy = Literal["scale_down", "reject"]
 AccountType = Literal["cash"]
 IntrabarPriority = Literal["stop", "limit"]
 TrailBasis = Literal["high_low", "close"]
+RemainderPolicy = Literal["keep", "cancel"]
 
 _FILL_TIMINGS = ("next_open", "same_close")
 _CASH_POLICIES = ("scale_down", "reject")
 _ACCOUNTS = ("cash",)
 _PRIORITIES = ("stop", "limit")
 _TRAIL_BASES = ("high_low", "close")
+_REMAINDER_POLICIES = ("keep", "cancel")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +48,10 @@ class BacktestConfig:
             The filled leg's order records that both were touched.
         stops_on_entry_bar: Whether a bracket's legs may fill on the bar its entry filled at
             the open (the rest of that bar comes after the open, so the default is True).
+        max_participation: Cap on each bar's fills per asset as a fraction of the bar's volume
+            (0.1 = 10%); None for no cap. With a cap, a zero-volume bar fills nothing.
+        participation_remainder: What a cap leaves of an order keeps working on later bars
+            (``"keep"``, partial fills) or is cancelled (``"cancel"``).
         trail_basis: What a trailing stop trails: the bar's high (low for buy stops),
             ``"high_low"``, or its close, ``"close"``.
         periods_per_year: Bars per year for annualised metrics; inferred from timestamps if None.
@@ -69,6 +75,8 @@ class BacktestConfig:
     intrabar_priority: IntrabarPriority = "stop"
     stops_on_entry_bar: bool = True
     trail_basis: TrailBasis = "high_low"
+    max_participation: float | None = None
+    participation_remainder: RemainderPolicy = "keep"
     periods_per_year: float | None = None
     risk_free_rate: float = 0.0
 
@@ -81,6 +89,11 @@ class BacktestConfig:
         _check_choice("account", self.account, _ACCOUNTS)
         _check_choice("intrabar_priority", self.intrabar_priority, _PRIORITIES)
         _check_choice("trail_basis", self.trail_basis, _TRAIL_BASES)
+        _check_choice("participation_remainder", self.participation_remainder, _REMAINDER_POLICIES)
+        if self.max_participation is not None:
+            _check_number(
+                "max_participation", self.max_participation, low=0.0, high=1.0, low_open=True
+            )
         for key in ("fractional_shares", "stops_on_entry_bar"):
             if not isinstance(getattr(self, key), bool):
                 raise ConfigError(f"{key} must be true or false, got {getattr(self, key)!r}")

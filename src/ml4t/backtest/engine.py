@@ -63,6 +63,7 @@ class Engine:
         highs = feed.array("high")
         lows = feed.array("low")
         closes = feed.array("close")
+        volumes = feed.array("volume")
         times = feed.datetimes
         broker = Broker(feed.assets, config)
         view = BarView(feed)
@@ -81,7 +82,13 @@ class Engine:
             broker.start_bar(t)
             # Market orders wait for the close in same-bar mode; limits and stops work all bar.
             first, last = broker.fill_orders(
-                t, at_close=False, opens=opens[t], highs=highs[t], lows=lows[t], closes=closes[t]
+                t,
+                at_close=False,
+                opens=opens[t],
+                highs=highs[t],
+                lows=lows[t],
+                closes=closes[t],
+                volumes=volumes[t],
             )
             if wants_fills and last > first:
                 self._dispatch_fills(broker, first, last, times)
@@ -90,7 +97,13 @@ class Engine:
             strategy.on_data(timestamp, view, broker)
             if same_close:
                 first, last = broker.fill_orders(
-                    t, at_close=True, opens=opens[t], highs=highs[t], lows=lows[t], closes=closes[t]
+                    t,
+                    at_close=True,
+                    opens=opens[t],
+                    highs=highs[t],
+                    lows=lows[t],
+                    closes=closes[t],
+                    volumes=volumes[t],
                 )
                 if last > first:
                     # Close fills change cash and holdings of this bar: record the bar again.

@@ -59,6 +59,7 @@ R_OCO: Final = 9
 R_PARENT_ENDED: Final = 10
 R_BOTH_STOP_FIRST: Final = 11
 R_BOTH_LIMIT_FIRST: Final = 12
+R_VOLUME_REMAINDER: Final = 13
 REASON_NAMES: Final = (
     "",
     "insufficient_cash",
@@ -73,6 +74,7 @@ REASON_NAMES: Final = (
     "bracket_entry_ended_unfilled",
     "both_bracket_legs_touched_stop_filled",
     "both_bracket_legs_touched_limit_filled",
+    "volume_limit_remainder_cancelled",
 )
 
 # Where an order came from; a fill carries its order's origin as its reason.

@@ -38,6 +38,7 @@ from .records import (
     R_PARENT_ENDED,
     R_SCALED_DOWN,
     R_SHORT_NOT_ALLOWED,
+    R_VOLUME_REMAINDER,
     REJECTED,
     STOP,
     STOP_LIMIT,
@@ -185,6 +186,7 @@ def fill_orders(
     highs: np.ndarray,
     lows: np.ndarray,
     closes: np.ndarray,
+    volumes: np.ndarray,
     orders: np.ndarray,
     n_orders: int,
     open_ids: np.ndarray,
@@ -197,6 +199,8 @@ def fill_orders(
     cash_account: bool,
     fractional: bool,
     cash_policy: int,
+    max_participation: float,
+    keep_remainder: bool,
     intrabar_priority: int,
     children_on_entry_bar: bool,
     trail_basis: int,
@@ -208,11 +212,15 @@ def fill_orders(
     Orders that reduce a position go first, then the rest, each group in submission order, so
     cash freed by exits pays for entries on the same bar; bracket legs armed by an entry filled
     at this open may then fill on the rest of the bar (``children_on_entry_bar``). An asset
-    whose price is NaN has no bar: its orders wait. ``fills`` must have room for ``n_open``
+    whose price is NaN has no bar: its orders wait. With ``max_participation`` > 0, fills on an
+    asset share at most that fraction of its bar volume (a zero-volume bar fills nothing); an
+    order cut by it keeps working (``keep_remainder``) or has the rest cancelled.
+    ``fills`` must have room for ``n_open``
     more records. Returns the new number of open orders (``open_ids`` is compacted in place)
     and of fills.
     """
     done = np.zeros(n_open, dtype=np.bool_)
+    volume_used = np.zeros(positions.shape[0] if max_participation > 0.0 else 0)
     for group in range(3):
         if group == 2 and (phase != PHASE_OPEN or not children_on_entry_bar):
             break
@@ -269,6 +277,17 @@ def fill_orders(
                         reason = both
 
             qty = remaining
+            capped = False
+            if max_participation > 0.0:
+                # The bar's volume is shared by every order on the asset within this step.
+                room = max_participation * volumes[asset] - volume_used[asset]
+                if not fractional:
+                    room = np.floor(room + 1e-9)
+                if room <= 0.0 or np.isnan(room):
+                    continue  # no volume left for it on this bar: it waits for a later one
+                if abs(qty) > room:
+                    qty = room if qty > 0.0 else -room
+                    capped = True
             if cash_account and qty < 0.0:
                 # A cash account can only sell what it holds.
                 if pos + qty < -_QTY_RTOL * max(abs(qty), 1.0):
@@ -299,6 +318,10 @@ def fill_orders(
 
             positions[asset] = pos + qty
             account[0] -= qty * fill_price + commission
+            if max_participation > 0.0:
+                volume_used[asset] += abs(qty)
+            if order.order_type == MARKET:
+                pending[asset] -= qty
             prev_filled = order.filled
             new_filled = prev_filled + qty
             if prev_filled == 0.0:
@@ -307,11 +330,17 @@ def fill_orders(
                 order.avg_price = (
                     order.avg_price * abs(prev_filled) + fill_price * abs(qty)
                 ) / abs(new_filled)
-            # An order is done after its fill: what a scale-down cut is not left working.
-            # (_end releases the pending quantity, so it runs before ``filled`` moves.)
-            _end(order, FILLED, reason, bar, pending)
             order.filled = new_filled
             order.commission += commission
+            order.end_bar = bar
+            if capped and reason != R_SCALED_DOWN:
+                if keep_remainder:
+                    order.status = PARTIALLY_FILLED
+                else:
+                    _end(order, CANCELLED, R_VOLUME_REMAINDER, bar, pending)
+            else:
+                # Done after this fill: what a scale-down for cash cut is not left working.
+                _end(order, FILLED, reason, bar, pending)
             if order.filled != 0.0:
                 _activate_children(orders, oid, n_orders, bar)
             if sibling >= 0 and (
