@@ -16,7 +16,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .config import BacktestConfig
-from .errors import OrderError
+from .errors import ConfigError, OrderError
+from .execution.slippage import SLIPPAGE_PYTHON, slippage_table
 from .kernels.records import (
     CASH_REJECT,
     CASH_SCALE_DOWN,
@@ -79,7 +80,17 @@ class Broker:
         self._max_participation = config.max_participation or 0.0
         self._trail_basis = TRAIL_CLOSE if config.trail_basis == "close" else TRAIL_HIGH_LOW
         self._commission = np.full(n, config.commission, dtype=np.float64)
-        self._slippage = np.full(n, config.slippage, dtype=np.float64)
+        self._slippage, _ = slippage_table(
+            config.slippage, [str(a) for a in assets], config.slippage_overrides
+        )
+        python_rows = np.flatnonzero(self._slippage[:, 0] == SLIPPAGE_PYTHON)
+        if len(python_rows):
+            raise ConfigError(
+                f"slippage model for asset {assets[python_rows[0]]} runs in Python (a function "
+                "or a subclass without to_params); the compiled broker step takes only the "
+                "built-in models for now: express it with FixedBpsSlippage, PerShareSlippage, "
+                "SpreadSlippage, VolumeShareSlippage or OrderTypeSlippage"
+            )
 
         self._positions = np.zeros(n, dtype=np.float64)
         self._pending = np.zeros(n, dtype=np.float64)
@@ -410,6 +421,10 @@ class Broker:
         lows: NDArray[np.float64],
         closes: NDArray[np.float64],
         volumes: NDArray[np.float64],
+        bids: NDArray[np.float64],
+        asks: NDArray[np.float64],
+        spreads: NDArray[np.float64],
+        volatilities: NDArray[np.float64],
     ) -> tuple[int, int]:
         """Engine: fill what this bar fills (one row per field over assets).
 
@@ -430,6 +445,10 @@ class Broker:
             lows,
             closes,
             volumes,
+            bids,
+            asks,
+            spreads,
+            volatilities,
             book.records,
             book.n,
             book.open_ids,

@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import difflib
 import math
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
 from .errors import ConfigError
+from .execution.slippage import (
+    FixedBpsSlippage,
+    NoSlippage,
+    OrderTypeSlippage,
+    PercentSlippage,
+    PerShareSlippage,
+    SlippageModel,
+    SpreadSlippage,
+    VolumeShareSlippage,
+    as_slippage_model,
+)
 
 FillTiming = Literal["next_open", "same_close"]
 CashPolicy = Literal["scale_down", "reject"]
@@ -22,6 +34,19 @@ RemainderPolicy = Literal["keep", "cancel"]
 _FILL_TIMINGS = ("next_open", "same_close")
 _CASH_POLICIES = ("scale_down", "reject")
 _ACCOUNTS = ("cash",)
+# Models a config file can name: {"model": "FixedBpsSlippage", "bps": 5}.
+_MODELS: dict[str, type[SlippageModel]] = {
+    cls.__name__: cls
+    for cls in (
+        NoSlippage,
+        PercentSlippage,
+        FixedBpsSlippage,
+        PerShareSlippage,
+        SpreadSlippage,
+        VolumeShareSlippage,
+        OrderTypeSlippage,
+    )
+}
 _PRIORITIES = ("stop", "limit")
 _TRAIL_BASES = ("high_low", "close")
 _REMAINDER_POLICIES = ("keep", "cancel")
@@ -34,8 +59,10 @@ class BacktestConfig:
     Args:
         initial_cash: Starting cash in the account's currency.
         commission: Commission as a fraction of traded notional (0.001 = 10 bps per side).
-        slippage: Slippage as a fraction of price: buys fill at ``price * (1 + slippage)``,
-            sells at ``price * (1 - slippage)``.
+        slippage: A slippage model (``FixedBpsSlippage``, ``SpreadSlippage``,
+            ``VolumeShareSlippage``, ``OrderTypeSlippage``, ...) or a fraction of price: buys fill
+            at ``price * (1 + slippage)``, sells at ``price * (1 - slippage)``.
+        slippage_overrides: Per-asset slippage, ``{asset: model or fraction}``.
         fill_timing: ``"next_open"`` fills orders decided at bar ``t`` at the open of ``t+1``
             (the default, what a live trader gets); ``"same_close"`` fills them at the close of
             ``t`` (VectorBT's default convention, Backtrader's cheat-on-close).
@@ -67,7 +94,8 @@ class BacktestConfig:
 
     initial_cash: float = 100_000.0
     commission: float = 0.0
-    slippage: float = 0.0
+    slippage: float | SlippageModel | Callable[..., float] = 0.0
+    slippage_overrides: dict[str, float | SlippageModel] | None = None
     fill_timing: FillTiming = "next_open"
     fractional_shares: bool = False
     on_insufficient_cash: CashPolicy = "scale_down"
@@ -83,7 +111,12 @@ class BacktestConfig:
     def __post_init__(self) -> None:
         _check_number("initial_cash", self.initial_cash, low=0.0, low_open=True)
         _check_number("commission", self.commission, low=0.0, high=1.0, high_open=True)
-        _check_number("slippage", self.slippage, low=0.0, high=1.0, high_open=True)
+        if isinstance(self.slippage, int | float):
+            _check_number("slippage", self.slippage, low=0.0, high=1.0, high_open=True)
+        else:
+            as_slippage_model(self.slippage)
+        for asset, spec in (self.slippage_overrides or {}).items():
+            as_slippage_model(spec, name=f"slippage_overrides[{asset!r}]")
         _check_choice("fill_timing", self.fill_timing, _FILL_TIMINGS)
         _check_choice("on_insufficient_cash", self.on_insufficient_cash, _CASH_POLICIES)
         _check_choice("account", self.account, _ACCOUNTS)
@@ -102,8 +135,11 @@ class BacktestConfig:
         _check_number("risk_free_rate", self.risk_free_rate, low=-1.0, high=1.0)
 
     def to_dict(self) -> dict[str, Any]:
-        """The config as plain Python values (what ``from_dict`` and YAML take back)."""
-        return asdict(self)
+        """The config as plain Python values (what ``from_dict`` and YAML take back).
+
+        A model becomes ``{"model": class name, **its parameters}``.
+        """
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], *, path: str = "config") -> BacktestConfig:
@@ -125,7 +161,7 @@ class BacktestConfig:
                 raise ConfigError(
                     f"unknown key '{path}.{key}'{hint} Valid keys: {', '.join(valid)}"
                 )
-        return cls(**values)
+        return cls(**{key: _from_plain(value, f"{path}.{key}") for key, value in values.items()})
 
     def to_yaml(self, path: str | Path | None = None) -> str:
         """Dump the config as YAML; also write it to ``path`` when given."""
@@ -143,6 +179,36 @@ class BacktestConfig:
         except yaml.YAMLError as exc:
             raise ConfigError(f"config is not valid YAML: {exc}") from exc
         return cls.from_dict(values or {})
+
+
+def _plain(value: object) -> Any:
+    if isinstance(value, SlippageModel):
+        if not is_dataclass(value) or type(value).__name__ not in _MODELS:
+            return f"<{type(value).__name__}: not serialisable>"
+        out: dict[str, Any] = {"model": type(value).__name__}
+        for f in fields(value):
+            out[f.name] = _plain(getattr(value, f.name))
+        return out
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _from_plain(value: object, path: str) -> Any:
+    if isinstance(value, dict) and "model" in value:
+        name = value["model"]
+        if name not in _MODELS:
+            near = difflib.get_close_matches(str(name), list(_MODELS), n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise ConfigError(f"unknown model {name!r} at '{path}.model'{hint}")
+        params = {k: _from_plain(v, f"{path}.{k}") for k, v in value.items() if k != "model"}
+        try:
+            return _MODELS[name](**params)
+        except TypeError as exc:
+            raise ConfigError(f"bad parameters for {name} at '{path}': {exc}") from None
+    if isinstance(value, dict):
+        return {k: _from_plain(v, f"{path}.{k}") for k, v in value.items()}
+    return value
 
 
 def _looks_like_path(source: str | Path) -> bool:

@@ -22,6 +22,7 @@ from .config import BacktestConfig
 from .data.feed import DataFeed
 from .data.view import BarView
 from .errors import ConfigError
+from .execution.slippage import check_slippage_fields, slippage_table
 from .kernels.records import ORIGIN_NAMES
 from .orders import Fill
 from .results.result import BacktestResult
@@ -51,6 +52,11 @@ class Engine:
         self.feed = feed
         self.strategy = strategy
         self.config = config if config is not None else BacktestConfig()
+        _, models = slippage_table(
+            self.config.slippage, [str(a) for a in feed.assets], self.config.slippage_overrides
+        )
+        for asset, model in zip(feed.assets, models, strict=True):
+            check_slippage_fields(model, feed.fields, asset=str(asset))
 
     def run(self, *, progress: bool = False) -> BacktestResult:
         """Run the backtest from the first bar to the last and return its result.
@@ -64,6 +70,12 @@ class Engine:
         lows = feed.array("low")
         closes = feed.array("close")
         volumes = feed.array("volume")
+        # Quote fields slippage models may read; NaN where the feed has no such column.
+        missing = np.full(feed.n_assets, np.nan)
+        quotes = {
+            name: feed.array(name) if name in feed.fields else None
+            for name in ("bid", "ask", "spread", "volatility")
+        }
         times = feed.datetimes
         broker = Broker(feed.assets, config)
         view = BarView(feed)
@@ -73,6 +85,15 @@ class Engine:
         same_close = config.fill_timing == "same_close"
         wants_fills = type(strategy).on_fill is not Strategy.on_fill
 
+        quote_rows = [
+            (plural, quotes[name])
+            for name, plural in (
+                ("bid", "bids"),
+                ("ask", "asks"),
+                ("spread", "spreads"),
+                ("volatility", "volatilities"),
+            )
+        ]
         bar_progress = tqdm(
             total=n_bars, delay=1.0, disable=not progress, unit="bar", desc="backtest", leave=False
         )
@@ -89,6 +110,7 @@ class Engine:
                 lows=lows[t],
                 closes=closes[t],
                 volumes=volumes[t],
+                **{name: (missing if arr is None else arr[t]) for name, arr in quote_rows},
             )
             if wants_fills and last > first:
                 self._dispatch_fills(broker, first, last, times)
@@ -104,6 +126,7 @@ class Engine:
                     lows=lows[t],
                     closes=closes[t],
                     volumes=volumes[t],
+                    **{name: (missing if arr is None else arr[t]) for name, arr in quote_rows},
                 )
                 if last > first:
                     # Close fills change cash and holdings of this bar: record the bar again.

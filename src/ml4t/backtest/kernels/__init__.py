@@ -1,5 +1,6 @@
-"""Numba kernels: the broker step as array code, shared by both drivers."""
+"""Numba kernels: the broker step as array code, shared by both drivers.
 
-from .step import cancel_order, fill_orders, mark_to_market
-
-__all__ = ["cancel_order", "fill_orders", "mark_to_market"]
+Import what you need from ``kernels.step`` and ``kernels.records`` directly: this package
+re-exports nothing so that ``records`` can be imported by the cost models the step uses
+without importing the step itself.
+"""

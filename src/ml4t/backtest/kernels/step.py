@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..execution.slippage import slippage_kernel
 from .records import (
     CANCELLED,
     CASH_REJECT,
@@ -187,6 +188,10 @@ def fill_orders(
     lows: np.ndarray,
     closes: np.ndarray,
     volumes: np.ndarray,
+    bids: np.ndarray,
+    asks: np.ndarray,
+    spreads: np.ndarray,
+    volatilities: np.ndarray,
     orders: np.ndarray,
     n_orders: int,
     open_ids: np.ndarray,
@@ -195,7 +200,7 @@ def fill_orders(
     pending: np.ndarray,
     account: np.ndarray,
     commission_rate: np.ndarray,
-    slippage_rate: np.ndarray,
+    slippage: np.ndarray,
     cash_account: bool,
     fractional: bool,
     cash_policy: int,
@@ -297,8 +302,14 @@ def fill_orders(
                     continue
                 qty = -pos if pos + qty < 0.0 else qty
 
-            slip = slippage_rate[asset]
-            fill_price = price * (1.0 + slip) if qty > 0.0 else price * (1.0 - slip)
+            kind = order.order_type
+            quote = slippage[asset]
+            fill_price = slippage_kernel(
+                quote, price, qty, kind, volumes[asset], bids[asset], asks[asset],
+                spreads[asset], volatilities[asset],
+            )  # fmt: skip
+            if np.isnan(fill_price):
+                continue  # the model cannot price this bar (e.g. no volume): the order waits
             comm_rate = commission_rate[asset]
             commission = abs(qty) * fill_price * comm_rate
             if cash_account and qty > 0.0:
@@ -313,6 +324,14 @@ def fill_orders(
                         _end_children(orders, oid, n_orders, bar, pending)
                         continue
                     qty = affordable
+                    # A smaller order never pays more slippage per share, so it stays affordable.
+                    fill_price = min(
+                        fill_price,
+                        slippage_kernel(
+                            quote, price, qty, kind, volumes[asset], bids[asset], asks[asset],
+                            spreads[asset], volatilities[asset],
+                        ),
+                    )  # fmt: skip
                     commission = qty * fill_price * comm_rate
                     reason = R_SCALED_DOWN
 
@@ -355,7 +374,7 @@ def fill_orders(
             rec.quantity = qty
             rec.price = fill_price
             rec.commission = commission
-            rec.slippage = abs(qty) * price * slip
+            rec.slippage = abs(qty) * abs(fill_price - price)
             rec.origin = order.origin
             n_fills += 1
 

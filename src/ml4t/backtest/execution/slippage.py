@@ -1,0 +1,782 @@
+"""Slippage models: the price an order really fills at, given the price it would fill at without.
+
+Each model is a small frozen class with one method, ``fill_price``. The built-in models also
+have a compiled form: ``to_params()`` packs the model into a fixed-length float row whose first
+entry is a model code, and ``slippage_kernel`` (numba) turns that row plus one bar's quote data
+into the fill price. The built-ins' ``fill_price`` calls the same kernel, so the Python API and
+the compiled broker step share one implementation. Models the kernel cannot run (a plain
+callable, a user subclass) get the code ``SLIPPAGE_PYTHON``; the engine calls their
+``fill_price`` from Python instead.
+
+Slippage is always adverse: a buy never fills below the reference price, a sell never above it.
+Whether slippage may push a fill outside the bar's [low, high] range is an engine setting.
+
+Params row layout (``SLIPPAGE_PARAMS_WIDTH`` floats; unused entries are 0)::
+
+    leaf models     [code, p1, p2, p3, 0, ...]            code and parameters in row[0:8]
+      SLIPPAGE_NONE          [0]
+      SLIPPAGE_PERCENT       [1, rate]
+      SLIPPAGE_FIXED_BPS     [2, bps]
+      SLIPPAGE_PER_SHARE     [3, amount]
+      SLIPPAGE_SPREAD        [4, spread or NaN, spread_bps or NaN]
+      SLIPPAGE_VOLUME_SHARE  [5, impact, exponent, volatility or NaN]
+    SLIPPAGE_ORDER_TYPE      [6, 0 x 7 | market leaf row | limit leaf row | stop leaf row]
+                             three leaf rows of SLIPPAGE_LEAF_WIDTH at offsets 8, 16 and 24
+    SLIPPAGE_PYTHON          [-1]                         the kernel returns NaN
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from numbers import Real
+from typing import Final, TypeAlias
+
+import numpy as np
+from numba import njit
+from numpy.typing import NDArray
+
+from ..errors import ConfigError
+from ..kernels.records import LIMIT, MARKET, STOP, STOP_LIMIT, TRAILING_STOP
+
+__all__ = [
+    "NO_QUOTE",
+    "QUOTE_FIELDS",
+    "SLIPPAGE_FIXED_BPS",
+    "SLIPPAGE_LEAF_WIDTH",
+    "SLIPPAGE_NONE",
+    "SLIPPAGE_ORDER_TYPE",
+    "SLIPPAGE_PARAMS_WIDTH",
+    "SLIPPAGE_PERCENT",
+    "SLIPPAGE_PER_SHARE",
+    "SLIPPAGE_PYTHON",
+    "SLIPPAGE_SPREAD",
+    "SLIPPAGE_VOLUME_SHARE",
+    "BarQuote",
+    "CallableSlippage",
+    "FixedBpsSlippage",
+    "NoSlippage",
+    "OrderTypeSlippage",
+    "PerShareSlippage",
+    "PercentSlippage",
+    "SlippageFn",
+    "SlippageModel",
+    "SlippageSpec",
+    "SpreadSlippage",
+    "VolumeShareSlippage",
+    "as_slippage_model",
+    "check_slippage_fields",
+    "slippage_kernel",
+    "slippage_table",
+]
+
+# Model codes: the first entry of a params row.
+SLIPPAGE_PYTHON: Final = -1
+SLIPPAGE_NONE: Final = 0
+SLIPPAGE_PERCENT: Final = 1
+SLIPPAGE_FIXED_BPS: Final = 2
+SLIPPAGE_PER_SHARE: Final = 3
+SLIPPAGE_SPREAD: Final = 4
+SLIPPAGE_VOLUME_SHARE: Final = 5
+SLIPPAGE_ORDER_TYPE: Final = 6
+
+# A leaf model fits in 8 floats; an order-type model is a header plus three leaf rows, so every
+# row of a per-asset table has the same width whatever model each asset uses.
+SLIPPAGE_LEAF_WIDTH: Final = 8
+SLIPPAGE_PARAMS_WIDTH: Final = 4 * SLIPPAGE_LEAF_WIDTH
+_MARKET_OFFSET: Final = SLIPPAGE_LEAF_WIDTH
+_LIMIT_OFFSET: Final = 2 * SLIPPAGE_LEAF_WIDTH
+_STOP_OFFSET: Final = 3 * SLIPPAGE_LEAF_WIDTH
+
+# Names of the per-bar quote fields a model may read (BarQuote's fields, the feed's columns).
+QUOTE_FIELDS: Final = ("volume", "bid", "ask", "spread", "volatility")
+
+_BPS: Final = 10_000.0
+
+
+# --------------------------------------------------------------------------------------------
+# The kernel: one implementation of every built-in model.
+# --------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _leaf_fill_price(
+    params: np.ndarray,
+    base: int,
+    price: float,
+    quantity: float,
+    volume: float,
+    bid: float,
+    ask: float,
+    spread: float,
+    volatility: float,
+) -> float:
+    """Fill price of the leaf model whose row starts at ``params[base]``."""
+    code = params[base]
+    if code == SLIPPAGE_NONE:
+        return price
+    buy = quantity > 0.0
+
+    if code in (SLIPPAGE_PERCENT, SLIPPAGE_FIXED_BPS):
+        rate = float(params[base + 1])
+        if code == SLIPPAGE_FIXED_BPS:
+            rate = rate / _BPS
+        # Same expression as the original flat-rate step, so PercentSlippage(s) reproduces
+        # BacktestConfig(slippage=s) results bit for bit. Validation keeps rate < 1.
+        return price * (1.0 + rate) if buy else price * (1.0 - rate)
+
+    if code == SLIPPAGE_PER_SHARE:
+        amount = float(params[base + 1])
+        # A fixed amount can exceed a low price; a sell cannot fill below zero.
+        return price + amount if buy else max(price - amount, 0.0)
+
+    if code == SLIPPAGE_SPREAD:
+        # Precedence: the bar's own quotes, then the bar's spread column, then the constants.
+        if not (np.isnan(bid) or np.isnan(ask)):
+            half = 0.5 * (ask - bid)
+        elif not np.isnan(spread):
+            half = 0.5 * spread
+        elif not np.isnan(params[base + 1]):
+            half = 0.5 * float(params[base + 1])
+        elif not np.isnan(params[base + 2]):
+            half = 0.5 * price * float(params[base + 2]) / _BPS
+        else:
+            return np.nan
+        # A crossed quote (ask < bid) or a negative spread value is bad data, not a rebate:
+        # slippage stays adverse, at worst zero.
+        half = max(half, 0.0)
+        return price + half if buy else max(price - half, 0.0)
+
+    if code == SLIPPAGE_VOLUME_SHARE:
+        # No volume, no fill: the engine does not fill such a bar, the kernel says it cannot.
+        if not volume > 0.0:
+            return np.nan
+        sigma = volatility
+        if np.isnan(sigma):
+            sigma = float(params[base + 3])
+            if np.isnan(sigma):
+                return np.nan
+        sigma = max(sigma, 0.0)
+        impact = float(params[base + 1])
+        exponent = float(params[base + 2])
+        fraction: float = impact * sigma * (abs(quantity) / volume) ** exponent
+        return price * (1.0 + fraction) if buy else price * max(1.0 - fraction, 0.0)
+
+    # SLIPPAGE_PYTHON and unknown codes: the kernel cannot price this fill.
+    return np.nan
+
+
+@njit(cache=True)
+def slippage_kernel(
+    params: np.ndarray,
+    price: float,
+    quantity: float,
+    order_type: int,
+    volume: float,
+    bid: float,
+    ask: float,
+    spread: float,
+    volatility: float,
+) -> float:
+    """Fill price after slippage for the model packed in ``params`` (one row of a table).
+
+    ``price`` is the reference price (open, close, limit or stop level) and ``quantity`` the
+    signed fill quantity (> 0 buys). ``order_type`` is a code from ``kernels.records``.
+    ``volume``, ``bid``, ``ask``, ``spread`` and ``volatility`` are the bar's quote fields for
+    the asset, NaN where the feed has no such column or no value at this bar.
+
+    Returns NaN when the model cannot price the fill: a ``SLIPPAGE_PYTHON`` row, no spread
+    source, zero or missing volume or volatility for the volume-share model, an order type the
+    order-type model does not route. A zero quantity fills at ``price``.
+    """
+    if np.isnan(quantity):
+        return np.nan
+    if quantity == 0.0:
+        return price
+    base = 0
+    if params[0] == SLIPPAGE_ORDER_TYPE:
+        # Stop-limit orders fill as limit orders once triggered (at the limit or better);
+        # trailing stops fill as stops (a market order once triggered).
+        if order_type == MARKET:
+            base = _MARKET_OFFSET
+        elif order_type in (LIMIT, STOP_LIMIT):
+            base = _LIMIT_OFFSET
+        elif order_type in (STOP, TRAILING_STOP):
+            base = _STOP_OFFSET
+        else:
+            return np.nan
+    return _leaf_fill_price(params, base, price, quantity, volume, bid, ask, spread, volatility)
+
+
+# --------------------------------------------------------------------------------------------
+# The Python API.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BarQuote:
+    """One asset's quote data at one bar, as a slippage model sees it; NaN where absent.
+
+    Example:
+        >>> quote = BarQuote(volume=1e6, bid=99.95, ask=100.05)
+        >>> SpreadSlippage().fill_price(100.0, 10, bar=quote)
+        100.05
+    """
+
+    volume: float = math.nan
+    bid: float = math.nan
+    ask: float = math.nan
+    spread: float = math.nan  # in price units, as the feed's ``spread`` column
+    volatility: float = math.nan  # per bar (daily vol for daily bars), as a fraction
+
+
+NO_QUOTE: Final = BarQuote()
+
+
+def _python_row() -> NDArray[np.float64]:
+    row = np.zeros(SLIPPAGE_PARAMS_WIDTH, dtype=np.float64)
+    row[0] = SLIPPAGE_PYTHON
+    return row
+
+
+class SlippageModel(ABC):
+    """Base class of slippage models; subclass it and implement ``fill_price`` for your own.
+
+    A subclass is run from Python for each fill (the compiled step cannot call it). It must be
+    adverse: a buy (``quantity > 0``) never fills below ``price``, a sell never above; NaN
+    means the model cannot price the fill at this bar.
+
+    Example:
+        >>> class HalfTick(SlippageModel):
+        ...     def fill_price(self, price, quantity, *, order_type=MARKET, bar=NO_QUOTE):
+        ...         return price + 0.005 if quantity > 0 else price - 0.005
+    """
+
+    @abstractmethod
+    def fill_price(
+        self,
+        price: float,
+        quantity: float,
+        *,
+        order_type: int = MARKET,
+        bar: BarQuote = NO_QUOTE,
+    ) -> float:
+        """The fill price after slippage.
+
+        Args:
+            price: The price the order would fill at without slippage (open, close, limit or
+                stop level).
+            quantity: Signed fill quantity: > 0 buys (pays more), < 0 sells (gets less).
+            order_type: ``MARKET``, ``LIMIT``, ``STOP``, ``STOP_LIMIT`` or ``TRAILING_STOP``
+                from ``ml4t.backtest.kernels.records``.
+            bar: The bar's quote data for the asset.
+        """
+
+    def to_params(self) -> NDArray[np.float64]:
+        """The model as a kernel params row; ``SLIPPAGE_PYTHON`` unless the kernel can run it."""
+        return _python_row()
+
+    def required_fields(self) -> tuple[tuple[str, ...], ...]:
+        """Feed columns the model needs, as alternatives.
+
+        The feed must hold every column of at least one returned group; an empty tuple means
+        the model needs no column. ``(("bid", "ask"), ("spread",))`` reads "bid and ask, or
+        spread".
+        """
+        return ()
+
+
+class _CompiledSlippage(SlippageModel):
+    """A built-in model: its params row drives both ``fill_price`` and the compiled step."""
+
+    @abstractmethod
+    def _build_params(self) -> NDArray[np.float64]: ...
+
+    @cached_property
+    def _params(self) -> NDArray[np.float64]:
+        # cached_property writes the instance __dict__ directly, so it works on frozen
+        # dataclasses; the row is built once per model, not per fill.
+        return self._build_params()
+
+    def fill_price(
+        self,
+        price: float,
+        quantity: float,
+        *,
+        order_type: int = MARKET,
+        bar: BarQuote = NO_QUOTE,
+    ) -> float:
+        params = self._params
+        if params[0] == SLIPPAGE_PYTHON:
+            return self._python_fill_price(price, quantity, order_type=order_type, bar=bar)
+        return float(
+            slippage_kernel(
+                params,
+                float(price),
+                float(quantity),
+                int(order_type),
+                float(bar.volume),
+                float(bar.bid),
+                float(bar.ask),
+                float(bar.spread),
+                float(bar.volatility),
+            )
+        )
+
+    def _python_fill_price(
+        self, price: float, quantity: float, *, order_type: int, bar: BarQuote
+    ) -> float:
+        # Only a model whose params can be SLIPPAGE_PYTHON (OrderTypeSlippage with a Python
+        # child) overrides this; the leaf built-ins always compile.
+        return math.nan
+
+    def to_params(self) -> NDArray[np.float64]:
+        # A user subclass that overrides fill_price no longer computes what the params say:
+        # run it from Python rather than let the compiled step silently disagree with it.
+        if type(self).fill_price is not _CompiledSlippage.fill_price:
+            return _python_row()
+        return self._params.copy()
+
+
+def _leaf_row(code: int, *values: float) -> NDArray[np.float64]:
+    row = np.zeros(SLIPPAGE_PARAMS_WIDTH, dtype=np.float64)
+    row[0] = code
+    row[1 : 1 + len(values)] = values
+    return row
+
+
+def _check_number(
+    owner: str,
+    name: str,
+    value: object,
+    *,
+    low: float,
+    high: float = math.inf,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """``value`` as a float in the stated range, else a ConfigError naming owner and parameter."""
+    lo = "(" if low_open else "["
+    hi = ")" if high_open or high == math.inf else "]"
+    valid = f"a finite number in {lo}{low:g}, {high:g}{hi}"
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise ConfigError(f"{owner} {name} must be {valid}; got {value!r}")
+    x = float(value)
+    below = x <= low if low_open else x < low
+    above = x >= high if high_open else x > high
+    if not math.isfinite(x) or below or above:
+        raise ConfigError(f"{owner} {name} must be {valid}; got {value!r}")
+    return x
+
+
+@dataclass(frozen=True)
+class NoSlippage(_CompiledSlippage):
+    """Fills at the reference price exactly.
+
+    Example:
+        >>> NoSlippage().fill_price(100.0, 10)
+        100.0
+    """
+
+    def _build_params(self) -> NDArray[np.float64]:
+        return _leaf_row(SLIPPAGE_NONE)
+
+
+@dataclass(frozen=True)
+class PercentSlippage(_CompiledSlippage):
+    """Slippage as a fraction of price: buys pay ``price * (1 + rate)``, sells get ``(1 - rate)``.
+
+    This is what ``BacktestConfig(slippage=0.001)`` means (0.1% per fill).
+
+    Example:
+        >>> model = PercentSlippage(0.001)
+        >>> model.fill_price(100.0, 10), model.fill_price(100.0, -10)
+        (100.1, 99.9)
+    """
+
+    rate: float
+
+    def __post_init__(self) -> None:
+        # rate >= 1 would let a sell fill at or below zero.
+        _check_number("PercentSlippage", "rate", self.rate, low=0.0, high=1.0, high_open=True)
+
+    def _build_params(self) -> NDArray[np.float64]:
+        return _leaf_row(SLIPPAGE_PERCENT, self.rate)
+
+
+@dataclass(frozen=True)
+class FixedBpsSlippage(_CompiledSlippage):
+    """Slippage in basis points of price: buys pay ``price * (1 + bps / 10_000)``.
+
+    Example:
+        >>> model = FixedBpsSlippage(5)
+        >>> model.fill_price(100.0, 10)
+        100.05
+    """
+
+    bps: float
+
+    def __post_init__(self) -> None:
+        _check_number("FixedBpsSlippage", "bps", self.bps, low=0.0, high=_BPS, high_open=True)
+
+    def _build_params(self) -> NDArray[np.float64]:
+        return _leaf_row(SLIPPAGE_FIXED_BPS, self.bps)
+
+
+@dataclass(frozen=True)
+class PerShareSlippage(_CompiledSlippage):
+    """A fixed amount per share: buys pay ``price + amount``, sells get ``price - amount``.
+
+    A sell never fills below zero. Useful for tick-size slippage (``amount=0.01``).
+
+    Example:
+        >>> model = PerShareSlippage(0.02)
+        >>> model.fill_price(50.0, -100)
+        49.98
+    """
+
+    amount: float
+
+    def __post_init__(self) -> None:
+        _check_number("PerShareSlippage", "amount", self.amount, low=0.0)
+
+    def _build_params(self) -> NDArray[np.float64]:
+        return _leaf_row(SLIPPAGE_PER_SHARE, self.amount)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpreadSlippage(_CompiledSlippage):
+    """Crossing the spread: each fill pays half the bid-ask spread.
+
+    The spread comes, for each fill, from the first source available: the bar's ``bid`` and
+    ``ask`` (both present), the bar's ``spread`` column (price units), the constant ``spread``
+    (price units) or the constant ``spread_bps`` (basis points of price). With no constant the
+    feed must have ``bid`` and ``ask`` or ``spread`` (see ``required_fields``); a bar where
+    those are NaN cannot be priced (the kernel returns NaN). A crossed quote costs nothing.
+
+    Example:
+        >>> model = SpreadSlippage(spread_bps=10)
+        >>> model.fill_price(100.0, 10)  # half of 10 bps of 100 is 0.05
+        100.05
+    """
+
+    spread: float | None = None
+    spread_bps: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.spread is not None and self.spread_bps is not None:
+            raise ConfigError(
+                f"SpreadSlippage takes spread or spread_bps, not both; got spread={self.spread!r}"
+                f" and spread_bps={self.spread_bps!r}"
+            )
+        if self.spread is not None:
+            _check_number("SpreadSlippage", "spread", self.spread, low=0.0)
+        if self.spread_bps is not None:
+            # A full spread of 20,000 bps would put a sell's fill at zero.
+            _check_number(
+                "SpreadSlippage",
+                "spread_bps",
+                self.spread_bps,
+                low=0.0,
+                high=2 * _BPS,
+                high_open=True,
+            )
+
+    def _build_params(self) -> NDArray[np.float64]:
+        spread = math.nan if self.spread is None else self.spread
+        spread_bps = math.nan if self.spread_bps is None else self.spread_bps
+        return _leaf_row(SLIPPAGE_SPREAD, spread, spread_bps)
+
+    def required_fields(self) -> tuple[tuple[str, ...], ...]:
+        if self.spread is not None or self.spread_bps is not None:
+            return ()
+        return (("ask", "bid"), ("spread",))
+
+
+@dataclass(frozen=True, kw_only=True)
+class VolumeShareSlippage(_CompiledSlippage):
+    """Market impact that grows with participation: the square-root law by default.
+
+    The fill moves by the fraction ``impact * sigma * (|quantity| / volume) ** exponent`` of
+    price, where ``sigma`` is the bar's ``volatility`` column (per-bar volatility, e.g. daily
+    for daily bars) or, where that is missing, the constant ``volatility``.
+
+    The square-root law (Grinold & Kahn, *Active Portfolio Management*, 2000; Almgren, Thum,
+    Hauptmann & Li, "Direct Estimation of Equity Market Impact", 2005, estimate an exponent
+    near 0.6; Toth et al., 2011) scales impact with volatility and the square root of
+    participation; Zipline's ``VolatilityVolumeShare`` for futures uses the same form. Zipline's
+    equity ``VolumeShareSlippage`` instead moves price by ``price_impact * volume_share ** 2``
+    with no volatility: ``VolumeShareSlippage(impact=0.1, exponent=2, volatility=1.0)`` is that
+    model. Zipline also caps participation (``volume_limit``); here the cap is the engine's
+    volume-limit setting, which makes partial fills.
+
+    Zero or missing volume means no fill; the kernel then returns NaN, as it does when neither
+    the column nor the constant gives a volatility.
+
+    Example:
+        >>> model = VolumeShareSlippage(impact=0.1, volatility=0.02)
+        >>> model.fill_price(100.0, 10_000, bar=BarQuote(volume=1e6))  # 0.1*0.02*sqrt(0.01)
+        100.02
+    """
+
+    impact: float = 0.1
+    exponent: float = 0.5
+    volatility: float | None = None
+
+    def __post_init__(self) -> None:
+        _check_number("VolumeShareSlippage", "impact", self.impact, low=0.0)
+        _check_number("VolumeShareSlippage", "exponent", self.exponent, low=0.0, low_open=True)
+        if self.volatility is not None:
+            _check_number("VolumeShareSlippage", "volatility", self.volatility, low=0.0)
+
+    def _build_params(self) -> NDArray[np.float64]:
+        volatility = math.nan if self.volatility is None else self.volatility
+        return _leaf_row(SLIPPAGE_VOLUME_SHARE, self.impact, self.exponent, volatility)
+
+    def required_fields(self) -> tuple[tuple[str, ...], ...]:
+        if self.volatility is not None:
+            return (("volume",),)
+        return (("volatility", "volume"),)
+
+
+SlippageFn: TypeAlias = Callable[[float, float, int, BarQuote], float]
+SlippageSpec: TypeAlias = SlippageModel | float | SlippageFn
+
+
+@dataclass(frozen=True)
+class CallableSlippage(SlippageModel):
+    """A slippage model from a function ``fn(price, quantity, order_type, bar) -> fill price``.
+
+    Runs from Python for each fill. Its result must be adverse (a buy at or above ``price``, a
+    sell at or below) or NaN (cannot fill at this bar); anything else raises ``ConfigError``.
+
+    Example:
+        >>> model = CallableSlippage(lambda p, q, t, bar: p + 0.01 if q > 0 else p - 0.01)
+        >>> model.fill_price(10.0, -5)
+        9.99
+    """
+
+    fn: SlippageFn
+
+    def __post_init__(self) -> None:
+        if not callable(self.fn) or isinstance(self.fn, type):
+            raise ConfigError(
+                f"CallableSlippage fn must be a function fn(price, quantity, order_type, bar) "
+                f"returning the fill price; got {self.fn!r}"
+            )
+        try:
+            signature = inspect.signature(self.fn)
+        except (TypeError, ValueError):  # some builtins have no introspectable signature
+            return
+        try:
+            signature.bind(1.0, 1.0, MARKET, NO_QUOTE)
+        except TypeError as exc:
+            raise ConfigError(
+                f"CallableSlippage fn {_name(self.fn)}{signature} cannot be called as "
+                f"fn(price, quantity, order_type, bar): {exc}"
+            ) from None
+
+    def fill_price(
+        self,
+        price: float,
+        quantity: float,
+        *,
+        order_type: int = MARKET,
+        bar: BarQuote = NO_QUOTE,
+    ) -> float:
+        result = self.fn(price, quantity, order_type, bar)
+        if isinstance(result, bool) or not isinstance(result, Real):
+            raise ConfigError(
+                f"CallableSlippage fn {_name(self.fn)} must return a fill price (a number); "
+                f"got {result!r} for price={price!r}, quantity={quantity!r}"
+            )
+        fill = float(result)
+        favourable = fill < price if quantity > 0 else (fill > price if quantity < 0 else False)
+        if favourable:
+            side = "buy" if quantity > 0 else "sell"
+            bound = ">=" if quantity > 0 else "<="
+            raise ConfigError(
+                f"CallableSlippage fn {_name(self.fn)} returned {fill!r} for a {side} of "
+                f"{quantity!r} at {price!r}; slippage must be adverse: a {side} fills "
+                f"{bound} {price!r} (or NaN when it cannot fill)"
+            )
+        return fill
+
+
+def _name(fn: object) -> str:
+    return getattr(fn, "__qualname__", None) or repr(fn)
+
+
+@dataclass(frozen=True, init=False)
+class OrderTypeSlippage(_CompiledSlippage):
+    """Slippage that depends on the order type: market orders pay more than limit orders.
+
+    ``market`` prices market orders; ``stop`` stop and trailing-stop orders (they become market
+    orders when triggered; the default is the ``market`` model); ``limit`` limit and stop-limit
+    orders (they fill at their limit or better, so the default is no slippage). Each may be a
+    model, a rate (``PercentSlippage``) or a function, but not another ``OrderTypeSlippage``.
+    With all three built-in the model compiles; with a function among them it runs in Python.
+
+    Example:
+        >>> model = OrderTypeSlippage(market=0.001, stop=FixedBpsSlippage(20))
+        >>> model.fill_price(100.0, 10, order_type=STOP)
+        100.2
+    """
+
+    market: SlippageModel
+    stop: SlippageModel
+    limit: SlippageModel
+
+    def __init__(
+        self,
+        *,
+        market: SlippageSpec = NoSlippage(),  # frozen, so one shared default is safe
+        stop: SlippageSpec | None = None,
+        limit: SlippageSpec = NoSlippage(),
+    ) -> None:
+        resolved = {}
+        for name, spec in (("market", market), ("stop", stop), ("limit", limit)):
+            if spec is None:
+                continue
+            model = as_slippage_model(spec, name=f"OrderTypeSlippage {name}")
+            if isinstance(model, OrderTypeSlippage):
+                raise ConfigError(
+                    f"OrderTypeSlippage {name} cannot be another OrderTypeSlippage ({model!r}); "
+                    f"give a single model such as PercentSlippage, SpreadSlippage or "
+                    f"VolumeShareSlippage"
+                )
+            resolved[name] = model
+        object.__setattr__(self, "market", resolved["market"])
+        object.__setattr__(self, "stop", resolved.get("stop", resolved["market"]))
+        object.__setattr__(self, "limit", resolved["limit"])
+
+    def _build_params(self) -> NDArray[np.float64]:
+        rows = [child.to_params() for child in (self.market, self.limit, self.stop)]
+        if any(row[0] == SLIPPAGE_PYTHON for row in rows):
+            return _python_row()
+        params = np.zeros(SLIPPAGE_PARAMS_WIDTH, dtype=np.float64)
+        params[0] = SLIPPAGE_ORDER_TYPE
+        for offset, row in zip((_MARKET_OFFSET, _LIMIT_OFFSET, _STOP_OFFSET), rows, strict=True):
+            params[offset : offset + SLIPPAGE_LEAF_WIDTH] = row[:SLIPPAGE_LEAF_WIDTH]
+        return params
+
+    def _route(self, order_type: int) -> SlippageModel | None:
+        if order_type == MARKET:
+            return self.market
+        if order_type in (LIMIT, STOP_LIMIT):
+            return self.limit
+        if order_type in (STOP, TRAILING_STOP):
+            return self.stop
+        return None
+
+    def _python_fill_price(
+        self, price: float, quantity: float, *, order_type: int, bar: BarQuote
+    ) -> float:
+        model = self._route(order_type)
+        if model is None:
+            return math.nan  # same as the kernel for an order type it does not route
+        return model.fill_price(price, quantity, order_type=order_type, bar=bar)
+
+    def required_fields(self) -> tuple[tuple[str, ...], ...]:
+        # Every child must be satisfied: combine one alternative from each child.
+        combos: list[frozenset[str]] = [frozenset()]
+        for child in (self.market, self.stop, self.limit):
+            groups = child.required_fields()
+            if groups:
+                combos = [acc | frozenset(group) for acc in combos for group in groups]
+        if combos == [frozenset()]:
+            return ()
+        unique = sorted({tuple(sorted(c)) for c in combos}, key=lambda g: (len(g), g))
+        return tuple(unique)
+
+
+def as_slippage_model(spec: object, *, name: str = "slippage") -> SlippageModel:
+    """A slippage model from a model, a rate (``PercentSlippage``) or a function.
+
+    Example:
+        >>> as_slippage_model(0.001)
+        PercentSlippage(rate=0.001)
+    """
+    if isinstance(spec, SlippageModel):
+        return spec
+    if isinstance(spec, Real) and not isinstance(spec, bool):
+        return PercentSlippage(float(spec))
+    if isinstance(spec, type):
+        raise ConfigError(
+            f"{name} must be a slippage model instance, not the class {spec.__name__}; "
+            f"e.g. {spec.__name__}(...)"
+        )
+    if callable(spec):
+        return CallableSlippage(spec)
+    raise ConfigError(
+        f"{name} must be a SlippageModel, a rate such as 0.001 (0.1% of price) or a function "
+        f"fn(price, quantity, order_type, bar) -> fill price; got {spec!r}"
+    )
+
+
+def slippage_table(
+    default: SlippageSpec,
+    assets: Sequence[str],
+    overrides: Mapping[str, SlippageSpec] | None = None,
+) -> tuple[NDArray[np.float64], list[SlippageModel]]:
+    """Per-asset slippage: a params table [N, SLIPPAGE_PARAMS_WIDTH] and the models behind it.
+
+    Row ``i`` (for ``assets[i]``) is the override's params if the asset has one, else the
+    default's. Rows with code ``SLIPPAGE_PYTHON`` need ``models[i].fill_price`` from Python.
+
+    Example:
+        >>> table, models = slippage_table(0.001, ["AAPL", "BTC"], {"BTC": FixedBpsSlippage(10)})
+        >>> table[:, 0]
+        array([1., 2.])
+    """
+    overrides = {} if overrides is None else overrides
+    known = set(assets)
+    for key in overrides:
+        if key not in known:
+            listed = ", ".join(repr(a) for a in list(assets)[:10])
+            more = f" and {len(assets) - 10} more" if len(assets) > 10 else ""
+            raise ConfigError(
+                f"slippage override for unknown asset {key!r}; the feed's assets are {listed}{more}"
+            )
+    default_model = as_slippage_model(default)
+    resolved = {
+        key: as_slippage_model(spec, name=f"slippage for {key!r}")
+        for key, spec in overrides.items()
+    }
+    models = [resolved.get(asset, default_model) for asset in assets]
+    table = np.empty((len(models), SLIPPAGE_PARAMS_WIDTH), dtype=np.float64)
+    rows: dict[int, NDArray[np.float64]] = {}  # one to_params() per distinct model object
+    for i, model in enumerate(models):
+        row = rows.get(id(model))
+        if row is None:
+            row = rows[id(model)] = model.to_params()
+        table[i] = row
+    return table, models
+
+
+def check_slippage_fields(
+    model: SlippageModel, columns: Collection[str], *, asset: str | None = None
+) -> None:
+    """Raise ConfigError if the feed's ``columns`` cannot satisfy ``model.required_fields()``.
+
+    Example:
+        >>> check_slippage_fields(SpreadSlippage(), ["open", "close", "spread"])  # fine
+        >>> check_slippage_fields(VolumeShareSlippage(volatility=0.02), ["close"])  # raises
+        Traceback (most recent call last):
+        ml4t.backtest.errors.ConfigError: ...
+    """
+    groups = model.required_fields()
+    available = set(columns)
+    if not groups or any(set(group) <= available for group in groups):
+        return
+    where = f" for asset {asset!r}" if asset is not None else ""
+    options = " or ".join("(" + ", ".join(group) + ")" for group in groups)
+    raise ConfigError(
+        f"{model!r}{where} needs the feed columns {options}; the feed has "
+        f"{', '.join(sorted(available)) or 'no columns'}. Add the columns or give the "
+        f"model a constant fallback"
+    )

@@ -1,0 +1,115 @@
+"""Slippage models through the broker step: fill prices and costs worked out by hand."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import polars as pl
+import pytest
+
+from ml4t.backtest import BacktestConfig, ConfigError, DataFeed
+from ml4t.backtest.execution.slippage import (
+    FixedBpsSlippage,
+    OrderTypeSlippage,
+    SpreadSlippage,
+    VolumeShareSlippage,
+)
+from scripted import run
+
+
+def feed(**extra: list[float]) -> DataFeed:
+    n = 3
+    columns = {
+        "timestamp": [datetime(2024, 1, 1) + timedelta(days=t) for t in range(n)],
+        "asset": ["A"] * n,
+        "open": [100.0] * n,
+        "high": [101.0] * n,
+        "low": [97.0] * n,
+        "close": [100.0] * n,
+        "volume": [10_000.0] * n,
+    }
+    return DataFeed(pl.DataFrame(columns | extra))
+
+
+def test_fixed_bps_buy_pays_the_bps_and_records_its_cost():
+    result, _ = run(
+        feed(), {0: lambda b, d: b.submit_order("A", 50)}, slippage=FixedBpsSlippage(10)
+    )
+    fill = result.fills.row(0, named=True)
+    assert fill["price"] == pytest.approx(100.0 * 1.001)
+    assert fill["slippage"] == pytest.approx(50 * 0.1)
+
+
+def test_spread_model_pays_half_the_quoted_spread_from_bid_and_ask():
+    quotes = feed(bid=[99.8, 99.7, 99.9], ask=[100.2, 100.3, 100.1])
+    result, _ = run(quotes, {0: lambda b, d: b.submit_order("A", 10)}, slippage=SpreadSlippage())
+    # Bar 1's quote: ask - bid = 0.6, half of it on top of the open of 100.
+    assert result.fills["price"].to_list() == [pytest.approx(100.3)]
+
+
+def test_volume_share_impact_grows_with_the_square_root_of_participation():
+    model = VolumeShareSlippage(impact=0.1, volatility=0.02)
+    result, _ = run(
+        feed(), {0: lambda b, d: b.submit_order("A", 400)}, slippage=model, initial_cash=1e6
+    )
+    # 400 of 10,000 shares = 4%; sqrt(0.04) = 0.2; 0.1 * 0.02 * 0.2 = 0.0004 of the price.
+    assert result.fills["price"].to_list() == [pytest.approx(100.04)]
+
+
+def test_order_type_model_charges_market_orders_and_not_limits():
+    model = OrderTypeSlippage(market=0.002)
+    result, _ = run(
+        feed(),
+        {0: lambda b, d: (b.submit_order("A", 5), b.submit_order("A", 5, limit_price=98.0))},
+        slippage=model,
+    )
+    assert result.fills.select("order_id", "price").rows() == [
+        (0, pytest.approx(100.2)),
+        (1, 98.0),
+    ]
+
+
+def test_per_asset_override_replaces_the_default_for_that_asset():
+    two = DataFeed(pl.concat([_frame("A"), _frame("B")]))
+    result, _ = run(
+        two,
+        {0: lambda b, d: (b.submit_order("A", 1), b.submit_order("B", 1))},
+        slippage=0.001,
+        slippage_overrides={"B": FixedBpsSlippage(50)},
+    )
+    assert result.fills["price"].to_list() == [pytest.approx(100.1), pytest.approx(100.5)]
+
+
+def _frame(asset: str) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "timestamp": [datetime(2024, 1, 1) + timedelta(days=t) for t in range(2)],
+            "asset": [asset] * 2,
+            "open": [100.0] * 2,
+            "high": [100.0] * 2,
+            "low": [100.0] * 2,
+            "close": [100.0] * 2,
+            "volume": [1e6] * 2,
+        }
+    )
+
+
+def test_a_model_needing_columns_the_feed_lacks_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"needs the feed columns \(ask, bid\) or \(spread\)"):
+        run(feed(), {}, slippage=SpreadSlippage())
+
+
+def test_a_python_slippage_function_is_refused_by_the_compiled_step_for_now():
+    with pytest.raises(ConfigError, match="runs in Python"):
+        run(feed(), {}, slippage=lambda price, qty, order_type, bar: price)
+
+
+def test_config_with_a_model_round_trips_through_a_dict_and_yaml():
+    config = BacktestConfig(
+        slippage=OrderTypeSlippage(market=FixedBpsSlippage(5)),
+        slippage_overrides={"B": VolumeShareSlippage(impact=0.2, volatility=0.01)},
+    )
+    assert BacktestConfig.from_dict(config.to_dict()) == config
+    assert BacktestConfig.from_yaml(config.to_yaml()) == config
+    with pytest.raises(ConfigError, match=r"unknown model 'FixedBpSlippage'.*FixedBpsSlippage"):
+        BacktestConfig.from_dict({"slippage": {"model": "FixedBpSlippage", "bps": 5}})
