@@ -17,6 +17,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .config import BacktestConfig
 from .errors import ConfigError, OrderError
+from .execution.commission import COMMISSION_PYTHON, commission_table
 from .execution.slippage import SLIPPAGE_PYTHON, slippage_table
 from .kernels.records import (
     CASH_REJECT,
@@ -79,7 +80,19 @@ class Broker:
         self._priority = PRIORITY_STOP if config.intrabar_priority == "stop" else PRIORITY_LIMIT
         self._max_participation = config.max_participation or 0.0
         self._trail_basis = TRAIL_CLOSE if config.trail_basis == "close" else TRAIL_HIGH_LOW
-        self._commission = np.full(n, config.commission, dtype=np.float64)
+        self._commission, _ = commission_table(
+            config.commission, [str(a) for a in assets], config.commission_overrides
+        )
+        python_fees = np.flatnonzero(self._commission[:, 0] == COMMISSION_PYTHON)
+        if len(python_fees):
+            raise ConfigError(
+                f"commission model for asset {assets[python_fees[0]]} runs in Python (a "
+                "function or a subclass without to_params); the compiled broker step takes only "
+                "the built-in models for now: PercentCommission, PerShareCommission, "
+                "FixedCommission or TieredCommission"
+            )
+        # Shares traded so far this calendar month, for volume-tiered commissions.
+        self._month_volume = np.zeros(1)
         self._slippage, _ = slippage_table(
             config.slippage, [str(a) for a in assets], config.slippage_overrides
         )
@@ -407,9 +420,11 @@ class Broker:
 
     # ---- what the engine drives --------------------------------------------------------------
 
-    def start_bar(self, bar: int) -> None:
+    def start_bar(self, bar: int, *, new_month: bool = False) -> None:
         """Engine: the clock moved to ``bar``; new orders are stamped with it."""
         self._bar = bar
+        if new_month:
+            self._month_volume[0] = 0.0
 
     def fill_orders(
         self,
@@ -457,6 +472,7 @@ class Broker:
             self._pending,
             self._account,
             self._commission,
+            self._month_volume,
             self._slippage,
             self._cash_account,
             self._fractional,

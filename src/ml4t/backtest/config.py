@@ -12,6 +12,14 @@ from typing import Any, Literal
 import yaml
 
 from .errors import ConfigError
+from .execution.commission import (
+    CommissionModel,
+    FixedCommission,
+    PercentCommission,
+    PerShareCommission,
+    TieredCommission,
+    as_commission_model,
+)
 from .execution.slippage import (
     FixedBpsSlippage,
     NoSlippage,
@@ -35,9 +43,13 @@ _FILL_TIMINGS = ("next_open", "same_close")
 _CASH_POLICIES = ("scale_down", "reject")
 _ACCOUNTS = ("cash",)
 # Models a config file can name: {"model": "FixedBpsSlippage", "bps": 5}.
-_MODELS: dict[str, type[SlippageModel]] = {
+_MODELS: dict[str, type[SlippageModel] | type[CommissionModel]] = {
     cls.__name__: cls
     for cls in (
+        PercentCommission,
+        PerShareCommission,
+        FixedCommission,
+        TieredCommission,
         NoSlippage,
         PercentSlippage,
         FixedBpsSlippage,
@@ -58,7 +70,9 @@ class BacktestConfig:
 
     Args:
         initial_cash: Starting cash in the account's currency.
-        commission: Commission as a fraction of traded notional (0.001 = 10 bps per side).
+        commission: A commission model (``PerShareCommission``, ``FixedCommission``,
+            ``TieredCommission``, ...) or a fraction of traded notional (0.001 = 10 bps a side).
+        commission_overrides: Per-asset commission, ``{asset: model or fraction}``.
         slippage: A slippage model (``FixedBpsSlippage``, ``SpreadSlippage``,
             ``VolumeShareSlippage``, ``OrderTypeSlippage``, ...) or a fraction of price: buys fill
             at ``price * (1 + slippage)``, sells at ``price * (1 - slippage)``.
@@ -93,7 +107,8 @@ class BacktestConfig:
     """
 
     initial_cash: float = 100_000.0
-    commission: float = 0.0
+    commission: float | CommissionModel | Callable[..., float] = 0.0
+    commission_overrides: dict[str, float | CommissionModel] | None = None
     slippage: float | SlippageModel | Callable[..., float] = 0.0
     slippage_overrides: dict[str, float | SlippageModel] | None = None
     fill_timing: FillTiming = "next_open"
@@ -110,13 +125,18 @@ class BacktestConfig:
 
     def __post_init__(self) -> None:
         _check_number("initial_cash", self.initial_cash, low=0.0, low_open=True)
-        _check_number("commission", self.commission, low=0.0, high=1.0, high_open=True)
+        if isinstance(self.commission, int | float):
+            _check_number("commission", self.commission, low=0.0, high=1.0, high_open=True)
+        else:
+            as_commission_model(self.commission)
+        for asset, spec in (self.commission_overrides or {}).items():
+            as_commission_model(spec, name=f"commission_overrides[{asset!r}]")
         if isinstance(self.slippage, int | float):
             _check_number("slippage", self.slippage, low=0.0, high=1.0, high_open=True)
         else:
             as_slippage_model(self.slippage)
-        for asset, spec in (self.slippage_overrides or {}).items():
-            as_slippage_model(spec, name=f"slippage_overrides[{asset!r}]")
+        for asset, slip in (self.slippage_overrides or {}).items():
+            as_slippage_model(slip, name=f"slippage_overrides[{asset!r}]")
         _check_choice("fill_timing", self.fill_timing, _FILL_TIMINGS)
         _check_choice("on_insufficient_cash", self.on_insufficient_cash, _CASH_POLICIES)
         _check_choice("account", self.account, _ACCOUNTS)
@@ -182,7 +202,7 @@ class BacktestConfig:
 
 
 def _plain(value: object) -> Any:
-    if isinstance(value, SlippageModel):
+    if isinstance(value, SlippageModel | CommissionModel):
         if not is_dataclass(value) or type(value).__name__ not in _MODELS:
             return f"<{type(value).__name__}: not serialisable>"
         out: dict[str, Any] = {"model": type(value).__name__}
@@ -191,6 +211,8 @@ def _plain(value: object) -> Any:
         return out
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
     return value
 
 

@@ -83,6 +83,9 @@ class Engine:
         positions_value = np.empty(n_bars)
         gross = np.empty(n_bars)
         same_close = config.fill_timing == "same_close"
+        timestamps = _timestamp_series(feed)
+        months = timestamps.dt.truncate("1mo").to_numpy()
+        new_month = np.concatenate(([False], months[1:] != months[:-1]))
         wants_fills = type(strategy).on_fill is not Strategy.on_fill
 
         quote_rows = [
@@ -100,7 +103,7 @@ class Engine:
         strategy.on_start(broker)
         for t in range(n_bars):
             timestamp = times[t]
-            broker.start_bar(t)
+            broker.start_bar(t, new_month=bool(new_month[t]))
             # Market orders wait for the close in same-bar mode; limits and stops work all bar.
             first, last = broker.fill_orders(
                 t,
@@ -138,7 +141,7 @@ class Engine:
         bar_progress.close()
 
         return BacktestResult(
-            timestamps=_timestamp_series(feed),
+            timestamps=timestamps,
             assets=feed.assets,
             cash=cash,
             positions_value=positions_value,

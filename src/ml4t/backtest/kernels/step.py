@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..execution.commission import affordable_quantity, commission_kernel
 from ..execution.slippage import slippage_kernel
 from .records import (
     CANCELLED,
@@ -51,21 +52,6 @@ from .records import (
 # Quantities within this relative distance of a position are that position: float round-off
 # must not turn "sell everything" into a tiny short that a cash account would reject.
 _QTY_RTOL = 1e-9
-
-
-@njit(cache=True)
-def _affordable_quantity(
-    cash: float, price: float, commission_rate: float, fractional: bool
-) -> float:
-    """Largest buy quantity whose cost plus commission does not exceed ``cash``."""
-    unit_cost = price * (1.0 + commission_rate)
-    qty = cash / unit_cost
-    if not fractional:
-        qty = np.floor(qty)
-    # Division rounds; step down until the exact cost fits so cash can never go below zero.
-    while qty > 0.0 and qty * price + qty * price * commission_rate > cash:
-        qty = qty - 1.0 if not fractional else np.nextafter(qty, 0.0)
-    return max(qty, 0.0)
 
 
 @njit(cache=True)
@@ -199,7 +185,8 @@ def fill_orders(
     positions: np.ndarray,
     pending: np.ndarray,
     account: np.ndarray,
-    commission_rate: np.ndarray,
+    commission: np.ndarray,
+    month_volume: np.ndarray,
     slippage: np.ndarray,
     cash_account: bool,
     fractional: bool,
@@ -310,33 +297,38 @@ def fill_orders(
             )  # fmt: skip
             if np.isnan(fill_price):
                 continue  # the model cannot price this bar (e.g. no volume): the order waits
-            comm_rate = commission_rate[asset]
-            commission = abs(qty) * fill_price * comm_rate
+            fee = commission[asset]
+            month = month_volume[0]
+            cost = commission_kernel(fee, abs(qty), fill_price, month)
             if cash_account and qty > 0.0:
                 cash = account[0]
-                if qty * fill_price + commission > cash:
+                if qty * fill_price + cost > cash:
                     if cash_policy == CASH_REJECT:
                         affordable = 0.0
                     else:
-                        affordable = _affordable_quantity(cash, fill_price, comm_rate, fractional)
+                        affordable = affordable_quantity(fee, cash, fill_price, month, fractional)
                     if affordable <= 0.0:
                         _end(order, REJECTED, R_INSUFFICIENT_CASH, bar, pending)
                         _end_children(orders, oid, n_orders, bar, pending)
                         continue
                     qty = affordable
-                    # A smaller order never pays more slippage per share, so it stays affordable.
-                    fill_price = min(
-                        fill_price,
-                        slippage_kernel(
-                            quote, price, qty, kind, volumes[asset], bids[asset], asks[asset],
-                            spreads[asset], volatilities[asset],
-                        ),
+                    cost = commission_kernel(fee, qty, fill_price, month)
+                    # A smaller order may pay less slippage per share (volume-share models);
+                    # take the better price only if the fee at it still fits the cash.
+                    better = slippage_kernel(
+                        quote, price, qty, kind, volumes[asset], bids[asset], asks[asset],
+                        spreads[asset], volatilities[asset],
                     )  # fmt: skip
-                    commission = qty * fill_price * comm_rate
+                    if better < fill_price:
+                        better_cost = commission_kernel(fee, qty, better, month)
+                        if qty * better + better_cost <= cash:
+                            fill_price = better
+                            cost = better_cost
                     reason = R_SCALED_DOWN
 
             positions[asset] = pos + qty
-            account[0] -= qty * fill_price + commission
+            account[0] -= qty * fill_price + cost
+            month_volume[0] += abs(qty)
             if max_participation > 0.0:
                 volume_used[asset] += abs(qty)
             if order.order_type == MARKET:
@@ -350,7 +342,7 @@ def fill_orders(
                     order.avg_price * abs(prev_filled) + fill_price * abs(qty)
                 ) / abs(new_filled)
             order.filled = new_filled
-            order.commission += commission
+            order.commission += cost
             order.end_bar = bar
             if capped and reason != R_SCALED_DOWN:
                 if keep_remainder:
@@ -373,7 +365,7 @@ def fill_orders(
             rec.order_id = oid
             rec.quantity = qty
             rec.price = fill_price
-            rec.commission = commission
+            rec.commission = cost
             rec.slippage = abs(qty) * abs(fill_price - price)
             rec.origin = order.origin
             n_fills += 1
