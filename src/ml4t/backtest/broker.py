@@ -28,6 +28,7 @@ from .kernels.records import (
     LIMIT,
     MARKET,
     O_CLOSE,
+    O_MARGIN_CALL,
     O_ORDER,
     O_REBALANCE,
     O_STOP_LOSS,
@@ -48,7 +49,7 @@ from .kernels.records import (
     TRAIL_HIGH_LOW,
     TRAILING_STOP,
 )
-from .kernels.step import cancel_order, fill_orders, mark_to_market
+from .kernels.step import accrue_financing, cancel_order, fill_orders, mark_to_market
 from .orders import FillLog, Order, OrderBook
 
 OrderType = Literal["market", "limit", "stop", "stop_limit", "trailing_stop"]
@@ -91,6 +92,12 @@ class Broker:
                 "the built-in models for now: PercentCommission, PerShareCommission, "
                 "FixedCommission or TieredCommission"
             )
+        self._borrow_rate = np.full(n, config.borrow_rate_annual, dtype=np.float64)
+        self._financing = (
+            config.borrow_rate_annual > 0.0
+            or config.cash_interest_rate_annual > 0.0
+            or config.margin_interest_rate_annual > 0.0
+        )
         # Shares traded so far this calendar month, for volume-tiered commissions.
         self._month_volume = np.zeros(1)
         self._slippage, _ = slippage_table(
@@ -475,6 +482,8 @@ class Broker:
             self._month_volume,
             self._slippage,
             self._cash_account,
+            self._config.initial_margin,
+            self._last_price,
             self._fractional,
             self._cash_policy,
             self._max_participation,
@@ -486,6 +495,47 @@ class Broker:
             first,
         )
         return first, self.fills.n
+
+    def accrue(self, years: float) -> tuple[float, float]:
+        """Engine: charge borrow fees and cash interest for ``years`` since the last bar."""
+        if years <= 0.0 or not self._financing:
+            return 0.0, 0.0
+        borrow, interest = accrue_financing(
+            years,
+            self._positions,
+            self._last_price,
+            self._account,
+            self._borrow_rate,
+            self._config.cash_interest_rate_annual,
+            self._config.margin_interest_rate_annual,
+        )
+        return float(borrow), float(interest)
+
+    def check_margin(self, gross_exposure: float) -> NDArray[np.int64]:
+        """Engine, after the mark: below maintenance margin, close positions largest first.
+
+        Returns the ids of the liquidation orders (reason ``margin_call``); they fill like any
+        market order (next open, or this close in same-bar mode), before entries.
+        """
+        requirement = self._config.maintenance_margin
+        if self._cash_account or gross_exposure <= 0.0:
+            return np.zeros(0, dtype=np.int64)
+        equity = self._equity
+        if equity >= requirement * gross_exposure:
+            return np.zeros(0, dtype=np.int64)
+        values = np.abs(self._positions * np.nan_to_num(self._last_price))
+        remaining = gross_exposure
+        ids = []
+        for a in np.argsort(-values, kind="stable"):
+            if values[a] == 0.0:
+                break
+            delta = -self._positions[a] - self._pending[a]
+            if delta != 0.0:
+                ids.append(self._submit(int(a), float(delta), O_MARGIN_CALL))
+            remaining -= values[a]
+            if equity > 0.0 and equity >= requirement * remaining:
+                break
+        return np.array(ids, dtype=np.int64)
 
     def mark(
         self,

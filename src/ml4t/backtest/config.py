@@ -34,14 +34,14 @@ from .execution.slippage import (
 
 FillTiming = Literal["next_open", "same_close"]
 CashPolicy = Literal["scale_down", "reject"]
-AccountType = Literal["cash"]
+AccountType = Literal["cash", "margin"]
 IntrabarPriority = Literal["stop", "limit"]
 TrailBasis = Literal["high_low", "close"]
 RemainderPolicy = Literal["keep", "cancel"]
 
 _FILL_TIMINGS = ("next_open", "same_close")
 _CASH_POLICIES = ("scale_down", "reject")
-_ACCOUNTS = ("cash",)
+_ACCOUNTS = ("cash", "margin")
 # Models a config file can name: {"model": "FixedBpsSlippage", "bps": 5}.
 _MODELS: dict[str, type[SlippageModel] | type[CommissionModel]] = {
     cls.__name__: cls
@@ -83,7 +83,17 @@ class BacktestConfig:
         fractional_shares: Allow non-integer quantities. Off by default, as for equities.
         on_insufficient_cash: A buy the cash cannot cover is cut to what the cash buys
             (``"scale_down"``) or rejected whole (``"reject"``). Either way the order records why.
-        account: ``"cash"``: no shorting, no borrowing.
+        account: ``"cash"``: no shorting, no borrowing. ``"margin"``: shorts and leverage up
+            to what ``initial_margin`` allows; below ``maintenance_margin`` positions are
+            liquidated, largest first, with reason ``margin_call``.
+        initial_margin: Margin account: equity after a fill that adds exposure must be at least
+            this fraction of gross exposure (0.5 = Reg T, leverage up to 2).
+        maintenance_margin: Margin account: when equity at a close falls below this fraction of
+            gross exposure, positions are closed, largest first, until it no longer does.
+        borrow_rate_annual: Fee a year on the value of short positions, charged every bar for
+            the time since the last one.
+        cash_interest_rate_annual: Interest a year earned on positive cash.
+        margin_interest_rate_annual: Interest a year paid on negative cash (a margin loan).
         intrabar_priority: When one bar touches both legs of a bracket, which fills: the stop
             (``"stop"``, the pessimistic default, as backtesting.py) or the limit (``"limit"``).
             The filled leg's order records that both were touched.
@@ -115,6 +125,11 @@ class BacktestConfig:
     fractional_shares: bool = False
     on_insufficient_cash: CashPolicy = "scale_down"
     account: AccountType = "cash"
+    initial_margin: float = 0.5
+    maintenance_margin: float = 0.25
+    borrow_rate_annual: float = 0.0
+    cash_interest_rate_annual: float = 0.0
+    margin_interest_rate_annual: float = 0.0
     intrabar_priority: IntrabarPriority = "stop"
     stops_on_entry_bar: bool = True
     trail_basis: TrailBasis = "high_low"
@@ -140,6 +155,16 @@ class BacktestConfig:
         _check_choice("fill_timing", self.fill_timing, _FILL_TIMINGS)
         _check_choice("on_insufficient_cash", self.on_insufficient_cash, _CASH_POLICIES)
         _check_choice("account", self.account, _ACCOUNTS)
+        _check_number("initial_margin", self.initial_margin, low=0.0, high=1.0, low_open=True)
+        _check_number(
+            "maintenance_margin", self.maintenance_margin, low=0.0, high=self.initial_margin
+        )
+        for key in (
+            "borrow_rate_annual",
+            "cash_interest_rate_annual",
+            "margin_interest_rate_annual",
+        ):
+            _check_number(key, getattr(self, key), low=0.0, high=1.0)
         _check_choice("intrabar_priority", self.intrabar_priority, _PRIORITIES)
         _check_choice("trail_basis", self.trail_basis, _TRAIL_BASES)
         _check_choice("participation_remainder", self.participation_remainder, _REMAINDER_POLICIES)

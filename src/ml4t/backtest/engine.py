@@ -86,6 +86,12 @@ class Engine:
         timestamps = _timestamp_series(feed)
         months = timestamps.dt.truncate("1mo").to_numpy()
         new_month = np.concatenate(([False], months[1:] != months[:-1]))
+        # Financing accrues on calendar time (a weekend costs three days of borrow), 365-day year.
+        stamps = feed.timestamps
+        years = np.concatenate(([0.0], np.diff(stamps) / np.timedelta64(1, "D") / 365.0))
+        borrow = np.zeros(n_bars)
+        interest = np.zeros(n_bars)
+        margin_account = config.account == "margin"
         wants_fills = type(strategy).on_fill is not Strategy.on_fill
 
         quote_rows = [
@@ -104,6 +110,8 @@ class Engine:
         for t in range(n_bars):
             timestamp = times[t]
             broker.start_bar(t, new_month=bool(new_month[t]))
+            if t:
+                borrow[t], interest[t] = broker.accrue(float(years[t]))
             # Market orders wait for the close in same-bar mode; limits and stops work all bar.
             first, last = broker.fill_orders(
                 t,
@@ -118,6 +126,8 @@ class Engine:
             if wants_fills and last > first:
                 self._dispatch_fills(broker, first, last, times)
             broker.mark(t, closes[t], cash, positions_value, gross)
+            if margin_account:
+                broker.check_margin(float(gross[t]))
             view._advance(t, timestamp)
             strategy.on_data(timestamp, view, broker)
             if same_close:
@@ -146,6 +156,8 @@ class Engine:
             cash=cash,
             positions_value=positions_value,
             gross_exposure=gross,
+            borrow_fees=borrow,
+            interest=interest,
             fills=broker.fills.view().copy(),
             orders=broker.orders.records[: broker.orders.n].copy(),
             last_price=broker.last_prices,

@@ -60,6 +60,8 @@ R_PARENT_ENDED: Final = 10
 R_BOTH_STOP_FIRST: Final = 11
 R_BOTH_LIMIT_FIRST: Final = 12
 R_VOLUME_REMAINDER: Final = 13
+R_INSUFFICIENT_MARGIN: Final = 14
+R_SCALED_DOWN_MARGIN: Final = 15
 REASON_NAMES: Final = (
     "",
     "insufficient_cash",
@@ -75,6 +77,8 @@ REASON_NAMES: Final = (
     "both_bracket_legs_touched_stop_filled",
     "both_bracket_legs_touched_limit_filled",
     "volume_limit_remainder_cancelled",
+    "insufficient_margin",
+    "scaled_down_insufficient_margin",
 )
 
 # Where an order came from; a fill carries its order's origin as its reason.
@@ -84,7 +88,16 @@ O_REBALANCE: Final = 2
 O_CLOSE: Final = 3
 O_TAKE_PROFIT: Final = 4
 O_STOP_LOSS: Final = 5
-ORIGIN_NAMES: Final = ("order", "target", "rebalance", "close_position", "take_profit", "stop_loss")
+O_MARGIN_CALL: Final = 6
+ORIGIN_NAMES: Final = (
+    "order",
+    "target",
+    "rebalance",
+    "close_position",
+    "take_profit",
+    "stop_loss",
+    "margin_call",
+)
 
 # When a step runs: at the bar's open (orders decided on earlier bars) or its close (same-bar mode).
 PHASE_OPEN: Final = 0

@@ -36,9 +36,11 @@ from .records import (
     R_BOTH_STOP_FIRST,
     R_DAY_EXPIRED,
     R_INSUFFICIENT_CASH,
+    R_INSUFFICIENT_MARGIN,
     R_OCO,
     R_PARENT_ENDED,
     R_SCALED_DOWN,
+    R_SCALED_DOWN_MARGIN,
     R_SHORT_NOT_ALLOWED,
     R_VOLUME_REMAINDER,
     REJECTED,
@@ -52,6 +54,57 @@ from .records import (
 # Quantities within this relative distance of a position are that position: float round-off
 # must not turn "sell everything" into a tiny short that a cash account would reject.
 _QTY_RTOL = 1e-9
+
+
+@njit(cache=True)
+def _margin_fits(
+    size: float,
+    equity_now: float,
+    gross_now: float,
+    pos: float,
+    buy: bool,
+    price: float,
+    initial_margin: float,
+    fee: np.ndarray,
+    month: float,
+) -> bool:
+    """Whether filling ``size`` leaves equity >= initial_margin x gross exposure."""
+    new_pos = pos + size if buy else pos - size
+    equity = equity_now - commission_kernel(fee, size, price, month)
+    gross = gross_now + (abs(new_pos) - abs(pos)) * price
+    return equity >= initial_margin * gross
+
+
+@njit(cache=True)
+def _largest_margin_quantity(
+    lo: float,
+    hi: float,
+    equity_now: float,
+    gross_now: float,
+    pos: float,
+    buy: bool,
+    price: float,
+    initial_margin: float,
+    fee: np.ndarray,
+    month: float,
+    fractional: bool,
+) -> float:
+    """Largest size in [lo, hi] that still meets the initial margin (bisection), or 0."""
+    if not _margin_fits(lo, equity_now, gross_now, pos, buy, price, initial_margin, fee, month):
+        return 0.0
+    for _ in range(200):
+        if hi - lo <= (1.0 if not fractional else 1e-9 * max(hi, 1.0)):
+            break
+        mid = 0.5 * (lo + hi)
+        if not fractional:
+            mid = np.floor(mid)
+            if mid <= lo:
+                mid = lo + 1.0
+        if _margin_fits(mid, equity_now, gross_now, pos, buy, price, initial_margin, fee, month):
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 @njit(cache=True)
@@ -189,6 +242,8 @@ def fill_orders(
     month_volume: np.ndarray,
     slippage: np.ndarray,
     cash_account: bool,
+    initial_margin: float,
+    last_price: np.ndarray,
     fractional: bool,
     cash_policy: int,
     max_participation: float,
@@ -212,6 +267,14 @@ def fill_orders(
     and of fills.
     """
     done = np.zeros(n_open, dtype=np.bool_)
+    # Equity and gross exposure at the last marks, kept current through the fills below.
+    equity_marks = account[0]
+    gross_marks = 0.0
+    if not cash_account:
+        for i in range(positions.shape[0]):
+            if positions[i] != 0.0:
+                equity_marks += positions[i] * last_price[i]
+                gross_marks += abs(positions[i] * last_price[i])
     volume_used = np.zeros(positions.shape[0] if max_participation > 0.0 else 0)
     for group in range(3):
         if group == 2 and (phase != PHASE_OPEN or not children_on_entry_bar):
@@ -325,7 +388,40 @@ def fill_orders(
                             fill_price = better
                             cost = better_cost
                     reason = R_SCALED_DOWN
+            elif not cash_account and abs(pos + qty) > abs(pos):
+                # A margin account checks the initial margin on what the fill would hold: equity
+                # after the fill must cover initial_margin of the gross exposure. Other assets
+                # are valued at their marks, this one at the fill price.
+                mark = last_price[asset] if not np.isnan(last_price[asset]) else fill_price
+                equity_now = equity_marks + pos * (fill_price - mark)
+                gross_now = gross_marks + abs(pos) * (fill_price - mark)
+                lo = abs(pos) if (pos > 0.0) != (qty > 0.0) and pos != 0.0 else 0.0
+                fits = _margin_fits(
+                    abs(qty), equity_now, gross_now, pos, qty > 0.0, fill_price,
+                    initial_margin, fee, month,
+                )  # fmt: skip
+                if not fits:
+                    best = 0.0
+                    if cash_policy != CASH_REJECT:
+                        best = _largest_margin_quantity(
+                            lo, abs(qty), equity_now, gross_now, pos, qty > 0.0, fill_price,
+                            initial_margin, fee, month, fractional,
+                        )  # fmt: skip
+                    if best <= 0.0 or (lo > 0.0 and best <= lo):
+                        if lo > 0.0 and cash_policy != CASH_REJECT:
+                            best = lo  # the reducing part of a reversal always fits
+                        else:
+                            _end(order, REJECTED, R_INSUFFICIENT_MARGIN, bar, pending)
+                            _end_children(orders, oid, n_orders, bar, pending)
+                            continue
+                    qty = best if qty > 0.0 else -best
+                    cost = commission_kernel(fee, abs(qty), fill_price, month)
+                    reason = R_SCALED_DOWN_MARGIN
 
+            if not cash_account:
+                mark = last_price[asset] if not np.isnan(last_price[asset]) else fill_price
+                equity_marks += qty * (mark - fill_price) - cost
+                gross_marks += (abs(pos + qty) - abs(pos)) * mark
             positions[asset] = pos + qty
             account[0] -= qty * fill_price + cost
             month_volume[0] += abs(qty)
@@ -444,3 +540,32 @@ def mark_to_market(
     positions_value_out[bar] = value
     gross_out[bar] = gross
     return float(account[0]) + value
+
+
+@njit(cache=True)
+def accrue_financing(
+    years: float,
+    positions: np.ndarray,
+    last_price: np.ndarray,
+    account: np.ndarray,
+    borrow_rate: np.ndarray,
+    cash_rate: float,
+    margin_rate: float,
+) -> tuple[float, float]:
+    """Charge borrow fees on shorts and interest on cash for ``years`` of holding.
+
+    Shorts pay ``borrow_rate`` a year on their value at the last marks; positive cash earns
+    ``cash_rate``, negative cash (a margin loan) pays ``margin_rate``. Returns the borrow fee
+    paid and the net interest received, both already applied to ``account[0]``.
+    """
+    if years <= 0.0:
+        return 0.0, 0.0
+    borrow = 0.0
+    for i in range(positions.shape[0]):
+        q = positions[i]
+        if q < 0.0:
+            borrow += -q * last_price[i] * borrow_rate[i] * years
+    cash = account[0]
+    interest = cash * cash_rate * years if cash > 0.0 else cash * margin_rate * years
+    account[0] = cash - borrow + interest
+    return borrow, interest

@@ -50,6 +50,8 @@ class BacktestResult:
         positions_value: NDArray[np.float64],
         gross_exposure: NDArray[np.float64],
         fills: NDArray[np.void],
+        borrow_fees: NDArray[np.float64] | None = None,
+        interest: NDArray[np.float64] | None = None,
         orders: NDArray[np.void],
         last_price: NDArray[np.float64],
         config: dict[str, Any],
@@ -62,6 +64,9 @@ class BacktestResult:
         self._cash = cash
         self._positions_value = positions_value
         self._gross = gross_exposure
+        zeros = np.zeros(len(cash))
+        self._borrow = zeros if borrow_fees is None else borrow_fees
+        self._interest = zeros if interest is None else interest
         self._fills = fills
         self._orders = orders
         self._last_price = last_price
@@ -83,7 +88,8 @@ class BacktestResult:
 
     @cached_property
     def equity(self) -> pl.DataFrame:
-        """One row per bar: timestamp, cash, positions_value, equity, gross_exposure, drawdown."""
+        """One row per bar: timestamp, cash, positions_value, equity, gross_exposure, drawdown,
+        and the bar's financing cash flows: borrow_fee (paid on shorts) and interest (net)."""
         equity = self._cash + self._positions_value
         peaks = np.maximum.accumulate(np.concatenate(([self.initial_cash], equity)))[1:]
         return pl.DataFrame(
@@ -94,6 +100,8 @@ class BacktestResult:
                 "equity": equity,
                 "gross_exposure": self._gross,
                 "drawdown": equity / peaks - 1.0,
+                "borrow_fee": self._borrow,
+                "interest": self._interest,
             }
         )
 
@@ -203,6 +211,8 @@ class BacktestResult:
         m["n_fills"] = float(len(self._fills))
         m["total_commission"] = float(self._fills["commission"].sum())
         m["total_slippage"] = float(self._fills["slippage"].sum())
+        m["total_borrow_fee"] = float(self._borrow.sum())
+        m["total_interest"] = float(self._interest.sum())
         return m
 
     def summary(self) -> str:
@@ -227,6 +237,8 @@ class BacktestResult:
             ("Fills", f"{int(m['n_fills'])}"),
             ("Commission paid", _money(m["total_commission"])),
             ("Slippage paid", _money(m["total_slippage"])),
+            ("Borrow fees paid", _money(m["total_borrow_fee"])),
+            ("Interest (net)", _money(m["total_interest"])),
         ]
         width = max(len(k) for k, _ in rows)
         lines = ["Backtest summary", "-" * (width + 24)]
