@@ -38,6 +38,7 @@ AccountType = Literal["cash", "margin"]
 IntrabarPriority = Literal["stop", "limit"]
 TrailBasis = Literal["high_low", "close"]
 RemainderPolicy = Literal["keep", "cancel"]
+ExecutionOrder = Literal["as_submitted", "exits_first", "exits_first_smallest_entries_first"]
 
 _FILL_TIMINGS = ("next_open", "same_close")
 _CASH_POLICIES = ("scale_down", "reject")
@@ -62,6 +63,7 @@ _MODELS: dict[str, type[SlippageModel] | type[CommissionModel]] = {
 _PRIORITIES = ("stop", "limit")
 _TRAIL_BASES = ("high_low", "close")
 _REMAINDER_POLICIES = ("keep", "cancel")
+_EXECUTION_ORDERS = ("as_submitted", "exits_first", "exits_first_smallest_entries_first")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,6 +82,12 @@ class BacktestConfig:
         fill_timing: ``"next_open"`` fills orders decided at bar ``t`` at the open of ``t+1``
             (the default, what a live trader gets); ``"same_close"`` fills them at the close of
             ``t`` (VectorBT's default convention, Backtrader's cheat-on-close).
+        execution_order: The order one bar's orders fill in: ``"exits_first"`` (reductions,
+            then entries, each in submission order: exits free the cash entries use),
+            ``"as_submitted"``, or ``"exits_first_smallest_entries_first"`` (entries by
+            ascending notional, so the largest absorbs a cash shortfall).
+        slippage_within_bar: Clamp fill prices after slippage to the bar's [low, high]
+            (Backtrader's ``slip_out=False``); off by default.
         fractional_shares: Allow non-integer quantities. Off by default, as for equities.
         on_insufficient_cash: A buy the cash cannot cover is cut to what the cash buys
             (``"scale_down"``) or rejected whole (``"reject"``). Either way the order records why.
@@ -122,6 +130,8 @@ class BacktestConfig:
     slippage: float | SlippageModel | Callable[..., float] = 0.0
     slippage_overrides: dict[str, float | SlippageModel] | None = None
     fill_timing: FillTiming = "next_open"
+    execution_order: ExecutionOrder = "exits_first"
+    slippage_within_bar: bool = False
     fractional_shares: bool = False
     on_insufficient_cash: CashPolicy = "scale_down"
     account: AccountType = "cash"
@@ -167,12 +177,13 @@ class BacktestConfig:
             _check_number(key, getattr(self, key), low=0.0, high=1.0)
         _check_choice("intrabar_priority", self.intrabar_priority, _PRIORITIES)
         _check_choice("trail_basis", self.trail_basis, _TRAIL_BASES)
+        _check_choice("execution_order", self.execution_order, _EXECUTION_ORDERS)
         _check_choice("participation_remainder", self.participation_remainder, _REMAINDER_POLICIES)
         if self.max_participation is not None:
             _check_number(
                 "max_participation", self.max_participation, low=0.0, high=1.0, low_open=True
             )
-        for key in ("fractional_shares", "stops_on_entry_bar"):
+        for key in ("fractional_shares", "stops_on_entry_bar", "slippage_within_bar"):
             if not isinstance(getattr(self, key), bool):
                 raise ConfigError(f"{key} must be true or false, got {getattr(self, key)!r}")
         if self.periods_per_year is not None:

@@ -111,6 +111,12 @@ CASH_REJECT: Final = 1
 PRIORITY_STOP: Final = 0
 PRIORITY_LIMIT: Final = 1
 
+# The order in which one bar's orders execute.
+EXEC_AS_SUBMITTED: Final = 0
+EXEC_EXITS_FIRST: Final = 1
+EXEC_EXITS_FIRST_SMALLEST: Final = 2
+EXECUTION_ORDER_NAMES: Final = ("as_submitted", "exits_first", "exits_first_smallest_entries_first")
+
 # What a trailing stop trails.
 TRAIL_HIGH_LOW: Final = 0
 TRAIL_CLOSE: Final = 1

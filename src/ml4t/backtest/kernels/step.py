@@ -23,6 +23,8 @@ from .records import (
     CANCELLED,
     CASH_REJECT,
     DAY,
+    EXEC_AS_SUBMITTED,
+    EXEC_EXITS_FIRST_SMALLEST,
     EXPIRED,
     FILLED,
     INACTIVE,
@@ -250,6 +252,8 @@ def fill_orders(
     keep_remainder: bool,
     intrabar_priority: int,
     children_on_entry_bar: bool,
+    execution_order: int,
+    clamp_to_bar: bool,
     trail_basis: int,
     fills: np.ndarray,
     n_fills: int,
@@ -276,10 +280,22 @@ def fill_orders(
                 equity_marks += positions[i] * last_price[i]
                 gross_marks += abs(positions[i] * last_price[i])
     volume_used = np.zeros(positions.shape[0] if max_participation > 0.0 else 0)
+    # Visiting order: submission order, except entries smallest first when asked, so the last
+    # (largest) entry is the one a cash shortfall trims.
+    visit = np.arange(n_open)
+    if execution_order == EXEC_EXITS_FIRST_SMALLEST:
+        size = np.empty(n_open)
+        for k in range(n_open):
+            order = orders[open_ids[k]]
+            size[k] = abs(order.quantity - order.filled) * abs(closes[order.asset])
+        visit = np.argsort(size, kind="mergesort")
     for group in range(3):
+        if group == 1 and execution_order == EXEC_AS_SUBMITTED:
+            continue  # one pass took every order in turn
         if group == 2 and (phase != PHASE_OPEN or not children_on_entry_bar):
             break
-        for k in range(n_open):
+        for j in range(n_open):
+            k = j if group != 1 else visit[j]
             if done[k]:
                 continue
             oid = open_ids[k]
@@ -295,7 +311,7 @@ def fill_orders(
             remaining = order.quantity - order.filled
             pos = positions[asset]
             reduces = pos != 0.0 and (remaining > 0.0) != (pos > 0.0)
-            if group < 2 and (group == 0) != reduces:
+            if group < 2 and execution_order != EXEC_AS_SUBMITTED and (group == 0) != reduces:
                 continue
             if np.isnan(closes[asset]):
                 continue  # no bar for this asset: its orders wait
@@ -360,6 +376,9 @@ def fill_orders(
             )  # fmt: skip
             if np.isnan(fill_price):
                 continue  # the model cannot price this bar (e.g. no volume): the order waits
+            if clamp_to_bar:
+                # Slippage cannot buy above the bar's high nor sell below its low.
+                fill_price = min(max(fill_price, lows[asset]), highs[asset])
             fee = commission[asset]
             month = month_volume[0]
             cost = commission_kernel(fee, abs(qty), fill_price, month)
