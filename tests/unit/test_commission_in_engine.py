@@ -85,9 +85,22 @@ def test_per_asset_commission_override():
     assert result.fills["commission"].to_list() == [pytest.approx(1.0), 7.0]
 
 
-def test_a_python_commission_function_is_refused_by_the_compiled_step_for_now():
-    with pytest.raises(ConfigError, match="runs in Python"):
-        run(flat_feed(DAYS), {}, commission=lambda quantity, price: 1.0)
+def test_a_python_commission_function_is_charged_and_respected_by_the_cash_check():
+    def flat_plus_per_share(quantity, price):  # type: ignore[no-untyped-def]
+        return 3.0 + 0.01 * quantity
+
+    result, _ = run(
+        flat_feed(DAYS),
+        {0: lambda b, d: b.submit_order("A", 5), 1: lambda b, d: b.submit_order("A", 200)},
+        commission=flat_plus_per_share,
+        initial_cash=10_000.0,
+    )
+    # 5 shares: 3.05. Then cash 9,496.95 buys q with 100q + 3 + 0.01q <= 9,496.95: q = 94.
+    assert result.fills.select("quantity", "commission").rows() == [
+        (5.0, pytest.approx(3.05)),
+        (94.0, pytest.approx(3.94)),
+    ]
+    assert result.equity["cash"][2] == pytest.approx(10_000 - 503.05 - 9_403.94)
 
 
 def test_unknown_override_asset_is_a_config_error():

@@ -99,9 +99,20 @@ def test_a_model_needing_columns_the_feed_lacks_is_a_config_error():
         run(feed(), {}, slippage=SpreadSlippage())
 
 
-def test_a_python_slippage_function_is_refused_by_the_compiled_step_for_now():
-    with pytest.raises(ConfigError, match="runs in Python"):
-        run(feed(), {}, slippage=lambda price, qty, order_type, bar: price)
+def test_a_python_slippage_function_prices_fills_from_inside_the_step():
+    def half_spread_of_range(price, qty, order_type, bar):  # type: ignore[no-untyped-def]
+        # 0.25 per share when the order is over 10% of the bar's volume, else 0.05.
+        step = 0.25 if abs(qty) > 0.1 * bar.volume else 0.05
+        return price + step if qty > 0 else price - step
+
+    result, _ = run(
+        feed(),
+        {0: lambda b, d: b.submit_order("A", 2_000), 1: lambda b, d: b.submit_order("A", -50)},
+        slippage=half_spread_of_range,
+        initial_cash=1e6,
+    )
+    assert result.fills["price"].to_list() == [100.25, 99.95]
+    assert result.fills["slippage"].to_list() == [pytest.approx(500.0), pytest.approx(2.5)]
 
 
 def test_config_with_a_model_round_trips_through_a_dict_and_yaml():

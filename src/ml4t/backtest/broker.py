@@ -16,9 +16,10 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .config import BacktestConfig
-from .errors import ConfigError, OrderError
+from .errors import OrderError
 from .execution.commission import COMMISSION_PYTHON, commission_table
 from .execution.slippage import SLIPPAGE_PYTHON, slippage_table
+from .kernels import python_models
 from .kernels.records import (
     CASH_REJECT,
     CASH_SCALE_DOWN,
@@ -82,17 +83,18 @@ class Broker:
         self._priority = PRIORITY_STOP if config.intrabar_priority == "stop" else PRIORITY_LIMIT
         self._max_participation = config.max_participation or 0.0
         self._trail_basis = TRAIL_CLOSE if config.trail_basis == "close" else TRAIL_HIGH_LOW
-        self._commission, _ = commission_table(
-            config.commission, [str(a) for a in assets], config.commission_overrides
+        names = [str(a) for a in assets]
+        self._slippage, self._slippage_models = slippage_table(
+            config.slippage, names, config.slippage_overrides
         )
-        python_fees = np.flatnonzero(self._commission[:, 0] == COMMISSION_PYTHON)
-        if len(python_fees):
-            raise ConfigError(
-                f"commission model for asset {assets[python_fees[0]]} runs in Python (a "
-                "function or a subclass without to_params); the compiled broker step takes only "
-                "the built-in models for now: PercentCommission, PerShareCommission, "
-                "FixedCommission or TieredCommission"
-            )
+        self._commission, self._commission_models = commission_table(
+            config.commission, names, config.commission_overrides
+        )
+        # Models written in Python run through a callback from the step (see python_models).
+        self._python_models = bool(
+            (self._commission[:, 0] == COMMISSION_PYTHON).any()
+            or (self._slippage[:, 0] == SLIPPAGE_PYTHON).any()
+        )
         self._borrow_rate = np.full(n, config.borrow_rate_annual, dtype=np.float64)
         self._financing = (
             config.borrow_rate_annual > 0.0
@@ -101,17 +103,6 @@ class Broker:
         )
         # Shares traded so far this calendar month, for volume-tiered commissions.
         self._month_volume = np.zeros(1)
-        self._slippage, _ = slippage_table(
-            config.slippage, [str(a) for a in assets], config.slippage_overrides
-        )
-        python_rows = np.flatnonzero(self._slippage[:, 0] == SLIPPAGE_PYTHON)
-        if len(python_rows):
-            raise ConfigError(
-                f"slippage model for asset {assets[python_rows[0]]} runs in Python (a function "
-                "or a subclass without to_params); the compiled broker step takes only the "
-                "built-in models for now: express it with FixedBpsSlippage, PerShareSlippage, "
-                "SpreadSlippage, VolumeShareSlippage or OrderTypeSlippage"
-            )
 
         self._positions = np.zeros(n, dtype=np.float64)
         self._pending = np.zeros(n, dtype=np.float64)
@@ -459,6 +450,8 @@ class Broker:
         if book.n_open == 0:
             return first, first
         self.fills.reserve(book.n_open)
+        if self._python_models:
+            python_models.install(self._commission_models, self._slippage_models)
         book.n_open, self.fills.n = fill_orders(
             bar,
             PHASE_CLOSE if at_close else PHASE_OPEN,

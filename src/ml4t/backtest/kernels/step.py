@@ -15,10 +15,11 @@ limit or stop placed at the close can only meet prices of later bars.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, objmode
 
 from ..execution.commission import affordable_quantity, commission_kernel
 from ..execution.slippage import slippage_kernel
+from . import python_models
 from .records import (
     CANCELLED,
     CASH_REJECT,
@@ -59,7 +60,71 @@ _QTY_RTOL = 1e-9
 
 
 @njit(cache=True)
+def _fee(fee: np.ndarray, asset: int, quantity: float, price: float, month: float) -> float:
+    """Commission for one fill: compiled model, or the asset's Python model (code -1)."""
+    if fee[0] >= 0.0:
+        return float(commission_kernel(fee, quantity, price, month))
+    with objmode(out="float64"):
+        out = python_models.commission(asset, quantity, price, month)
+    return out
+
+
+@njit(cache=True)
+def _slipped(
+    quote: np.ndarray,
+    asset: int,
+    price: float,
+    quantity: float,
+    kind: int,
+    volume: float,
+    bid: float,
+    ask: float,
+    spread: float,
+    volatility: float,
+) -> float:
+    """Fill price after slippage: compiled model, or the asset's Python model (code -1)."""
+    if quote[0] >= 0.0:
+        return float(
+            slippage_kernel(quote, price, quantity, kind, volume, bid, ask, spread, volatility)
+        )
+    with objmode(out="float64"):
+        out = python_models.fill_price(
+            asset, price, quantity, kind, volume, bid, ask, spread, volatility
+        )
+    return out
+
+
+@njit(cache=True)
+def _affordable(
+    fee: np.ndarray, asset: int, cash: float, price: float, month: float, fractional: bool
+) -> float:
+    """Largest buy whose cost and commission fit ``cash``; bisection for Python models."""
+    if fee[0] >= 0.0:
+        return float(affordable_quantity(fee, cash, price, month, fractional))
+    lo = 0.0
+    hi = cash / price
+    if not fractional:
+        hi = np.floor(hi)
+    if hi * price + _fee(fee, asset, hi, price, month) <= cash:
+        return hi
+    for _ in range(200):
+        if hi - lo <= (1.0 if not fractional else 1e-9 * max(hi, 1.0)):
+            break
+        mid = 0.5 * (lo + hi)
+        if not fractional:
+            mid = np.floor(mid)
+            if mid <= lo:
+                mid = lo + 1.0
+        if mid * price + _fee(fee, asset, mid, price, month) <= cash:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True)
 def _margin_fits(
+    asset: int,
     size: float,
     equity_now: float,
     gross_now: float,
@@ -72,13 +137,14 @@ def _margin_fits(
 ) -> bool:
     """Whether filling ``size`` leaves equity >= initial_margin x gross exposure."""
     new_pos = pos + size if buy else pos - size
-    equity = equity_now - commission_kernel(fee, size, price, month)
+    equity = equity_now - _fee(fee, asset, size, price, month)
     gross = gross_now + (abs(new_pos) - abs(pos)) * price
     return equity >= initial_margin * gross
 
 
 @njit(cache=True)
 def _largest_margin_quantity(
+    asset: int,
     lo: float,
     hi: float,
     equity_now: float,
@@ -92,7 +158,9 @@ def _largest_margin_quantity(
     fractional: bool,
 ) -> float:
     """Largest size in [lo, hi] that still meets the initial margin (bisection), or 0."""
-    if not _margin_fits(lo, equity_now, gross_now, pos, buy, price, initial_margin, fee, month):
+    if not _margin_fits(
+        asset, lo, equity_now, gross_now, pos, buy, price, initial_margin, fee, month
+    ):
         return 0.0
     for _ in range(200):
         if hi - lo <= (1.0 if not fractional else 1e-9 * max(hi, 1.0)):
@@ -102,7 +170,9 @@ def _largest_margin_quantity(
             mid = np.floor(mid)
             if mid <= lo:
                 mid = lo + 1.0
-        if _margin_fits(mid, equity_now, gross_now, pos, buy, price, initial_margin, fee, month):
+        if _margin_fits(
+            asset, mid, equity_now, gross_now, pos, buy, price, initial_margin, fee, month
+        ):
             lo = mid
         else:
             hi = mid
@@ -370,8 +440,8 @@ def fill_orders(
 
             kind = order.order_type
             quote = slippage[asset]
-            fill_price = slippage_kernel(
-                quote, price, qty, kind, volumes[asset], bids[asset], asks[asset],
+            fill_price = _slipped(
+                quote, asset, price, qty, kind, volumes[asset], bids[asset], asks[asset],
                 spreads[asset], volatilities[asset],
             )  # fmt: skip
             if np.isnan(fill_price):
@@ -381,28 +451,28 @@ def fill_orders(
                 fill_price = min(max(fill_price, lows[asset]), highs[asset])
             fee = commission[asset]
             month = month_volume[0]
-            cost = commission_kernel(fee, abs(qty), fill_price, month)
+            cost = _fee(fee, asset, abs(qty), fill_price, month)
             if cash_account and qty > 0.0:
                 cash = account[0]
                 if qty * fill_price + cost > cash:
                     if cash_policy == CASH_REJECT:
                         affordable = 0.0
                     else:
-                        affordable = affordable_quantity(fee, cash, fill_price, month, fractional)
+                        affordable = _affordable(fee, asset, cash, fill_price, month, fractional)
                     if affordable <= 0.0:
                         _end(order, REJECTED, R_INSUFFICIENT_CASH, bar, pending)
                         _end_children(orders, oid, n_orders, bar, pending)
                         continue
                     qty = affordable
-                    cost = commission_kernel(fee, qty, fill_price, month)
+                    cost = _fee(fee, asset, qty, fill_price, month)
                     # A smaller order may pay less slippage per share (volume-share models);
                     # take the better price only if the fee at it still fits the cash.
-                    better = slippage_kernel(
-                        quote, price, qty, kind, volumes[asset], bids[asset], asks[asset],
-                        spreads[asset], volatilities[asset],
+                    better = _slipped(
+                        quote, asset, price, qty, kind, volumes[asset], bids[asset],
+                        asks[asset], spreads[asset], volatilities[asset],
                     )  # fmt: skip
                     if better < fill_price:
-                        better_cost = commission_kernel(fee, qty, better, month)
+                        better_cost = _fee(fee, asset, qty, better, month)
                         if qty * better + better_cost <= cash:
                             fill_price = better
                             cost = better_cost
@@ -416,14 +486,14 @@ def fill_orders(
                 gross_now = gross_marks + abs(pos) * (fill_price - mark)
                 lo = abs(pos) if (pos > 0.0) != (qty > 0.0) and pos != 0.0 else 0.0
                 fits = _margin_fits(
-                    abs(qty), equity_now, gross_now, pos, qty > 0.0, fill_price,
+                    asset, abs(qty), equity_now, gross_now, pos, qty > 0.0, fill_price,
                     initial_margin, fee, month,
                 )  # fmt: skip
                 if not fits:
                     best = 0.0
                     if cash_policy != CASH_REJECT:
                         best = _largest_margin_quantity(
-                            lo, abs(qty), equity_now, gross_now, pos, qty > 0.0, fill_price,
+                            asset, lo, abs(qty), equity_now, gross_now, pos, qty > 0.0, fill_price,
                             initial_margin, fee, month, fractional,
                         )  # fmt: skip
                     if best <= 0.0 or (lo > 0.0 and best <= lo):
@@ -434,7 +504,7 @@ def fill_orders(
                             _end_children(orders, oid, n_orders, bar, pending)
                             continue
                     qty = best if qty > 0.0 else -best
-                    cost = commission_kernel(fee, abs(qty), fill_price, month)
+                    cost = _fee(fee, asset, abs(qty), fill_price, month)
                     reason = R_SCALED_DOWN_MARGIN
 
             if not cash_account:
