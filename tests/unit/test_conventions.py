@@ -55,3 +55,39 @@ def test_slippage_past_the_bars_high_is_clamped_when_set(make_feed):
     result, _ = run(feed, actions, slippage=0.001, slippage_within_bar=True)
     assert result.fills["price"][0] == 100.05
     assert result.fills["slippage"][0] == pytest.approx(0.05)
+
+
+@pytest.mark.parametrize(("sizing_price", "shares"), [("decision", 166.0), ("fill", 161.0)])
+def test_target_percent_turns_value_into_shares_at_the_sizing_price(
+    make_feed, sizing_price, shares
+):
+    feed = make_feed({"A": [(10.0, 30.0), (31.0, 31.0)]})
+    result, _ = run(
+        feed, {0: lambda b, d: b.order_target_percent("A", 0.5)}, sizing_price=sizing_price
+    )
+    # 0.5 x 10,000 = 5,000: / 30 (decision close) = 166.7; / 31 (fill open) = 161.3.
+    assert result.fills["quantity"].to_list() == [shares]
+
+
+def test_rebalance_sized_at_the_fill_price(make_feed):
+    feed = make_feed({"A": [(20.0, 20.0), (25.0, 25.0)], "B": [(10.0, 10.0), (8.0, 8.0)]})
+    result, _ = run(feed, {0: lambda b, d: b.rebalance({"A": 0.5, "B": 0.4})}, sizing_price="fill")
+    # 5,000 / 25 = 200 A; 4,000 / 8 = 500 B (at the decision closes it would be 250 and 400).
+    assert dict(result.fills.select("asset", "quantity").rows()) == {"A": 200.0, "B": 500.0}
+
+
+def test_target_met_at_the_fill_price_cancels_the_order(make_feed):
+    feed = make_feed({"A": [(50.0, 50.0), (50.0, 50.0), (60.0, 60.0)]})
+    result, _ = run(
+        feed,
+        {
+            0: lambda b, d: b.submit_order("A", 100),
+            1: lambda b, d: b.order_target_value("A", 6_000.0),  # +20 at 50, none at 60
+        },
+        sizing_price="fill",
+    )
+    assert result.orders.select("status", "reason").rows()[1] == (
+        "cancelled",
+        "target_already_met_at_fill_price",
+    )
+    assert result.fills.height == 1

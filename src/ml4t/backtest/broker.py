@@ -82,6 +82,7 @@ class Broker:
         )
         self._priority = PRIORITY_STOP if config.intrabar_priority == "stop" else PRIORITY_LIMIT
         self._max_participation = config.max_participation or 0.0
+        self._size_at_fill = config.sizing_price == "fill"
         self._trail_basis = TRAIL_CLOSE if config.trail_basis == "close" else TRAIL_HIGH_LOW
         names = [str(a) for a in assets]
         self._slippage, self._slippage_models = slippage_table(
@@ -356,7 +357,9 @@ class Broker:
         price = self._decision_price(a)
         if not math.isfinite(value):
             raise OrderError(f"target value for asset {asset} must be finite, got {value}")
-        return self._order_towards(a, self._round(value / price), O_TARGET)
+        return self._order_towards(
+            a, self._round(value / price), O_TARGET, target_value=float(value)
+        )
 
     def order_target_percent(self, asset: str, percent: float) -> int | None:
         """Order what it takes to hold ``percent`` of equity (0.1 = 10%) in ``asset``."""
@@ -398,7 +401,13 @@ class Broker:
             return np.zeros(0, dtype=np.int64)
         qty = delta[trade]
         self._pending[trade] += qty
-        return self.orders.add(trade.astype(np.int64), qty, bar=self._bar, origin=O_REBALANCE)
+        return self.orders.add(
+            trade.astype(np.int64),
+            qty,
+            bar=self._bar,
+            origin=O_REBALANCE,
+            target_value=w[trade] * self._equity if self._size_at_fill else np.nan,
+        )
 
     def cancel_order(self, order_id: int) -> bool:
         """Cancel a working order (and the legs of a bracket whose entry it is).
@@ -486,6 +495,7 @@ class Broker:
             self._config.stops_on_entry_bar,
             EXECUTION_ORDER_NAMES.index(self._config.execution_order),
             self._config.slippage_within_bar,
+            self._config.sizing_price == "fill",
             self._trail_basis,
             self.fills.records,
             first,
@@ -635,19 +645,25 @@ class Broker:
                 )
         return kind
 
-    def _submit(self, a: int, qty: float, origin: int) -> int:
+    def _submit(self, a: int, qty: float, origin: int, *, target_value: float = math.nan) -> int:
         self._pending[a] += qty
         ids = self.orders.add(
-            np.array([a], dtype=np.int64), np.array([qty]), bar=self._bar, origin=origin
+            np.array([a], dtype=np.int64),
+            np.array([qty]),
+            bar=self._bar,
+            origin=origin,
+            target_value=target_value if self._size_at_fill else math.nan,
         )
         return int(ids[0])
 
-    def _order_towards(self, a: int, target: float, origin: int) -> int | None:
+    def _order_towards(
+        self, a: int, target: float, origin: int, *, target_value: float = math.nan
+    ) -> int | None:
         held = self._positions[a] + self._pending[a]
         delta = target - held
         if abs(delta) <= _TARGET_RTOL * max(abs(target), abs(held), 1.0):
             return None
-        return self._submit(a, delta, origin)
+        return self._submit(a, delta, origin, target_value=target_value)
 
     def _round(self, qty: float) -> float:
         return qty if self._fractional else float(math.trunc(qty))

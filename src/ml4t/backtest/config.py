@@ -38,6 +38,7 @@ AccountType = Literal["cash", "margin"]
 IntrabarPriority = Literal["stop", "limit"]
 TrailBasis = Literal["high_low", "close"]
 RemainderPolicy = Literal["keep", "cancel"]
+SizingPrice = Literal["decision", "fill"]
 ExecutionOrder = Literal["as_submitted", "exits_first", "exits_first_smallest_entries_first"]
 
 _FILL_TIMINGS = ("next_open", "same_close")
@@ -82,6 +83,10 @@ class BacktestConfig:
         fill_timing: ``"next_open"`` fills orders decided at bar ``t`` at the open of ``t+1``
             (the default, what a live trader gets); ``"same_close"`` fills them at the close of
             ``t`` (VectorBT's default convention, Backtrader's cheat-on-close).
+        sizing_price: The price target orders (``order_target_value``/``_percent``,
+            ``rebalance``) turn a value into shares at: the decision bar's close (``"decision"``,
+            Backtrader and Zipline) or the fill's price before slippage (``"fill"``, VectorBT,
+            which sizes at execution). The value itself is fixed at decision time.
         execution_order: The order one bar's orders fill in: ``"exits_first"`` (reductions,
             then entries, each in submission order: exits free the cash entries use),
             ``"as_submitted"``, or ``"exits_first_smallest_entries_first"`` (entries by
@@ -130,6 +135,7 @@ class BacktestConfig:
     slippage: float | SlippageModel | Callable[..., float] = 0.0
     slippage_overrides: dict[str, float | SlippageModel] | None = None
     fill_timing: FillTiming = "next_open"
+    sizing_price: SizingPrice = "decision"
     execution_order: ExecutionOrder = "exits_first"
     slippage_within_bar: bool = False
     fractional_shares: bool = False
@@ -178,6 +184,7 @@ class BacktestConfig:
         _check_choice("intrabar_priority", self.intrabar_priority, _PRIORITIES)
         _check_choice("trail_basis", self.trail_basis, _TRAIL_BASES)
         _check_choice("execution_order", self.execution_order, _EXECUTION_ORDERS)
+        _check_choice("sizing_price", self.sizing_price, ("decision", "fill"))
         _check_choice("participation_remainder", self.participation_remainder, _REMAINDER_POLICIES)
         if self.max_participation is not None:
             _check_number(

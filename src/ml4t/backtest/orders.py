@@ -110,6 +110,7 @@ class OrderBook:
         trail_amount: float = np.nan,
         trail_percent: float = np.nan,
         trail_ref: float = np.nan,
+        target_value: NDArray[np.float64] | float = np.nan,
         tif: int = GTC,
         parent: int = -1,
         oco: int = -1,
@@ -130,6 +131,7 @@ class OrderBook:
         rec["trail_amount"] = trail_amount
         rec["trail_percent"] = trail_percent
         rec["trail_ref"] = trail_ref
+        rec["target_value"] = target_value
         rec["parent"] = parent
         rec["oco"] = oco
         rec["submit_bar"] = bar

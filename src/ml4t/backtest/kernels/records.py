@@ -62,6 +62,7 @@ R_BOTH_LIMIT_FIRST: Final = 12
 R_VOLUME_REMAINDER: Final = 13
 R_INSUFFICIENT_MARGIN: Final = 14
 R_SCALED_DOWN_MARGIN: Final = 15
+R_TARGET_MET: Final = 16
 REASON_NAMES: Final = (
     "",
     "insufficient_cash",
@@ -79,6 +80,7 @@ REASON_NAMES: Final = (
     "volume_limit_remainder_cancelled",
     "insufficient_margin",
     "scaled_down_insufficient_margin",
+    "target_already_met_at_fill_price",
 )
 
 # Where an order came from; a fill carries its order's origin as its reason.
@@ -134,6 +136,7 @@ ORDER_DTYPE: Final = np.dtype(
         ("trail_amount", np.float64),  # trailing stops: distance in price units, or NaN
         ("trail_percent", np.float64),  # trailing stops: distance as a fraction, or NaN
         ("trail_ref", np.float64),  # best price seen since submission (high for sells)
+        ("target_value", np.float64),  # target orders sized at the fill price; NaN otherwise
         ("parent", np.int64),  # bracket children: the entry's id; -1 otherwise
         ("oco", np.int64),  # bracket children: the other leg's id; -1 otherwise
         ("submit_bar", np.int64),

@@ -45,6 +45,7 @@ from .records import (
     R_SCALED_DOWN,
     R_SCALED_DOWN_MARGIN,
     R_SHORT_NOT_ALLOWED,
+    R_TARGET_MET,
     R_VOLUME_REMAINDER,
     REJECTED,
     STOP,
@@ -324,6 +325,7 @@ def fill_orders(
     children_on_entry_bar: bool,
     execution_order: int,
     clamp_to_bar: bool,
+    sizing_at_fill: bool,
     trail_basis: int,
     fills: np.ndarray,
     n_fills: int,
@@ -392,6 +394,20 @@ def fill_orders(
             if np.isnan(price):
                 continue
             done[k] = True
+
+            if sizing_at_fill and order.filled == 0.0 and not np.isnan(order.target_value):
+                # Size the target at this bar's price instead of the decision close.
+                target = order.target_value / price
+                if not fractional:
+                    target = np.trunc(target)
+                resized = target - pos
+                if resized == 0.0 or (resized > 0.0) != (remaining > 0.0):
+                    _end(order, CANCELLED, R_TARGET_MET, bar, pending)
+                    continue
+                if order.order_type == MARKET:
+                    pending[asset] += resized - remaining
+                order.quantity = resized
+                remaining = resized
 
             reason = order.reason
             sibling = order.oco
