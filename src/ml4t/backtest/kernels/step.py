@@ -337,10 +337,11 @@ def fill_orders(
     at this open may then fill on the rest of the bar (``children_on_entry_bar``). An asset
     whose price is NaN has no bar: its orders wait. With ``max_participation`` > 0, fills on an
     asset share at most that fraction of its bar volume (a zero-volume bar fills nothing); an
-    order cut by it keeps working (``keep_remainder``) or has the rest cancelled.
-    ``fills`` must have room for ``n_open``
-    more records. Returns the new number of open orders (``open_ids`` is compacted in place)
-    and of fills.
+    order cut by it keeps working (``keep_remainder``) or has the rest cancelled. The other
+    arguments are the settings of ``BacktestConfig`` as codes (see ``Broker.fill_orders``).
+
+    ``fills`` must have room for ``n_open`` more records. Returns the new number of open orders
+    (``open_ids`` is compacted in place) and of fills.
     """
     done = np.zeros(n_open, dtype=np.bool_)
     # Equity and gross exposure at the last marks, kept current through the fills below.
@@ -359,7 +360,9 @@ def fill_orders(
         size = np.empty(n_open)
         for k in range(n_open):
             order = orders[open_ids[k]]
-            size[k] = abs(order.quantity - order.filled) * abs(closes[order.asset])
+            # Sized at the price this phase fills at: the open, or the close in same-bar mode.
+            at = opens[order.asset] if phase == PHASE_OPEN else closes[order.asset]
+            size[k] = abs(order.quantity - order.filled) * at
         visit = np.argsort(size, kind="mergesort")
     for group in range(3):
         if group == 1 and execution_order == EXEC_AS_SUBMITTED:
