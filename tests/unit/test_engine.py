@@ -342,3 +342,14 @@ def test_metrics_and_frames_have_the_documented_columns(make_feed):
         assert key in result.metrics
     assert isinstance(result.orders, pl.DataFrame)
     assert "Final value" in result.summary()
+
+
+def test_next_close_mode_fills_at_the_following_bars_close(make_feed):
+    feed = make_feed({"A": [(100.0, 101.0), (102.0, 103.0), (104.0, 105.0)]})
+    result, strategy = run(
+        feed, {0: lambda b, d: b.submit_order("A", 10)}, fill_timing="next_close"
+    )
+    fill = result.fills.row(0, named=True)
+    assert (fill["timestamp"], fill["price"]) == (datetime(2024, 1, 2), 103.0)
+    # The strategy at bar 1 already sees the position: the close fill comes before it decides.
+    assert strategy.equity_seen == [10_000.0, 10_000.0, 10_000.0 - 1030.0 + 1050.0]

@@ -32,7 +32,7 @@ from .execution.slippage import (
     as_slippage_model,
 )
 
-FillTiming = Literal["next_open", "same_close"]
+FillTiming = Literal["next_open", "same_close", "next_close"]
 CashPolicy = Literal["scale_down", "reject"]
 AccountType = Literal["cash", "margin"]
 IntrabarPriority = Literal["stop", "limit"]
@@ -41,7 +41,7 @@ RemainderPolicy = Literal["keep", "cancel"]
 SizingPrice = Literal["decision", "fill"]
 ExecutionOrder = Literal["as_submitted", "exits_first", "exits_first_smallest_entries_first"]
 
-_FILL_TIMINGS = ("next_open", "same_close")
+_FILL_TIMINGS = ("next_open", "same_close", "next_close")
 _CASH_POLICIES = ("scale_down", "reject")
 _ACCOUNTS = ("cash", "margin")
 # Models a config file can name: {"model": "FixedBpsSlippage", "bps": 5}.
@@ -82,7 +82,8 @@ class BacktestConfig:
         slippage_overrides: Per-asset slippage, ``{asset: model or fraction}``.
         fill_timing: ``"next_open"`` fills orders decided at bar ``t`` at the open of ``t+1``
             (the default, what a live trader gets); ``"same_close"`` fills them at the close of
-            ``t`` (VectorBT's default convention, Backtrader's cheat-on-close).
+            ``t`` (VectorBT's default convention, Backtrader's cheat-on-close); ``"next_close"``
+            at the close of ``t+1`` (Zipline's daily mode).
         sizing_price: The price target orders (``order_target_value``/``_percent``,
             ``rebalance``) turn a value into shares at: the decision bar's close (``"decision"``,
             Backtrader and Zipline) or the fill's price before slippage (``"fill"``, VectorBT,

@@ -7,6 +7,9 @@ One bar ``t`` runs in this order (DESIGN.md, "The clock"):
 3. mark positions at ``close[t]`` and record cash and equity;
 4. call ``strategy.on_data`` with a view of bars ``<= t``;
 5. with ``fill_timing="same_close"`` only: fill the new orders at ``close[t]`` and record again.
+
+With ``fill_timing="next_close"`` (Zipline's daily mode) market orders from earlier bars fill at
+``close[t]`` between steps 1 and 3 instead.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from datetime import datetime
 
 import numpy as np
 import polars as pl
+from numpy.typing import NDArray
 from tqdm import tqdm
 
 from .broker import Broker
@@ -103,6 +107,15 @@ class Engine:
                 ("volatility", "volatilities"),
             )
         ]
+        next_close = config.fill_timing == "next_close"
+        fields = {
+            "opens": opens,
+            "highs": highs,
+            "lows": lows,
+            "closes": closes,
+            "volumes": volumes,
+        } | {plural: arr for plural, arr in quote_rows}
+        rows = _BarRows(fields, missing)
         bar_progress = tqdm(
             total=n_bars, delay=1.0, disable=not progress, unit="bar", desc="backtest", leave=False
         )
@@ -112,40 +125,18 @@ class Engine:
             broker.start_bar(t, new_month=bool(new_month[t]))
             if t:
                 borrow[t], interest[t] = broker.accrue(float(years[t]))
-            # Market orders wait for the close in same-bar mode; limits and stops work all bar.
-            first, last = broker.fill_orders(
-                t,
-                at_close=False,
-                opens=opens[t],
-                highs=highs[t],
-                lows=lows[t],
-                closes=closes[t],
-                volumes=volumes[t],
-                **{name: (missing if arr is None else arr[t]) for name, arr in quote_rows},
-            )
-            if wants_fills and last > first:
-                self._dispatch_fills(broker, first, last, times)
+            # Limits and stops work the whole bar; market orders fill here only at next_open.
+            self._fill(broker, t, False, rows, times, wants_fills)
+            if next_close:
+                self._fill(broker, t, True, rows, times, wants_fills)
             broker.mark(t, closes[t], cash, positions_value, gross)
             if margin_account:
                 broker.check_margin(float(gross[t]))
             view._advance(t, timestamp)
             strategy.on_data(timestamp, view, broker)
-            if same_close:
-                first, last = broker.fill_orders(
-                    t,
-                    at_close=True,
-                    opens=opens[t],
-                    highs=highs[t],
-                    lows=lows[t],
-                    closes=closes[t],
-                    volumes=volumes[t],
-                    **{name: (missing if arr is None else arr[t]) for name, arr in quote_rows},
-                )
-                if last > first:
-                    # Close fills change cash and holdings of this bar: record the bar again.
-                    broker.mark(t, closes[t], cash, positions_value, gross)
-                    if wants_fills:
-                        self._dispatch_fills(broker, first, last, times)
+            if same_close and self._fill(broker, t, True, rows, times, wants_fills):
+                # Close fills change cash and holdings of this bar: record the bar again.
+                broker.mark(t, closes[t], cash, positions_value, gross)
             bar_progress.update(1)
         strategy.on_end(broker)
         bar_progress.close()
@@ -166,6 +157,21 @@ class Engine:
             periods_per_year=config.periods_per_year,
             risk_free_rate=config.risk_free_rate,
         )
+
+    def _fill(
+        self,
+        broker: Broker,
+        t: int,
+        at_close: bool,
+        rows: _BarRows,
+        times: list[datetime],
+        wants_fills: bool,
+    ) -> bool:
+        """One fill phase of bar ``t``; returns whether anything filled."""
+        first, last = broker.fill_orders(t, at_close=at_close, **rows.at(t))
+        if wants_fills and last > first:
+            self._dispatch_fills(broker, first, last, times)
+        return last > first
 
     def _dispatch_fills(self, broker: Broker, first: int, last: int, times: list[datetime]) -> None:
         assets = self.feed.assets
@@ -200,6 +206,23 @@ def run_backtest(
     """
     feed = prices if isinstance(prices, DataFeed) else DataFeed(prices, signals=signals)  # type: ignore[arg-type]
     return Engine(feed, strategy, config).run(progress=progress)
+
+
+class _BarRows:
+    """The per-asset rows of one bar that the broker step reads, NaN for absent quote fields."""
+
+    def __init__(
+        self,
+        fields: dict[str, NDArray[np.float64] | None],
+        missing: NDArray[np.float64],
+    ) -> None:
+        self._fields = fields
+        self._missing = missing
+
+    def at(self, t: int) -> dict[str, NDArray[np.float64]]:
+        return {
+            name: (self._missing if arr is None else arr[t]) for name, arr in self._fields.items()
+        }
 
 
 def _timestamp_series(feed: DataFeed) -> pl.Series:
