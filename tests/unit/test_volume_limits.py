@@ -111,3 +111,19 @@ def test_fractional_shares_take_the_exact_share_of_volume():
 def test_participation_outside_zero_to_one_is_a_config_error(value):
     with pytest.raises(ConfigError, match="max_participation"):
         BacktestConfig(max_participation=value)
+
+
+def test_order_events_record_every_transition_of_a_partially_filled_order():
+    feed = feed_with_volumes([1000.0, 1000.0, 1000.0])
+    result, _ = run(
+        feed,
+        {0: lambda b, d: b.submit_order("A", 250)},
+        max_participation=0.1,
+        participation_remainder="cancel",
+    )
+    events = result.order_events.select("timestamp", "event", "quantity", "reason").rows()
+    assert events == [
+        (datetime(2024, 1, 1), "submitted", 250.0, ""),
+        (datetime(2024, 1, 2), "partially_filled", 100.0, ""),
+        (datetime(2024, 1, 2), "cancelled", 150.0, "volume_limit_remainder_cancelled"),
+    ]

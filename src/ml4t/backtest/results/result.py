@@ -193,6 +193,49 @@ class BacktestResult:
         )
 
     @cached_property
+    def order_events(self) -> pl.DataFrame:
+        """Every order's lifecycle, one row per transition: ``submitted``, each fill
+        (``partially_filled`` or the final ``filled``), and ``cancelled``/``rejected``/``expired``,
+        with the quantity it moved and the reason."""
+        orders = self.orders
+        submitted = orders.select(
+            "order_id",
+            pl.col("submitted").alias("timestamp"),
+            pl.lit("submitted").alias("event"),
+            "quantity",
+            pl.lit("").alias("reason"),
+            pl.lit(0).alias("seq"),
+        )
+        fills = self.fills.with_row_index("seq").with_columns(pl.col("seq").cast(pl.Int32) + 1)
+        fills = fills.join(orders.select("order_id", "status", "reason"), on="order_id", how="left")
+        last_fill = pl.col("seq") == pl.col("seq").max().over("order_id")
+        fill_events = fills.select(
+            "order_id",
+            "timestamp",
+            pl.when(last_fill & (pl.col("status") == "filled"))
+            .then(pl.lit("filled"))
+            .otherwise(pl.lit("partially_filled"))
+            .alias("event"),
+            "quantity",
+            pl.when(last_fill & (pl.col("status") == "filled"))
+            .then(pl.col("reason_right"))
+            .otherwise(pl.lit(""))
+            .alias("reason"),
+            "seq",
+        )
+        ended = orders.filter(pl.col("status").is_in(["cancelled", "rejected", "expired"])).select(
+            "order_id",
+            pl.col("ended").alias("timestamp"),
+            pl.col("status").alias("event"),
+            (pl.col("quantity") - pl.col("filled_quantity")).alias("quantity"),
+            "reason",
+            pl.lit(2**31 - 1).alias("seq"),
+        )
+        frames = [submitted, fill_events, ended]
+        frames = [f.with_columns(pl.col("seq").cast(pl.Int64)) for f in frames]
+        return pl.concat(frames).sort("timestamp", "order_id", "seq").drop("seq")
+
+    @cached_property
     def metrics(self) -> dict[str, float]:
         """total_return, cagr, volatility, sharpe, sortino, max_drawdown, n_trades, win_rate,
         exposure, plus final_value, total_commission and total_slippage."""
