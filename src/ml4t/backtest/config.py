@@ -198,6 +198,25 @@ class BacktestConfig:
             _check_number("periods_per_year", self.periods_per_year, low=0.0, low_open=True)
         _check_number("risk_free_rate", self.risk_free_rate, low=-1.0, high=1.0)
 
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> BacktestConfig:
+        """A config set to a peer framework's default behaviour, plus ``overrides``.
+
+        ``name`` is ``"vectorbt"`` (``Portfolio.from_signals``), ``"backtrader"`` (Cerebro's
+        default broker) or ``"zipline"`` (zipline-reloaded, daily bars). ``docs/presets.md``
+        lists every knob each preset sets and the peer source it reproduces.
+
+        Example:
+            >>> BacktestConfig.preset("backtrader", commission=0.001).fill_timing
+            'next_open'
+        """
+        if name not in PRESETS:
+            near = difflib.get_close_matches(str(name), list(PRESETS), n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise ConfigError(f"unknown preset {name!r}{hint} Presets: {', '.join(PRESETS)}")
+        values = dict(PRESETS[name]) | overrides
+        return cls.from_dict(values, path=f"preset[{name!r}]")
+
     def to_dict(self) -> dict[str, Any]:
         """The config as plain Python values (what ``from_dict`` and YAML take back).
 
@@ -305,3 +324,42 @@ def _check_number(
     if high is not None and (value > high or (high_open and value == high)):
         bound = f"< {high}" if high_open else f"<= {high}"
         raise ConfigError(f"{key} must be {bound}, got {value!r}")
+
+
+# Each peer's default behaviour as our settings; docs/presets.md gives the peer source of each.
+PRESETS: dict[str, dict[str, Any]] = {
+    "vectorbt": {
+        "fill_timing": "same_close",  # from_signals fills at the signal bar's close
+        "sizing_price": "fill",  # sizes at the execution price
+        "execution_order": "as_submitted",  # call_seq="default": column order
+        "on_insufficient_cash": "scale_down",  # allow_partial=True
+        "slippage_within_bar": False,
+        "fractional_shares": True,  # size_granularity=None
+        "account": "cash",  # direction="longonly", no leverage
+        "intrabar_priority": "stop",  # a stop beats a take-profit on the same bar
+        "trail_basis": "high_low",
+    },
+    "backtrader": {
+        "fill_timing": "next_open",  # market orders fill at the next bar's open
+        "sizing_price": "decision",  # order_target_percent sizes with data.close[0]
+        "execution_order": "as_submitted",  # the broker walks pending orders in order
+        "on_insufficient_cash": "reject",  # checksubmit=True rejects with Margin
+        "slippage_within_bar": True,  # slip_out=False keeps slipped prices inside the bar
+        "fractional_shares": False,
+        "intrabar_priority": "stop",  # bracket stop child is checked before the limit child
+        "trail_basis": "close",  # StopTrail adjusts on the close
+    },
+    "zipline": {
+        "fill_timing": "next_close",  # daily mode fills at the next bar's close
+        "sizing_price": "decision",  # order_target_percent uses the current price
+        "execution_order": "as_submitted",
+        "on_insufficient_cash": "scale_down",
+        "fractional_shares": False,
+        # Equity defaults: PerShare(cost=0.001), VolumeShareSlippage(volume_limit=0.025,
+        # price_impact=0.1), whose impact is price_impact * volume_share ** 2.
+        "commission": PerShareCommission(0.001),
+        "slippage": VolumeShareSlippage(impact=0.1, exponent=2.0, volatility=1.0),
+        "max_participation": 0.025,
+        "participation_remainder": "keep",
+    },
+}
