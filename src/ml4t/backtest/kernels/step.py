@@ -102,25 +102,12 @@ def _affordable(
     """Largest buy whose cost and commission fit ``cash``; bisection for Python models."""
     if fee[0] >= 0.0:
         return float(affordable_quantity(fee, cash, price, month, fractional))
-    lo = 0.0
+    # Paying cash for shares is a margin check with a 100% requirement and nothing held.
     hi = cash / price
-    if not fractional:
-        hi = np.floor(hi)
-    if hi * price + _fee(fee, asset, hi, price, month) <= cash:
-        return hi
-    for _ in range(200):
-        if hi - lo <= (1.0 if not fractional else 1e-9 * max(hi, 1.0)):
-            break
-        mid = 0.5 * (lo + hi)
-        if not fractional:
-            mid = np.floor(mid)
-            if mid <= lo:
-                mid = lo + 1.0
-        if mid * price + _fee(fee, asset, mid, price, month) <= cash:
-            lo = mid
-        else:
-            hi = mid
-    return lo
+    hi = np.floor(hi) + 1.0 if not fractional else hi
+    return _largest_margin_quantity(
+        asset, 0.0, hi, cash, 0.0, 0.0, True, price, 1.0, fee, month, fractional
+    )
 
 
 @njit(cache=True)
