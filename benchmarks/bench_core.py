@@ -38,7 +38,7 @@ class TopFive(Strategy):
 
 
 def user_process_memory(parquet: Path) -> str:
-    """Run read-Parquet -> DataFeed -> backtest in a fresh process; report its RSS."""
+    """Run DataFeed(parquet path) -> backtest in a fresh process; report its peak RSS."""
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork and exec.
     code = f"""
 import polars as pl
@@ -50,7 +50,7 @@ def hwm():
     line = [x for x in open("/proc/self/status") if x.startswith("VmHWM")][0]
     return int(line.split()[1]) / 1024
 base = hwm()
-feed = DataFeed(pl.read_parquet({str(parquet)!r}))
+feed = DataFeed({str(parquet)!r})
 cfg = BacktestConfig(initial_cash=1_000_000, commission=0.001, slippage=0.0005)
 Engine(feed, TopFive(), cfg).run()
 peak = hwm()

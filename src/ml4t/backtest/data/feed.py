@@ -70,7 +70,12 @@ class DataFeed:
 
         values = [c for c in frame.columns if c not in KEY_COLUMNS]
         names = [*PRICE_COLUMNS, *(c for c in values if c not in PRICE_COLUMNS)]
-        arrays = {name: cells.scatter(frame[name]) for name in names}
+        arrays = {}
+        for name in names:
+            arrays[name] = cells.scatter(frame[name])
+            # Let each column go once it is in its array: when the frame is ours (read from
+            # Parquet), peak memory is one frame plus one array, not a frame plus all of them.
+            frame = frame.drop(name)
         check_bar_values(arrays, grid)
 
         if signals is not None:
