@@ -159,3 +159,83 @@ def test_accounting_identities_hold_on_every_bar(
     orders = result.orders.join(per_order, on="order_id", how="left").fill_null(0.0)
     assert np.allclose(orders["filled_quantity"], orders["quantity_right"], rtol=1e-12)
     assert ((orders["status"] == "filled") | (orders["filled_quantity"] == 0)).all()
+
+
+class RandomTypedTrader(Strategy):
+    """Random limit, stop, stop-limit, trailing, day and bracket orders around the last close."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def on_data(self, timestamp: datetime, data: BarView, broker: Broker) -> None:
+        rng = self.rng
+        closes = broker.last_prices
+        for _ in range(rng.integers(0, 4)):
+            i = int(rng.integers(len(data.assets)))
+            asset, close = str(data.assets[i]), closes[i]
+            if np.isnan(close):
+                continue
+            qty = float(rng.integers(1, 50)) * (1 if rng.uniform() < 0.6 else -1)
+            away = close * rng.uniform(0.0, 0.05)
+            kind = rng.integers(0, 6)
+            tif = "day" if rng.uniform() < 0.2 else "gtc"
+            if kind == 0:
+                broker.submit_order(asset, qty, limit_price=close - np.sign(qty) * away, tif=tif)
+            elif kind == 1:
+                broker.submit_order(asset, qty, stop_price=close + np.sign(qty) * away, tif=tif)
+            elif kind == 2:
+                stop = close + np.sign(qty) * away
+                limit = stop * rng.uniform(0.98, 1.02)  # either side of the stop
+                broker.submit_order(asset, qty, stop_price=stop, limit_price=limit, tif=tif)
+            elif kind == 3:
+                broker.submit_order(asset, qty, trail_percent=float(rng.uniform(0.01, 0.1)))
+            elif kind == 4:
+                broker.submit_bracket(
+                    asset, abs(qty), take_profit=close * 1.03, stop_loss=close * 0.97
+                )
+            else:
+                broker.submit_order(asset, qty)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_assets=st.integers(1, 4),
+    n_bars=st.integers(2, 50),
+    fill_timing=st.sampled_from(["next_open", "same_close", "next_close"]),
+    priority=st.sampled_from(["stop", "limit"]),
+    trail_basis=st.sampled_from(["high_low", "close"]),
+    participation=st.sampled_from([None, 0.0005]),
+)
+def test_every_fill_without_slippage_is_inside_its_bar(
+    seed: int,
+    n_assets: int,
+    n_bars: int,
+    fill_timing: str,
+    priority: str,
+    trail_basis: str,
+    participation: float | None,
+) -> None:
+    feed = DataFeed(random_frame(seed, n_assets, n_bars, 0.1))
+    config = BacktestConfig(
+        account="margin",
+        fill_timing=fill_timing,  # type: ignore[arg-type]
+        intrabar_priority=priority,  # type: ignore[arg-type]
+        trail_basis=trail_basis,  # type: ignore[arg-type]
+        max_participation=participation,
+        commission=0.001,
+    )
+    result = Engine(feed, RandomTypedTrader(seed), config).run()
+    fills = result.fills
+    if fills.height == 0:
+        return
+    t = np.searchsorted(feed.timestamps, fills["timestamp"].cast(pl.Datetime("us")).to_numpy())
+    a = np.array([feed.asset_index(x) for x in fills["asset"].to_list()], dtype=np.int64)
+    low, high = feed.array("low")[t, a], feed.array("high")[t, a]
+    price = fills["price"].to_numpy()
+    assert (price >= low * (1 - 1e-12)).all() and (price <= high * (1 + 1e-12)).all()
+    eq = result.equity
+    assert np.allclose(eq["equity"], eq["cash"] + eq["positions_value"], rtol=0, atol=1e-6)
+    # No order fills more than it asked for.
+    orders = result.orders
+    assert (orders["filled_quantity"] <= orders["quantity"] * (1 + 1e-12)).all()
