@@ -19,7 +19,7 @@ from .config import BacktestConfig
 from .errors import OrderError
 from .execution.commission import COMMISSION_PYTHON, commission_table
 from .execution.slippage import SLIPPAGE_PYTHON, slippage_table
-from .kernels import python_models
+from .kernels import python_models, sizing
 from .kernels.records import (
     CASH_REJECT,
     CASH_SCALE_DOWN,
@@ -51,6 +51,7 @@ from .kernels.records import (
     TRAIL_HIGH_LOW,
     TRAILING_STOP,
 )
+from .kernels.sizing import target_deltas
 from .kernels.step import accrue_financing, cancel_order, fill_orders, mark_to_market
 from .orders import FillLog, Order, OrderBook
 
@@ -105,6 +106,8 @@ class Broker:
         # Shares traded so far this calendar month, for volume-tiered commissions.
         self._month_volume = np.zeros(1)
 
+        self._rebalance_assets = np.zeros(n, dtype=np.int64)
+        self._rebalance_quantities = np.zeros(n, dtype=np.float64)
         self._positions = np.zeros(n, dtype=np.float64)
         self._pending = np.zeros(n, dtype=np.float64)
         self._last_price = np.full(n, np.nan, dtype=np.float64)
@@ -383,26 +386,27 @@ class Broker:
             >>> broker.rebalance(np.full(len(data.assets), 1 / len(data.assets)))  # doctest: +SKIP
         """
         w = self._weights_array(weights)
-        held = w != 0.0
-        if np.isnan(self._last_price[held]).any():
-            missing = self._assets[held & np.isnan(self._last_price)]
-            raise OrderError(
-                f"cannot size a weight for asset {missing[0]}: it has no price yet at bar "
-                f"{self._bar} (no bar so far); give it weight 0 until it trades"
-            )
-        targets = np.zeros(len(w))
-        targets[held] = w[held] * self._equity / self._last_price[held]
-        if not self._fractional:
-            targets = np.trunc(targets)
-        delta = targets - self._positions - self._pending
-        scale = np.maximum(np.maximum(np.abs(targets), np.abs(self._positions)), 1.0)
-        trade = np.flatnonzero(np.abs(delta) > _TARGET_RTOL * scale)
-        if len(trade) == 0:
+        count, problem, i = target_deltas(
+            w,
+            self._equity,
+            self._last_price,
+            self._positions,
+            self._pending,
+            self._fractional,
+            not self._cash_account,
+            _TARGET_RTOL,
+            self._rebalance_assets,
+            self._rebalance_quantities,
+        )
+        if problem != sizing.OK:
+            raise OrderError(_weight_problem(problem, str(self._assets[i]), w[i], self._bar))
+        if count == 0:
             return np.zeros(0, dtype=np.int64)
-        qty = delta[trade]
+        trade = self._rebalance_assets[:count]
+        qty = self._rebalance_quantities[:count]
         self._pending[trade] += qty
         return self.orders.add(
-            trade.astype(np.int64),
+            trade,
             qty,
             bar=self._bar,
             origin=O_REBALANCE,
@@ -714,19 +718,24 @@ class Broker:
                 raise OrderError(
                     f"weights array must have one entry per asset, shape ({n},), got {w.shape}"
                 )
-        bad = ~np.isfinite(w)
-        if bad.any():
-            raise OrderError(
-                f"weight for asset {self._assets[np.argmax(bad)]} is {w[np.argmax(bad)]}; "
-                "weights must be finite (use 0 for assets to hold nothing of)"
-            )
-        if self._cash_account and (w < 0).any():
-            i = int(np.argmax(w < 0))
-            raise OrderError(
-                f"weight {w[i]} for asset {self._assets[i]} is negative, but a cash account "
-                "cannot short; use weights >= 0"
-            )
         return w
+
+
+def _weight_problem(problem: int, asset: str, weight: float, bar: int) -> str:
+    if problem == sizing.NOT_FINITE:
+        return (
+            f"weight for asset {asset} is {weight}; weights must be finite "
+            "(use 0 for assets to hold nothing of)"
+        )
+    if problem == sizing.NEGATIVE_IN_CASH_ACCOUNT:
+        return (
+            f"weight {weight} for asset {asset} is negative, but a cash account cannot short; "
+            "use weights >= 0 or BacktestConfig(account='margin')"
+        )
+    return (
+        f"cannot size a weight for asset {asset}: it has no price yet at bar {bar} "
+        "(no bar so far); give it weight 0 until it trades"
+    )
 
 
 def _check_price(asset: str, name: str, value: float) -> float:

@@ -96,6 +96,11 @@ class OrderBook:
         self.n = 0
         self.open_ids: NDArray[np.int64] = np.zeros(_INITIAL_CAPACITY, dtype=np.int64)
         self.n_open = 0
+        # Defaults of a new order; ``add`` sets the fields that vary on a copy of it.
+        self._template = np.zeros((), dtype=ORDER_DTYPE)
+        for name in ("avg_price", "target_value"):
+            self._template[name] = np.nan
+        self._template["end_bar"] = -1
 
     def add(
         self,
@@ -120,29 +125,27 @@ class OrderBook:
         k = len(assets)
         self._reserve(k)
         ids = np.arange(self.n, self.n + k, dtype=np.int64)
+        # Fill one template record and broadcast it: one assignment instead of one per field.
+        t = self._template
+        t["limit_price"] = limit_price
+        t["stop_price"] = stop_price
+        t["trail_amount"] = trail_amount
+        t["trail_percent"] = trail_percent
+        t["trail_ref"] = trail_ref
+        t["parent"] = parent
+        t["oco"] = oco
+        t["submit_bar"] = bar
+        t["active_bar"] = bar
+        t["order_type"] = order_type
+        t["tif"] = tif
+        t["status"] = status
+        t["origin"] = origin
         rec = self.records[self.n : self.n + k]
+        rec[:] = t
         rec["asset"] = assets
         rec["quantity"] = quantities
-        rec["filled"] = 0.0
-        rec["avg_price"] = np.nan
-        rec["commission"] = 0.0
-        rec["limit_price"] = limit_price
-        rec["stop_price"] = stop_price
-        rec["trail_amount"] = trail_amount
-        rec["trail_percent"] = trail_percent
-        rec["trail_ref"] = trail_ref
-        rec["target_value"] = target_value
-        rec["parent"] = parent
-        rec["oco"] = oco
-        rec["submit_bar"] = bar
-        rec["active_bar"] = bar
-        rec["end_bar"] = -1
-        rec["order_type"] = order_type
-        rec["tif"] = tif
-        rec["triggered"] = False
-        rec["status"] = status
-        rec["reason"] = 0
-        rec["origin"] = origin
+        if not (np.isscalar(target_value) and np.isnan(target_value)):
+            rec["target_value"] = target_value
         self.open_ids[self.n_open : self.n_open + k] = ids
         self.n += k
         self.n_open += k
