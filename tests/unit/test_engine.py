@@ -353,3 +353,15 @@ def test_next_close_mode_fills_at_the_following_bars_close(make_feed):
     assert (fill["timestamp"], fill["price"]) == (datetime(2024, 1, 2), 103.0)
     # The strategy at bar 1 already sees the position: the close fill comes before it decides.
     assert strategy.equity_seen == [10_000.0, 10_000.0, 10_000.0 - 1030.0 + 1050.0]
+
+
+def test_rebalance_into_an_asset_that_never_traded_names_it(make_feed):
+    feed = make_feed({"A": [(10.0, 10.0)] * 2, "B": [None, (5.0, 5.0)]})
+    with pytest.raises(OrderError, match="asset B: it has no price yet at bar 0"):
+        run(feed, {0: lambda b, d: b.rebalance({"A": 0.5, "B": 0.5})})
+
+
+def test_negative_weight_is_a_short_in_a_margin_account(make_feed):
+    feed = make_feed({"A": [(10.0, 10.0)] * 2})
+    result, _ = run(feed, {0: lambda b, d: b.rebalance({"A": -0.5})}, account="margin")
+    assert result.fills.select("side", "quantity").row(0) == ("sell", 500.0)
