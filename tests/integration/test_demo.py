@@ -8,10 +8,9 @@ import numpy as np
 import polars as pl
 import yaml
 
-from ml4t.backtest import BacktestConfig, DataFeed, Engine
+from ml4t.backtest import BacktestConfig, DataFeed, Engine, TopNStrategy
 from ml4t.backtest.cli import main
 from ml4t.backtest.datasets import synthetic_universe
-from ml4t.backtest.demo import TopNScore
 
 
 def test_demo_command_prints_the_summary_and_writes_results(tmp_path, capsys):
@@ -32,7 +31,7 @@ def test_demo_command_prints_the_summary_and_writes_results(tmp_path, capsys):
 def test_long_run_keeps_every_order_and_fill_past_the_initial_buffers():
     feed = DataFeed(synthetic_universe(n_assets=60, n_bars=400, seed=3))
     config = BacktestConfig(initial_cash=1_000_000, commission=0.001)
-    result = Engine(feed, TopNScore(n=15, every=1), config).run()
+    result = Engine(feed, TopNStrategy("score", n=15, rebalance_every=1), config).run()
     orders, fills = result.orders, result.fills
     assert orders.height > 2048 and fills.height > 2048
     assert orders["order_id"].to_list() == list(range(orders.height))
@@ -49,7 +48,9 @@ def test_long_run_keeps_every_order_and_fill_past_the_initial_buffers():
 def test_same_inputs_give_bit_identical_results():
     def once() -> tuple[pl.DataFrame, pl.DataFrame]:
         feed = DataFeed(synthetic_universe(n_assets=20, n_bars=200, seed=5))
-        result = Engine(feed, TopNScore(n=5, every=3), BacktestConfig(slippage=0.001)).run()
+        result = Engine(
+            feed, TopNStrategy("score", n=5, rebalance_every=3), BacktestConfig(slippage=0.001)
+        ).run()
         return result.equity, result.fills
 
     (eq1, f1), (eq2, f2) = once(), once()

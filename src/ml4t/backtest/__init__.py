@@ -19,7 +19,7 @@ from .engine import Engine, run_backtest
 from .errors import BacktestError, ConfigError, DataError, DataWarning, OrderError
 from .orders import Fill, Order
 from .results import BacktestResult
-from .strategy import Strategy
+from .strategy import SignalStrategy, Strategy, TargetWeightStrategy, TopNStrategy
 
 __version__ = "0.0.1"
 
@@ -38,7 +38,10 @@ __all__ = [
     "Fill",
     "Order",
     "OrderError",
+    "SignalStrategy",
     "Strategy",
+    "TargetWeightStrategy",
+    "TopNStrategy",
     "__version__",
     "run_backtest",
 ]

@@ -1,11 +1,22 @@
-"""The Strategy base class: four callbacks, all optional but ``on_data``."""
+"""The Strategy base class (four callbacks, all optional but ``on_data``) and ready-made
+strategies: ``SignalStrategy``, ``TopNStrategy`` and ``TargetWeightStrategy``."""
 
 from __future__ import annotations
 
+import math
+import warnings
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import polars as pl
+from numpy.typing import NDArray
+
+from .errors import ConfigError, DataWarning
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from .broker import Broker
     from .data.view import BarView
     from .orders import Fill
@@ -36,3 +47,424 @@ class Strategy:
 
     def on_end(self, broker: Broker) -> None:
         """Called once after the last bar."""
+
+
+class SignalStrategy(Strategy):
+    """Trade each asset on a signal column: in above one threshold, out below another.
+
+    Per asset, a flat position goes long when ``data[column] > entry_threshold`` and a long goes
+    flat when the signal falls below ``exit_threshold`` (at most ``entry_threshold``); in between
+    the position is held. An asset whose signal is already above the entry threshold on the
+    first bar it trades is entered then. With ``long_short=True`` the rule is mirrored around
+    zero: short below ``-entry_threshold``, cover above ``-exit_threshold``. Exits are checked
+    before entries, so one bar can turn a long into a short.
+
+    Each position is ``weight`` of equity (default ``1 / len(data.assets)``). On bars where the
+    set of positions changes, one ``broker.rebalance`` re-sizes every position to ``weight``;
+    on the other bars nothing is traded. A NaN signal, or no bar, keeps an asset's state.
+    Shorts need ``BacktestConfig(account="margin")``: a cash account refuses negative weights
+    (``OrderError``).
+
+    Example:
+        >>> strategy = SignalStrategy("prediction", entry_threshold=0.02, exit_threshold=0.0)
+        >>> config = BacktestConfig(initial_cash=100_000, commission=0.001)
+        >>> result = Engine(feed, strategy, config).run()  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        column: str,
+        *,
+        entry_threshold: float,
+        exit_threshold: float,
+        long_short: bool = False,
+        weight: float | None = None,
+    ) -> None:
+        self.column = _check_column("column", column)
+        self.entry_threshold = _check_finite("entry_threshold", entry_threshold)
+        self.exit_threshold = _check_finite("exit_threshold", exit_threshold)
+        if self.exit_threshold > self.entry_threshold:
+            raise ConfigError(
+                f"exit_threshold ({exit_threshold}) must be <= entry_threshold "
+                f"({entry_threshold}); otherwise a position entered above the entry threshold "
+                "would already be below the exit threshold"
+            )
+        if long_short and self.entry_threshold <= 0.0:
+            raise ConfigError(
+                f"entry_threshold must be > 0 with long_short=True, got {entry_threshold}: the "
+                "short side enters below -entry_threshold, so the two entry zones would overlap"
+            )
+        self.long_short = bool(long_short)
+        self.weight = None if weight is None else _check_positive("weight", weight)
+        self._state: NDArray[np.int8] = np.zeros(0, dtype=np.int8)
+
+    def on_start(self, broker: Broker) -> None:
+        self._state = np.zeros(len(broker.assets), dtype=np.int8)
+
+    def on_data(self, timestamp: datetime, data: BarView, broker: Broker) -> None:
+        state = self.next_state(data)
+        if np.array_equal(state, self._state):
+            return
+        self._state = state
+        weight = self.weight if self.weight is not None else 1.0 / len(data.assets)
+        broker.rebalance(state * weight)
+
+    def next_state(self, data: BarView) -> NDArray[np.int8]:
+        """The position wanted in each asset after this bar: +1 long, -1 short, 0 flat."""
+        signal = data[self.column]
+        # Comparisons with NaN are False, so a NaN signal neither enters nor exits.
+        signal[~data.has_bar] = np.nan
+        state = self._state.copy()
+        state[(state == 1) & (signal < self.exit_threshold)] = 0
+        state[(state == -1) & (signal > -self.exit_threshold)] = 0
+        flat = state == 0
+        state[flat & (signal > self.entry_threshold)] = 1
+        if self.long_short:
+            state[flat & (signal < -self.entry_threshold)] = -1
+        return state
+
+
+Weighting = Literal["equal", "score", "inverse_vol"]
+_WEIGHTINGS = ("equal", "score", "inverse_vol")
+
+
+class TopNStrategy(Strategy):
+    """Hold the ``n`` assets with the highest ``column``, rebalanced every ``rebalance_every`` bars.
+
+    Rebalancing happens on bars whose ``data.index`` is a multiple of ``rebalance_every`` (the
+    first bar is 0). Assets with a NaN score or no bar (and, for ``"inverse_vol"``, no
+    volatility estimate) are never picked; ties go to the asset first in ``data.assets``. With
+    ``long_short=True`` the ``n`` lowest are held short, each side ``gross / 2``; when fewer
+    than ``2 * n`` assets qualify, each side takes half of them. Long-only holds ``gross``.
+
+    Within a side, the weights sum to that side's gross and are
+
+    - ``"equal"``: the same for every asset picked;
+    - ``"score"``: proportional to the score's positive part for longs (``max(score, 0)``) and
+      to ``max(-score, 0)`` for shorts, so a picked asset with the wrong sign gets nothing;
+    - ``"inverse_vol"``: proportional to ``1 / vol``, with vol from ``data[vol_column]``, or
+      else the sample std of the last ``vol_window`` close-to-close returns
+      (``data.history("close", vol_window + 1)``, bars up to this one; a gap in the window means
+      no estimate).
+
+    Shorts need ``BacktestConfig(account="margin")``: a cash account refuses negative weights.
+
+    Example:
+        >>> strategy = TopNStrategy("momentum_20", n=5, rebalance_every=20)
+        >>> feed = DataFeed(synthetic_universe(n_assets=25, n_bars=300, seed=1))  # doctest: +SKIP
+        >>> result = Engine(feed, strategy, BacktestConfig()).run()  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        column: str,
+        *,
+        n: int,
+        rebalance_every: int = 1,
+        long_short: bool = False,
+        weighting: Weighting = "equal",
+        vol_column: str | None = None,
+        vol_window: int = 20,
+        gross: float = 1.0,
+    ) -> None:
+        self.column = _check_column("column", column)
+        self.n = _check_count("n", n, minimum=1)
+        self.rebalance_every = _check_count("rebalance_every", rebalance_every, minimum=1)
+        self.long_short = bool(long_short)
+        if weighting not in _WEIGHTINGS:
+            raise ConfigError(
+                f"weighting must be one of {', '.join(map(repr, _WEIGHTINGS))}, got {weighting!r}"
+            )
+        self.weighting = weighting
+        if vol_column is not None:
+            _check_column("vol_column", vol_column)
+            if weighting != "inverse_vol":
+                raise ConfigError(
+                    f"vol_column={vol_column!r} is only used with weighting='inverse_vol', "
+                    f"got weighting={weighting!r}; drop vol_column or change the weighting"
+                )
+        self.vol_column = vol_column
+        # Two returns are the fewest a sample std can be computed from.
+        self.vol_window = _check_count("vol_window", vol_window, minimum=2)
+        self.gross = _check_positive("gross", gross)
+
+    def on_data(self, timestamp: datetime, data: BarView, broker: Broker) -> None:
+        if data.index % self.rebalance_every:
+            return
+        broker.rebalance(self.target_weights(data))
+
+    def target_weights(self, data: BarView) -> NDArray[np.float64]:
+        """The weights this bar's rebalance targets, over ``data.assets``."""
+        score = data[self.column]
+        eligible = np.isfinite(score) & data.has_bar
+        vol = None
+        if self.weighting == "inverse_vol":
+            vol = self.volatility(data)
+            eligible &= np.isfinite(vol) & (vol > 0.0)
+        k = int(eligible.sum())
+        if self.long_short:
+            k //= 2
+        k = min(self.n, k)
+        weights = np.zeros(len(score))
+        if k == 0:
+            return weights
+        # Stable sorts on the negated score keep ties in asset order on both sides.
+        ranked = np.where(eligible, score, -np.inf)
+        longs = np.argsort(-ranked, kind="stable")[:k]
+        side_gross = self.gross / 2 if self.long_short else self.gross
+        weights[longs] = side_gross * self._side_weights(score[longs], vol, longs)
+        if self.long_short:
+            # The longs are left out so that tied scores cannot put one asset on both sides.
+            ranked = np.where(eligible, score, np.inf)
+            ranked[longs] = np.inf
+            shorts = np.argsort(ranked, kind="stable")[:k]
+            weights[shorts] = -side_gross * self._side_weights(-score[shorts], vol, shorts)
+        return weights
+
+    def volatility(self, data: BarView) -> NDArray[np.float64]:
+        """Per-asset volatility for inverse-vol weights: ``data[vol_column]`` or trailing std."""
+        if self.vol_column is not None:
+            return data[self.vol_column]
+        closes = data.history("close", self.vol_window + 1)
+        returns = closes[1:] / closes[:-1] - 1.0
+        std: NDArray[np.float64] = np.std(returns, axis=0, ddof=1)
+        return std
+
+    def _side_weights(
+        self,
+        score: NDArray[np.float64],
+        vol: NDArray[np.float64] | None,
+        picked: NDArray[np.intp],
+    ) -> NDArray[np.float64]:
+        """Weights of one side's picks summing to 1 (or all 0 when nothing has weight)."""
+        if self.weighting == "score":
+            raw = np.maximum(score, 0.0)
+        elif self.weighting == "inverse_vol":
+            assert vol is not None
+            raw = 1.0 / vol[picked]
+        else:
+            raw = np.ones(len(picked))
+        total = raw.sum()
+        return raw / total if total > 0.0 else np.zeros(len(picked))
+
+
+# Kept weights are scaled up by this much so that the broker's truncation to whole shares lands
+# on the quantity held: quantity * price / equity * equity / price can come out a few ulps
+# below the quantity, and truncating that would sell one share.
+_KEEP_NUDGE = 1.0 + 1e-12
+
+
+class TargetWeightStrategy(Strategy):
+    """Hold target weights of equity given as a wide frame or as a feed column.
+
+    - ``weights``: a polars or pandas frame with a ``timestamp`` column and one column per asset.
+      A row's timestamp is matched exactly (same instant; a date column means midnight) to the
+      bar's ``timestamp``; bars without a row keep the last target. Assets without a column,
+      and NaN cells, are weight 0. Rows that match no bar are reported by a ``DataWarning`` at
+      the end of the run.
+    - ``column="w"``: ``data["w"]`` is each asset's target weight on every bar; NaN (no value,
+      or no bar) is 0.
+
+    The portfolio is rebalanced (``broker.rebalance``) only on bars where the target changes.
+    There, an asset whose target differs from its current weight (``quantity * close / equity``)
+    by less than ``min_trade`` keeps its current holding, to avoid trading small differences.
+    Negative weights (shorts) need ``BacktestConfig(account="margin")``.
+
+    Example:
+        >>> weights = pl.DataFrame({"timestamp": days, "AAPL": [0.5, 0.3], "MSFT": [0.5, 0.7]})
+        >>> strategy = TargetWeightStrategy(weights, min_trade=0.01)  # doctest: +SKIP
+        >>> result = Engine(feed, strategy, BacktestConfig()).run()  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        weights: pl.DataFrame | pd.DataFrame | None = None,
+        *,
+        min_trade: float = 0.0,
+        column: str | None = None,
+    ) -> None:
+        if (weights is None) == (column is None):
+            raise ConfigError(
+                "give exactly one of weights (a wide frame: timestamp plus one column per asset) "
+                f"or column (a feed column of weights), got "
+                f"{'both' if column is not None else 'neither'}"
+            )
+        self.column = None if column is None else _check_column("column", column)
+        self.min_trade = _check_finite("min_trade", min_trade)
+        if self.min_trade < 0.0:
+            raise ConfigError(
+                f"min_trade must be >= 0 (a fraction of equity, 0.01 = 1%), got {min_trade}"
+            )
+        self._times: list[datetime] = []
+        self._frame_assets: list[str] = []
+        self._values: NDArray[np.float64] = np.zeros((0, 0))
+        if weights is not None:
+            self._times, self._frame_assets, self._values = _wide_weights(weights)
+        self._naive = bool(self._times) and self._times[0].tzinfo is None
+        self._table: dict[datetime, NDArray[np.float64]] = {}
+        self._used: set[datetime] = set()
+        self._target: NDArray[np.float64] = np.zeros(0)
+
+    def on_start(self, broker: Broker) -> None:
+        self._target = np.zeros(len(broker.assets))
+        self._used = set()
+        if self.column is None:
+            self._table = _align_weights(
+                self._times, self._frame_assets, self._values, broker.assets
+            )
+
+    def on_data(self, timestamp: datetime, data: BarView, broker: Broker) -> None:
+        if self.column is not None:
+            target = data[self.column]
+            target[np.isnan(target)] = 0.0
+        else:
+            if self._naive != (timestamp.tzinfo is None):
+                raise ConfigError(
+                    f"weights timestamps are {'naive' if self._naive else 'tz-aware'} but the "
+                    f"feed's are {'tz-aware' if self._naive else 'naive'} (bar at {timestamp}); "
+                    "give both the same kind so rows can be matched to bars"
+                )
+            row = self._table.get(timestamp)
+            if row is None:
+                return
+            self._used.add(timestamp)
+            target = row
+        if np.array_equal(target, self._target):
+            return
+        self._target = target.copy()
+        weights = target
+        if self.min_trade > 0.0:
+            current = self.current_weights(broker)
+            keep = np.abs(target - current) < self.min_trade
+            weights = np.where(keep, current * _KEEP_NUDGE, target)
+        broker.rebalance(weights)
+
+    def on_end(self, broker: Broker) -> None:
+        unused = [t for t in self._table if t not in self._used]
+        if unused:
+            warnings.warn(
+                f"{len(unused)} of {len(self._table)} weights rows match no bar of the feed and "
+                f"were not used (first: {unused[0]}); rows are matched to bar timestamps "
+                "exactly, so check the time of day and time zone",
+                DataWarning,
+                stacklevel=2,
+            )
+
+    @staticmethod
+    def current_weights(broker: Broker) -> NDArray[np.float64]:
+        """Each asset's held value over equity, at the latest close."""
+        quantities = broker.quantities
+        held = quantities != 0.0
+        values = np.zeros(len(quantities))
+        values[held] = quantities[held] * broker.last_prices[held]
+        equity = broker.equity
+        return values / equity if equity > 0.0 else np.zeros(len(quantities))
+
+
+# ---- argument checks and frame conversion ------------------------------------------------------
+
+
+def _check_column(name: str, value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(
+            f"{name} must be the name of a feed column (a non-empty str), got {value!r}"
+        )
+    return value
+
+
+def _check_finite(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ConfigError(f"{name} must be finite, got {value!r}")
+    return number
+
+
+def _check_positive(name: str, value: object) -> float:
+    number = _check_finite(name, value)
+    if number <= 0.0:
+        raise ConfigError(f"{name} must be > 0 (a fraction of equity, 0.1 = 10%), got {value!r}")
+    return number
+
+
+def _check_count(name: str, value: object, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ConfigError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _wide_weights(
+    weights: pl.DataFrame | pd.DataFrame,
+) -> tuple[list[datetime], list[str], NDArray[np.float64]]:
+    """A wide weights frame -> (timestamps, asset names, [rows, assets] weights with NaN as 0)."""
+    if not isinstance(weights, pl.DataFrame):
+        if type(weights).__name__ != "DataFrame" or not type(weights).__module__.startswith(
+            "pandas"
+        ):
+            raise ConfigError(
+                "weights must be a polars or pandas DataFrame (a timestamp column plus one "
+                f"column per asset), got {type(weights).__name__}"
+            )
+        if "timestamp" not in weights.columns and weights.index.name == "timestamp":
+            weights = weights.reset_index()
+        weights = pl.from_pandas(weights)
+    if "timestamp" not in weights.columns:
+        raise ConfigError(
+            f"weights has no 'timestamp' column (columns: {', '.join(weights.columns)}); the "
+            "wide format is a timestamp column plus one column per asset"
+        )
+    if weights.height == 0:
+        raise ConfigError("weights has no rows; give at least one row of target weights")
+    times = weights["timestamp"]
+    if times.dtype == pl.Date:
+        times = times.cast(pl.Datetime("us"))
+    if not isinstance(times.dtype, pl.Datetime):
+        raise ConfigError(
+            f"weights column 'timestamp' has dtype {times.dtype}; it must be a datetime or date"
+        )
+    if times.null_count():
+        raise ConfigError(f"weights column 'timestamp' has {times.null_count()} null values")
+    duplicated = times.is_duplicated()
+    if duplicated.any():
+        raise ConfigError(
+            f"weights has more than one row for timestamp {times.filter(duplicated)[0]}; "
+            "give one row per timestamp"
+        )
+    assets = [c for c in weights.columns if c != "timestamp"]
+    if not assets:
+        raise ConfigError("weights has no asset columns; add one column of weights per asset")
+    for name in assets:
+        if not weights[name].dtype.is_numeric():
+            raise ConfigError(
+                f"weights column {name!r} has dtype {weights[name].dtype}; weights must be numeric"
+            )
+    values = weights.select(pl.col(assets).cast(pl.Float64)).to_numpy()
+    values = np.where(np.isnan(values), 0.0, values)
+    if not np.isfinite(values).all():
+        row, col = np.argwhere(~np.isfinite(values))[0]
+        raise ConfigError(
+            f"weights column {assets[col]!r} is {values[row, col]} at timestamp {times[int(row)]}; "
+            "weights must be finite (NaN means 0)"
+        )
+    return times.to_list(), assets, values
+
+
+def _align_weights(
+    times: list[datetime],
+    frame_assets: list[str],
+    values: NDArray[np.float64],
+    assets: NDArray[np.str_],
+) -> dict[datetime, NDArray[np.float64]]:
+    """{timestamp: weights over ``assets``}; a frame column naming no feed asset is an error."""
+    index = {str(a): i for i, a in enumerate(assets)}
+    unknown = [a for a in frame_assets if a not in index]
+    if unknown:
+        shown = ", ".join(map(repr, unknown[:5])) + (", ..." if len(unknown) > 5 else "")
+        raise ConfigError(
+            f"weights has {len(unknown)} column(s) naming no asset of the feed: {shown}; "
+            f"the feed's assets are e.g. {', '.join(map(str, assets[:5]))}"
+        )
+    aligned = np.zeros((len(times), len(assets)))
+    aligned[:, [index[a] for a in frame_assets]] = values
+    return {t: aligned[i] for i, t in enumerate(times)}
