@@ -326,40 +326,51 @@ def _check_number(
         raise ConfigError(f"{key} must be {bound}, got {value!r}")
 
 
-# Each peer's default behaviour as our settings; docs/presets.md gives the peer source of each.
+# Each peer's default behaviour as our settings; docs/presets.md gives the peer source of each
+# knob and the gaps no setting closes yet.
 PRESETS: dict[str, dict[str, Any]] = {
     "vectorbt": {
-        "fill_timing": "same_close",  # from_signals fills at the signal bar's close
-        "sizing_price": "fill",  # sizes at the execution price
+        "fill_timing": "same_close",  # from_signals: price=np.inf -> the signal bar's close
+        "sizing_price": "fill",  # val_price=np.inf -> the order price
         "execution_order": "as_submitted",  # call_seq="default": column order
         "on_insufficient_cash": "scale_down",  # allow_partial=True
         "slippage_within_bar": False,
-        "fractional_shares": True,  # size_granularity=None
-        "account": "cash",  # direction="longonly", no leverage
-        "intrabar_priority": "stop",  # a stop beats a take-profit on the same bar
+        "stops_on_entry_bar": False,
         "trail_basis": "high_low",
+        "intrabar_priority": "stop",
+        "fractional_shares": True,  # size_granularity=None
+        "account": "cash",  # direction="longonly"
     },
     "backtrader": {
-        "fill_timing": "next_open",  # market orders fill at the next bar's open
-        "sizing_price": "decision",  # order_target_percent sizes with data.close[0]
+        "fill_timing": "next_open",  # market orders execute on the next bar's open
+        "sizing_price": "decision",  # order_target_* size with data.close[0]
         "execution_order": "as_submitted",  # the broker walks pending orders in order
-        "on_insufficient_cash": "reject",  # checksubmit=True rejects with Margin
+        "on_insufficient_cash": "reject",  # the order ends with status Margin
         "slippage_within_bar": True,  # slip_out=False keeps slipped prices inside the bar
+        "stops_on_entry_bar": False,  # bracket children activate after the parent's bar
+        "trail_basis": "close",  # StopTrail follows the close
+        "intrabar_priority": "stop",
         "fractional_shares": False,
-        "intrabar_priority": "stop",  # bracket stop child is checked before the limit child
-        "trail_basis": "close",  # StopTrail adjusts on the close
+        # Shorts need no collateral in Backtrader; a 100% margin account is the nearest setting.
+        "account": "margin",
+        "initial_margin": 1.0,
+        "maintenance_margin": 0.0,
     },
     "zipline": {
-        "fill_timing": "next_close",  # daily mode fills at the next bar's close
+        "fill_timing": "next_close",  # daily mode: the next bar's close
         "sizing_price": "decision",  # order_target_percent uses the current price
         "execution_order": "as_submitted",
-        "on_insufficient_cash": "scale_down",
+        "slippage_within_bar": False,
         "fractional_shares": False,
-        # Equity defaults: PerShare(cost=0.001), VolumeShareSlippage(volume_limit=0.025,
-        # price_impact=0.1), whose impact is price_impact * volume_share ** 2.
+        # US equity defaults: PerShare(cost=0.001) and
+        # FixedBasisPointsSlippage(basis_points=5, volume_limit=0.1).
         "commission": PerShareCommission(0.001),
-        "slippage": VolumeShareSlippage(impact=0.1, exponent=2.0, volatility=1.0),
-        "max_participation": 0.025,
+        "slippage": FixedBpsSlippage(5),
+        "max_participation": 0.1,
         "participation_remainder": "keep",
+        # Zipline checks neither cash nor margin; a negligible margin is the nearest setting.
+        "account": "margin",
+        "initial_margin": 1e-6,
+        "maintenance_margin": 0.0,
     },
 }
