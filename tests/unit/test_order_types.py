@@ -305,3 +305,52 @@ def test_replacing_a_filled_order_is_an_order_error(make_feed):
                 1: lambda b, d: b.replace_order(0, quantity=2),
             },
         )
+
+
+@pytest.mark.parametrize(
+    ("anchor", "stop_level"),
+    [
+        # Entry fills at the open of bar 1, 104: stop 5% below it is 98.8.
+        ("fill", 104.0 * 0.95),
+        # Decision close of bar 0 is 100: stop 5% below it is 95.
+        ("decision", 95.0),
+    ],
+)
+def test_bracket_levels_in_percent_are_anchored_as_set(make_feed, anchor, stop_level):
+    feed = make_feed({"A": [FLAT, (104.0, 105.0, 103.0, 104.0), (99.0, 99.5, 90.0, 92.0)]})
+    result, _ = run(
+        feed,
+        {0: lambda b, d: b.submit_bracket("A", 10, take_profit_pct=0.2, stop_loss_pct=0.05)},
+        stop_anchor=anchor,
+    )
+    legs = result.orders.select("origin", "limit_price", "stop_price").rows()
+    assert legs[1][1] == pytest.approx((104.0 if anchor == "fill" else 100.0) * 1.2)
+    assert legs[2][2] == pytest.approx(stop_level)
+    exit_fill = result.fills.row(1, named=True)
+    # Bar 2 opens at 99: above 98.8 (touched later at the level) but above 95 too.
+    expected = stop_level if stop_level < 99.0 else 99.0
+    assert (exit_fill["reason"], exit_fill["price"]) == ("stop_loss", pytest.approx(expected))
+
+
+def test_short_bracket_in_percent_puts_the_stop_above_the_entry(make_feed):
+    feed = make_feed({"A": [FLAT, (100.0, 101.0, 99.0, 100.0), (100.0, 111.0, 99.0, 110.0)]})
+    result, _ = run(
+        feed,
+        {0: lambda b, d: b.submit_bracket("A", -10, take_profit_pct=0.1, stop_loss_pct=0.1)},
+        account="margin",
+    )
+    legs = result.orders.select("limit_price", "stop_price").rows()
+    assert legs[1][0] == pytest.approx(90.0) and legs[2][1] == pytest.approx(110.0)
+    assert result.fills.select("side", "price", "reason").row(1) == (
+        "buy",
+        pytest.approx(110.0),
+        "stop_loss",
+    )
+
+
+def test_bracket_needs_one_of_price_or_percent_per_leg(make_feed):
+    feed = make_feed({"A": [FLAT, FLAT]})
+    with pytest.raises(OrderError, match="exactly one of stop_loss"):
+        run(feed, {0: lambda b, d: b.submit_bracket("A", 1, take_profit=110.0)})
+    with pytest.raises(OrderError, match="take_profit_pct for asset A must be a fraction"):
+        run(feed, {0: lambda b, d: b.submit_bracket("A", 1, take_profit_pct=2.0, stop_loss=90.0)})

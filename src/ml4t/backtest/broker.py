@@ -224,8 +224,10 @@ class Broker:
         asset: str,
         quantity: float,
         *,
-        take_profit: float,
-        stop_loss: float,
+        take_profit: float | None = None,
+        stop_loss: float | None = None,
+        take_profit_pct: float | None = None,
+        stop_loss_pct: float | None = None,
         side: Literal["buy", "sell"] | None = None,
         limit_price: float | None = None,
         tif: TimeInForce = "gtc",
@@ -237,18 +239,45 @@ class Broker:
         ``intrabar_priority`` picks the one that fills. Returns (entry, take-profit, stop-loss)
         ids. The entry is a market order, or a limit order with ``limit_price``.
 
+        Each level is a price (``take_profit``, ``stop_loss``) or a distance from the entry as a
+        fraction (``take_profit_pct``, ``stop_loss_pct``), measured from what the config's
+        ``stop_anchor`` names: the entry's fill price (``"fill"``) or the decision close.
+
         Example:
             >>> broker.submit_bracket("AAPL", 100, take_profit=210, stop_loss=180)  # doctest: +SKIP
+            >>> broker.submit_bracket("AAPL", 100, take_profit_pct=0.1, stop_loss_pct=0.05)
         """
         a = self._asset_id(asset)
         qty = self._signed_quantity(asset, quantity, side)
-        for name, price in (("take_profit", take_profit), ("stop_loss", stop_loss)):
-            _check_price(asset, name, price)
-        if (qty > 0 and not stop_loss < take_profit) or (qty < 0 and not take_profit < stop_loss):
+        direction = 1.0 if qty > 0 else -1.0
+        # Signed distances from the anchor: a long's take-profit is above it, its stop below.
+        offsets = {
+            "take_profit": _bracket_offset(asset, "take_profit", take_profit, take_profit_pct),
+            "stop_loss": _bracket_offset(asset, "stop_loss", stop_loss, stop_loss_pct),
+        }
+        tp_offset = direction * offsets["take_profit"]
+        sl_offset = -direction * offsets["stop_loss"]
+        anchored = self._config.stop_anchor == "fill"
+        if not anchored:
+            close = self._decision_price(a)
+            if take_profit is None:
+                take_profit = close * (1.0 + tp_offset)
+            if stop_loss is None:
+                stop_loss = close * (1.0 + sl_offset)
+        # A level still None is anchored to the fill: the step sets it when the entry fills.
+        tp_level, sl_level = take_profit, stop_loss
+        for name, level in (("take_profit", tp_level), ("stop_loss", sl_level)):
+            if level is not None:
+                _check_price(asset, name, level)
+        if (
+            tp_level is not None
+            and sl_level is not None
+            and ((qty > 0 and not sl_level < tp_level) or (qty < 0 and not tp_level < sl_level))
+        ):
             raise OrderError(
                 f"bracket on asset {asset}: a {'long' if qty > 0 else 'short'} entry needs "
                 f"{'stop_loss < take_profit' if qty > 0 else 'take_profit < stop_loss'}, got "
-                f"take_profit={take_profit}, stop_loss={stop_loss}"
+                f"take_profit={tp_level}, stop_loss={sl_level}"
             )
         if limit_price is not None:
             _check_price(asset, "limit_price", limit_price)
@@ -276,7 +305,8 @@ class Broker:
             bar=self._bar,
             origin=O_TAKE_PROFIT,
             order_type=LIMIT,
-            limit_price=float(take_profit),
+            limit_price=_price_or_nan(tp_level),
+            level_offset=tp_offset if tp_level is None else math.nan,
             parent=entry,
             oco=sl,
             status=INACTIVE,
@@ -287,7 +317,8 @@ class Broker:
             bar=self._bar,
             origin=O_STOP_LOSS,
             order_type=STOP,
-            stop_price=float(stop_loss),
+            stop_price=_price_or_nan(sl_level),
+            level_offset=sl_offset if sl_level is None else math.nan,
             parent=entry,
             oco=tp,
             status=INACTIVE,
@@ -750,6 +781,21 @@ def _check_price(asset: str, name: str, value: float) -> float:
 
 def _price_or_nan(value: float | None) -> float:
     return math.nan if value is None else float(value)
+
+
+def _bracket_offset(asset: str, name: str, price: float | None, pct: float | None) -> float:
+    """The fractional distance of a bracket level (NaN when given as a price); checks one of
+    the two was given."""
+    if (price is None) == (pct is None):
+        raise OrderError(
+            f"bracket on asset {asset} needs exactly one of {name} (a price) or {name}_pct "
+            "(a fraction of the anchor price)"
+        )
+    if pct is None:
+        return math.nan
+    if not (isinstance(pct, int | float) and 0.0 < pct < 1.0):
+        raise OrderError(f"{name}_pct for asset {asset} must be a fraction in (0, 1), got {pct!r}")
+    return float(pct)
 
 
 def _status_name(order: np.void) -> str:

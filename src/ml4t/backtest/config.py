@@ -38,6 +38,7 @@ AccountType = Literal["cash", "margin"]
 IntrabarPriority = Literal["stop", "limit"]
 TrailBasis = Literal["high_low", "close"]
 RemainderPolicy = Literal["keep", "cancel"]
+StopAnchor = Literal["fill", "decision"]
 SizingPrice = Literal["decision", "fill"]
 ExecutionOrder = Literal["as_submitted", "exits_first", "exits_first_smallest_entries_first"]
 
@@ -117,6 +118,8 @@ class BacktestConfig:
             (0.1 = 10%); None for no cap. With a cap, a zero-volume bar fills nothing.
         participation_remainder: What a cap leaves of an order keeps working on later bars
             (``"keep"``, partial fills) or is cancelled (``"cancel"``).
+        stop_anchor: What bracket levels given as fractions are measured from: the entry's fill
+            price (``"fill"``, as VectorBT's ``sl_stop``) or the decision close (``"decision"``).
         trail_basis: What a trailing stop trails: the bar's high (low for buy stops),
             ``"high_low"``, or its close, ``"close"``.
         periods_per_year: Bars per year for annualised metrics; inferred from timestamps if None.
@@ -149,6 +152,7 @@ class BacktestConfig:
     margin_interest_rate_annual: float = 0.0
     intrabar_priority: IntrabarPriority = "stop"
     stops_on_entry_bar: bool = True
+    stop_anchor: StopAnchor = "fill"
     trail_basis: TrailBasis = "high_low"
     max_participation: float | None = None
     participation_remainder: RemainderPolicy = "keep"
@@ -186,6 +190,7 @@ class BacktestConfig:
         _check_choice("trail_basis", self.trail_basis, _TRAIL_BASES)
         _check_choice("execution_order", self.execution_order, _EXECUTION_ORDERS)
         _check_choice("sizing_price", self.sizing_price, ("decision", "fill"))
+        _check_choice("stop_anchor", self.stop_anchor, ("fill", "decision"))
         _check_choice("participation_remainder", self.participation_remainder, _REMAINDER_POLICIES)
         if self.max_participation is not None:
             _check_number(

@@ -98,7 +98,7 @@ class OrderBook:
         self.n_open = 0
         # Defaults of a new order; ``add`` sets the fields that vary on a copy of it.
         self._template = np.zeros((), dtype=ORDER_DTYPE)
-        for name in ("avg_price", "target_value"):
+        for name in ("avg_price", "target_value", "level_offset"):
             self._template[name] = np.nan
         self._template["end_bar"] = -1
 
@@ -115,6 +115,7 @@ class OrderBook:
         trail_amount: float = np.nan,
         trail_percent: float = np.nan,
         trail_ref: float = np.nan,
+        level_offset: float = np.nan,
         target_value: NDArray[np.float64] | float = np.nan,
         tif: int = GTC,
         parent: int = -1,
@@ -132,6 +133,7 @@ class OrderBook:
         t["trail_amount"] = trail_amount
         t["trail_percent"] = trail_percent
         t["trail_ref"] = trail_ref
+        t["level_offset"] = level_offset
         t["parent"] = parent
         t["oco"] = oco
         t["submit_bar"] = bar

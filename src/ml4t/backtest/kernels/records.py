@@ -137,6 +137,7 @@ ORDER_DTYPE: Final = np.dtype(
         ("trail_percent", np.float64),  # trailing stops: distance as a fraction, or NaN
         ("trail_ref", np.float64),  # best price seen since submission (high for sells)
         ("target_value", np.float64),  # target orders sized at the fill price; NaN otherwise
+        ("level_offset", np.float64),  # bracket legs anchored to the entry fill: level/fill - 1
         ("parent", np.int64),  # bracket children: the entry's id; -1 otherwise
         ("oco", np.int64),  # bracket children: the other leg's id; -1 otherwise
         ("submit_bar", np.int64),

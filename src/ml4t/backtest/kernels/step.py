@@ -275,6 +275,13 @@ def _activate_children(orders: np.ndarray, parent: int, n_orders: int, bar: int)
             if child.status == INACTIVE:
                 child.status = OPEN
                 child.active_bar = bar
+                if not np.isnan(child.level_offset):
+                    # Levels anchored to the entry: set from its fill price, now it is known.
+                    level = orders[parent].avg_price * (1.0 + child.level_offset)
+                    if child.order_type == LIMIT:
+                        child.limit_price = level
+                    else:
+                        child.stop_price = level
 
 
 @njit(cache=True)
