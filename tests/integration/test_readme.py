@@ -27,4 +27,4 @@ def test_readme_example_runs(block, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     # The first-backtest example reads prices.parquet: give it the bundled synthetic data.
     synthetic_universe(n_assets=20, n_bars=120, seed=3).write_parquet("prices.parquet")
-    exec(compile(block, str(README), "exec"), {"__name__": "readme_example"})  # noqa: S102
+    exec(compile(block, str(README), "exec"), {"__name__": "readme_example"})
