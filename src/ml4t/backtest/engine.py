@@ -69,17 +69,7 @@ class Engine:
         """
         feed, strategy, config = self.feed, self.strategy, self.config
         n_bars = feed.n_bars
-        opens = feed.array("open")
-        highs = feed.array("high")
-        lows = feed.array("low")
         closes = feed.array("close")
-        volumes = feed.array("volume")
-        # Quote fields slippage models may read; NaN where the feed has no such column.
-        missing = np.full(feed.n_assets, np.nan)
-        quotes = {
-            name: feed.array(name) if name in feed.fields else None
-            for name in ("bid", "ask", "spread", "volatility")
-        }
         times = feed.datetimes
         broker = Broker(feed.assets, config)
         view = BarView(feed)
@@ -98,24 +88,16 @@ class Engine:
         margin_account = config.account == "margin"
         wants_fills = type(strategy).on_fill is not Strategy.on_fill
 
-        quote_rows = [
-            (plural, quotes[name])
-            for name, plural in (
-                ("bid", "bids"),
-                ("ask", "asks"),
-                ("spread", "spreads"),
-                ("volatility", "volatilities"),
-            )
-        ]
         next_close = config.fill_timing == "next_close"
-        fields = {
-            "opens": opens,
-            "highs": highs,
-            "lows": lows,
-            "closes": closes,
-            "volumes": volumes,
-        } | {plural: arr for plural, arr in quote_rows}
-        rows = _BarRows(fields, missing)
+        # What the broker step reads each bar, by its argument name. Quote fields that cost
+        # models may read (bid, ask, spread, volatility) are NaN rows when the feed lacks them.
+        rows = _BarRows(
+            {
+                argument: feed.array(field) if field in feed.fields else None
+                for argument, field in _STEP_FIELDS.items()
+            },
+            np.full(feed.n_assets, np.nan),
+        )
         bar_progress = tqdm(
             total=n_bars, delay=1.0, disable=not progress, unit="bar", desc="backtest", leave=False
         )
@@ -206,6 +188,19 @@ def run_backtest(
     """
     feed = prices if isinstance(prices, DataFeed) else DataFeed(prices, signals=signals)  # type: ignore[arg-type]
     return Engine(feed, strategy, config).run(progress=progress)
+
+
+_STEP_FIELDS = {
+    "opens": "open",
+    "highs": "high",
+    "lows": "low",
+    "closes": "close",
+    "volumes": "volume",
+    "bids": "bid",
+    "asks": "ask",
+    "spreads": "spread",
+    "volatilities": "volatility",
+}
 
 
 class _BarRows:
