@@ -41,7 +41,13 @@ class Scripted(Strategy):
 def run(
     feed: DataFeed, actions: dict[int, Action], **config: Any
 ) -> tuple[BacktestResult, Scripted]:
-    """Run ``actions`` on ``feed`` with a config of ``config`` (initial cash 10,000 unless set)."""
+    """Run ``actions`` on ``feed`` with a config of ``config`` (initial cash 10,000 unless set);
+    ``position_rules`` and ``portfolio_rules`` among ``config`` go to the engine."""
     strategy = Scripted(actions)
+    position_rules = config.pop("position_rules", None)
+    portfolio_rules = config.pop("portfolio_rules", ())
     cfg = BacktestConfig(initial_cash=config.pop("initial_cash", 10_000.0), **config)
-    return Engine(feed, strategy, cfg).run(), strategy
+    engine = Engine(
+        feed, strategy, cfg, position_rules=position_rules, portfolio_rules=portfolio_rules
+    )
+    return engine.run(), strategy

@@ -9,18 +9,19 @@ close of the bar the strategy is looking at, and net out orders still waiting to
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .config import BacktestConfig
-from .errors import OrderError
+from .errors import ConfigError, OrderError
 from .execution.commission import COMMISSION_PYTHON, commission_table
 from .execution.slippage import SLIPPAGE_PYTHON, slippage_table
 from .kernels import python_models, sizing
 from .kernels.records import (
+    CANCELLED,
     CASH_REJECT,
     CASH_SCALE_DOWN,
     DAY,
@@ -30,7 +31,9 @@ from .kernels.records import (
     LIMIT,
     MARKET,
     O_CLOSE,
+    O_DAILY_LOSS_LIMIT,
     O_MARGIN_CALL,
+    O_MAX_DRAWDOWN_HALT,
     O_ORDER,
     O_REBALANCE,
     O_STOP_LOSS,
@@ -44,6 +47,10 @@ from .kernels.records import (
     PRIORITY_LIMIT,
     PRIORITY_STOP,
     R_CANCELLED_BY_USER,
+    R_DAILY_LOSS_LIMIT,
+    R_MAX_DRAWDOWN_HALT,
+    REASON_NAMES,
+    REJECTED,
     STATUS_NAMES,
     STOP,
     STOP_LIMIT,
@@ -51,9 +58,27 @@ from .kernels.records import (
     TRAIL_HIGH_LOW,
     TRAILING_STOP,
 )
+from .kernels.rules import evaluate_position_rules, track_entries, update_extremes
 from .kernels.sizing import target_deltas
-from .kernels.step import accrue_financing, cancel_order, fill_orders, mark_to_market
+from .kernels.step import (
+    accrue_financing,
+    cancel_order,
+    fill_orders,
+    mark_to_market,
+    reject_growing,
+)
 from .orders import FillLog, Order, OrderBook
+from .risk.portfolio import (
+    DailyLossLimit,
+    MaxDrawdownHalt,
+    MaxGrossExposure,
+    MaxNetExposure,
+    MaxPositions,
+    MaxPositionWeight,
+    PortfolioRule,
+)
+from .risk.position import ATR_PREFIX, PositionRule, RuleTables
+from .risk.volatility import average_true_range
 
 OrderType = Literal["market", "limit", "stop", "stop_limit", "trailing_stop"]
 TimeInForce = Literal["gtc", "day"]
@@ -71,7 +96,14 @@ class Broker:
         ...     broker.rebalance({"MSFT": 0.3, "GOOG": 0.2})  # and everything else closed
     """
 
-    def __init__(self, assets: NDArray[np.str_], config: BacktestConfig) -> None:
+    def __init__(
+        self,
+        assets: NDArray[np.str_],
+        config: BacktestConfig,
+        *,
+        columns: Callable[[str], NDArray[np.float64]] | None = None,
+        n_bars: int = 0,
+    ) -> None:
         n = len(assets)
         self._assets = assets
         self._index = {str(a): i for i, a in enumerate(assets)}
@@ -114,6 +146,39 @@ class Broker:
         self._account = np.array([config.initial_cash], dtype=np.float64)
         self._equity = float(config.initial_cash)
         self._bar = -1
+        self._volume_used = np.zeros(n if self._max_participation > 0.0 else 0)
+
+        # Position rules: what each position was entered at, and the compiled rule sets.
+        self._rules = RuleTables(
+            None if columns is None else self._rule_column_source(columns), n_bars, n
+        )
+        self._held = np.zeros(n, dtype=np.float64)
+        self._entry_price = np.full(n, np.nan)
+        self._entry_bar = np.full(n, -1, dtype=np.int64)
+        self._entry_ref = np.full(n, -1, dtype=np.int64)
+        self._extreme = np.full(n, np.nan)
+        self._position_set = np.full(n, -1, dtype=np.int64)
+        self._asset_set = np.full(n, -1, dtype=np.int64)
+        self._asset_own = np.zeros(n, dtype=np.bool_)  # set per asset, not by the global rule
+        self._global_set = -1
+        self._exit_order = np.full(n, -1, dtype=np.int64)
+        self._exits = (
+            np.zeros(n, dtype=np.int64),
+            np.zeros(n, dtype=np.int64),
+            np.zeros(n, dtype=np.float64),
+            np.zeros(n, dtype=np.int64),
+        )
+        self._rules_on = False
+
+        # Portfolio rules: limits checked at fills (NaN: unset), halts checked at closes.
+        self._limits = np.full(4, np.nan)
+        self._daily_loss: DailyLossLimit | None = None
+        self._drawdown_halt: MaxDrawdownHalt | None = None
+        self._day_start_equity = float(config.initial_cash)
+        self._peak_equity = float(config.initial_cash)
+        self._block_reason = 0  # a reason code while entries are blocked, else 0
+        self._block_for_good = False
+        self._stopped = False
 
         self.orders = OrderBook()
         self.fills = FillLog()
@@ -177,6 +242,7 @@ class Broker:
         trail_amount: float | None = None,
         trail_percent: float | None = None,
         tif: TimeInForce = "gtc",
+        position_rules: PositionRule | None = None,
     ) -> int:
         """Submit an order and return its id.
 
@@ -186,6 +252,7 @@ class Broker:
         fill at the next bar's open (or this bar's close with ``fill_timing="same_close"``);
         the others from the next bar on, at their level or at the open when it gapped past it.
         ``tif="day"`` orders expire after the first bar they could fill on.
+        ``position_rules`` watch the position this order opens (see ``set_position_rules``).
 
         Example:
             >>> broker.submit_order("AAPL", 100)  # doctest: +SKIP
@@ -217,6 +284,9 @@ class Broker:
         )
         if kind == MARKET:
             self._pending[a] += qty
+        if position_rules is not None:
+            self.orders.records["rule_set"][ids[0]] = self._rules.set_id(position_rules)
+        self._screen(ids)
         return int(ids[0])
 
     def submit_bracket(
@@ -323,6 +393,7 @@ class Broker:
             oco=tp,
             status=INACTIVE,
         )
+        self._screen(np.array([entry], dtype=np.int64))
         return entry, tp, sl
 
     def replace_order(
@@ -436,13 +507,15 @@ class Broker:
         trade = self._rebalance_assets[:count]
         qty = self._rebalance_quantities[:count]
         self._pending[trade] += qty
-        return self.orders.add(
+        ids = self.orders.add(
             trade,
             qty,
             bar=self._bar,
             origin=O_REBALANCE,
             target_value=w[trade] * self._equity if self._size_at_fill else np.nan,
         )
+        self._screen(ids)
+        return ids
 
     def cancel_order(self, order_id: int) -> bool:
         """Cancel a working order (and the legs of a bracket whose entry it is).
@@ -461,13 +534,117 @@ class Broker:
             )
         )
 
+    # ---- risk rules ----------------------------------------------------------------------------
+
+    def set_position_rules(
+        self,
+        rules: PositionRule | None,
+        *,
+        asset: str | Iterable[str] | None = None,
+        order_id: int | None = None,
+    ) -> None:
+        """Attach position rules: to every asset, to some assets, or to one order's position.
+
+        With neither ``asset`` nor ``order_id`` the rules are the global ones, for every asset
+        without rules of its own; ``asset`` sets an asset's own (a name or several), which win
+        over the global ones; ``order_id`` sets the rules of the position that order opens (or
+        adds to), which win over both for as long as that position lasts. ``None`` removes
+        rules at that level. Rules apply from the next rule check (the next bar), also to
+        positions already open, measured from their entry price and best price since entry.
+
+        Example:
+            >>> from ml4t.backtest.risk import AnyOf, StopLoss, TrailingStop
+            >>> rules = AnyOf(StopLoss(0.05), TrailingStop(0.1))
+            >>> broker.set_position_rules(rules)  # doctest: +SKIP
+            >>> broker.set_position_rules(StopLoss(0.02), asset="TSLA")  # doctest: +SKIP
+        """
+        if asset is not None and order_id is not None:
+            raise ConfigError("set_position_rules takes asset= or order_id=, not both")
+        set_id = -1 if rules is None else self._rules.set_id(rules)
+        if order_id is not None:
+            order = self._live_order(order_id)
+            self.orders.records["rule_set"][order_id] = set_id
+            a = int(order["asset"])
+            # An order that already opened the current position hands it the rules now.
+            if int(order["filled"]) != 0 and self._positions[a] != 0.0:
+                self._position_set[a] = set_id
+        elif asset is None:
+            self._global_set = set_id
+            self._asset_set[~self._asset_own] = set_id
+        else:
+            names = [asset] if isinstance(asset, str) else list(asset)
+            ids = [self._asset_id(name) for name in names]
+            self._asset_own[ids] = rules is not None
+            self._asset_set[ids] = set_id if rules is not None else self._global_set
+        self._rules_on = bool(
+            (self._asset_set >= 0).any()
+            or (self.orders.records["rule_set"][: self.orders.n] >= 0).any()
+            or (self._position_set >= 0).any()
+        )
+
+    def set_portfolio_rules(self, rules: Iterable[PortfolioRule]) -> None:
+        """Replace the portfolio rules (``risk.MaxPositions``, ``MaxPositionWeight``, ...).
+
+        Limits bind on fills that grow a position; halts are checked at each close. An empty
+        list removes them all. See ``ml4t.backtest.risk.portfolio``.
+
+        Example:
+            >>> from ml4t.backtest.risk import MaxDrawdownHalt, MaxPositions
+            >>> rules = [MaxPositions(10), MaxDrawdownHalt(0.2)]
+            >>> broker.set_portfolio_rules(rules)  # doctest: +SKIP
+        """
+        limits = np.full(4, np.nan)
+        daily: DailyLossLimit | None = None
+        drawdown: MaxDrawdownHalt | None = None
+        seen: set[type] = set()
+        for rule in rules:
+            if not isinstance(rule, PortfolioRule):
+                raise ConfigError(
+                    "portfolio rules must be MaxPositions, MaxPositionWeight, MaxGrossExposure, "
+                    f"MaxNetExposure, DailyLossLimit or MaxDrawdownHalt, got {type(rule).__name__}"
+                )
+            if type(rule) in seen:
+                raise ConfigError(f"portfolio rules name {type(rule).__name__} twice; keep one")
+            seen.add(type(rule))
+            if isinstance(rule, MaxPositions):
+                limits[0] = rule.n
+            elif isinstance(rule, MaxPositionWeight):
+                limits[1] = rule.weight
+            elif isinstance(rule, MaxGrossExposure):
+                limits[2] = rule.multiple
+            elif isinstance(rule, MaxNetExposure):
+                limits[3] = rule.multiple
+            elif isinstance(rule, DailyLossLimit):
+                daily = rule
+            elif isinstance(rule, MaxDrawdownHalt):
+                drawdown = rule
+        self._limits[:] = limits
+        self._daily_loss = daily
+        self._drawdown_halt = drawdown
+
+    @property
+    def stopped(self) -> bool:
+        """True once a ``MaxDrawdownHalt(action="liquidate")`` stopped trading for good."""
+        return self._stopped
+
+    @property
+    def entries_blocked(self) -> str | None:
+        """The halt blocking new entries now (``"daily_loss_limit"``, ...), or None."""
+        return REASON_NAMES[self._block_reason] if self._block_reason else None
+
     # ---- what the engine drives --------------------------------------------------------------
 
-    def start_bar(self, bar: int, *, new_month: bool = False) -> None:
+    def start_bar(self, bar: int, *, new_month: bool = False, new_day: bool = False) -> None:
         """Engine: the clock moved to ``bar``; new orders are stamped with it."""
         self._bar = bar
         if new_month:
             self._month_volume[0] = 0.0
+        if self._max_participation > 0.0:
+            self._volume_used[:] = 0.0
+        if new_day:
+            self._day_start_equity = self._equity
+            if self._block_reason == R_DAILY_LOSS_LIMIT and not self._block_for_good:
+                self._block_reason = 0
 
     def fill_orders(
         self,
@@ -493,13 +670,39 @@ class Broker:
         first = self.fills.n
         if book.n_open == 0:
             return first, first
-        self.fills.reserve(book.n_open)
+        rows = (opens, highs, lows, closes, volumes, bids, asks, spreads, volatilities)
+        book.n_open = self._step(
+            bar,
+            at_close,
+            self._config.fill_timing == "next_open",
+            book.open_ids,
+            book.n_open,
+            self._config.stops_on_entry_bar,
+            rows,
+        )
+        return first, self.fills.n
+
+    def _step(
+        self,
+        bar: int,
+        at_close: bool,
+        market_at_open: bool,
+        open_ids: NDArray[np.int64],
+        n_open: int,
+        children_on_entry_bar: bool,
+        rows: tuple[NDArray[np.float64], ...],
+    ) -> int:
+        """Run the compiled step over ``open_ids[:n_open]``; returns how many stay open."""
+        book = self.orders
+        first = self.fills.n
+        self.fills.reserve(n_open)
         if self._python_models:
             python_models.install(self._commission_models, self._slippage_models)
-        book.n_open, self.fills.n = fill_orders(
+        opens, highs, lows, closes, volumes, bids, asks, spreads, volatilities = rows
+        n_kept, self.fills.n = fill_orders(
             bar,
             PHASE_CLOSE if at_close else PHASE_OPEN,
-            self._config.fill_timing == "next_open",
+            market_at_open,
             opens,
             highs,
             lows,
@@ -511,8 +714,8 @@ class Broker:
             volatilities,
             book.records,
             book.n,
-            book.open_ids,
-            book.n_open,
+            open_ids,
+            n_open,
             self._positions,
             self._pending,
             self._account,
@@ -527,15 +730,96 @@ class Broker:
             self._max_participation,
             self._config.participation_remainder == "keep",
             self._priority,
-            self._config.stops_on_entry_bar,
+            children_on_entry_bar,
             EXECUTION_ORDER_NAMES.index(self._config.execution_order),
             self._config.slippage_within_bar,
             self._config.sizing_price == "fill",
             self._trail_basis,
+            self._limits,
+            self._volume_used,
             self.fills.records,
             first,
         )
+        if self.fills.n > first:
+            self._track(first, at_close)
+        return int(n_kept)
+
+    def apply_position_rules(
+        self,
+        bar: int,
+        *,
+        opens: NDArray[np.float64],
+        highs: NDArray[np.float64],
+        lows: NDArray[np.float64],
+        closes: NDArray[np.float64],
+        volumes: NDArray[np.float64],
+        bids: NDArray[np.float64],
+        asks: NDArray[np.float64],
+        spreads: NDArray[np.float64],
+        volatilities: NDArray[np.float64],
+    ) -> tuple[int, int]:
+        """Engine, after the open's fills: exit the positions whose rules this bar triggers.
+
+        Each exit becomes an order (a stop at its level, a limit at a take-profit, a market
+        order at the open) that fills on this bar like any other, costs included; what a volume
+        cap leaves of it keeps working. Then the positions' best prices take in this bar.
+        Returns the range ``[first, last)`` of the exit fills in ``fills``.
+        """
+        first = self.fills.n
+        rows = (opens, highs, lows, closes, volumes, bids, asks, spreads, volatilities)
+        if self._rules_on:
+            out_asset, out_type, out_level, out_origin = self._exits
+            tables = self._rules
+            count = evaluate_position_rules(
+                bar, opens, highs, lows, closes, self._positions, self._entry_price,
+                self._entry_bar, self._entry_ref, self._extreme, self._position_set,
+                self._asset_set, tables.set_start, tables.set_root, tables.nodes,
+                tables.children, tables.child_keys, tables.columns, self._priority,
+                self._config.stops_on_entry_bar, self._exit_order, self.orders.records,
+                out_asset, out_type, out_level, out_origin,
+            )  # fmt: skip
+            if count:
+                self._exit_positions(bar, count, rows)
+        update_extremes(highs, lows, closes, self._positions, self._extreme, self._trail_basis)
         return first, self.fills.n
+
+    def _exit_positions(self, bar: int, count: int, rows: tuple[NDArray[np.float64], ...]) -> None:
+        out_asset, out_type, out_level, out_origin = self._exits
+        ids = np.empty(count, dtype=np.int64)
+        for k in range(count):
+            a = int(out_asset[k])
+            qty = -float(self._positions[a])
+            kind = int(out_type[k])
+            level = float(out_level[k])
+            oid = int(
+                self.orders.add(
+                    np.array([a], dtype=np.int64),
+                    np.array([qty]),
+                    bar=bar,
+                    origin=int(out_origin[k]),
+                    order_type=kind,
+                    limit_price=level if kind == LIMIT else math.nan,
+                    stop_price=level if kind == STOP else math.nan,
+                )[0]
+            )
+            if kind == MARKET:
+                self._pending[a] += qty
+            self._exit_order[a] = oid
+            ids[k] = oid
+        # The exits were added to the book's open ids too; fill them alone, now, at the open
+        # or their level, then keep in the book only what is left of them.
+        book = self.orders
+        book.n_open -= count
+        kept = self._step(bar, False, True, ids, count, False, rows)
+        book.open_ids[book.n_open : book.n_open + kept] = ids[:kept]
+        book.n_open += kept
+
+    def _track(self, first: int, at_close: bool) -> None:
+        track_entries(
+            self.fills.records, first, self.fills.n, self.orders.records, self._held,
+            self._entry_price, self._entry_bar, self._entry_ref, self._extreme,
+            self._position_set, at_close,
+        )  # fmt: skip
 
     def accrue(self, years: float) -> tuple[float, float]:
         """Engine: charge borrow fees and cash interest for ``years`` since the last bar."""
@@ -577,6 +861,43 @@ class Broker:
             if equity > 0.0 and equity >= requirement * remaining:
                 break
         return np.array(ids, dtype=np.int64)
+
+    def check_portfolio(self) -> None:
+        """Engine, after the close's mark: apply the halts whose limit this close breached."""
+        equity = self._equity
+        self._peak_equity = max(self._peak_equity, equity)
+        halt = self._drawdown_halt
+        if (
+            halt is not None
+            and not self._block_for_good
+            and equity <= self._peak_equity * (1.0 - halt.limit)
+        ):
+            self._block_for_good = True
+            self._halt(R_MAX_DRAWDOWN_HALT, O_MAX_DRAWDOWN_HALT, halt.action == "liquidate")
+            self._stopped = halt.action == "liquidate"
+        daily = self._daily_loss
+        if (
+            daily is not None
+            and not self._block_reason
+            and equity <= self._day_start_equity * (1.0 - daily.limit)
+        ):
+            self._halt(R_DAILY_LOSS_LIMIT, O_DAILY_LOSS_LIMIT, daily.action == "liquidate")
+
+    def _halt(self, reason: int, origin: int, liquidate: bool) -> None:
+        """Block entries with ``reason``; cancel working entries, or everything and close all."""
+        self._block_reason = reason
+        book = self.orders
+        ids = book.open_ids[: book.n_open].copy()
+        if not liquidate:
+            reject_growing(
+                book.records, book.n, ids, self._positions, self._bar, CANCELLED, reason,
+                self._pending,
+            )  # fmt: skip
+            return
+        for oid in ids:
+            cancel_order(book.records, book.n, int(oid), self._bar, reason, self._pending)
+        for a in np.flatnonzero(self._positions):
+            self._submit(int(a), -float(self._positions[a]), origin)
 
     def mark(
         self,
@@ -689,7 +1010,30 @@ class Broker:
             origin=origin,
             target_value=target_value if self._size_at_fill else math.nan,
         )
+        self._screen(ids)
         return int(ids[0])
+
+    def _screen(self, ids: NDArray[np.int64]) -> None:
+        """While a halt blocks entries, reject new orders that would grow a position."""
+        if self._block_reason:
+            reject_growing(
+                self.orders.records, self.orders.n, ids, self._positions, self._bar,
+                REJECTED, self._block_reason, self._pending,
+            )  # fmt: skip
+
+    @staticmethod
+    def _rule_column_source(
+        columns: Callable[[str], NDArray[np.float64]],
+    ) -> Callable[[str], NDArray[np.float64]]:
+        """Feed columns by name, plus the ATR of any window the rules ask for."""
+
+        def source(name: str) -> NDArray[np.float64]:
+            if name.startswith(ATR_PREFIX):
+                window = int(name[len(ATR_PREFIX) :])
+                return average_true_range(columns("high"), columns("low"), columns("close"), window)
+            return columns(name)
+
+        return source
 
     def _order_towards(
         self, a: int, target: float, origin: int, *, target_value: float = math.nan

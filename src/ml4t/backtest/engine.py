@@ -3,8 +3,8 @@
 One bar ``t`` runs in this order (DESIGN.md, "The clock"):
 
 1. fill orders decided on earlier bars at ``open[t]``, reductions before entries;
-2. (position risk rules: a later issue);
-3. mark positions at ``close[t]`` and record cash and equity;
+2. position rules check the bar's open, high and low and exit what they trigger;
+3. mark positions at ``close[t]`` and record cash and equity; check margin and portfolio halts;
 4. call ``strategy.on_data`` with a view of bars ``<= t``;
 5. with ``fill_timing="same_close"`` only: fill the new orders at ``close[t]`` and record again.
 
@@ -14,6 +14,7 @@ With ``fill_timing="next_close"`` (Zipline's daily mode) market orders from earl
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 import numpy as np
@@ -30,6 +31,8 @@ from .execution.slippage import check_slippage_fields, slippage_table
 from .kernels.records import ORIGIN_NAMES
 from .orders import Fill
 from .results.result import BacktestResult
+from .risk.portfolio import PortfolioRule
+from .risk.position import PositionRule
 from .strategy import Strategy
 
 
@@ -44,7 +47,13 @@ class Engine:
     """
 
     def __init__(
-        self, feed: DataFeed, strategy: Strategy, config: BacktestConfig | None = None
+        self,
+        feed: DataFeed,
+        strategy: Strategy,
+        config: BacktestConfig | None = None,
+        *,
+        position_rules: PositionRule | None = None,
+        portfolio_rules: Iterable[PortfolioRule] = (),
     ) -> None:
         if not isinstance(feed, DataFeed):
             raise ConfigError(f"feed must be a DataFeed, got {type(feed).__name__}")
@@ -56,6 +65,8 @@ class Engine:
         self.feed = feed
         self.strategy = strategy
         self.config = config if config is not None else BacktestConfig()
+        self.position_rules = position_rules
+        self.portfolio_rules = tuple(portfolio_rules)
         _, models = slippage_table(
             self.config.slippage, [str(a) for a in feed.assets], self.config.slippage_overrides
         )
@@ -71,7 +82,10 @@ class Engine:
         n_bars = feed.n_bars
         closes = feed.array("close")
         times = feed.datetimes
-        broker = Broker(feed.assets, config)
+        broker = Broker(feed.assets, config, columns=feed.array, n_bars=n_bars)
+        if self.position_rules is not None:
+            broker.set_position_rules(self.position_rules)
+        broker.set_portfolio_rules(self.portfolio_rules)
         view = BarView(feed)
         cash = np.empty(n_bars)
         positions_value = np.empty(n_bars)
@@ -80,6 +94,8 @@ class Engine:
         timestamps = _timestamp_series(feed)
         months = timestamps.dt.truncate("1mo").to_numpy()
         new_month = np.concatenate(([False], months[1:] != months[:-1]))
+        days = timestamps.dt.truncate("1d").to_numpy()
+        new_day = np.concatenate(([False], days[1:] != days[:-1]))
         # Financing accrues on calendar time (a weekend costs three days of borrow), 365-day year.
         stamps = feed.timestamps
         years = np.concatenate(([0.0], np.diff(stamps) / np.timedelta64(1, "D") / 365.0))
@@ -104,18 +120,23 @@ class Engine:
         strategy.on_start(broker)
         for t in range(n_bars):
             timestamp = times[t]
-            broker.start_bar(t, new_month=bool(new_month[t]))
+            broker.start_bar(t, new_month=bool(new_month[t]), new_day=bool(new_day[t]))
             if t:
                 borrow[t], interest[t] = broker.accrue(float(years[t]))
             # Limits and stops work the whole bar; market orders fill here only at next_open.
             self._fill(broker, t, False, rows, times, wants_fills)
             if next_close:
                 self._fill(broker, t, True, rows, times, wants_fills)
+            first, last = broker.apply_position_rules(t, **rows.at(t))
+            if wants_fills and last > first:
+                self._dispatch_fills(broker, first, last, times)
             broker.mark(t, closes[t], cash, positions_value, gross)
             if margin_account:
                 broker.check_margin(float(gross[t]))
+            broker.check_portfolio()
             view._advance(t, timestamp)
-            strategy.on_data(timestamp, view, broker)
+            if not broker.stopped:
+                strategy.on_data(timestamp, view, broker)
             if same_close and self._fill(broker, t, True, rows, times, wants_fills):
                 # Close fills change cash and holdings of this bar: record the bar again.
                 broker.mark(t, closes[t], cash, positions_value, gross)
@@ -179,6 +200,8 @@ def run_backtest(
     config: BacktestConfig | None = None,
     *,
     signals: object | None = None,
+    position_rules: PositionRule | None = None,
+    portfolio_rules: Iterable[PortfolioRule] = (),
     progress: bool = False,
 ) -> BacktestResult:
     """Build a feed from ``prices`` (and ``signals``), run ``strategy`` on it, return the result.
@@ -187,7 +210,10 @@ def run_backtest(
         >>> result = run_backtest(prices_df, MyStrategy(), BacktestConfig())  # doctest: +SKIP
     """
     feed = prices if isinstance(prices, DataFeed) else DataFeed(prices, signals=signals)  # type: ignore[arg-type]
-    return Engine(feed, strategy, config).run(progress=progress)
+    engine = Engine(
+        feed, strategy, config, position_rules=position_rules, portfolio_rules=portfolio_rules
+    )
+    return engine.run(progress=progress)
 
 
 _STEP_FIELDS = {

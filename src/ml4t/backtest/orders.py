@@ -101,6 +101,7 @@ class OrderBook:
         for name in ("avg_price", "target_value", "level_offset"):
             self._template[name] = np.nan
         self._template["end_bar"] = -1
+        self._template["rule_set"] = -1
 
     def add(
         self,

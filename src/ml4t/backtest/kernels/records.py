@@ -63,6 +63,12 @@ R_VOLUME_REMAINDER: Final = 13
 R_INSUFFICIENT_MARGIN: Final = 14
 R_SCALED_DOWN_MARGIN: Final = 15
 R_TARGET_MET: Final = 16
+R_MAX_POSITIONS: Final = 17
+R_MAX_POSITION_WEIGHT: Final = 18
+R_MAX_GROSS_EXPOSURE: Final = 19
+R_MAX_NET_EXPOSURE: Final = 20
+R_DAILY_LOSS_LIMIT: Final = 21
+R_MAX_DRAWDOWN_HALT: Final = 22
 REASON_NAMES: Final = (
     "",
     "insufficient_cash",
@@ -81,6 +87,12 @@ REASON_NAMES: Final = (
     "insufficient_margin",
     "scaled_down_insufficient_margin",
     "target_already_met_at_fill_price",
+    "max_positions",
+    "max_position_weight",
+    "max_gross_exposure",
+    "max_net_exposure",
+    "daily_loss_limit",
+    "max_drawdown_halt",
 )
 
 # Where an order came from; a fill carries its order's origin as its reason.
@@ -91,6 +103,12 @@ O_CLOSE: Final = 3
 O_TAKE_PROFIT: Final = 4
 O_STOP_LOSS: Final = 5
 O_MARGIN_CALL: Final = 6
+O_TRAILING_STOP: Final = 7
+O_VOLATILITY_STOP: Final = 8
+O_TIME_EXIT: Final = 9
+O_SIGNAL_EXIT: Final = 10
+O_DAILY_LOSS_LIMIT: Final = 11
+O_MAX_DRAWDOWN_HALT: Final = 12
 ORIGIN_NAMES: Final = (
     "order",
     "target",
@@ -99,6 +117,12 @@ ORIGIN_NAMES: Final = (
     "take_profit",
     "stop_loss",
     "margin_call",
+    "trailing_stop",
+    "volatility_stop",
+    "time_exit",
+    "signal_exit",
+    "daily_loss_limit",
+    "max_drawdown_halt",
 )
 
 # When a step runs: at the bar's open (orders decided on earlier bars) or its close (same-bar mode).
@@ -123,6 +147,29 @@ EXECUTION_ORDER_NAMES: Final = ("as_submitted", "exits_first", "exits_first_smal
 TRAIL_HIGH_LOW: Final = 0
 TRAIL_CLOSE: Final = 1
 
+# Position rules, compiled to one row per node of a rule tree (see ``risk.position``). Leaves
+# compute a level or a condition; combinators pick among their children.
+RULE_STOP_LOSS: Final = 0
+RULE_TAKE_PROFIT: Final = 1
+RULE_TRAILING_STOP: Final = 2
+RULE_VOLATILITY_STOP: Final = 3
+RULE_TIME_EXIT: Final = 4
+RULE_SIGNAL_EXIT: Final = 5
+RULE_CHAIN: Final = 6
+RULE_ANY_OF: Final = 7
+RULE_ALL_OF: Final = 8
+RULE_REGIME: Final = 9
+# Columns of a rule node row.
+RN_KIND: Final = 0
+RN_AMOUNT: Final = 1  # 1: the value is a distance in price units; 0: a fraction of the anchor
+RN_VALUE: Final = 2  # the fraction, distance, ATR multiple, bar count or threshold
+RN_SLOT: Final = 3  # which column of the rule data the node reads, -1 for none
+RN_FIXED: Final = 4  # volatility stops: 1 reads the volatility at entry, 0 the latest
+RN_CHILD_START: Final = 5
+RN_CHILD_COUNT: Final = 6
+RN_ORIGIN: Final = 7  # the exit reason a leaf gives its fill
+RULE_NODE_WIDTH: Final = 8
+
 # The order book: one record per order ever submitted; an order's id is its row.
 ORDER_DTYPE: Final = np.dtype(
     [
@@ -140,6 +187,7 @@ ORDER_DTYPE: Final = np.dtype(
         ("level_offset", np.float64),  # bracket legs anchored to the entry fill: level/fill - 1
         ("parent", np.int64),  # bracket children: the entry's id; -1 otherwise
         ("oco", np.int64),  # bracket children: the other leg's id; -1 otherwise
+        ("rule_set", np.int64),  # position rules for the position it opens; -1: asset's own
         ("submit_bar", np.int64),
         ("active_bar", np.int64),  # bar from which the order works (children: entry fill bar)
         ("end_bar", np.int64),  # bar of the last fill, cancellation or rejection; -1 while open

@@ -40,6 +40,10 @@ from .records import (
     R_DAY_EXPIRED,
     R_INSUFFICIENT_CASH,
     R_INSUFFICIENT_MARGIN,
+    R_MAX_GROSS_EXPOSURE,
+    R_MAX_NET_EXPOSURE,
+    R_MAX_POSITION_WEIGHT,
+    R_MAX_POSITIONS,
     R_OCO,
     R_PARENT_ENDED,
     R_SCALED_DOWN,
@@ -321,6 +325,8 @@ def fill_orders(
     clamp_to_bar: bool,
     sizing_at_fill: bool,
     trail_basis: int,
+    limits: np.ndarray,
+    volume_used: np.ndarray,
     fills: np.ndarray,
     n_fills: int,
 ) -> tuple[int, int]:
@@ -331,22 +337,33 @@ def fill_orders(
     at this open may then fill on the rest of the bar (``children_on_entry_bar``). An asset
     whose price is NaN has no bar: its orders wait. With ``max_participation`` > 0, fills on an
     asset share at most that fraction of its bar volume (a zero-volume bar fills nothing); an
-    order cut by it keeps working (``keep_remainder``) or has the rest cancelled. The other
-    arguments are the settings of ``BacktestConfig`` as codes (see ``Broker.fill_orders``).
+    order cut by it keeps working (``keep_remainder``) or has the rest cancelled; what the bar's
+    volume has given so far is in ``volume_used``, shared by every step of the bar.
+    ``limits`` holds the portfolio rules checked on each order that grows a position (NaN when
+    unset): max positions, max position weight, max gross and max net exposure, the last three
+    as multiples of equity; an order breaking one is rejected with the rule as its reason. The
+    other arguments are the settings of ``BacktestConfig`` as codes (see ``Broker.fill_orders``).
 
     ``fills`` must have room for ``n_open`` more records. Returns the new number of open orders
     (``open_ids`` is compacted in place) and of fills.
     """
     done = np.zeros(n_open, dtype=np.bool_)
-    # Equity and gross exposure at the last marks, kept current through the fills below.
+    checks_limits = False
+    for i in range(limits.shape[0]):
+        checks_limits = checks_limits or not np.isnan(limits[i])
+    # Equity, gross and net exposure at the last marks, kept current through the fills below.
+    tracks_equity = not cash_account or checks_limits
     equity_marks = account[0]
     gross_marks = 0.0
-    if not cash_account:
+    net_marks = 0.0
+    n_held = 0
+    if tracks_equity:
         for i in range(positions.shape[0]):
             if positions[i] != 0.0:
                 equity_marks += positions[i] * last_price[i]
                 gross_marks += abs(positions[i] * last_price[i])
-    volume_used = np.zeros(positions.shape[0] if max_participation > 0.0 else 0)
+                net_marks += positions[i] * last_price[i]
+                n_held += 1
     # Visiting order: submission order, except entries smallest first when asked, so the last
     # (largest) entry is the one a cash shortfall trims.
     visit = np.arange(n_open)
@@ -451,6 +468,7 @@ def fill_orders(
                     continue
                 qty = -pos if pos + qty < 0.0 else qty
 
+            grows = abs(pos + qty) > abs(pos)
             kind = order.order_type
             quote = slippage[asset]
             fill_price = _slipped(
@@ -462,6 +480,18 @@ def fill_orders(
             if clamp_to_bar:
                 # Slippage cannot buy above the bar's high nor sell below its low.
                 fill_price = min(max(fill_price, lows[asset]), highs[asset])
+            if checks_limits and grows:
+                mark = last_price[asset] if not np.isnan(last_price[asset]) else fill_price
+                broken = _broken_limit(
+                    limits, n_held, pos, qty, fill_price,
+                    equity_marks + pos * (fill_price - mark),
+                    gross_marks + abs(pos) * (fill_price - mark),
+                    net_marks + pos * (fill_price - mark),
+                )  # fmt: skip
+                if broken:
+                    _end(order, REJECTED, broken, bar, pending)
+                    _end_children(orders, oid, n_orders, bar, pending)
+                    continue
             fee = commission[asset]
             month = month_volume[0]
             cost = _fee(fee, asset, abs(qty), fill_price, month)
@@ -520,10 +550,15 @@ def fill_orders(
                     cost = _fee(fee, asset, abs(qty), fill_price, month)
                     reason = R_SCALED_DOWN_MARGIN
 
-            if not cash_account:
+            if tracks_equity:
                 mark = last_price[asset] if not np.isnan(last_price[asset]) else fill_price
                 equity_marks += qty * (mark - fill_price) - cost
                 gross_marks += (abs(pos + qty) - abs(pos)) * mark
+                net_marks += qty * mark
+                if pos == 0.0:
+                    n_held += 1
+                elif pos + qty == 0.0:
+                    n_held -= 1
             positions[asset] = pos + qty
             account[0] -= qty * fill_price + cost
             month_volume[0] += abs(qty)
@@ -587,6 +622,64 @@ def fill_orders(
         open_ids[n_kept] = oid
         n_kept += 1
     return n_kept, n_fills
+
+
+@njit(cache=True)
+def _broken_limit(
+    limits: np.ndarray,
+    n_held: int,
+    pos: float,
+    qty: float,
+    price: float,
+    equity: float,
+    gross: float,
+    net: float,
+) -> int:
+    """The portfolio rule a fill growing a position would break (a reason code), or 0.
+
+    Exposures are measured after the fill, with this asset at the fill price and the others at
+    their marks; a hair of tolerance keeps an order sized exactly at a cap inside it."""
+    slack = 1.0 + 1e-9
+    new_pos = pos + qty
+    if not np.isnan(limits[0]) and pos == 0.0 and n_held >= limits[0]:
+        return R_MAX_POSITIONS
+    if not np.isnan(limits[1]) and abs(new_pos) * price > limits[1] * equity * slack:
+        return R_MAX_POSITION_WEIGHT
+    if not np.isnan(limits[2]):
+        new_gross = gross + (abs(new_pos) - abs(pos)) * price
+        if new_gross > limits[2] * equity * slack:
+            return R_MAX_GROSS_EXPOSURE
+    if not np.isnan(limits[3]):
+        new_net = net + qty * price
+        if abs(new_net) > limits[3] * equity * slack and abs(new_net) > abs(net):
+            return R_MAX_NET_EXPOSURE
+    return 0
+
+
+@njit(cache=True)
+def reject_growing(
+    orders: np.ndarray,
+    n_orders: int,
+    ids: np.ndarray,
+    positions: np.ndarray,
+    bar: int,
+    status: int,
+    reason: int,
+    pending: np.ndarray,
+) -> int:
+    """End (``status``: rejected or cancelled) every live order in ``ids`` that would grow its
+    asset's position, with ``reason``; returns how many. Used while entries are blocked."""
+    count = 0
+    for k in range(ids.shape[0]):
+        order = orders[ids[k]]
+        if order.status != OPEN and order.status != PARTIALLY_FILLED:
+            continue  # bracket legs waiting for their entry go with it
+        pos = positions[order.asset]
+        if abs(pos + order.quantity - order.filled) > abs(pos):
+            _end(order, status, reason, bar, pending)
+            _end_children(orders, ids[k], n_orders, bar, pending)
+            count += 1
+    return count
 
 
 @njit(cache=True)
