@@ -124,10 +124,11 @@ class Engine:
             if t:
                 borrow[t], interest[t] = broker.accrue(float(years[t]))
             # Limits and stops work the whole bar; market orders fill here only at next_open.
-            self._fill(broker, t, False, rows, times, wants_fills)
+            bar_rows = rows.at(t)
+            self._fill(broker, t, False, bar_rows, times, wants_fills)
             if next_close:
-                self._fill(broker, t, True, rows, times, wants_fills)
-            first, last = broker.apply_position_rules(t, **rows.at(t))
+                self._fill(broker, t, True, bar_rows, times, wants_fills)
+            first, last = broker.apply_position_rules(t, **bar_rows)
             if wants_fills and last > first:
                 self._dispatch_fills(broker, first, last, times)
             broker.mark(t, closes[t], cash, positions_value, gross)
@@ -137,7 +138,7 @@ class Engine:
             view._advance(t, timestamp)
             if not broker.stopped:
                 strategy.on_data(timestamp, view, broker)
-            if same_close and self._fill(broker, t, True, rows, times, wants_fills):
+            if same_close and self._fill(broker, t, True, bar_rows, times, wants_fills):
                 # Close fills change cash and holdings of this bar: record the bar again.
                 broker.mark(t, closes[t], cash, positions_value, gross)
             bar_progress.update(1)
@@ -166,12 +167,12 @@ class Engine:
         broker: Broker,
         t: int,
         at_close: bool,
-        rows: _BarRows,
+        rows: dict[str, NDArray[np.float64]],
         times: list[datetime],
         wants_fills: bool,
     ) -> bool:
         """One fill phase of bar ``t``; returns whether anything filled."""
-        first, last = broker.fill_orders(t, at_close=at_close, **rows.at(t))
+        first, last = broker.fill_orders(t, at_close=at_close, **rows)
         if wants_fills and last > first:
             self._dispatch_fills(broker, first, last, times)
         return last > first
