@@ -384,3 +384,19 @@ def test_rule_reading_an_unknown_column_is_an_error_naming_it(make_feed):
 def test_bad_rule_settings_are_config_errors(make, match):
     with pytest.raises(ConfigError, match=match):
         make()
+
+
+def test_signal_strategy_counts_a_stopped_position_as_flat_and_enters_again(make_feed):
+    from ml4t.backtest import BacktestConfig, Engine, SignalStrategy
+
+    bars = [FLAT, FLAT, (99.0, 99.0, 94.0, 96.0), (96.0, 97.0), (97.0, 98.0)]
+    feed = make_feed({"A": bars}, score={"A": [2.0, 2.0, 2.0, 2.0, 2.0]})
+    strategy = SignalStrategy("score", entry_threshold=1.0, exit_threshold=0.0, weight=0.5)
+    config = BacktestConfig(initial_cash=10_000.0)
+    result = Engine(feed, strategy, config, position_rules=StopLoss(0.05)).run()
+    # In at bar 1's open, stopped at 95 on bar 2, in again at bar 3's open.
+    assert result.fills.select("timestamp", "side", "price", "reason").rows() == [
+        (day(1), "buy", 100.0, "rebalance"),
+        (day(2), "sell", 95.0, "stop_loss"),
+        (day(3), "buy", 96.0, "rebalance"),
+    ]

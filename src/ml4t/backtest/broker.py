@@ -206,6 +206,11 @@ class Broker:
         return self._positions.copy()
 
     @property
+    def pending(self) -> NDArray[np.float64]:
+        """Signed quantities of market orders still waiting to fill, over ``assets`` (a copy)."""
+        return self._pending.copy()
+
+    @property
     def last_prices(self) -> NDArray[np.float64]:
         """The latest close of every asset (its last mark; NaN before its first bar), a copy."""
         return self._last_price.copy()

@@ -59,6 +59,10 @@ class SignalStrategy(Strategy):
     zero: short below ``-entry_threshold``, cover above ``-exit_threshold``. Exits are checked
     before entries, so one bar can turn a long into a short.
 
+    A position that something else closed (a position rule, a margin call), or an entry that
+    did not fill, counts as flat from the next bar on: it is entered again while the signal is
+    past the entry threshold.
+
     Each position is ``weight`` of equity (default ``1 / len(data.assets)``). On bars where the
     set of positions changes, one ``broker.rebalance`` re-sizes every position to ``weight``;
     on the other bars nothing is traded. A NaN signal, or no bar, keeps an asset's state.
@@ -102,6 +106,11 @@ class SignalStrategy(Strategy):
         self._state = np.zeros(len(broker.assets), dtype=np.int8)
 
     def on_data(self, timestamp: datetime, data: BarView, broker: Broker) -> None:
+        # A position closed without this strategy asking (a stop, a time exit, a margin call)
+        # or an entry that never filled counts as flat: it is entered again only if the signal
+        # is past the entry threshold.
+        gone = (broker.quantities == 0.0) & (broker.pending == 0.0)
+        self._state[gone] = 0
         state = self.next_state(data)
         if np.array_equal(state, self._state):
             return
