@@ -400,3 +400,19 @@ def test_signal_strategy_counts_a_stopped_position_as_flat_and_enters_again(make
         (day(2), "sell", 95.0, "stop_loss"),
         (day(3), "buy", 96.0, "rebalance"),
     ]
+
+
+def test_with_next_close_fills_rules_start_on_the_bar_after_the_entry(make_feed):
+    # Bought at bar 1's close (100); bar 1's low of 90 came before the entry and cannot stop it.
+    bars = [FLAT, (100.0, 100.0, 90.0, 100.0), (99.0, 99.0, 94.0, 96.0)]
+    feed = make_feed({"A": bars})
+    result, _ = run(feed, buy(), position_rules=StopLoss(0.05), fill_timing="next_close")
+    assert exits(result) == [(day(2), "sell", 10.0, 95.0, "stop_loss")]
+
+
+def test_with_same_close_fills_rules_start_on_the_next_bar(make_feed):
+    bars = [FLAT, (99.0, 99.0, 94.0, 96.0)]
+    feed = make_feed({"A": bars})
+    result, _ = run(feed, buy(), position_rules=StopLoss(0.05), fill_timing="same_close")
+    assert result.fills["timestamp"].to_list()[0] == day(0)
+    assert exits(result) == [(day(1), "sell", 10.0, 95.0, "stop_loss")]

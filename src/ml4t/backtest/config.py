@@ -111,17 +111,19 @@ class BacktestConfig:
         margin_interest_rate_annual: Interest a year paid on negative cash (a margin loan).
         intrabar_priority: When one bar touches both legs of a bracket, which fills: the stop
             (``"stop"``, the pessimistic default, as backtesting.py) or the limit (``"limit"``).
-            The filled leg's order records that both were touched.
-        stops_on_entry_bar: Whether a bracket's legs may fill on the bar its entry filled at
-            the open (the rest of that bar comes after the open, so the default is True).
+            The filled leg's order records that both were touched. Position rules read it as
+            the bar's path: the adverse extreme first (``"stop"``) or the favourable one.
+        stops_on_entry_bar: Whether a bracket's legs, and position rules, may fill on the bar
+            the entry filled at the open (the rest of that bar comes after the open, so the
+            default is True).
         max_participation: Cap on each bar's fills per asset as a fraction of the bar's volume
             (0.1 = 10%); None for no cap. With a cap, a zero-volume bar fills nothing.
         participation_remainder: What a cap leaves of an order keeps working on later bars
             (``"keep"``, partial fills) or is cancelled (``"cancel"``).
         stop_anchor: What bracket levels given as fractions are measured from: the entry's fill
             price (``"fill"``, as VectorBT's ``sl_stop``) or the decision close (``"decision"``).
-        trail_basis: What a trailing stop trails: the bar's high (low for buy stops),
-            ``"high_low"``, or its close, ``"close"``.
+        trail_basis: What a trailing stop (order or ``TrailingStop`` rule) trails: the bar's
+            high (low for buy stops and shorts), ``"high_low"``, or its close, ``"close"``.
         periods_per_year: Bars per year for annualised metrics; inferred from timestamps if None.
         risk_free_rate: Annual risk-free rate used by Sharpe and Sortino.
 

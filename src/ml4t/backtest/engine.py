@@ -9,7 +9,7 @@ One bar ``t`` runs in this order (DESIGN.md, "The clock"):
 5. with ``fill_timing="same_close"`` only: fill the new orders at ``close[t]`` and record again.
 
 With ``fill_timing="next_close"`` (Zipline's daily mode) market orders from earlier bars fill at
-``close[t]`` between steps 1 and 3 instead.
+``close[t]`` between steps 2 and 3 instead.
 """
 
 from __future__ import annotations
@@ -126,11 +126,11 @@ class Engine:
             # Limits and stops work the whole bar; market orders fill here only at next_open.
             bar_rows = rows.at(t)
             self._fill(broker, t, False, bar_rows, times, wants_fills)
-            if next_close:
-                self._fill(broker, t, True, bar_rows, times, wants_fills)
             first, last = broker.apply_position_rules(t, **bar_rows)
             if wants_fills and last > first:
                 self._dispatch_fills(broker, first, last, times)
+            if next_close:
+                self._fill(broker, t, True, bar_rows, times, wants_fills)
             broker.mark(t, closes[t], cash, positions_value, gross)
             if margin_account:
                 broker.check_margin(float(gross[t]))
