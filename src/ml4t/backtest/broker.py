@@ -20,8 +20,18 @@ from .errors import ConfigError, OrderError
 from .execution.commission import COMMISSION_PYTHON, commission_table
 from .execution.slippage import SLIPPAGE_PYTHON, slippage_table
 from .kernels import python_models, sizing
+from .kernels.book import (
+    H_BLOCK,
+    H_DAY_START,
+    H_PEAK,
+    H_STOPPED,
+    H_WIDTH,
+    add_exit_orders,
+    check_halts,
+    margin_call,
+    start_day,
+)
 from .kernels.records import (
-    CANCELLED,
     CASH_REJECT,
     CASH_SCALE_DOWN,
     DAY,
@@ -47,8 +57,6 @@ from .kernels.records import (
     PRIORITY_LIMIT,
     PRIORITY_STOP,
     R_CANCELLED_BY_USER,
-    R_DAILY_LOSS_LIMIT,
-    R_MAX_DRAWDOWN_HALT,
     REASON_NAMES,
     REJECTED,
     STATUS_NAMES,
@@ -172,13 +180,10 @@ class Broker:
 
         # Portfolio rules: limits checked at fills (NaN: unset), halts checked at closes.
         self._limits = np.full(4, np.nan)
-        self._daily_loss: DailyLossLimit | None = None
-        self._drawdown_halt: MaxDrawdownHalt | None = None
-        self._day_start_equity = float(config.initial_cash)
-        self._peak_equity = float(config.initial_cash)
-        self._block_reason = 0  # a reason code while entries are blocked, else 0
-        self._block_for_good = False
-        self._stopped = False
+        self._daily_limit = (math.nan, False)  # (loss fraction, liquidate)
+        self._drawdown_limit = (math.nan, False)
+        self._halt = np.zeros(H_WIDTH)
+        self._halt[H_DAY_START] = self._halt[H_PEAK] = config.initial_cash
 
         self.orders = OrderBook()
         self.fills = FillLog()
@@ -624,18 +629,25 @@ class Broker:
             elif isinstance(rule, MaxDrawdownHalt):
                 drawdown = rule
         self._limits[:] = limits
-        self._daily_loss = daily
-        self._drawdown_halt = drawdown
+        self._daily_limit = (
+            (math.nan, False) if daily is None else (daily.limit, daily.action == "liquidate")
+        )
+        self._drawdown_limit = (
+            (math.nan, False)
+            if drawdown is None
+            else (drawdown.limit, drawdown.action == "liquidate")
+        )
 
     @property
     def stopped(self) -> bool:
         """True once a ``MaxDrawdownHalt(action="liquidate")`` stopped trading for good."""
-        return self._stopped
+        return bool(self._halt[H_STOPPED])
 
     @property
     def entries_blocked(self) -> str | None:
         """The halt blocking new entries now (``"daily_loss_limit"``, ...), or None."""
-        return REASON_NAMES[self._block_reason] if self._block_reason else None
+        reason = int(self._halt[H_BLOCK])
+        return REASON_NAMES[reason] if reason else None
 
     # ---- what the engine drives --------------------------------------------------------------
 
@@ -647,9 +659,7 @@ class Broker:
         if self._max_participation > 0.0:
             self._volume_used[:] = 0.0
         if new_day:
-            self._day_start_equity = self._equity
-            if self._block_reason == R_DAILY_LOSS_LIMIT and not self._block_for_good:
-                self._block_reason = 0
+            start_day(self._halt, self._equity)
 
     def fill_orders(
         self,
@@ -790,31 +800,15 @@ class Broker:
 
     def _exit_positions(self, bar: int, count: int, rows: tuple[NDArray[np.float64], ...]) -> None:
         out_asset, out_type, out_level, out_origin = self._exits
-        ids = np.empty(count, dtype=np.int64)
-        for k in range(count):
-            a = int(out_asset[k])
-            qty = -float(self._positions[a])
-            kind = int(out_type[k])
-            level = float(out_level[k])
-            oid = int(
-                self.orders.add(
-                    np.array([a], dtype=np.int64),
-                    np.array([qty]),
-                    bar=bar,
-                    origin=int(out_origin[k]),
-                    order_type=kind,
-                    limit_price=level if kind == LIMIT else math.nan,
-                    stop_price=level if kind == STOP else math.nan,
-                )[0]
-            )
-            if kind == MARKET:
-                self._pending[a] += qty
-            self._exit_order[a] = oid
-            ids[k] = oid
-        # The exits were added to the book's open ids too; fill them alone, now, at the open
-        # or their level, then keep in the book only what is left of them.
         book = self.orders
-        book.n_open -= count
+        book.reserve(count)
+        ids = np.empty(count, dtype=np.int64)
+        book.n = add_exit_orders(
+            count, out_asset, out_type, out_level, out_origin, bar, self._positions,
+            self._pending, self._exit_order, book.records, book.n, ids,
+        )  # fmt: skip
+        # Fill the exits alone, now, at the open or their level; what is left of them (a
+        # volume cap) joins the book's open orders.
         kept = self._step(bar, False, True, ids, count, False, rows)
         book.open_ids[book.n_open : book.n_open + kept] = ids[:kept]
         book.n_open += kept
@@ -847,62 +841,29 @@ class Broker:
         Returns the ids of the liquidation orders (reason ``margin_call``); they fill like any
         market order (next open, or this close in same-bar mode), before entries.
         """
-        requirement = self._config.maintenance_margin
-        if self._cash_account or gross_exposure <= 0.0:
+        if self._cash_account:
             return np.zeros(0, dtype=np.int64)
-        equity = self._equity
-        if equity >= requirement * gross_exposure:
-            return np.zeros(0, dtype=np.int64)
-        values = np.abs(self._positions * np.nan_to_num(self._last_price))
-        remaining = gross_exposure
-        ids = []
-        for a in np.argsort(-values, kind="stable"):
-            if values[a] == 0.0:
-                break
-            delta = -self._positions[a] - self._pending[a]
-            if delta != 0.0:
-                ids.append(self._submit(int(a), float(delta), O_MARGIN_CALL))
-            remaining -= values[a]
-            if equity > 0.0 and equity >= requirement * remaining:
-                break
-        return np.array(ids, dtype=np.int64)
+        book = self.orders
+        book.reserve(len(self._assets))
+        first = book.n
+        book.n, book.n_open = margin_call(
+            self._equity, gross_exposure, self._config.maintenance_margin, self._bar,
+            self._positions, self._last_price, self._pending, O_MARGIN_CALL, book.records,
+            book.n, book.open_ids, book.n_open,
+        )  # fmt: skip
+        return np.arange(first, book.n, dtype=np.int64)
 
     def check_portfolio(self) -> None:
         """Engine, after the close's mark: apply the halts whose limit this close breached."""
-        equity = self._equity
-        self._peak_equity = max(self._peak_equity, equity)
-        halt = self._drawdown_halt
-        if (
-            halt is not None
-            and not self._block_for_good
-            and equity <= self._peak_equity * (1.0 - halt.limit)
-        ):
-            self._block_for_good = True
-            self._halt(R_MAX_DRAWDOWN_HALT, O_MAX_DRAWDOWN_HALT, halt.action == "liquidate")
-            self._stopped = halt.action == "liquidate"
-        daily = self._daily_loss
-        if (
-            daily is not None
-            and not self._block_reason
-            and equity <= self._day_start_equity * (1.0 - daily.limit)
-        ):
-            self._halt(R_DAILY_LOSS_LIMIT, O_DAILY_LOSS_LIMIT, daily.action == "liquidate")
-
-    def _halt(self, reason: int, origin: int, liquidate: bool) -> None:
-        """Block entries with ``reason``; cancel working entries, or everything and close all."""
-        self._block_reason = reason
+        daily, daily_liquidate = self._daily_limit
+        drawdown, drawdown_liquidate = self._drawdown_limit
         book = self.orders
-        ids = book.open_ids[: book.n_open].copy()
-        if not liquidate:
-            reject_growing(
-                book.records, book.n, ids, self._positions, self._bar, CANCELLED, reason,
-                self._pending,
-            )  # fmt: skip
-            return
-        for oid in ids:
-            cancel_order(book.records, book.n, int(oid), self._bar, reason, self._pending)
-        for a in np.flatnonzero(self._positions):
-            self._submit(int(a), -float(self._positions[a]), origin)
+        book.reserve(len(self._assets))
+        book.n, book.n_open = check_halts(
+            self._equity, self._halt, daily, daily_liquidate, drawdown, drawdown_liquidate,
+            O_DAILY_LOSS_LIMIT, O_MAX_DRAWDOWN_HALT, self._bar, self._positions, self._pending,
+            book.records, book.n, book.open_ids, book.n_open,
+        )  # fmt: skip
 
     def mark(
         self,
@@ -1020,10 +981,10 @@ class Broker:
 
     def _screen(self, ids: NDArray[np.int64]) -> None:
         """While a halt blocks entries, reject new orders that would grow a position."""
-        if self._block_reason:
+        if self._halt[H_BLOCK]:
             reject_growing(
                 self.orders.records, self.orders.n, ids, self._positions, self._bar,
-                REJECTED, self._block_reason, self._pending,
+                REJECTED, int(self._halt[H_BLOCK]), self._pending,
             )  # fmt: skip
 
     @staticmethod

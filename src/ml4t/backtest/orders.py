@@ -125,7 +125,7 @@ class OrderBook:
     ) -> NDArray[np.int64]:
         """Append orders (one per asset/quantity pair, the rest shared) and return their ids."""
         k = len(assets)
-        self._reserve(k)
+        self.reserve(k)
         ids = np.arange(self.n, self.n + k, dtype=np.int64)
         # Fill one template record and broadcast it: one assignment instead of one per field.
         t = self._template
@@ -173,7 +173,8 @@ class OrderBook:
             parent=int(r["parent"]),
         )
 
-    def _reserve(self, k: int) -> None:
+    def reserve(self, k: int) -> None:
+        """Make room for ``k`` more orders (kernels that add orders cannot grow the arrays)."""
         self.records = _with_room(self.records, self.n, k)
         self.open_ids = _with_room(self.open_ids, self.n_open, k)
 

@@ -1,0 +1,243 @@
+"""Orders the engine itself submits, as array code: rule exits, margin calls and halts.
+
+Both drivers use these: the event driver from ``Broker`` between its Python calls, the compiled
+driver inside its loop. Each function that adds orders needs room in the book for one order per
+asset (the caller makes it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .records import (
+    CANCELLED,
+    GTC,
+    INACTIVE,
+    LIMIT,
+    MARKET,
+    OPEN,
+    PARTIALLY_FILLED,
+    R_DAILY_LOSS_LIMIT,
+    R_MAX_DRAWDOWN_HALT,
+    STOP,
+)
+from .step import cancel_order, reject_growing
+
+# The state of the portfolio halts, one float array: see ``check_halts``.
+H_DAY_START: int = 0  # equity at the last close of the previous calendar day
+H_PEAK: int = 1  # highest equity at a close so far
+H_BLOCK: int = 2  # reason code blocking entries now, 0 for none
+H_FOR_GOOD: int = 3  # 1 once a drawdown halt fired: the block never lifts
+H_STOPPED: int = 4  # 1 once a liquidating drawdown halt fired: the strategy is not called
+H_WIDTH: int = 5
+
+
+@njit(cache=True)
+def add_order(
+    orders: np.ndarray,
+    n_orders: int,
+    open_ids: np.ndarray,
+    n_open: int,
+    asset: int,
+    quantity: float,
+    bar: int,
+    origin: int,
+    order_type: int,
+    limit_price: float,
+    stop_price: float,
+    target_value: float,
+    pending: np.ndarray,
+) -> tuple[int, int]:
+    """Append a GTC order (the fields as ``OrderBook.add`` sets them) and open it; a market
+    order counts towards its asset's pending quantity. Returns the new ``(n_orders, n_open)``."""
+    order = orders[n_orders]
+    order.asset = asset
+    order.quantity = quantity
+    order.filled = 0.0
+    order.avg_price = np.nan
+    order.commission = 0.0
+    order.limit_price = limit_price
+    order.stop_price = stop_price
+    order.trail_amount = np.nan
+    order.trail_percent = np.nan
+    order.trail_ref = np.nan
+    order.target_value = target_value
+    order.level_offset = np.nan
+    order.parent = -1
+    order.oco = -1
+    order.rule_set = -1
+    order.submit_bar = bar
+    order.active_bar = bar
+    order.end_bar = -1
+    order.order_type = order_type
+    order.tif = GTC
+    order.triggered = False
+    order.status = OPEN
+    order.reason = 0
+    order.origin = origin
+    open_ids[n_open] = n_orders
+    if order_type == MARKET:
+        pending[asset] += quantity
+    return n_orders + 1, n_open + 1
+
+
+@njit(cache=True)
+def add_exit_orders(
+    count: int,
+    out_asset: np.ndarray,
+    out_type: np.ndarray,
+    out_level: np.ndarray,
+    out_origin: np.ndarray,
+    bar: int,
+    positions: np.ndarray,
+    pending: np.ndarray,
+    exit_order: np.ndarray,
+    orders: np.ndarray,
+    n_orders: int,
+    ids: np.ndarray,
+) -> int:
+    """Orders for the exits ``evaluate_position_rules`` found, written to the book but not
+    opened: their ids go to ``ids[:count]`` for a fill step of their own. Returns n_orders."""
+    for k in range(count):
+        a = out_asset[k]
+        kind = out_type[k]
+        level = out_level[k]
+        oid = n_orders
+        # ``add_order`` opens it in ``ids`` (a scratch list), not in the book's open list.
+        n_orders, _ = add_order(
+            orders, n_orders, ids, k, a, -positions[a], bar, out_origin[k], kind,
+            level if kind == LIMIT else np.nan, level if kind == STOP else np.nan, np.nan,
+            pending,
+        )  # fmt: skip
+        exit_order[a] = oid
+    return n_orders
+
+
+@njit(cache=True)
+def margin_call(
+    equity: float,
+    gross: float,
+    maintenance: float,
+    bar: int,
+    positions: np.ndarray,
+    last_price: np.ndarray,
+    pending: np.ndarray,
+    origin: int,
+    orders: np.ndarray,
+    n_orders: int,
+    open_ids: np.ndarray,
+    n_open: int,
+) -> tuple[int, int]:
+    """Below maintenance margin (equity < maintenance x gross), close positions largest first
+    until the rest meets it; each close is a market order with reason ``margin_call``."""
+    if gross <= 0.0 or equity >= maintenance * gross:
+        return n_orders, n_open
+    n = positions.shape[0]
+    values = np.zeros(n)
+    for a in range(n):
+        p = last_price[a]
+        values[a] = abs(positions[a] * (0.0 if np.isnan(p) else p))
+    remaining = gross
+    for a in np.argsort(-values, kind="mergesort"):
+        if values[a] == 0.0:
+            break
+        delta = -positions[a] - pending[a]
+        if delta != 0.0:
+            n_orders, n_open = add_order(
+                orders, n_orders, open_ids, n_open, a, delta, bar, origin, MARKET, np.nan,
+                np.nan, np.nan, pending,
+            )  # fmt: skip
+        remaining -= values[a]
+        if equity > 0.0 and equity >= maintenance * remaining:
+            break
+    return n_orders, n_open
+
+
+@njit(cache=True)
+def start_day(halt: np.ndarray, equity: float) -> None:
+    """A new calendar day: its loss is measured from ``equity``; a daily block lifts."""
+    halt[H_DAY_START] = equity
+    if halt[H_BLOCK] == R_DAILY_LOSS_LIMIT and halt[H_FOR_GOOD] == 0.0:
+        halt[H_BLOCK] = 0.0
+
+
+@njit(cache=True)
+def check_halts(
+    equity: float,
+    halt: np.ndarray,
+    daily_limit: float,
+    daily_liquidate: bool,
+    drawdown_limit: float,
+    drawdown_liquidate: bool,
+    daily_origin: int,
+    drawdown_origin: int,
+    bar: int,
+    positions: np.ndarray,
+    pending: np.ndarray,
+    orders: np.ndarray,
+    n_orders: int,
+    open_ids: np.ndarray,
+    n_open: int,
+) -> tuple[int, int]:
+    """After a close: fire the drawdown halt (``drawdown_limit`` below the peak) and the daily
+    loss limit (``daily_limit`` below the day's start) when breached; NaN limits are off.
+
+    Firing blocks entries with the halt's reason and cancels working orders that would grow a
+    position; a liquidating halt instead cancels every working order and closes every position.
+    """
+    halt[H_PEAK] = max(halt[H_PEAK], equity)
+    if (
+        not np.isnan(drawdown_limit)
+        and halt[H_FOR_GOOD] == 0.0
+        and equity <= halt[H_PEAK] * (1.0 - drawdown_limit)
+    ):
+        halt[H_FOR_GOOD] = 1.0
+        n_orders, n_open = _halt(
+            R_MAX_DRAWDOWN_HALT, drawdown_origin, drawdown_liquidate, halt, bar, positions,
+            pending, orders, n_orders, open_ids, n_open,
+        )  # fmt: skip
+        if drawdown_liquidate:
+            halt[H_STOPPED] = 1.0
+    if (
+        not np.isnan(daily_limit)
+        and halt[H_BLOCK] == 0.0
+        and equity <= halt[H_DAY_START] * (1.0 - daily_limit)
+    ):
+        n_orders, n_open = _halt(
+            R_DAILY_LOSS_LIMIT, daily_origin, daily_liquidate, halt, bar, positions, pending,
+            orders, n_orders, open_ids, n_open,
+        )  # fmt: skip
+    return n_orders, n_open
+
+
+@njit(cache=True)
+def _halt(
+    reason: int,
+    origin: int,
+    liquidate: bool,
+    halt: np.ndarray,
+    bar: int,
+    positions: np.ndarray,
+    pending: np.ndarray,
+    orders: np.ndarray,
+    n_orders: int,
+    open_ids: np.ndarray,
+    n_open: int,
+) -> tuple[int, int]:
+    halt[H_BLOCK] = reason
+    live = open_ids[:n_open].copy()
+    if not liquidate:
+        reject_growing(orders, n_orders, live, positions, bar, CANCELLED, reason, pending)
+        return n_orders, n_open
+    for k in range(live.shape[0]):
+        status = orders[live[k]].status
+        if status in (OPEN, PARTIALLY_FILLED, INACTIVE):
+            cancel_order(orders, n_orders, live[k], bar, reason, pending)
+    for a in range(positions.shape[0]):
+        if positions[a] != 0.0:
+            n_orders, n_open = add_order(
+                orders, n_orders, open_ids, n_open, a, -positions[a] - pending[a], bar,
+                origin, MARKET, np.nan, np.nan, np.nan, pending,
+            )  # fmt: skip
+    return n_orders, n_open
