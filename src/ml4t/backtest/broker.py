@@ -191,6 +191,11 @@ class Broker:
     # ---- what the strategy reads -------------------------------------------------------------
 
     @property
+    def config(self) -> BacktestConfig:
+        """The configuration this broker runs under."""
+        return self._config
+
+    @property
     def cash(self) -> float:
         """Cash in the account now."""
         return float(self._account[0])

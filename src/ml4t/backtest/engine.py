@@ -91,14 +91,8 @@ class Engine:
         positions_value = np.empty(n_bars)
         gross = np.empty(n_bars)
         same_close = config.fill_timing == "same_close"
-        timestamps = _timestamp_series(feed)
-        months = timestamps.dt.truncate("1mo").to_numpy()
-        new_month = np.concatenate(([False], months[1:] != months[:-1]))
-        days = timestamps.dt.truncate("1d").to_numpy()
-        new_day = np.concatenate(([False], days[1:] != days[:-1]))
-        # Financing accrues on calendar time (a weekend costs three days of borrow), 365-day year.
-        stamps = feed.timestamps
-        years = np.concatenate(([0.0], np.diff(stamps) / np.timedelta64(1, "D") / 365.0))
+        clock = Calendar(feed)
+        new_month, new_day, years = clock.new_month, clock.new_day, clock.years
         borrow = np.zeros(n_bars)
         interest = np.zeros(n_bars)
         margin_account = config.account == "margin"
@@ -145,22 +139,7 @@ class Engine:
         strategy.on_end(broker)
         bar_progress.close()
 
-        return BacktestResult(
-            timestamps=timestamps,
-            assets=feed.assets,
-            cash=cash,
-            positions_value=positions_value,
-            gross_exposure=gross,
-            borrow_fees=borrow,
-            interest=interest,
-            fills=broker.fills.view().copy(),
-            orders=broker.orders.records[: broker.orders.n].copy(),
-            last_price=broker.last_prices,
-            config=config.to_dict(),
-            initial_cash=config.initial_cash,
-            periods_per_year=config.periods_per_year,
-            risk_free_rate=config.risk_free_rate,
-        )
+        return build_result(feed, broker, clock, cash, positions_value, gross, borrow, interest)
 
     def _fill(
         self,
@@ -245,6 +224,55 @@ class _BarRows:
         return {
             name: (self._missing if arr is None else arr[t]) for name, arr in self._fields.items()
         }
+
+
+class Calendar:
+    """What the clock needs to know of the feed's timestamps, computed once per run.
+
+    ``new_month`` and ``new_day`` flag bars that start a calendar month (volume-tiered
+    commissions reset) or day (daily loss limits reset), in the feed's time zone; ``years`` is
+    the time since the previous bar, for financing, which accrues on calendar time (a weekend
+    costs three days of borrow) over a 365-day year.
+    """
+
+    def __init__(self, feed: DataFeed) -> None:
+        self.timestamps = _timestamp_series(feed)
+        months = self.timestamps.dt.truncate("1mo").to_numpy()
+        self.new_month = np.concatenate(([False], months[1:] != months[:-1]))
+        days = self.timestamps.dt.truncate("1d").to_numpy()
+        self.new_day = np.concatenate(([False], days[1:] != days[:-1]))
+        stamps = feed.timestamps
+        self.years = np.concatenate(([0.0], np.diff(stamps) / np.timedelta64(1, "D") / 365.0))
+
+
+def build_result(
+    feed: DataFeed,
+    broker: Broker,
+    clock: Calendar,
+    cash: NDArray[np.float64],
+    positions_value: NDArray[np.float64],
+    gross: NDArray[np.float64],
+    borrow: NDArray[np.float64],
+    interest: NDArray[np.float64],
+) -> BacktestResult:
+    """The result of a run from the per-bar records and the broker's books (both drivers)."""
+    config = broker.config
+    return BacktestResult(
+        timestamps=clock.timestamps,
+        assets=feed.assets,
+        cash=cash,
+        positions_value=positions_value,
+        gross_exposure=gross,
+        borrow_fees=borrow,
+        interest=interest,
+        fills=broker.fills.view().copy(),
+        orders=broker.orders.records[: broker.orders.n].copy(),
+        last_price=broker.last_prices,
+        config=config.to_dict(),
+        initial_cash=config.initial_cash,
+        periods_per_year=config.periods_per_year,
+        risk_free_rate=config.risk_free_rate,
+    )
 
 
 def _timestamp_series(feed: DataFeed) -> pl.Series:
