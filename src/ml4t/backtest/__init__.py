@@ -13,6 +13,7 @@ Example:
 """
 
 from .broker import Broker
+from .compiled import run_orders, run_signals, run_weights
 from .config import BacktestConfig
 from .data import Bar, BarView, DataFeed
 from .engine import Engine, run_backtest
@@ -44,4 +45,7 @@ __all__ = [
     "TopNStrategy",
     "__version__",
     "run_backtest",
+    "run_orders",
+    "run_signals",
+    "run_weights",
 ]

@@ -1,0 +1,319 @@
+"""The compiled driver: whole backtests from precomputed decisions, in one compiled loop.
+
+``run_signals``, ``run_weights`` and ``run_orders`` run the same broker step, position rules and
+portfolio rules as ``Engine``, bar by bar in the same order, but the loop over bars and the
+decisions are compiled too: no Python runs between bars. For the same decisions the fills,
+trades and equity are identical to the event driver's (a property test checks it), so a signal
+researched at full speed here can move to a ``Strategy`` without a surprise.
+
+What cannot run without Python is refused, naming the setting: commission or slippage models
+written in Python (use a built-in model, or ``Engine``).
+
+Example:
+    >>> import numpy as np
+    >>> from ml4t.backtest import BacktestConfig, DataFeed, run_signals
+    >>> from ml4t.backtest.datasets import synthetic_universe
+    >>> feed = DataFeed(synthetic_universe(n_assets=10, n_bars=200, seed=1))
+    >>> score = feed.array("score")
+    >>> result = run_signals(feed, score > 1.0, score < 0.0, size=0.1)
+    >>> result.fills.height > 0
+    True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .broker import Broker
+from .config import BacktestConfig
+from .data.feed import DataFeed
+from .engine import _STEP_FIELDS, Calendar, build_result
+from .errors import ConfigError
+from .execution.slippage import check_slippage_fields
+from .kernels import driver
+from .kernels.records import EXECUTION_ORDER_NAMES, TRAIL_CLOSE, TRAIL_HIGH_LOW
+from .results.result import BacktestResult
+from .risk.portfolio import PortfolioRule
+from .risk.position import PositionRule
+
+# The compiled loop; typed loosely because numba's dispatcher hides its signature.
+_run_bars: Any = driver.run_bars
+
+SizeType = Literal["percent", "value", "shares"]
+_SIZE_TYPES = ("percent", "value", "shares")
+_TIMINGS = ("next_open", "same_close", "next_close")
+Decisions = NDArray[np.float64] | NDArray[np.bool_] | str
+
+
+def run_signals(
+    feed: DataFeed,
+    entries: Decisions,
+    exits: Decisions | None = None,
+    *,
+    short_entries: Decisions | None = None,
+    short_exits: Decisions | None = None,
+    size: float = 1.0,
+    size_type: SizeType = "percent",
+    config: BacktestConfig | None = None,
+    position_rules: PositionRule | None = None,
+    portfolio_rules: Iterable[PortfolioRule] = (),
+) -> BacktestResult:
+    """Trade entry and exit signals ([bars, assets] booleans, or feed column names).
+
+    At each bar's close, per asset with a bar: an exit signal closes a long position (a short
+    exit a short one) as ``broker.close_position`` would; an entry signal on an asset with no
+    position and no order waiting opens one of ``size``: a fraction of equity
+    (``size_type="percent"``, at the close, as ``order_target_percent``), an amount of cash
+    (``"value"``) or a number of shares (``"shares"``). An entry and an exit of the same side
+    on the same bar cancel out, as do a long and a short entry. Orders fill as the config says
+    (next open by default); position rules (stops, ...) close positions without a signal.
+
+    Example:
+        >>> result = run_signals(feed, "entry", "exit", size=0.01)  # doctest: +SKIP
+        >>> fast = feed.array("close") > feed.array("ma_50")      # doctest: +SKIP
+        >>> result = run_signals(feed, fast, ~fast, size=0.1)     # doctest: +SKIP
+    """
+    if size_type not in _SIZE_TYPES:
+        raise ConfigError(f"size_type must be one of {_SIZE_TYPES}, got {size_type!r}")
+    if not isinstance(size, int | float) or not math.isfinite(size) or size <= 0:
+        raise ConfigError(f"size must be a finite number > 0, got {size!r}")
+    n = (feed.n_bars, feed.n_assets)
+    long_in = _signals(feed, "entries", entries)
+    long_out = _signals(feed, "exits", exits) if exits is not None else np.zeros(n, np.bool_)
+    if (short_entries is None) != (short_exits is None):
+        raise ConfigError("short_entries and short_exits go together: give both or neither")
+    shorts = short_entries is not None and short_exits is not None
+    empty = np.zeros((0, 0), dtype=np.bool_)
+    short_in = _signals(feed, "short_entries", short_entries) if shorts else empty  # type: ignore[arg-type]
+    short_out = _signals(feed, "short_exits", short_exits) if shorts else empty  # type: ignore[arg-type]
+    config = config if config is not None else BacktestConfig()
+    if shorts and config.account == "cash":
+        raise ConfigError(
+            "short_entries need BacktestConfig(account='margin'): a cash account cannot short"
+        )
+    return _run(
+        feed, config, position_rules, portfolio_rules, driver.MODE_SIGNALS,
+        signals=(long_in, long_out, short_in, short_out),
+        size=float(size), size_type=_SIZE_TYPES.index(size_type),
+    )  # fmt: skip
+
+
+def run_weights(
+    feed: DataFeed,
+    weights: Decisions,
+    *,
+    config: BacktestConfig | None = None,
+    position_rules: PositionRule | None = None,
+    portfolio_rules: Iterable[PortfolioRule] = (),
+) -> BacktestResult:
+    """Rebalance to target weights ([bars, assets] fractions of equity, or a column name).
+
+    On each bar whose row has a finite weight, the portfolio is rebalanced to the row as
+    ``broker.rebalance`` would (NaN counts as 0 there, so unnamed assets are closed); a row of
+    NaN leaves the portfolio alone. Negative weights need a margin account.
+
+    Example:
+        >>> w = np.full((feed.n_bars, feed.n_assets), np.nan)  # doctest: +SKIP
+        >>> w[::21] = 1.0 / feed.n_assets                      # monthly, equal weight
+        >>> result = run_weights(feed, w)                      # doctest: +SKIP
+    """
+    config = config if config is not None else BacktestConfig()
+    w = _numbers(feed, "weights", weights)
+    rebalance_bar: NDArray[np.bool_] = np.asarray(np.isfinite(w).any(axis=1), dtype=np.bool_)
+    w = np.where(rebalance_bar[:, None], np.nan_to_num(w, nan=0.0), 0.0)
+    if np.isinf(w).any():
+        t, a = np.argwhere(np.isinf(w))[0]
+        raise ConfigError(f"weights: {_at(feed, t, a)} is infinite")
+    if config.account == "cash" and (w < 0).any():
+        t, a = np.argwhere(w < 0)[0]
+        raise ConfigError(
+            f"weights: {_at(feed, t, a)} is negative, but a cash account cannot short; use "
+            "BacktestConfig(account='margin')"
+        )
+    priced = np.maximum.accumulate(~np.isnan(feed.array("close")), axis=0)
+    unpriced = (w != 0.0) & ~priced
+    if unpriced.any():
+        t, a = np.argwhere(unpriced)[0]
+        raise ConfigError(
+            f"weights: {_at(feed, t, a)} is {w[t, a]}, but the asset has no price yet (no bar "
+            "so far); give it weight 0 until it trades"
+        )
+    return _run(
+        feed, config, position_rules, portfolio_rules, driver.MODE_WEIGHTS,
+        weights=(np.ascontiguousarray(w), rebalance_bar),
+    )  # fmt: skip
+
+
+def run_orders(
+    feed: DataFeed,
+    quantities: Decisions,
+    *,
+    limit_prices: Decisions | None = None,
+    stop_prices: Decisions | None = None,
+    config: BacktestConfig | None = None,
+    position_rules: PositionRule | None = None,
+    portfolio_rules: Iterable[PortfolioRule] = (),
+) -> BacktestResult:
+    """Submit orders from arrays: signed quantities per [bar, asset] (NaN or 0: none).
+
+    Each order is decided at its bar's close, like ``broker.submit_order``: a market order, or a
+    limit, stop or stop-limit where ``limit_prices`` / ``stop_prices`` hold a level.
+
+    Example:
+        >>> q = np.zeros((feed.n_bars, feed.n_assets)); q[0, 0] = 100  # doctest: +SKIP
+        >>> result = run_orders(feed, q)                                # doctest: +SKIP
+    """
+    config = config if config is not None else BacktestConfig()
+    q = _numbers(feed, "quantities", quantities)
+    q = np.where(np.isnan(q), 0.0, q)
+    if np.isinf(q).any():
+        t, a = np.argwhere(np.isinf(q))[0]
+        raise ConfigError(f"quantities: {_at(feed, t, a)} is infinite")
+    if not config.fractional_shares and (q != np.trunc(q)).any():
+        t, a = np.argwhere(q != np.trunc(q))[0]
+        raise ConfigError(
+            f"quantities: {_at(feed, t, a)} is {q[t, a]}, fractional, but fractional_shares "
+            "is off; pass whole numbers or set BacktestConfig(fractional_shares=True)"
+        )
+    empty = np.zeros((0, 0))
+    levels = []
+    for name, given in (("limit_prices", limit_prices), ("stop_prices", stop_prices)):
+        if given is None:
+            levels.append(empty)
+            continue
+        level = _numbers(feed, name, given)
+        bad = (q != 0.0) & ~np.isnan(level) & ~(level > 0.0)
+        if bad.any() or np.isinf(level).any():
+            t, a = np.argwhere(bad | np.isinf(level))[0]
+            raise ConfigError(f"{name}: {_at(feed, t, a)} is {level[t, a]}; levels are > 0")
+        levels.append(np.ascontiguousarray(level))
+    return _run(
+        feed, config, position_rules, portfolio_rules, driver.MODE_ORDERS,
+        orders=(np.ascontiguousarray(q), levels[0], levels[1]),
+    )  # fmt: skip
+
+
+def _run(
+    feed: DataFeed,
+    config: BacktestConfig,
+    position_rules: PositionRule | None,
+    portfolio_rules: Iterable[PortfolioRule],
+    mode: int,
+    *,
+    signals: tuple[NDArray[np.bool_], ...] | None = None,
+    size: float = 0.0,
+    size_type: int = 0,
+    weights: tuple[NDArray[np.float64], NDArray[np.bool_]] | None = None,
+    orders: tuple[NDArray[np.float64], ...] | None = None,
+) -> BacktestResult:
+    if not isinstance(feed, DataFeed):
+        raise ConfigError(f"feed must be a DataFeed, got {type(feed).__name__}")
+    if not isinstance(config, BacktestConfig):
+        raise ConfigError(f"config must be a BacktestConfig, got {type(config).__name__}")
+    broker = Broker(feed.assets, config, columns=feed.array, n_bars=feed.n_bars)
+    for asset, model in zip(feed.assets, broker._slippage_models, strict=True):
+        check_slippage_fields(model, feed.fields, asset=str(asset))
+    if broker._python_models:
+        raise ConfigError(
+            "the compiled driver cannot call commission or slippage models written in Python "
+            "(a function or a SlippageModel/CommissionModel subclass of your own); use a "
+            "built-in model, or run a Strategy with Engine"
+        )
+    if position_rules is not None:
+        broker.set_position_rules(position_rules)
+    broker.set_portfolio_rules(portfolio_rules)
+
+    n_bars, n_assets = feed.n_bars, feed.n_assets
+    clock = Calendar(feed)
+    missing = np.full((n_bars, n_assets), np.nan)
+    rows = [feed.array(f) if f in feed.fields else missing for f in _STEP_FIELDS.values()]
+    no_bool = np.zeros((0, 0), dtype=np.bool_)
+    no_float = np.zeros((0, 0))
+    entries, exits, short_entries, short_exits = signals or (no_bool,) * 4
+    w, rebalance_bar = weights or (no_float, np.zeros(0, dtype=np.bool_))
+    quantities, limit_prices, stop_prices = orders or (no_float,) * 3
+
+    cash = np.empty(n_bars)
+    positions_value = np.empty(n_bars)
+    gross = np.empty(n_bars)
+    borrow = np.zeros(n_bars)
+    interest = np.zeros(n_bars)
+    b = broker
+    book, log = b.orders, b.fills
+    tables = b._rules
+    equity_now = np.array([config.initial_cash])
+    scratch_ids = np.zeros(n_assets, dtype=np.int64)
+    scratch_assets = np.zeros(n_assets, dtype=np.int64)
+    scratch_qty = np.zeros(n_assets)
+    daily, daily_liquidate = b._daily_limit
+    drawdown, drawdown_liquidate = b._drawdown_limit
+    t = 0
+    # Room for a few bars' worth of orders; the loop returns when it needs more.
+    book.reserve(8 * n_assets + 64)
+    while t < n_bars:
+        need = book.n_open + 4 * n_assets
+        book.reserve(max(need, book.n))  # at least doubles when it grows
+        log.reserve(max(3 * need, log.n))
+        t, book.n, book.n_open, log.n = _run_bars(
+            t, mode, _TIMINGS.index(config.fill_timing), *rows,
+            clock.new_month, clock.new_day, clock.years,
+            entries, exits, short_entries, short_exits, size, size_type, w, rebalance_bar,
+            quantities, limit_prices, stop_prices,
+            book.records, book.n, book.open_ids, book.n_open, log.records, log.n,
+            b._positions, b._pending, b._account, b._last_price, equity_now,
+            b._month_volume, b._volume_used, b._commission, b._slippage,
+            b._financing, b._borrow_rate, config.cash_interest_rate_annual,
+            config.margin_interest_rate_annual, b._cash_account, config.initial_margin,
+            config.maintenance_margin, b._fractional, b._cash_policy, b._max_participation,
+            config.participation_remainder == "keep", b._priority, config.stops_on_entry_bar,
+            EXECUTION_ORDER_NAMES.index(config.execution_order), config.slippage_within_bar,
+            b._size_at_fill, TRAIL_CLOSE if config.trail_basis == "close" else TRAIL_HIGH_LOW,
+            b._limits, b._halt, daily, daily_liquidate, drawdown, drawdown_liquidate,
+            b._rules_on, b._held, b._entry_price, b._entry_bar, b._entry_ref, b._extreme,
+            b._position_set, b._asset_set, tables.set_start, tables.set_root, tables.nodes,
+            tables.children, tables.child_keys, tables.columns, b._exit_order, *b._exits,
+            scratch_ids, scratch_assets, scratch_qty,
+            cash, positions_value, gross, borrow, interest,
+        )  # fmt: skip
+    return build_result(feed, broker, clock, cash, positions_value, gross, borrow, interest)
+
+
+def _signals(feed: DataFeed, name: str, given: ArrayLike | str) -> NDArray[np.bool_]:
+    if isinstance(given, str):
+        values = feed.array(given)
+        return np.ascontiguousarray(~np.isnan(values) & (values != 0.0))
+    array = np.asarray(given)
+    _check_shape(feed, name, array)
+    if array.dtype != np.bool_:
+        raise ConfigError(
+            f"{name} must be booleans (True where the signal fires), got dtype {array.dtype}"
+        )
+    return np.ascontiguousarray(array)
+
+
+def _numbers(feed: DataFeed, name: str, given: ArrayLike | str) -> NDArray[np.float64]:
+    if isinstance(given, str):
+        return np.array(feed.array(given), dtype=np.float64)
+    array = np.asarray(given)
+    _check_shape(feed, name, array)
+    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+        raise ConfigError(f"{name} must be numbers, got dtype {array.dtype}")
+    return np.array(array, dtype=np.float64)
+
+
+def _check_shape(feed: DataFeed, name: str, array: NDArray[np.generic]) -> None:
+    expected = (feed.n_bars, feed.n_assets)
+    if array.shape != expected:
+        raise ConfigError(
+            f"{name} must be an array of shape (bars, assets) = {expected} aligned to "
+            f"feed.assets, or the name of a feed column; got shape {array.shape}"
+        )
+
+
+def _at(feed: DataFeed, t: int, a: int) -> str:
+    return f"the value for asset {feed.assets[a]!s} at {feed.datetimes[t]}"

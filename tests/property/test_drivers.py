@@ -1,0 +1,218 @@
+"""The compiled driver and the event driver agree to the last bit on random runs.
+
+For each random universe, decision arrays and config, a ``Strategy`` makes the decisions the
+compiled driver documents (through the public broker API), and both runs must produce equal
+fills, orders and equity curves.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_rules import frame_with_columns, rule_trees
+
+from ml4t.backtest import (
+    BacktestConfig,
+    BarView,
+    Broker,
+    DataFeed,
+    Engine,
+    Strategy,
+    run_orders,
+    run_signals,
+    run_weights,
+)
+from ml4t.backtest.risk import (
+    DailyLossLimit,
+    MaxDrawdownHalt,
+    MaxGrossExposure,
+    MaxNetExposure,
+    MaxPositions,
+    MaxPositionWeight,
+)
+
+
+class SignalTwin(Strategy):
+    """``run_signals``'s decisions, made through the broker."""
+
+    def __init__(self, entries, exits, short_entries, short_exits, size, size_type):  # type: ignore[no-untyped-def]
+        self.args = (entries, exits, short_entries, short_exits)
+        self.size, self.size_type = size, size_type
+
+    def on_data(self, timestamp: datetime, data: BarView, broker: Broker) -> None:
+        t = data.index
+        entries, exits, short_entries, short_exits = self.args
+        for a, asset in enumerate(map(str, broker.assets)):
+            if not data.has_bar[a]:
+                continue
+            go_long, leave_long = (
+                entries[t, a] and not exits[t, a],
+                exits[t, a] and not entries[t, a],
+            )
+            go_short = leave_short = False
+            if short_entries is not None:
+                go_short = short_entries[t, a] and not short_exits[t, a]
+                leave_short = short_exits[t, a] and not short_entries[t, a]
+            if go_long and go_short:
+                go_long = go_short = False
+            held = broker.position(asset) + broker.pending[a]
+            if (leave_long and held > 0) or (leave_short and held < 0):
+                broker.close_position(asset)
+            elif (go_long or go_short) and broker.position(asset) == 0 and broker.pending[a] == 0:
+                side = 1.0 if go_long else -1.0
+                if self.size_type == "shares":
+                    broker.order_target_quantity(asset, side * self.size)
+                elif self.size_type == "value":
+                    broker.order_target_value(asset, side * self.size)
+                else:
+                    broker.order_target_value(asset, side * (self.size * broker.equity))
+
+
+class WeightTwin(Strategy):
+    def __init__(self, weights: np.ndarray) -> None:
+        self.weights = weights
+
+    def on_data(self, timestamp: datetime, data: BarView, broker: Broker) -> None:
+        row = self.weights[data.index]
+        if np.isfinite(row).any():
+            broker.rebalance(np.nan_to_num(row))
+
+
+class OrderTwin(Strategy):
+    def __init__(self, quantities: np.ndarray, limits: np.ndarray, stops: np.ndarray) -> None:
+        self.quantities, self.limits, self.stops = quantities, limits, stops
+
+    def on_data(self, timestamp: datetime, data: BarView, broker: Broker) -> None:
+        t = data.index
+        for a, asset in enumerate(map(str, broker.assets)):
+            q = self.quantities[t, a]
+            if np.isfinite(q) and q != 0:
+                limit, stop = self.limits[t, a], self.stops[t, a]
+                broker.submit_order(
+                    asset,
+                    float(q),
+                    limit_price=None if np.isnan(limit) else float(limit),
+                    stop_price=None if np.isnan(stop) else float(stop),
+                )
+
+
+configs = st.fixed_dictionaries(
+    {
+        "initial_cash": st.sampled_from([10_000.0, 1e6]),
+        "commission": st.sampled_from([0.0, 0.001]),
+        "slippage": st.sampled_from([0.0, 0.0005]),
+        "fill_timing": st.sampled_from(["next_open", "same_close", "next_close"]),
+        "account": st.sampled_from(["cash", "margin"]),
+        "execution_order": st.sampled_from(
+            ["as_submitted", "exits_first", "exits_first_smallest_entries_first"]
+        ),
+        "fractional_shares": st.booleans(),
+        "sizing_price": st.sampled_from(["decision", "fill"]),
+        "max_participation": st.sampled_from([None, 0.001]),
+        "intrabar_priority": st.sampled_from(["stop", "limit"]),
+        "stops_on_entry_bar": st.booleans(),
+        "borrow_rate_annual": st.sampled_from([0.0, 0.05]),
+    }
+)
+portfolio = st.lists(
+    st.sampled_from(
+        [
+            MaxPositions(2),
+            MaxPositionWeight(0.4),
+            MaxGrossExposure(1.2),
+            MaxNetExposure(0.8),
+            DailyLossLimit(0.02),
+            DailyLossLimit(0.03, action="liquidate"),
+            MaxDrawdownHalt(0.1),
+            MaxDrawdownHalt(0.15, action="liquidate"),
+        ]
+    ),
+    max_size=3,
+    unique_by=type,
+)
+common = {
+    "seed": st.integers(0, 2**31),
+    "n_assets": st.integers(1, 4),
+    "n_bars": st.integers(3, 40),
+    "config": configs,
+    "rules": st.none() | rule_trees,
+    "limits": portfolio,
+}
+
+
+def assert_same(event, compiled) -> None:  # type: ignore[no-untyped-def]
+    assert event.fills.equals(compiled.fills)
+    assert event.orders.equals(compiled.orders)
+    assert event.equity.equals(compiled.equity)
+
+
+def engine(feed, strategy, config, rules, limits):  # type: ignore[no-untyped-def]
+    return Engine(feed, strategy, config, position_rules=rules, portfolio_rules=limits).run()
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(**common, size_type=st.sampled_from(["percent", "value", "shares"]), shorts=st.booleans())
+def test_run_signals_matches_the_event_driver(
+    seed, n_assets, n_bars, config, rules, limits, size_type, shorts
+):
+    feed = DataFeed(frame_with_columns(seed, n_assets, n_bars))
+    rng = np.random.default_rng(seed)
+    shape = (feed.n_bars, feed.n_assets)
+    entries, exits = rng.uniform(size=shape) < 0.3, rng.uniform(size=shape) < 0.2
+    short_entries = short_exits = None
+    if shorts and config["account"] == "margin":
+        short_entries, short_exits = rng.uniform(size=shape) < 0.2, rng.uniform(size=shape) < 0.2
+    size = {"percent": 0.3, "value": 3_000.0, "shares": 7.0}[size_type]
+    cfg = BacktestConfig(**config)
+    twin = SignalTwin(entries, exits, short_entries, short_exits, size, size_type)
+    event = engine(feed, twin, cfg, rules, limits)
+    compiled = run_signals(
+        feed, entries, exits, short_entries=short_entries, short_exits=short_exits, size=size,
+        size_type=size_type, config=cfg, position_rules=rules, portfolio_rules=limits,
+    )  # fmt: skip
+    assert_same(event, compiled)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(**common)
+def test_run_weights_matches_the_event_driver(seed, n_assets, n_bars, config, rules, limits):
+    feed = DataFeed(frame_with_columns(seed, n_assets, n_bars))
+    rng = np.random.default_rng(seed)
+    shape = (feed.n_bars, feed.n_assets)
+    low = -0.5 if config["account"] == "margin" else 0.0
+    weights = rng.uniform(low, 0.5, size=shape)
+    weights[rng.uniform(size=shape) < 0.3] = np.nan
+    weights[rng.uniform(size=feed.n_bars) < 0.5] = np.nan  # bars without a rebalance
+    # Weights only where the asset has had a price, as the event driver needs.
+    priced = np.maximum.accumulate(~np.isnan(feed.array("close")), axis=0)
+    weights[~priced] = np.nan
+    weights = np.where(np.isfinite(weights).any(axis=1, keepdims=True) & ~priced, 0.0, weights)
+    cfg = BacktestConfig(**config)
+    event = engine(feed, WeightTwin(weights), cfg, rules, limits)
+    compiled = run_weights(feed, weights, config=cfg, position_rules=rules, portfolio_rules=limits)
+    assert_same(event, compiled)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(**common)
+def test_run_orders_matches_the_event_driver(seed, n_assets, n_bars, config, rules, limits):
+    feed = DataFeed(frame_with_columns(seed, n_assets, n_bars))
+    rng = np.random.default_rng(seed)
+    shape = (feed.n_bars, feed.n_assets)
+    quantities = rng.choice([0.0, 0.0, 5.0, -5.0, 20.0], size=shape)
+    if config["account"] == "cash":
+        quantities = np.abs(quantities)
+    close = np.nan_to_num(feed.array("close"), nan=50.0)
+    kind = rng.integers(0, 4, size=shape)  # market, limit, stop, stop-limit
+    limits_ = np.where((kind == 1) | (kind == 3), close * rng.uniform(0.95, 1.05, shape), np.nan)
+    stops = np.where(kind >= 2, close * rng.uniform(0.95, 1.05, shape), np.nan)
+    cfg = BacktestConfig(**config)
+    event = engine(feed, OrderTwin(quantities, limits_, stops), cfg, rules, limits)
+    compiled = run_orders(
+        feed, quantities, limit_prices=limits_, stop_prices=stops, config=cfg,
+        position_rules=rules, portfolio_rules=limits,
+    )  # fmt: skip
+    assert_same(event, compiled)

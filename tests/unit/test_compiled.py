@@ -1,0 +1,114 @@
+"""The compiled driver's decision rules, worked by hand, and its refusals.
+
+Bars are (open, close); orders decided at a close fill at the next open. Cash 10,000.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pytest
+
+from ml4t.backtest import BacktestConfig, ConfigError, run_orders, run_signals, run_weights
+from ml4t.backtest.risk import StopLoss
+
+CFG = BacktestConfig(initial_cash=10_000.0)
+
+
+def day(n: int) -> datetime:
+    return datetime(2024, 1, 1 + n)
+
+
+def fills_of(result):  # type: ignore[no-untyped-def]
+    return result.fills.select("timestamp", "asset", "side", "quantity", "price", "reason").rows()
+
+
+def test_entry_buys_a_share_of_equity_at_the_close_and_exit_sells_all(make_feed):
+    feed = make_feed({"A": [(100.0, 100.0), (101.0, 104.0), (104.0, 110.0), (111.0, 111.0)]})
+    entries = np.array([[True], [False], [False], [False]])
+    exits = np.array([[False], [False], [True], [False]])
+    result = run_signals(feed, entries, exits, size=0.5, config=CFG)
+    # 0.5 x 10,000 / 100 = 50 shares at bar 1's open; all sold at bar 3's open.
+    assert fills_of(result) == [
+        (day(1), "A", "buy", 50.0, 101.0, "target"),
+        (day(3), "A", "sell", 50.0, 111.0, "close_position"),
+    ]
+    assert result.final_value == pytest.approx(10_000.0 + 50 * (111.0 - 101.0))
+
+
+def test_an_entry_while_holding_and_a_same_bar_conflict_do_nothing(make_feed):
+    feed = make_feed({"A": [(100.0, 100.0)] * 4})
+    entries = np.array([[True], [True], [True], [False]])
+    exits = np.array([[False], [False], [True], [False]])
+    result = run_signals(feed, entries, exits, size=10.0, size_type="shares", config=CFG)
+    assert [r[2:4] for r in fills_of(result)] == [("buy", 10.0)]
+
+
+def test_signals_can_be_feed_columns_and_shorts_need_a_margin_account(make_feed):
+    feed = make_feed(
+        {"A": [(100.0, 100.0), (100.0, 90.0), (90.0, 90.0)]},
+        go={"A": [0.0, 1.0, 0.0]},
+        stop={"A": [0.0, 0.0, 0.0]},
+    )
+    result = run_signals(feed, "go", "stop", size=1_000.0, size_type="value", config=CFG)
+    assert fills_of(result) == [(day(2), "A", "buy", 11.0, 90.0, "target")]  # 1,000 / 90 -> 11
+    with pytest.raises(ConfigError, match="account='margin'"):
+        run_signals(feed, "go", "stop", short_entries="go", short_exits="stop", config=CFG)
+
+
+def test_position_rules_close_what_signals_opened(make_feed):
+    feed = make_feed({"A": [(100.0, 100.0), (100.0, 100.0), (99.0, 99.0, 94.0, 96.0)]})
+    entries = np.array([[True], [False], [False]])
+    result = run_signals(feed, entries, size=0.5, config=CFG, position_rules=StopLoss(0.05))
+    assert fills_of(result)[1] == (day(2), "A", "sell", 50.0, 95.0, "stop_loss")
+
+
+def test_weights_rebalance_on_rows_with_a_weight_and_nan_rows_hold(make_feed):
+    feed = make_feed({"A": [(100.0, 100.0)] * 3 + [(100.0, 200.0)], "B": [(50.0, 50.0)] * 4})
+    w = np.array([[0.5, 0.2], [np.nan, np.nan], [0.5, np.nan], [np.nan, np.nan]])
+    result = run_weights(feed, w, config=CFG)
+    # Bar 0: 50 A and 40 B. Bar 2: A stays at 50, B (NaN in a rebalance row) is closed.
+    assert fills_of(result) == [
+        (day(1), "A", "buy", 50.0, 100.0, "rebalance"),
+        (day(1), "B", "buy", 40.0, 50.0, "rebalance"),
+        (day(3), "B", "sell", 40.0, 50.0, "rebalance"),
+    ]
+
+
+def test_orders_become_limits_and_stops_where_levels_are_given(make_feed):
+    feed = make_feed({"A": [(100.0, 100.0), (101.0, 103.0, 97.0, 99.0), (99.0, 99.0)]})
+    q = np.array([[10.0], [0.0], [0.0]])
+    limits = np.array([[98.0], [np.nan], [np.nan]])
+    result = run_orders(feed, q, limit_prices=limits, config=CFG)
+    assert fills_of(result) == [(day(1), "A", "buy", 10.0, 98.0, "order")]
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda f: run_signals(f, np.zeros((2, 2), bool)), r"shape \(bars, assets\)"),
+        (lambda f: run_signals(f, np.zeros((3, 1))), "must be booleans"),
+        (lambda f: run_signals(f, np.zeros((3, 1), bool), size=-1), "size must be"),
+        (lambda f: run_signals(f, np.zeros((3, 1), bool), size_type="pct"), "size_type"),
+        (lambda f: run_orders(f, np.full((3, 1), 1.5)), "fractional"),
+        (lambda f: run_weights(f, np.full((3, 1), -0.5)), "cannot short"),
+        (
+            lambda f: run_signals(
+                f, np.zeros((3, 1), bool), config=BacktestConfig(commission=lambda q, p: 1.0)
+            ),
+            "written in Python",
+        ),
+    ],
+)
+def test_bad_inputs_are_config_errors_that_say_what_is_wrong(make_feed, call, match):
+    feed = make_feed({"A": [(100.0, 100.0)] * 3})
+    with pytest.raises(ConfigError, match=match):
+        call(feed)
+
+
+def test_a_weight_before_the_assets_first_bar_is_an_error_naming_it(make_feed):
+    feed = make_feed({"A": [(100.0, 100.0)] * 3, "B": [None, (50.0, 50.0), (50.0, 50.0)]})
+    w = np.array([[0.5, 0.5], [0.5, 0.5], [0.5, 0.5]])
+    with pytest.raises(ConfigError, match="asset B at 2024-01-01"):
+        run_weights(feed, w, config=CFG)
