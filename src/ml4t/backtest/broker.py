@@ -67,7 +67,7 @@ from .kernels.records import (
     TRAILING_STOP,
 )
 from .kernels.rules import evaluate_position_rules, track_entries, update_extremes
-from .kernels.sizing import target_deltas
+from .kernels.sizing import target_deltas, target_percent_deltas
 from .kernels.step import (
     accrue_financing,
     cancel_order,
@@ -487,6 +487,53 @@ class Broker:
             raise OrderError(f"target percent for asset {asset} must be finite, got {percent}")
         return self.order_target_value(asset, percent * self._equity)
 
+    def order_target_percents(self, percents: Mapping[str, float] | ArrayLike) -> NDArray[np.int64]:
+        """``order_target_percent`` for many assets in one call; returns the order ids.
+
+        ``percents`` is a mapping ``{asset: percent}`` or an array over ``data.assets`` where
+        NaN leaves an asset alone (unlike ``rebalance``, which closes what it is not given).
+        The orders and their order are those of calling ``order_target_percent`` asset by
+        asset, in ``assets`` order, without a Python call per asset.
+
+        Example:
+            >>> p = np.full(len(data.assets), np.nan)  # doctest: +SKIP
+            >>> p[entries] = 0.01; p[exits] = 0.0      # 1% in, or out; the rest untouched
+            >>> broker.order_target_percents(p)        # doctest: +SKIP
+        """
+        if isinstance(percents, Mapping):
+            p = np.full(len(self._assets), np.nan)
+            for asset, percent in percents.items():
+                p[self._asset_id(asset)] = percent
+        else:
+            p = np.asarray(percents, dtype=np.float64)
+            if p.shape != (len(self._assets),):
+                raise OrderError(
+                    f"percents array must have one entry per asset, shape ({len(self._assets)},)"
+                    f", got {p.shape}"
+                )
+        count, problem, i = target_percent_deltas(
+            p, self._equity, self._last_price, self._positions, self._pending,
+            self._fractional, _TARGET_RTOL, self._rebalance_assets, self._rebalance_quantities,
+        )  # fmt: skip
+        if problem == sizing.NOT_FINITE:
+            raise OrderError(f"target percent for asset {self._assets[i]} must be finite or NaN")
+        if problem != sizing.OK:
+            raise OrderError(_weight_problem(problem, str(self._assets[i]), p[i], self._bar))
+        if count == 0:
+            return np.zeros(0, dtype=np.int64)
+        trade = self._rebalance_assets[:count]
+        qty = self._rebalance_quantities[:count]
+        self._pending[trade] += qty
+        ids = self.orders.add(
+            trade,
+            qty,
+            bar=self._bar,
+            origin=O_TARGET,
+            target_value=p[trade] * self._equity if self._size_at_fill else np.nan,
+        )
+        self._screen(ids)
+        return ids
+
     def close_position(self, asset: str) -> int | None:
         """Order the whole position in ``asset`` out (net of orders still waiting)."""
         return self._order_towards(self._asset_id(asset), 0.0, O_CLOSE)
@@ -862,6 +909,9 @@ class Broker:
         """Engine, after the close's mark: apply the halts whose limit this close breached."""
         daily, daily_liquidate = self._daily_limit
         drawdown, drawdown_liquidate = self._drawdown_limit
+        if math.isnan(daily) and math.isnan(drawdown):
+            self._halt[H_PEAK] = max(self._halt[H_PEAK], self._equity)
+            return
         book = self.orders
         book.reserve(len(self._assets))
         book.n, book.n_open = check_halts(

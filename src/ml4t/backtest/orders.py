@@ -13,6 +13,7 @@ from typing import TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
+from .kernels.book import write_orders
 from .kernels.records import (
     FILL_DTYPE,
     GTC,
@@ -96,12 +97,6 @@ class OrderBook:
         self.n = 0
         self.open_ids: NDArray[np.int64] = np.zeros(_INITIAL_CAPACITY, dtype=np.int64)
         self.n_open = 0
-        # Defaults of a new order; ``add`` sets the fields that vary on a copy of it.
-        self._template = np.zeros((), dtype=ORDER_DTYPE)
-        for name in ("avg_price", "target_value", "level_offset"):
-            self._template[name] = np.nan
-        self._template["end_bar"] = -1
-        self._template["rule_set"] = -1
 
     def add(
         self,
@@ -127,29 +122,13 @@ class OrderBook:
         k = len(assets)
         self.reserve(k)
         ids = np.arange(self.n, self.n + k, dtype=np.int64)
-        # Fill one template record and broadcast it: one assignment instead of one per field.
-        t = self._template
-        t["limit_price"] = limit_price
-        t["stop_price"] = stop_price
-        t["trail_amount"] = trail_amount
-        t["trail_percent"] = trail_percent
-        t["trail_ref"] = trail_ref
-        t["level_offset"] = level_offset
-        t["parent"] = parent
-        t["oco"] = oco
-        t["submit_bar"] = bar
-        t["active_bar"] = bar
-        t["order_type"] = order_type
-        t["tif"] = tif
-        t["status"] = status
-        t["origin"] = origin
-        rec = self.records[self.n : self.n + k]
-        rec[:] = t
-        rec["asset"] = assets
-        rec["quantity"] = quantities
-        if not (np.isscalar(target_value) and np.isnan(target_value)):
-            rec["target_value"] = target_value
-        self.open_ids[self.n_open : self.n_open + k] = ids
+        values = np.asarray(target_value, dtype=np.float64).reshape(-1)
+        write_orders(
+            self.records, self.n, self.open_ids, self.n_open,
+            np.asarray(assets, dtype=np.int64), np.asarray(quantities, dtype=np.float64),
+            bar, origin, order_type, limit_price, stop_price, trail_amount, trail_percent,
+            trail_ref, level_offset, values, tif, parent, oco, status,
+        )  # fmt: skip
         self.n += k
         self.n_open += k
         return ids

@@ -21,6 +21,7 @@ from .records import (
     R_DAILY_LOSS_LIMIT,
     R_MAX_DRAWDOWN_HALT,
     STOP,
+    Record,
 )
 from .step import cancel_order, reject_growing
 
@@ -31,6 +32,88 @@ H_BLOCK: int = 2  # reason code blocking entries now, 0 for none
 H_FOR_GOOD: int = 3  # 1 once a drawdown halt fired: the block never lifts
 H_STOPPED: int = 4  # 1 once a liquidating drawdown halt fired: the strategy is not called
 H_WIDTH: int = 5
+
+
+@njit(cache=True)
+def _write(
+    order: Record,
+    asset: int,
+    quantity: float,
+    bar: int,
+    origin: int,
+    order_type: int,
+    limit_price: float,
+    stop_price: float,
+    trail_amount: float,
+    trail_percent: float,
+    trail_ref: float,
+    level_offset: float,
+    target_value: float,
+    tif: int,
+    parent: int,
+    oco: int,
+    status: int,
+) -> None:
+    """Every field of a new order: what is given, and nothing filled, ended or decided yet."""
+    order.asset = asset
+    order.quantity = quantity
+    order.filled = 0.0
+    order.avg_price = np.nan
+    order.commission = 0.0
+    order.limit_price = limit_price
+    order.stop_price = stop_price
+    order.trail_amount = trail_amount
+    order.trail_percent = trail_percent
+    order.trail_ref = trail_ref
+    order.target_value = target_value
+    order.level_offset = level_offset
+    order.parent = parent
+    order.oco = oco
+    order.rule_set = -1
+    order.submit_bar = bar
+    order.active_bar = bar
+    order.end_bar = -1
+    order.order_type = order_type
+    order.tif = tif
+    order.triggered = False
+    order.status = status
+    order.reason = 0
+    order.origin = origin
+
+
+@njit(cache=True)
+def write_orders(
+    orders: np.ndarray,
+    n_orders: int,
+    open_ids: np.ndarray,
+    n_open: int,
+    assets: np.ndarray,
+    quantities: np.ndarray,
+    bar: int,
+    origin: int,
+    order_type: int,
+    limit_price: float,
+    stop_price: float,
+    trail_amount: float,
+    trail_percent: float,
+    trail_ref: float,
+    level_offset: float,
+    target_values: np.ndarray,
+    tif: int,
+    parent: int,
+    oco: int,
+    status: int,
+) -> None:
+    """``OrderBook.add``'s records (no pending bookkeeping here): one order per asset and
+    quantity, the rest shared; ``target_values`` has one value or one per order."""
+    one_value = target_values.shape[0] == 1
+    for k in range(assets.shape[0]):
+        _write(
+            orders[n_orders + k], assets[k], quantities[k], bar, origin, order_type,
+            limit_price, stop_price, trail_amount, trail_percent, trail_ref, level_offset,
+            target_values[0] if one_value else target_values[k], tif, parent, oco, status,
+        )  # fmt: skip
+        open_ids[n_open + k] = n_orders + k
 
 
 @njit(cache=True)
@@ -49,33 +132,12 @@ def add_order(
     target_value: float,
     pending: np.ndarray,
 ) -> tuple[int, int]:
-    """Append a GTC order (the fields as ``OrderBook.add`` sets them) and open it; a market
-    order counts towards its asset's pending quantity. Returns the new ``(n_orders, n_open)``."""
-    order = orders[n_orders]
-    order.asset = asset
-    order.quantity = quantity
-    order.filled = 0.0
-    order.avg_price = np.nan
-    order.commission = 0.0
-    order.limit_price = limit_price
-    order.stop_price = stop_price
-    order.trail_amount = np.nan
-    order.trail_percent = np.nan
-    order.trail_ref = np.nan
-    order.target_value = target_value
-    order.level_offset = np.nan
-    order.parent = -1
-    order.oco = -1
-    order.rule_set = -1
-    order.submit_bar = bar
-    order.active_bar = bar
-    order.end_bar = -1
-    order.order_type = order_type
-    order.tif = GTC
-    order.triggered = False
-    order.status = OPEN
-    order.reason = 0
-    order.origin = origin
+    """Append an open GTC order; a market order counts towards its asset's pending quantity.
+    Returns the new ``(n_orders, n_open)``."""
+    _write(
+        orders[n_orders], asset, quantity, bar, origin, order_type, limit_price, stop_price,
+        np.nan, np.nan, np.nan, np.nan, target_value, GTC, -1, -1, OPEN,
+    )  # fmt: skip
     open_ids[n_open] = n_orders
     if order_type == MARKET:
         pending[asset] += quantity

@@ -60,3 +60,48 @@ def target_deltas(
             out_quantities[count] = delta
             count += 1
     return count, OK, 0
+
+
+@njit(cache=True)
+def target_percent_deltas(
+    percents: np.ndarray,
+    equity: float,
+    last_price: np.ndarray,
+    positions: np.ndarray,
+    pending: np.ndarray,
+    fractional: bool,
+    rtol: float,
+    out_assets: np.ndarray,
+    out_quantities: np.ndarray,
+) -> tuple[int, int, int]:
+    """``order_target_percent`` for every asset with a finite percent (NaN: leave it alone).
+
+    Same arithmetic as the one-asset call: value ``percent * equity``, shares ``value / price``
+    truncated unless ``fractional``, and no order within ``rtol`` of what is held and pending.
+    Returns ``(count, problem, asset)`` like ``target_deltas``; ``NO_PRICE`` for a non-zero
+    percent on an asset without a price yet.
+    """
+    n = percents.shape[0]
+    for i in range(n):
+        p = percents[i]
+        if np.isinf(p):
+            return 0, NOT_FINITE, i
+        if not np.isnan(p) and p != 0.0 and np.isnan(last_price[i]):
+            return 0, NO_PRICE, i
+    count = 0
+    for i in range(n):
+        p = percents[i]
+        if np.isnan(p):
+            continue
+        target = 0.0
+        if p != 0.0:
+            target = p * equity / last_price[i]
+            if not fractional:
+                target = np.trunc(target)
+        held = positions[i] + pending[i]
+        delta = target - held
+        if abs(delta) > rtol * max(abs(target), abs(held), 1.0):
+            out_assets[count] = i
+            out_quantities[count] = delta
+            count += 1
+    return count, OK, 0
