@@ -20,7 +20,7 @@ $(STAMP_DEV): pyproject.toml | $(BIN)/python
 	touch $@ $(STAMP_RUN)
 
 demo: $(STAMP_RUN)
-	$(BIN)/ml4t-backtest demo --out results/demo
+	$(BIN)/ml4t-backtest run examples/configs/ml_topn.yaml --out results/demo
 
 test: $(STAMP_DEV)
 	$(BIN)/python -m pytest

@@ -6,6 +6,9 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
 
 from .errors import BacktestError
 
@@ -36,11 +39,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--out", default="results/demo", help="folder for the results (default results/demo)"
     )
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    run = sub.add_parser(
+        "run",
+        help="run a backtest described by a YAML file",
+        description=(
+            "Run the backtest a YAML file describes (data, strategy, config, rules, output), "
+            "print its summary and write Parquet results, the resolved config and report.html "
+            "to its output folder.\n\nexample:\n"
+            "  ml4t-backtest run examples/configs/ml_topn.yaml --out results/topn"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("config", help="the backtest's YAML file")
+    run.add_argument("--out", help="results folder (default: the file's 'output' key)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
+    run.add_argument("--json", action="store_true", help="print the metrics as JSON")
     args = parser.parse_args(argv)
 
     try:
         if args.command == "demo":
             return _demo(args)
+        if args.command == "run":
+            return _run(args)
     except BacktestError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -66,6 +86,32 @@ def _demo(args: argparse.Namespace) -> int:
         f"\nResults written to {args.out}/ (equity, fills, trades, orders as Parquet; "
         f"metrics.json; config.yaml) in {elapsed:.2f} s"
     )
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    import json
+
+    from .spec import BacktestSpec
+
+    start = time.perf_counter()
+    spec = BacktestSpec.from_yaml(args.config)
+    out = Path(args.out if args.out is not None else str(spec.output))
+    result = spec.run(progress=not (args.quiet or args.json))
+    elapsed = time.perf_counter() - start
+    result.save(out)
+    (out / "backtest.yaml").write_text(yaml.safe_dump(spec.to_dict(), sort_keys=False))
+    report = getattr(result, "report", None)
+    if report is not None:
+        report(out / "report.html")
+    if args.json:
+        metrics = {
+            k: (None if isinstance(v, float) and v != v else v) for k, v in result.metrics.items()
+        }
+        print(json.dumps({"output": str(out), "seconds": round(elapsed, 3), "metrics": metrics}))
+    elif not args.quiet:
+        print(result.summary())
+        print(f"\nResults written to {out}/ in {elapsed:.2f} s")
     return 0
 
 

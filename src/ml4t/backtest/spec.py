@@ -1,0 +1,264 @@
+"""A whole backtest described by one YAML file: data, strategy, config, rules and output.
+
+```yaml
+data:                      # Parquet paths (relative to this file) or the synthetic universe
+  prices: data/prices.parquet
+  signals: data/predictions.parquet   # optional: extra columns joined on timestamp and asset
+strategy:
+  name: TopNStrategy       # a built-in strategy, or "my_module:MyStrategy" from your code
+  params: {column: score, n: 10, rebalance_every: 5}
+config:                    # any BacktestConfig key; preset: vectorbt|backtrader|zipline first
+  initial_cash: 1000000
+  commission: 0.0005
+position_rules:            # optional, see ml4t.backtest.risk.serialization
+  AnyOf: [{VolatilityScaledStop: {k: 2.5}}, {TrailingStop: 0.1}]
+portfolio_rules:           # optional
+  - MaxPositions: 20
+output: results/my_backtest   # folder for the results (relative to the working directory)
+```
+
+Unknown or misspelled keys are errors naming their path and the nearest valid key.
+
+Example:
+    >>> spec = BacktestSpec.from_dict({
+    ...     "data": {"synthetic": {"n_assets": 10, "n_bars": 100}},
+    ...     "strategy": {"name": "TopNStrategy", "params": {"column": "score", "n": 3}},
+    ... })
+    >>> result = spec.run()
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import PRESETS, BacktestConfig
+from .data.feed import DataFeed
+from .datasets import synthetic_universe
+from .engine import Engine
+from .errors import ConfigError
+from .results.result import BacktestResult
+from .risk.portfolio import PortfolioRule
+from .risk.position import PositionRule
+from .risk.serialization import (
+    portfolio_rules_from_plain,
+    portfolio_rules_to_plain,
+    position_rule_from_plain,
+    position_rule_to_plain,
+)
+from .strategy import SignalStrategy, Strategy, TargetWeightStrategy, TopNStrategy
+
+BUILT_IN_STRATEGIES: dict[str, type[Strategy]] = {
+    cls.__name__: cls for cls in (SignalStrategy, TopNStrategy, TargetWeightStrategy)
+}
+_TOP_KEYS = ["data", "strategy", "config", "position_rules", "portfolio_rules", "output", "grid"]
+_DATA_KEYS = ["prices", "signals", "synthetic"]
+_STRATEGY_KEYS = ["name", "params"]
+
+
+@dataclass
+class BacktestSpec:
+    """A backtest as data: where the prices come from, which strategy, and how to execute.
+
+    Build it from YAML (``from_yaml``) or a mapping (``from_dict``); ``run()`` runs it and
+    ``to_dict()`` gives the resolved form (every config key spelled out), which ``from_dict``
+    reads back.
+    """
+
+    data: dict[str, Any]
+    strategy: str
+    strategy_params: dict[str, Any] = field(default_factory=dict)
+    config: BacktestConfig = field(default_factory=BacktestConfig)
+    position_rules: PositionRule | None = None
+    portfolio_rules: list[PortfolioRule] = field(default_factory=list)
+    output: str | None = None
+    grid: dict[str, Any] | None = None
+    base_dir: Path = field(default_factory=Path.cwd)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> BacktestSpec:
+        """Read a spec from a YAML file; relative data paths are relative to the file."""
+        source = Path(path)
+        if not source.is_file():
+            raise ConfigError(f"no such backtest file: {source}")
+        try:
+            values = yaml.safe_load(source.read_text())
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{source} is not valid YAML: {exc}") from exc
+        spec = cls.from_dict(values, base_dir=source.resolve().parent)
+        if spec.output is None:
+            spec.output = str(Path("results") / source.stem)
+        return spec
+
+    @classmethod
+    def from_dict(cls, values: object, *, base_dir: Path | None = None) -> BacktestSpec:
+        """Build a spec from a mapping with the YAML file's keys."""
+        if not isinstance(values, dict):
+            raise ConfigError(f"a backtest file must be a mapping of sections, got {values!r}")
+        _check_keys(values, "", _TOP_KEYS)
+        for required in ("data", "strategy"):
+            if required not in values:
+                raise ConfigError(f"the backtest has no '{required}' section")
+        data = _mapping(values["data"], "data")
+        _check_keys(data, "data", _DATA_KEYS)
+        if ("synthetic" in data) == ("prices" in data):
+            raise ConfigError("'data' needs exactly one of 'prices' (Parquet paths) or 'synthetic'")
+        if "synthetic" in data:
+            synthetic = _mapping(data["synthetic"] or {}, "data.synthetic")
+            _check_keys(synthetic, "data.synthetic", _parameters(synthetic_universe))
+        strategy = _mapping(values["strategy"], "strategy")
+        _check_keys(strategy, "strategy", _STRATEGY_KEYS)
+        if "name" not in strategy:
+            raise ConfigError(
+                "'strategy.name' is missing: a built-in strategy "
+                f"({', '.join(BUILT_IN_STRATEGIES)}) or 'module:Class'"
+            )
+        config = _config(values.get("config") or {})
+        rules = values.get("position_rules")
+        grid = values.get("grid")
+        return cls(
+            data=data,
+            strategy=str(strategy["name"]),
+            strategy_params=_mapping(strategy.get("params") or {}, "strategy.params"),
+            config=config,
+            position_rules=None if rules is None else position_rule_from_plain(rules),
+            portfolio_rules=portfolio_rules_from_plain(values.get("portfolio_rules") or []),
+            output=None if values.get("output") is None else str(values["output"]),
+            grid=None if grid is None else _mapping(grid, "grid"),
+            base_dir=base_dir if base_dir is not None else Path.cwd(),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved spec: what ``from_dict`` reads back into the same backtest."""
+        data = dict(self.data)
+        for key in ("prices", "signals"):
+            if key in data:
+                data[key] = _resolved_paths(data[key], self.base_dir)
+        out: dict[str, Any] = {
+            "data": data,
+            "strategy": {"name": self.strategy, "params": dict(self.strategy_params)},
+            "config": self.config.to_dict(),
+        }
+        if self.position_rules is not None:
+            out["position_rules"] = position_rule_to_plain(self.position_rules)
+        if self.portfolio_rules:
+            out["portfolio_rules"] = portfolio_rules_to_plain(self.portfolio_rules)
+        if self.output is not None:
+            out["output"] = self.output
+        if self.grid is not None:
+            out["grid"] = self.grid
+        return out
+
+    def feed(self) -> DataFeed:
+        """The data the spec names, as a feed."""
+        if "synthetic" in self.data:
+            return DataFeed(synthetic_universe(**(self.data["synthetic"] or {})))
+        prices = _resolved_paths(self.data["prices"], self.base_dir)
+        signals = self.data.get("signals")
+        return DataFeed(
+            prices,
+            signals=None if signals is None else _resolved_paths(signals, self.base_dir),
+        )
+
+    def build_strategy(self, params: dict[str, Any] | None = None) -> Strategy:
+        """A fresh strategy object (``params`` override the spec's own)."""
+        cls = strategy_class(self.strategy)
+        values = {**self.strategy_params, **(params or {})}
+        _check_keys(values, "strategy.params", _parameters(cls))
+        try:
+            return cls(**values)
+        except ConfigError as exc:
+            raise ConfigError(f"'strategy.params' of {self.strategy}: {exc}") from None
+        except TypeError as exc:
+            raise ConfigError(f"'strategy.params' of {self.strategy}: {exc}") from None
+
+    def run(self, *, feed: DataFeed | None = None, progress: bool = False) -> BacktestResult:
+        """Run the backtest (on ``feed`` if given, else on the spec's data)."""
+        engine = Engine(
+            feed if feed is not None else self.feed(),
+            self.build_strategy(),
+            self.config,
+            position_rules=self.position_rules,
+            portfolio_rules=self.portfolio_rules,
+        )
+        return engine.run(progress=progress)
+
+
+def strategy_class(name: str) -> type[Strategy]:
+    """A built-in strategy by name, or ``"package.module:Class"`` imported from your code."""
+    if name in BUILT_IN_STRATEGIES:
+        return BUILT_IN_STRATEGIES[name]
+    if ":" not in name:
+        near = difflib.get_close_matches(name, list(BUILT_IN_STRATEGIES), n=1)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        raise ConfigError(
+            f"unknown strategy 'strategy.name: {name}'{hint} Use one of "
+            f"{', '.join(BUILT_IN_STRATEGIES)}, or 'module:Class' for your own"
+        )
+    module_name, _, class_name = name.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(
+            f"'strategy.name: {name}': cannot import module {module_name!r} ({exc}); it must be "
+            "importable from the working directory or the Python path"
+        ) from None
+    cls = getattr(module, class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+        raise ConfigError(
+            f"'strategy.name: {name}': {module_name} has no Strategy subclass named {class_name!r}"
+        )
+    return cls
+
+
+def _config(values: object) -> BacktestConfig:
+    config = _mapping(values, "config")
+    if "preset" in config:
+        name = config["preset"]
+        if name not in PRESETS:
+            near = difflib.get_close_matches(str(name), list(PRESETS), n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise ConfigError(
+                f"unknown preset 'config.preset: {name}'{hint} Presets: {', '.join(PRESETS)}"
+            )
+        rest = {k: v for k, v in config.items() if k != "preset"}
+        return BacktestConfig.from_dict(dict(PRESETS[name]) | rest, path="config")
+    return BacktestConfig.from_dict(config, path="config")
+
+
+def _mapping(value: object, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"'{path}' must be a mapping, got {value!r}")
+    return value
+
+
+def _check_keys(values: dict[str, Any], path: str, valid: list[str]) -> None:
+    for key in values:
+        if key not in valid:
+            near = difflib.get_close_matches(str(key), valid, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            where = f"{path}.{key}" if path else str(key)
+            raise ConfigError(f"unknown key '{where}'{hint} Valid keys: {', '.join(valid)}")
+
+
+def _parameters(target: Any) -> list[str]:
+    return [p for p in inspect.signature(target).parameters if p != "self"]
+
+
+def _resolved_paths(value: object, base: Path) -> str | list[str]:
+    if isinstance(value, list):
+        return [str(_resolved(v, base)) for v in value]
+    return str(_resolved(value, base))
+
+
+def _resolved(value: object, base: Path) -> Path:
+    if not isinstance(value, str):
+        raise ConfigError(f"data paths must be strings, got {value!r}")
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path

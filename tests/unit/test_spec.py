@@ -1,0 +1,153 @@
+"""YAML backtests: every error names its key's path, and a spec round-trips."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ml4t.backtest import ConfigError, DataFeed
+from ml4t.backtest.cli import main
+from ml4t.backtest.datasets import synthetic_universe
+from ml4t.backtest.risk import AnyOf, MaxPositions, StopLoss, TimeExit
+from ml4t.backtest.spec import BacktestSpec
+
+CONFIGS = Path(__file__).resolve().parents[2] / "examples" / "configs"
+
+
+def base() -> dict:  # type: ignore[type-arg]
+    return {
+        "data": {"synthetic": {"n_assets": 8, "n_bars": 80, "seed": 1}},
+        "strategy": {"name": "TopNStrategy", "params": {"column": "score", "n": 2}},
+    }
+
+
+def with_(path: str, value: object) -> dict:  # type: ignore[type-arg]
+    spec = base()
+    *parents, last = path.split(".")
+    node = spec
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[last] = value
+    return spec
+
+
+@pytest.mark.parametrize(
+    ("values", "match"),
+    [
+        (with_("strategyy", {}), r"unknown key 'strategyy'; did you mean 'strategy'"),
+        (with_("data.price", "x.parquet"), r"unknown key 'data.price'; did you mean 'prices'"),
+        (with_("data.prices", "x.parquet"), "exactly one of 'prices'"),
+        (with_("data.synthetic.n_asets", 3), r"'data.synthetic.n_asets'; did you mean 'n_assets'"),
+        ({"data": base()["data"]}, "no 'strategy' section"),
+        (with_("strategy.name", "TopNStrategi"), r"unknown strategy.*did you mean 'TopNStrategy'"),
+        (with_("strategy.name", "no_such_module:X"), "cannot import module 'no_such_module'"),
+        (with_("strategy.name", "ml4t.backtest:Nope"), "no Strategy subclass named 'Nope'"),
+        (with_("strategy.params.nn", 3), r"'strategy.params.nn'; did you mean 'n'"),
+        (with_("config.comission", 0.1), r"'config.comission'; did you mean 'commission'"),
+        (with_("config.preset", "vectorbtt"), r"did you mean 'vectorbt'"),
+        (with_("config.slippage", {"model": "FixedBps"}), "did you mean 'FixedBpsSlippage'"),
+        (with_("position_rules", {"StopLos": 0.1}), r"'position_rules.StopLos'.*'StopLoss'"),
+        (with_("position_rules", {"StopLoss": {"pc": 0.1}}), r"'position_rules.StopLoss.pc'"),
+        (with_("position_rules", {"AnyOf": [{"StopLoss": 2}]}), r"AnyOf\[0\].StopLoss'.*pct"),
+        (with_("position_rules", {"AnyOf": {}}), "non-empty list of rules"),
+        (with_("portfolio_rules", {"MaxPositions": 3}), "'portfolio_rules' must be a list"),
+        (with_("portfolio_rules", [{"MaxPosition": 3}]), r"did you mean 'MaxPositions'"),
+        (with_("portfolio_rules", [{"MaxPositions": 0}]), r"'portfolio_rules\[0\].MaxPositions'"),
+    ],
+)
+def test_each_mistake_is_an_error_naming_its_path(values, match):
+    with pytest.raises(ConfigError, match=match):
+        BacktestSpec.from_dict(values).run()
+
+
+def test_a_bad_yaml_file_and_a_missing_one_are_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        BacktestSpec.from_yaml(bad)
+    with pytest.raises(ConfigError, match="no such backtest file"):
+        BacktestSpec.from_yaml(tmp_path / "missing.yaml")
+
+
+def test_rules_and_config_are_built_from_the_file():
+    spec = BacktestSpec.from_dict(
+        with_("position_rules", {"AnyOf": [{"StopLoss": 0.05}, {"TimeExit": {"bars": 10}}]})
+        | {"portfolio_rules": [{"MaxPositions": 3}], "config": {"preset": "vectorbt"}}
+    )
+    assert spec.position_rules == AnyOf(StopLoss(0.05), TimeExit(10))
+    assert spec.portfolio_rules == [MaxPositions(3)]
+    assert spec.config.fill_timing == "same_close"  # what the vectorbt preset sets
+
+
+def test_the_resolved_spec_reads_back_into_the_same_backtest():
+    spec = BacktestSpec.from_dict(
+        with_("position_rules", {"TrailingStop": 0.05}) | {"config": {"commission": 0.001}}
+    )
+    again = BacktestSpec.from_dict(yaml.safe_load(yaml.safe_dump(spec.to_dict())))
+    first, second = spec.run(), again.run()
+    assert first.fills.equals(second.fills)
+    assert "trailing_stop" in set(first.fills["reason"])
+
+
+def test_parquet_paths_are_relative_to_the_file_and_user_strategies_import(tmp_path, monkeypatch):
+    synthetic_universe(n_assets=5, n_bars=60, seed=2).write_parquet(tmp_path / "prices.parquet")
+    (tmp_path / "my_strategies.py").write_text(
+        textwrap.dedent(
+            """
+            from ml4t.backtest import Strategy
+
+            class BuyFirst(Strategy):
+                def __init__(self, qty=10):
+                    self.qty = qty
+
+                def on_data(self, timestamp, data, broker):
+                    if data.index == 0:
+                        broker.submit_order(str(data.assets[0]), self.qty)
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "bt.yaml").write_text(
+        "data: {prices: prices.parquet}\n"
+        "strategy: {name: 'my_strategies:BuyFirst', params: {qty: 7}}\n"
+    )
+    monkeypatch.chdir(Path(sys.prefix))  # elsewhere: the data path must not depend on it
+    result = BacktestSpec.from_yaml(tmp_path / "bt.yaml").run()
+    assert result.fills["quantity"].to_list() == [7.0]
+
+
+def test_cli_run_writes_results_and_prints_json(tmp_path, capsys):
+    config = tmp_path / "bt.yaml"
+    config.write_text(yaml.safe_dump(with_("position_rules", {"StopLoss": 0.03})))
+    assert main(["run", str(config), "--out", str(tmp_path / "out"), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["output"] == str(tmp_path / "out")
+    assert "sharpe" in printed["metrics"]
+    written = {p.name for p in (tmp_path / "out").iterdir()}
+    assert {"equity.parquet", "fills.parquet", "trades.parquet", "backtest.yaml"} <= written
+    resolved = yaml.safe_load((tmp_path / "out" / "backtest.yaml").read_text())
+    assert resolved["position_rules"] == {"StopLoss": {"pct": 0.03}}
+
+
+def test_cli_run_reports_a_bad_file_as_an_error(tmp_path, capsys):
+    config = tmp_path / "bt.yaml"
+    config.write_text(yaml.safe_dump(with_("config.comission", 0.1)))
+    assert main(["run", str(config), "--quiet"]) == 2
+    assert "config.comission" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["simple_signal", "ml_topn", "portfolio_costs"])
+def test_example_configs_run(name):
+    values = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
+    values["data"]["synthetic"]["n_bars"] = 200  # a smaller run of the same file
+    spec = BacktestSpec.from_dict(values, base_dir=CONFIGS)
+    feed = spec.feed()
+    assert isinstance(feed, DataFeed)
+    result = spec.run(feed=feed)
+    assert result.fills.height > 0
+    assert spec.output is not None and spec.output.startswith("results/")
