@@ -222,6 +222,29 @@ class DataFeed:
                 f"unknown field {field!r}; valid fields: {', '.join(self._fields)}"
             ) from None
 
+    def slice(self, start: int, stop: int) -> DataFeed:
+        """The bars ``start <= t < stop`` as a feed of their own.
+
+        Its arrays are copies, so nothing outside the window is reachable from it (not even
+        through a view's ``.base``), which is what walk-forward training relies on. Every asset
+        stays, with NaN where it has no bar in the window.
+
+        Example:
+            >>> train = feed.slice(0, 500)   # doctest: +SKIP
+        """
+        if not (0 <= start < stop <= self.n_bars):
+            raise DataError(
+                f"slice [{start}, {stop}) is not a non-empty range of bars in [0, {self.n_bars})"
+            )
+        part = DataFeed.__new__(DataFeed)
+        part._setup(
+            self._timestamps[start:stop].astype(np.int64),
+            [str(a) for a in self._assets],
+            self._timezone,
+            {name: array[start:stop].copy() for name, array in self._arrays.items()},
+        )
+        return part
+
     def asset_index(self, asset: str) -> int:
         """Column of ``asset`` in every array."""
         try:

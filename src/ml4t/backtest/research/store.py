@@ -1,0 +1,290 @@
+"""The run store: every recorded backtest in one embedded DuckDB file, queryable with SQL.
+
+Tables:
+
+- ``runs``: ``id`` (1, 2, ...), ``created`` (UTC), ``kind`` (``run``, ``sweep``,
+  ``walk_forward``), ``name``, ``config`` and ``params`` (JSON text), ``code_version``
+  (package version and git commit), ``data_fingerprint`` (a hash of the feed), ``results``
+  (the folder of its Parquet results, if saved), ``error`` (why it failed, if it did), and
+  ``group_id`` (the sweep or walk-forward it belongs to).
+- ``metrics``: ``run_id``, ``name``, ``value``: one row per metric.
+
+DuckDB lets one process write a file at a time; the store retries while another holds it, and
+a sweep writes from its parent process only, so concurrent runs lose no rows.
+
+Example:
+    >>> store = RunStore("runs.duckdb")                     # doctest: +SKIP
+    >>> run_id = store.record(result, name="topn", params={"n": 10})  # doctest: +SKIP
+    >>> store.query("select name, value from metrics where run_id = ?", [run_id])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from ..data.feed import DataFeed
+from ..errors import ConfigError
+from ..results.result import BacktestResult
+
+DEFAULT_STORE = "runs.duckdb"
+_SCHEMA = """
+create sequence if not exists run_ids start 1;
+create table if not exists runs (
+    id bigint primary key default nextval('run_ids'),
+    created timestamp not null,
+    kind varchar not null,
+    name varchar,
+    config varchar,
+    params varchar,
+    code_version varchar,
+    data_fingerprint varchar,
+    results varchar,
+    error varchar,
+    group_id bigint
+);
+create table if not exists metrics (
+    run_id bigint not null,
+    name varchar not null,
+    value double
+);
+"""
+_LOCK_WAIT_SECONDS = 60.0
+
+
+class RunStore:
+    """A DuckDB file of runs and their metrics (created on first use).
+
+    Each call opens the file, writes or reads, and closes it again, so several processes can
+    take turns; a call that finds the file locked by another writer waits for it.
+    """
+
+    def __init__(self, path: str | Path = DEFAULT_STORE) -> None:
+        self.path = Path(path)
+
+    def record(
+        self,
+        result: BacktestResult | None,
+        *,
+        kind: str = "run",
+        name: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        config: Mapping[str, Any] | None = None,
+        data_fingerprint: str | None = None,
+        results_path: str | Path | None = None,
+        error: str | None = None,
+        group_id: int | None = None,
+    ) -> int:
+        """Store one run (its metrics when ``result`` is given) and return its id."""
+        return self.record_many(
+            [
+                {
+                    "result": result,
+                    "params": params,
+                    "error": error,
+                    "results_path": results_path,
+                    "config": config,
+                }
+            ],
+            kind=kind,
+            name=name,
+            data_fingerprint=data_fingerprint,
+            group_id=group_id,
+        )[0]
+
+    def record_many(
+        self,
+        runs: Sequence[Mapping[str, Any]],
+        *,
+        kind: str,
+        name: str | None = None,
+        data_fingerprint: str | None = None,
+        group_id: int | None = None,
+    ) -> list[int]:
+        """Store several runs in one transaction; each is a mapping with ``result`` and
+        optionally ``params``, ``config``, ``error``, ``results_path`` or ``metrics`` (a dict
+        used instead of the result's). Returns their ids in order."""
+        version = code_version()
+        created = datetime.now(UTC).replace(tzinfo=None)
+        ids: list[int] = []
+
+        def write(con: Any) -> None:
+            con.execute("begin transaction")
+            for run in runs:
+                result = run.get("result")
+                config = run.get("config")
+                if config is None and result is not None:
+                    config = result.config
+                row = con.execute(
+                    "insert into runs (created, kind, name, config, params, code_version, "
+                    "data_fingerprint, results, error, group_id) values "
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning id",
+                    [
+                        created,
+                        kind,
+                        name,
+                        _json(config),
+                        _json(run.get("params")),
+                        version,
+                        data_fingerprint,
+                        None if run.get("results_path") is None else str(run["results_path"]),
+                        run.get("error"),
+                        group_id,
+                    ],
+                ).fetchone()
+                run_id = int(row[0])
+                ids.append(run_id)
+                metrics = run.get("metrics")
+                if metrics is None and result is not None:
+                    metrics = result.metrics
+                if metrics:
+                    con.executemany(
+                        "insert into metrics values (?, ?, ?)",
+                        [(run_id, k, _number(v)) for k, v in metrics.items()],
+                    )
+            con.execute("commit")
+
+        self._with_connection(write)
+        return ids
+
+    def new_group(
+        self,
+        kind: str,
+        name: str | None,
+        params: Mapping[str, Any],
+        *,
+        config: Mapping[str, Any] | None = None,
+    ) -> int:
+        """A parent row for a sweep or walk-forward; its runs point to it with ``group_id``."""
+        return self.record(None, kind=kind, name=name, params=params, config=config)
+
+    def runs(self) -> pl.DataFrame:
+        """Every run, newest first, with its main metrics as columns."""
+        return self.query(
+            "select r.id, r.created, r.kind, r.name, r.group_id, r.error, "
+            "max(case when m.name = 'total_return' then m.value end) as total_return, "
+            "max(case when m.name = 'sharpe' then m.value end) as sharpe, "
+            "max(case when m.name = 'max_drawdown' then m.value end) as max_drawdown "
+            "from runs r left join metrics m on m.run_id = r.id "
+            "group by all order by r.id desc"
+        )
+
+    def run(self, run_id: int) -> dict[str, Any]:
+        """One run: its row (config and params parsed) and its metrics."""
+        rows = self.query("select * from runs where id = ?", [run_id])
+        if rows.height == 0:
+            raise ConfigError(f"no run with id {run_id} in {self.path}")
+        out = rows.row(0, named=True)
+        for key in ("config", "params"):
+            out[key] = None if out[key] is None else json.loads(out[key])
+        metrics = self.query("select name, value from metrics where run_id = ?", [run_id])
+        out["metrics"] = dict(zip(metrics["name"], metrics["value"], strict=True))
+        return out
+
+    def compare(self, run_ids: Sequence[int]) -> pl.DataFrame:
+        """Metrics of several runs side by side: one row per metric, one column per run."""
+        frames = []
+        for run_id in run_ids:
+            metrics = self.run(run_id)["metrics"]
+            frames.append(
+                pl.DataFrame({"metric": list(metrics), f"run {run_id}": list(metrics.values())})
+            )
+        if not frames:
+            return pl.DataFrame({"metric": []})
+        out = frames[0]
+        for frame in frames[1:]:
+            out = out.join(frame, on="metric", how="full", coalesce=True)
+        return out
+
+    def query(self, sql: str, parameters: Sequence[Any] | None = None) -> pl.DataFrame:
+        """Run SQL against the store and return the answer as a polars frame."""
+        frame: list[pl.DataFrame] = []
+
+        def read(con: Any) -> None:
+            cursor = con.execute(sql, parameters or [])
+            names = [d[0] for d in cursor.description]
+            rows = cursor.fetchall()
+            frame.append(pl.DataFrame(rows, schema=names, orient="row"))
+
+        self._with_connection(read)
+        return frame[0]
+
+    def _with_connection(self, work: Any) -> None:
+        duckdb = _duckdb()
+        deadline = time.monotonic() + _LOCK_WAIT_SECONDS
+        delay = 0.01
+        while True:
+            try:
+                con = duckdb.connect(str(self.path))
+            except duckdb.IOException as exc:
+                # Another process holds the file's write lock: wait for our turn.
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+                continue
+            try:
+                con.execute(_SCHEMA)
+                work(con)
+            finally:
+                con.close()
+            return
+
+
+def data_fingerprint(feed: DataFeed) -> str:
+    """A short hash of a feed's timestamps, assets and every field's values."""
+    digest = hashlib.blake2b(digest_size=12)
+    digest.update(np.ascontiguousarray(feed.timestamps).tobytes())
+    digest.update("\x00".join(map(str, feed.assets)).encode())
+    for name in feed.fields:
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(feed.array(name)).tobytes())
+    return digest.hexdigest()
+
+
+def code_version() -> str:
+    """The package version, plus the git commit of the working directory when there is one."""
+    from .. import __version__
+
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"{__version__}+{commit}" if commit else __version__
+
+
+def _json(value: object) -> str | None:
+    return None if value is None else json.dumps(value, default=str, sort_keys=True)
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return None if math.isnan(value) else float(value)
+    return None
+
+
+def _duckdb() -> Any:
+    try:
+        import duckdb
+    except ImportError:
+        raise ConfigError(
+            "the run store needs DuckDB: install this project's 'store' extra "
+            "(pip install -e '.[store]' from the repository) or the duckdb package"
+        ) from None
+    return duckdb
