@@ -1,0 +1,79 @@
+"""The run store: runs and metrics in DuckDB, read back, compared, and shared by processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import pytest
+
+from ml4t.backtest import BacktestConfig, ConfigError, DataFeed, Engine, TopNStrategy
+from ml4t.backtest.datasets import synthetic_universe
+from ml4t.backtest.research import RunStore, data_fingerprint
+
+
+def result(n: int):  # type: ignore[no-untyped-def]
+    feed = DataFeed(synthetic_universe(n_assets=6, n_bars=60, seed=1))
+    return Engine(feed, TopNStrategy("score", n=n), BacktestConfig(commission=0.001)).run()
+
+
+def test_a_recorded_run_reads_back_with_its_config_params_and_metrics(tmp_path):
+    store = RunStore(tmp_path / "runs.duckdb")
+    first = result(2)
+    run_id = store.record(first, name="top2", params={"n": 2}, data_fingerprint="abc")
+    row = store.run(run_id)
+    assert row["name"] == "top2" and row["kind"] == "run" and row["data_fingerprint"] == "abc"
+    assert row["params"] == {"n": 2}
+    assert row["config"]["commission"] == 0.001
+    assert row["metrics"]["sharpe"] == pytest.approx(first.metrics["sharpe"])
+    assert row["code_version"].startswith("0.")
+
+
+def test_runs_lists_newest_first_and_compare_puts_runs_side_by_side(tmp_path):
+    store = RunStore(tmp_path / "runs.duckdb")
+    a = store.record(result(2), name="a")
+    b = store.record(result(3), name="b")
+    assert store.runs()["id"].to_list() == [b, a]
+    table = store.compare([a, b])
+    assert table.columns == ["metric", f"run {a}", f"run {b}"]
+    sharpe = table.filter(table["metric"] == "sharpe").row(0)
+    assert sharpe[1] != sharpe[2]
+    with pytest.raises(ConfigError, match="no run with id 99"):
+        store.run(99)
+
+
+def test_users_can_query_the_file_with_sql(tmp_path):
+    store = RunStore(tmp_path / "runs.duckdb")
+    for n in (1, 2, 3):
+        store.record(result(n), params={"n": n})
+    best = store.query(
+        "select r.params, m.value from runs r join metrics m on m.run_id = r.id "
+        "where m.name = 'sharpe' order by m.value desc limit 1"
+    )
+    assert best.height == 1
+
+
+def _write_many(path: str, who: int) -> None:
+    store = RunStore(path)
+    for i in range(25):
+        store.record(None, name=f"writer {who}", params={"i": i}, error=None)
+
+
+def test_writers_in_several_processes_lose_no_rows(tmp_path):
+    path = str(tmp_path / "runs.duckdb")
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_write_many, args=(path, w)) for w in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+        assert worker.exitcode == 0
+    counts = RunStore(path).query("select name, count(*) as n from runs group by name order by 1")
+    assert counts["n"].to_list() == [25, 25, 25]
+
+
+def test_the_fingerprint_changes_with_any_value():
+    frame = synthetic_universe(n_assets=3, n_bars=20, seed=1)
+    same = data_fingerprint(DataFeed(frame)) == data_fingerprint(DataFeed(frame))
+    bumped = frame.with_columns(frame["close"].scatter(5, frame["close"][5] + 0.01))
+    assert same
+    assert data_fingerprint(DataFeed(frame)) != data_fingerprint(DataFeed(bumped))
