@@ -54,6 +54,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--out", help="results folder (default: the file's 'output' key)")
     run.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
     run.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    run.add_argument("--store", help="also record the run in this run store (a DuckDB file)")
+    sweep = sub.add_parser(
+        "sweep",
+        help="run a YAML backtest once per combination of its grid section",
+        description=(
+            "Run the backtest a YAML file describes once per combination of its 'grid' section "
+            "(dotted paths into the file, each with a list of values), on local processes or a "
+            "Dask cluster, and print one row per run with its parameters and metrics.\n\n"
+            "example grid section:\n"
+            "  grid:\n"
+            "    strategy.params.n: [5, 10, 20]\n"
+            "    config.commission: [0.0005, 0.001]\n\n"
+            "example:\n"
+            "  ml4t-backtest sweep examples/configs/ml_topn_sweep.yaml --store runs.duckdb"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sweep.add_argument("config", help="the backtest's YAML file, with a grid section")
+    sweep.add_argument("--dask", help="a Dask scheduler address, host:port (default: local)")
+    sweep.add_argument("--store", help="record every run in this run store (a DuckDB file)")
+    sweep.add_argument("--out", help="also write the table to this Parquet file")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar, no table")
+    sweep.add_argument("--json", action="store_true", help="print the table as JSON rows")
+    runs = sub.add_parser(
+        "runs",
+        help="list, show and compare runs in a run store",
+        description=(
+            "Read the run store (a DuckDB file written by run --store, sweep --store, or the "
+            "Python API).\n\nexamples:\n"
+            "  ml4t-backtest runs list\n"
+            "  ml4t-backtest runs show 12\n"
+            "  ml4t-backtest runs compare 12 15 --store research/runs.duckdb"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    runs.add_argument("action", choices=["list", "show", "compare"], help="what to print")
+    runs.add_argument("ids", nargs="*", type=int, help="run ids (show: one; compare: two or more)")
+    runs.add_argument(
+        "--store", default="runs.duckdb", help="the DuckDB file (default runs.duckdb)"
+    )
+    runs.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
 
     try:
@@ -61,6 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _demo(args)
         if args.command == "run":
             return _run(args)
+        if args.command == "sweep":
+            return _sweep(args)
+        if args.command == "runs":
+            return _runs(args)
     except BacktestError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -104,6 +149,16 @@ def _run(args: argparse.Namespace) -> int:
     report = getattr(result, "report", None)
     if report is not None:
         report(out / "report.html")
+    if args.store:
+        from .research.store import RunStore, data_fingerprint
+
+        RunStore(args.store).record(
+            result,
+            name=Path(args.config).stem,
+            config=spec.to_dict(),
+            data_fingerprint=data_fingerprint(spec.feed()),
+            results_path=out.resolve(),
+        )
     if args.json:
         metrics = {
             k: (None if isinstance(v, float) and v != v else v) for k, v in result.metrics.items()
@@ -112,6 +167,66 @@ def _run(args: argparse.Namespace) -> int:
     elif not args.quiet:
         print(result.summary())
         print(f"\nResults written to {out}/ in {elapsed:.2f} s")
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    import json
+
+    import polars as pl
+
+    from .research.sweep import sweep_spec
+    from .spec import BacktestSpec
+
+    spec = BacktestSpec.from_yaml(args.config)
+    executor = None if args.dask is None else f"dask://{args.dask.removeprefix('tcp://')}"
+    table = sweep_spec(
+        spec,
+        executor,
+        progress=not (args.quiet or args.json),
+        store=args.store,
+        name=Path(args.config).stem,
+    )
+    if args.out:
+        table.write_parquet(args.out)
+    if args.json:
+        print(json.dumps(table.to_dicts(), default=str))
+    elif not args.quiet:
+        with pl.Config(tbl_rows=-1, tbl_cols=12, tbl_width_chars=160):
+            print(table)
+    return 0
+
+
+def _runs(args: argparse.Namespace) -> int:
+    import json
+
+    import polars as pl
+
+    from .research.store import RunStore
+
+    store = RunStore(args.store)
+    if args.action != "list" and not Path(args.store).exists():
+        print(f"error: no run store at {args.store}", file=sys.stderr)
+        return 2
+    if args.action == "list":
+        frame = store.runs() if Path(args.store).exists() else pl.DataFrame()
+    elif args.action == "show":
+        if len(args.ids) != 1:
+            print("error: runs show takes one run id", file=sys.stderr)
+            return 2
+        row = store.run(args.ids[0])
+        print(json.dumps(row, default=str, indent=None if args.json else 2))
+        return 0
+    else:
+        if len(args.ids) < 2:
+            print("error: runs compare takes two or more run ids", file=sys.stderr)
+            return 2
+        frame = store.compare(args.ids)
+    if args.json:
+        print(json.dumps(frame.to_dicts(), default=str))
+    else:
+        with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=160):
+            print(frame)
     return 0
 
 

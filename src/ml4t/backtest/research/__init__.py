@@ -1,7 +1,7 @@
 """Research at scale: parameter sweeps, walk-forward validation, and the run store."""
 
 from .store import RunStore, data_fingerprint
-from .sweep import expand_grid, sweep
+from .sweep import expand_grid, sweep, sweep_spec
 from .walk_forward import Fold, WalkForwardResult, walk_forward
 
 __all__ = [
@@ -11,5 +11,6 @@ __all__ = [
     "data_fingerprint",
     "expand_grid",
     "sweep",
+    "sweep_spec",
     "walk_forward",
 ]

@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import itertools
 import math
@@ -49,6 +50,7 @@ from ..errors import ConfigError
 from ..results.result import BacktestResult
 from ..risk.portfolio import PortfolioRule
 from ..risk.position import PositionRule
+from ..spec import BacktestSpec
 from ..strategy import Strategy
 from .store import RunStore, data_fingerprint
 
@@ -338,3 +340,81 @@ def _plain(params: Params) -> dict[str, Any]:
         k: v if v is None or isinstance(v, bool | int | float | str) else repr(v)
         for k, v in params.items()
     }
+
+
+def sweep_spec(
+    spec: BacktestSpec,
+    executor: Executor | str | None = None,
+    *,
+    progress: bool = True,
+    store: RunStore | str | Path | None = None,
+    name: str | None = None,
+) -> pl.DataFrame:
+    """Sweep a YAML backtest over its ``grid`` section: dotted paths into the file, each with
+    a list of values (``strategy.params.n: [5, 10]``, ``config.commission: [0.0005, 0.001]``,
+    ``position_rules.AnyOf.1.TrailingStop: [0.1, 0.2]``; list items by index).
+
+    Every combination is checked before any runs, so a wrong path fails at once.
+    """
+    if not spec.grid:
+        raise ConfigError("the backtest has no 'grid' section to sweep over")
+    base = spec.to_dict()
+    base.pop("grid", None)
+    base.pop("output", None)
+    combos = expand_grid({str(k): v for k, v in spec.grid.items()})
+    for combo in combos:
+        _SpecRun.build(base, combo, spec.base_dir)
+    return sweep(
+        spec.config,
+        combos,
+        spec.feed(),
+        executor=executor,
+        run=_SpecRun(base, spec.base_dir),
+        progress=progress,
+        store=store,
+        name=name,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class _SpecRun:
+    """Runs one combination of a YAML sweep: the resolved spec with the grid's values set."""
+
+    base: dict[str, Any]
+    base_dir: Path
+
+    def __call__(self, feed: DataFeed, config: BacktestConfig, params: Params) -> BacktestResult:
+        return self.build(self.base, params, self.base_dir).run(feed=feed)
+
+    @staticmethod
+    def build(base: dict[str, Any], params: Params, base_dir: Path) -> BacktestSpec:
+        values = copy.deepcopy(base)
+        for path, value in params.items():
+            _set_path(values, path, value)
+        return BacktestSpec.from_dict(values, base_dir=base_dir)
+
+
+def _set_path(values: dict[str, Any], path: str, value: Any) -> None:
+    parts = path.split(".")
+    node: Any = values
+    for i, part in enumerate(parts[:-1]):
+        where = ".".join(parts[: i + 1])
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(f"grid path '{path}': '{where}' is not an index of its list")
+            node = node[int(part)]
+        elif isinstance(node, dict):
+            if part not in node:
+                node[part] = {}
+            node = node[part]
+        else:
+            raise ConfigError(f"grid path '{path}': '{where}' is a value, not a section")
+    last = parts[-1]
+    if isinstance(node, list):
+        if not last.isdigit() or int(last) >= len(node):
+            raise ConfigError(f"grid path '{path}': '{last}' is not an index of its list")
+        node[int(last)] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        raise ConfigError(f"grid path '{path}': its parent is a value, not a section")
