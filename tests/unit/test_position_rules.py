@@ -416,3 +416,14 @@ def test_with_same_close_fills_rules_start_on_the_next_bar(make_feed):
     result, _ = run(feed, buy(), position_rules=StopLoss(0.05), fill_timing="same_close")
     assert result.fills["timestamp"].to_list()[0] == day(0)
     assert exits(result) == [(day(1), "sell", 10.0, 95.0, "stop_loss")]
+
+
+def test_trades_carry_the_rule_that_closed_them(make_feed):
+    feed = make_feed({"A": [FLAT, FLAT, (99.0, 100.0, 94.0, 96.0), FLAT, FLAT]})
+    result, _ = run(
+        feed,
+        {0: lambda b, d: b.submit_order("A", 10), 3: lambda b, d: b.submit_order("A", 5)},
+        position_rules=StopLoss(0.05),
+    )
+    trades = result.trades.select("status", "entry_reason", "exit_reason", "exit_price").rows()
+    assert trades == [("closed", "order", "stop_loss", 95.0), ("open", "order", "", 100.0)]

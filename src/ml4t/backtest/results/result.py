@@ -127,12 +127,15 @@ class BacktestResult:
 
     @cached_property
     def trades(self) -> pl.DataFrame:
-        """FIFO round trips: entry/exit time and price, quantity, pnl (net), return, bars held."""
+        """FIFO round trips: entry/exit time and price, quantity, pnl (net), return, bars held,
+        and the reasons of the fills that opened and closed them (``exit_reason``: ``stop_loss``,
+        ``take_profit``, ``trailing_stop``, ``time_exit``, ``rebalance``, ...; "" while open)."""
         t = match_trades(self._fills, self._last_price)
         ts = self._timestamps
         is_open = t["is_open"]
         last_bar = len(ts) - 1
         bars_held = np.where(is_open, last_bar, t["exit_bar"]) - t["entry_bar"]
+        reasons = np.asarray(ORIGIN_NAMES)
         return pl.DataFrame(
             {
                 "asset": self._assets[t["asset"]].astype(str),
@@ -147,8 +150,16 @@ class BacktestResult:
                 "return": t["return"],
                 "commission": t["commission"],
                 "bars_held": bars_held,
+                "entry_reason": reasons[t["entry_origin"]],
+                "exit_reason": np.where(is_open, "", reasons[np.maximum(t["exit_origin"], 0)]),
             },
-            schema_overrides={"asset": pl.String, "direction": pl.String, "status": pl.String},
+            schema_overrides={
+                "asset": pl.String,
+                "direction": pl.String,
+                "status": pl.String,
+                "entry_reason": pl.String,
+                "exit_reason": pl.String,
+            },
         )
 
     @cached_property

@@ -25,6 +25,8 @@ TRADE_DTYPE = np.dtype(
         ("commission", np.float64),  # entry share plus exit share
         ("pnl", np.float64),  # net of commission
         ("return", np.float64),  # pnl over entry notional
+        ("entry_origin", np.int8),  # the origin code of the opening fill (its reason)
+        ("exit_origin", np.int8),  # of the closing fill; -1 for open trades
     ],
     align=True,
 )
@@ -38,6 +40,7 @@ def _match_fifo(
     qty: np.ndarray,
     price: np.ndarray,
     commission: np.ndarray,
+    origin: np.ndarray,
     last_price: np.ndarray,
     out: np.ndarray,
 ) -> int:
@@ -47,6 +50,7 @@ def _match_fifo(
     lot_price = np.empty(n)
     lot_bar = np.empty(n, dtype=np.int64)
     lot_comm_per_unit = np.empty(n)
+    lot_origin = np.empty(n, dtype=np.int8)
     n_out = 0
     k = 0
     while k < n:
@@ -76,6 +80,8 @@ def _match_fifo(
                 rec.commission = comm
                 rec.pnl = gross - comm
                 rec["return"] = (gross - comm) / (closed * lot_price[head])
+                rec.entry_origin = lot_origin[head]
+                rec.exit_origin = origin[i]
                 n_out += 1
                 if closed >= abs(lq):
                     head += 1
@@ -90,6 +96,7 @@ def _match_fifo(
                 lot_price[tail] = p
                 lot_bar[tail] = bar[i]
                 lot_comm_per_unit[tail] = comm_per_unit
+                lot_origin[tail] = origin[i]
                 tail += 1
             k += 1
         for j in range(head, tail):
@@ -111,6 +118,8 @@ def _match_fifo(
             rec.commission = comm
             rec.pnl = gross - comm
             rec["return"] = (gross - comm) / (closed * lot_price[j])
+            rec.entry_origin = lot_origin[j]
+            rec.exit_origin = -1
             n_out += 1
     return n_out
 
@@ -132,6 +141,7 @@ def match_trades(fills: NDArray[np.void], last_price: NDArray[np.float64]) -> ND
         np.ascontiguousarray(fills["quantity"]),
         np.ascontiguousarray(fills["price"]),
         np.ascontiguousarray(fills["commission"]),
+        np.ascontiguousarray(fills["origin"]),
         last_price,
         out,
     )
