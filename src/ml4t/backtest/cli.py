@@ -95,6 +95,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--store", default="runs.duckdb", help="the DuckDB file (default runs.duckdb)"
     )
     runs.add_argument("--json", action="store_true", help="print JSON")
+    validate = sub.add_parser(
+        "validate",
+        help="run the parity suite against VectorBT and Backtrader and print the table",
+        description=(
+            "Run every parity scenario in the peer frameworks and here (with the matching "
+            "preset) and print: scenario, framework, our final value, theirs, the difference, "
+            "and how many fills matched. Needs the 'validation' extra (vectorbt, backtrader)."
+            "\n\nexample:\n  ml4t-backtest validate --framework backtrader"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    validate.add_argument("--framework", action="append", help="only this peer (repeatable)")
+    validate.add_argument("--scenario", action="append", help="only this scenario (repeatable)")
+    validate.add_argument("--json", action="store_true", help="print JSON rows")
     args = parser.parse_args(argv)
 
     try:
@@ -106,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sweep(args)
         if args.command == "runs":
             return _runs(args)
+        if args.command == "validate":
+            return _validate(args)
     except BacktestError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -228,6 +244,26 @@ def _runs(args: argparse.Namespace) -> int:
         with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=160):
             print(frame)
     return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    import json
+
+    import polars as pl
+
+    from .validation import run_validation
+
+    table = run_validation(frameworks=args.framework, scenarios=args.scenario)
+    if args.json:
+        print(json.dumps(table.to_dicts(), default=str))
+    else:
+        shown = table.select(
+            "scenario", "framework", "status", "ours_final", "theirs_final", "final_rel_diff",
+            "fills", "note",
+        )  # fmt: skip
+        with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=90):
+            print(shown)
+    return 0 if (table["status"] != "MISMATCH").all() else 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,167 @@
+"""Trading plans written once and run by both sides of a comparison.
+
+A plan decides at each bar's close from the signals and its own position, through a small
+interface (``Api``) that our ``Broker`` and Backtrader's ``Strategy`` both implement, so the two
+runs make the same decisions by construction and only execution can differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..broker import Broker
+from ..data.view import BarView
+from ..strategy import Strategy
+
+
+class Api(Protocol):
+    """What a plan may do; asset 0 is the first (and usually only) asset."""
+
+    def position(self) -> float: ...
+    def live_orders(self) -> int: ...
+    def market(self, qty: float) -> Any: ...
+    def close(self) -> None: ...
+    def stop(self, qty: float, price: float) -> Any: ...
+    def limit(self, qty: float, price: float) -> Any: ...
+    def trail(self, qty: float, percent: float) -> Any: ...
+    def bracket(self, qty: float, stop: float, take: float) -> None: ...
+    def cancel(self, handle: Any) -> None: ...
+    def is_live(self, handle: Any) -> bool: ...
+
+
+Plan = Callable[[int, float, Api, dict[str, Any]], None]
+Signals = NDArray[np.bool_]
+
+
+def signal_plan(
+    entries: Signals, exits: Signals, qty: float, alternate: float | None = None
+) -> Plan:
+    """Buy ``qty`` (every other entry ``alternate``) when flat on an entry; close on an exit."""
+
+    def plan(t: int, close: float, api: Api, state: dict[str, Any]) -> None:
+        held = api.position()
+        if exits[t, 0] and held > 0:
+            api.close()
+        elif entries[t, 0] and held == 0:
+            k = state.get("entries", 0)
+            state["entries"] = k + 1
+            api.market(alternate if alternate is not None and k % 2 else qty)
+
+    return plan
+
+
+def long_short_plan(entries: Signals, exits: Signals, qty: float) -> Plan:
+    """Long ``qty`` on an entry, short ``qty`` on an exit (reversing in one order)."""
+
+    def plan(t: int, close: float, api: Api, state: dict[str, Any]) -> None:
+        held = api.position()
+        if entries[t, 0] and held <= 0:
+            api.market(qty - held)
+        elif exits[t, 0] and held >= 0:
+            api.market(-qty - held)
+
+    return plan
+
+
+def protective_plan(entries: Signals, exits: Signals, qty: float, kind: str, level: float) -> Plan:
+    """Enter with a protective sell placed at the same close: a stop at ``level`` x close, a
+    limit at ``level`` x close, or a trailing stop ``level`` (a fraction) behind; an exit
+    signal cancels it and closes."""
+
+    def plan(t: int, close: float, api: Api, state: dict[str, Any]) -> None:
+        held = api.position()
+        handle = state.get("protect")
+        if exits[t, 0] and held > 0:
+            if handle is not None and api.is_live(handle):
+                api.cancel(handle)
+            api.close()
+        elif entries[t, 0] and held == 0 and api.live_orders() == 0:
+            api.market(qty)
+            if kind == "stop":
+                state["protect"] = api.stop(-qty, close * level)
+            elif kind == "limit":
+                state["protect"] = api.limit(-qty, close * level)
+            else:
+                state["protect"] = api.trail(-qty, level)
+
+    return plan
+
+
+def bracket_plan(entries: Signals, qty: float, stop: float, take: float) -> Plan:
+    """On an entry while flat with nothing working: a market buy with a stop-loss at
+    ``stop`` x close and a take-profit at ``take`` x close that cancel each other."""
+
+    def plan(t: int, close: float, api: Api, state: dict[str, Any]) -> None:
+        if entries[t, 0] and api.position() == 0 and api.live_orders() == 0:
+            api.bracket(qty, close * stop, close * take)
+
+    return plan
+
+
+def limit_entry_plan(entries: Signals, exits: Signals, qty: float, level: float) -> Plan:
+    """Enter with a limit buy at ``level`` x close; an exit cancels it if unfilled, and closes."""
+
+    def plan(t: int, close: float, api: Api, state: dict[str, Any]) -> None:
+        held = api.position()
+        handle = state.get("entry")
+        if exits[t, 0]:
+            if handle is not None and api.is_live(handle):
+                api.cancel(handle)
+            if held > 0:
+                api.close()
+        elif entries[t, 0] and held == 0 and api.live_orders() == 0:
+            state["entry"] = api.limit(qty, close * level)
+
+    return plan
+
+
+class _OurApi:
+    def __init__(self, broker: Broker, asset: str) -> None:
+        self.b, self.asset = broker, asset
+
+    def position(self) -> float:
+        return self.b.position(self.asset)
+
+    def live_orders(self) -> int:
+        return len(self.b.open_orders)
+
+    def market(self, qty: float) -> Any:
+        return self.b.submit_order(self.asset, qty)
+
+    def close(self) -> None:
+        self.b.close_position(self.asset)
+
+    def stop(self, qty: float, price: float) -> Any:
+        return self.b.submit_order(self.asset, qty, stop_price=price)
+
+    def limit(self, qty: float, price: float) -> Any:
+        return self.b.submit_order(self.asset, qty, limit_price=price)
+
+    def trail(self, qty: float, percent: float) -> Any:
+        return self.b.submit_order(self.asset, qty, trail_percent=percent)
+
+    def bracket(self, qty: float, stop: float, take: float) -> None:
+        self.b.submit_bracket(self.asset, qty, stop_loss=stop, take_profit=take)
+
+    def cancel(self, handle: Any) -> None:
+        self.b.cancel_order(handle)
+
+    def is_live(self, handle: Any) -> bool:
+        return any(o.id == handle for o in self.b.open_orders)
+
+
+class PlanStrategy(Strategy):
+    """Runs a plan on our engine, on the feed's first asset."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.state: dict[str, Any] = {}
+
+    def on_data(self, timestamp: datetime, data: BarView, broker: Broker) -> None:
+        asset = str(data.assets[0])
+        self.plan(data.index, float(data.close[0]), _OurApi(broker, asset), self.state)

@@ -1,0 +1,364 @@
+"""The scenarios, the peers' side of each, and the table ``ml4t-backtest validate`` prints."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+from numpy.typing import NDArray
+
+from ..compiled import run_signals, run_weights
+from ..config import BacktestConfig
+from ..data.feed import DataFeed
+from ..engine import Engine
+from ..execution.commission import PerShareCommission
+from ..execution.slippage import PerShareSlippage
+from ..results.result import BacktestResult
+from ..risk.position import AnyOf, PositionRule, StopLoss, TakeProfit, TrailingStop
+from .compare import Comparison, compare_fills
+from .plans import (
+    Plan,
+    PlanStrategy,
+    bracket_plan,
+    limit_entry_plan,
+    long_short_plan,
+    protective_plan,
+    signal_plan,
+)
+
+INITIAL_CASH = 10_000.0
+
+
+@dataclass(frozen=True)
+class Market:
+    """Seeded OHLCV for ``n_assets`` x ``n_bars`` daily bars (a random walk with gaps)."""
+
+    n_assets: int
+    n_bars: int
+    seed: int
+
+    def arrays(self) -> dict[str, NDArray[np.float64]]:
+        rng = np.random.default_rng(self.seed)
+        shape = (self.n_bars, self.n_assets)
+        close = 100.0 * np.exp(np.cumsum(rng.normal(0.0003, 0.02, shape), axis=0))
+        prev = np.concatenate([close[:1], close[:-1]])
+        open_ = prev * np.exp(rng.normal(0.0, 0.006, shape))
+        high = np.maximum(open_, close) * (1.0 + rng.uniform(0.0, 0.012, shape))
+        low = np.minimum(open_, close) * (1.0 - rng.uniform(0.0, 0.012, shape))
+        volume = rng.uniform(1e5, 1e6, shape)
+        return {"open": open_, "high": high, "low": low, "close": close, "volume": volume}
+
+    def timestamps(self) -> NDArray[np.datetime64]:
+        return np.datetime64("2020-01-01") + np.arange(self.n_bars).astype("timedelta64[D]")
+
+    def assets(self) -> list[str]:
+        return [f"A{i:03d}" for i in range(self.n_assets)]
+
+    def feed(self) -> DataFeed:
+        return DataFeed.from_arrays(self.timestamps(), self.assets(), self.arrays())
+
+
+def ma_cross(close: NDArray[np.float64], fast: int = 10, slow: int = 30) -> tuple[Any, Any]:
+    """Entries where the fast mean crosses above the slow one, exits where it crosses below."""
+    kernel_fast = np.ones(fast) / fast
+    kernel_slow = np.ones(slow) / slow
+    fast_ma = np.full(close.shape, np.nan)
+    slow_ma = np.full(close.shape, np.nan)
+    for a in range(close.shape[1]):
+        fast_ma[fast - 1 :, a] = np.convolve(close[:, a], kernel_fast, mode="valid")
+        slow_ma[slow - 1 :, a] = np.convolve(close[:, a], kernel_slow, mode="valid")
+    above = fast_ma > slow_ma
+    before = np.vstack([np.zeros((1, close.shape[1]), dtype=bool), above[:-1]])
+    valid = ~np.isnan(slow_ma)
+    return above & ~before & valid, ~above & before & valid
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One comparison: a name, a peer, and how to run both sides (or why the peer cannot)."""
+
+    name: str
+    framework: str
+    run: Callable[[], tuple[NDArray[np.float64], NDArray[np.float64], float, float]] | None
+    gap: str = ""
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+
+def our_rows(result: BacktestResult, feed: DataFeed) -> NDArray[np.float64]:
+    """``(bar, asset, signed quantity, price, commission)`` per fill of our run."""
+    f = result.fills
+    if f.height == 0:
+        return np.zeros((0, 5))
+    bars = np.searchsorted(feed.timestamps, f["timestamp"].to_numpy().astype("datetime64[us]"))
+    index = {str(a): i for i, a in enumerate(feed.assets)}
+    assets = np.array([index[a] for a in f["asset"].to_list()], dtype=np.float64)
+    sign = np.where(f["side"].to_numpy() == "buy", 1.0, -1.0)
+    return np.column_stack(
+        [bars, assets, sign * f["quantity"].to_numpy(), f["price"], f["commission"]]
+    )
+
+
+# ---- VectorBT ----------------------------------------------------------------------------------
+
+
+def _vbt_signals(
+    market: Market,
+    *,
+    fees: float = 0.0,
+    slippage: float = 0.0,
+    rules: PositionRule | None = None,
+    **stops: Any,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], float, float]:
+    import pandas as pd
+    import vectorbt as vbt
+
+    data = market.arrays()
+    entries, exits = ma_cross(data["close"])
+    index = pd.DatetimeIndex(market.timestamps())
+
+    def frame(x: NDArray[np.float64]) -> Any:
+        return pd.DataFrame(x, index=index, columns=market.assets())
+
+    pf = vbt.Portfolio.from_signals(
+        frame(data["close"]), frame(entries), frame(exits), open=frame(data["open"]),
+        high=frame(data["high"]), low=frame(data["low"]), init_cash=INITIAL_CASH, fees=fees,
+        slippage=slippage, freq="1D", **stops,
+    )  # fmt: skip
+    rec = pf.orders.records
+    sign = np.where(rec["side"] == 0, 1.0, -1.0)
+    theirs = np.column_stack(
+        [rec["idx"], rec["col"], sign * rec["size"], rec["price"], rec["fees"]]
+    )
+    feed = market.feed()
+    config = BacktestConfig.preset(
+        "vectorbt", initial_cash=INITIAL_CASH, commission=fees, slippage=slippage
+    )
+    # size=1.0 of equity at the fill price: all the cash, as VectorBT's default size=inf buys.
+    ours = run_signals(feed, entries, exits, size=1.0, config=config, position_rules=rules)
+    return our_rows(ours, feed), theirs, ours.final_value, _final_value(pf)
+
+
+def _rotation_weights(market: Market, every: int, n_top: int, weight: float) -> NDArray[np.float64]:
+    """Top ``n_top`` by 20-bar momentum at ``weight`` each, every ``every`` bars (NaN between)."""
+    close = market.arrays()["close"]
+    momentum = np.full(close.shape, np.nan)
+    momentum[20:] = close[20:] / close[:-20] - 1.0
+    weights = np.full(close.shape, np.nan)
+    for t in range(20, market.n_bars, every):
+        weights[t] = 0.0
+        weights[t, np.argsort(-momentum[t], kind="stable")[:n_top]] = weight
+    return weights
+
+
+def _monthly_weights(market: Market, gross: float) -> NDArray[np.float64]:
+    """Random long-only weights summing to ``gross``, reset every 21 bars (NaN between)."""
+    rng = np.random.default_rng(market.seed + 1)
+    weights = np.full((market.n_bars, market.n_assets), np.nan)
+    for t in range(0, market.n_bars, 21):
+        raw = rng.uniform(0.0, 1.0, market.n_assets)
+        weights[t] = gross * raw / raw.sum()
+    return weights
+
+
+def _vbt_weights(
+    market: Market, weights: NDArray[np.float64], cost: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64], float, float]:
+    import pandas as pd
+    import vectorbt as vbt
+
+    close = market.arrays()["close"]
+    index = pd.DatetimeIndex(market.timestamps())
+    pf = vbt.Portfolio.from_orders(
+        pd.DataFrame(close, index=index, columns=market.assets()),
+        size=pd.DataFrame(weights, index=index, columns=market.assets()),
+        size_type="targetpercent", fees=cost, slippage=cost, init_cash=INITIAL_CASH,
+        group_by=True, cash_sharing=True, call_seq="auto", freq="1D",
+    )  # fmt: skip
+    rec = pf.orders.records
+    sign = np.where(rec["side"] == 0, 1.0, -1.0)
+    theirs = np.column_stack(
+        [rec["idx"], rec["col"], sign * rec["size"], rec["price"], rec["fees"]]
+    )
+    feed = market.feed()
+    config = BacktestConfig.preset(
+        "vectorbt", initial_cash=INITIAL_CASH, commission=cost, slippage=cost,
+        execution_order="exits_first_smallest_entries_first",
+    )  # fmt: skip
+    ours = run_weights(feed, weights, config=config)
+    return our_rows(ours, feed), theirs, ours.final_value, _final_value(pf)
+
+
+def _final_value(pf: Any) -> float:
+    """The last value of a portfolio: one column, or one cash-sharing group."""
+    return float(
+        np.asarray(pf.value(), dtype=np.float64).reshape(len(pf.wrapper.index), -1)[-1].sum()
+    )
+
+
+# ---- Backtrader --------------------------------------------------------------------------------
+
+
+def _bt_run(
+    market: Market,
+    plan: Plan,
+    *,
+    commission: float | PerShareCommission = 0.0,
+    slippage: float | PerShareSlippage = 0.0,
+    long_only: bool = True,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], float, float]:
+    from .backtrader_runs import run_backtrader
+
+    feed = market.feed()
+    theirs, final_theirs = run_backtrader(
+        market, plan, cash=INITIAL_CASH, commission=commission, slippage=slippage
+    )
+    config = BacktestConfig.preset(
+        "backtrader", initial_cash=INITIAL_CASH, commission=commission, slippage=slippage
+    )
+    ours = Engine(feed, PlanStrategy(plan), config).run()
+    return our_rows(ours, feed), theirs, ours.final_value, final_theirs
+
+
+def _scenarios() -> list[Scenario]:
+    one = Market(1, 500, 1)
+    stress = Market(1, 2500, 7)
+    wide = Market(25, 300, 3)
+    hundred = Market(100, 252, 5)
+    sl, tp = StopLoss(0.03), TakeProfit(0.05)
+    vbt = "vectorbt"
+    btr = "backtrader"
+
+    def sig(m: Market) -> tuple[Any, Any]:
+        return ma_cross(m.arrays()["close"])
+
+    e1, x1 = sig(one)
+    e2, x2 = sig(stress)
+    ib = PerShareCommission(0.01, minimum=1.0)
+    return [
+        Scenario("ma_crossover", vbt, lambda: _vbt_signals(one)),
+        Scenario("percent_commission", vbt, lambda: _vbt_signals(one, fees=0.001)),
+        Scenario("percent_slippage", vbt, lambda: _vbt_signals(one, slippage=0.001)),
+        Scenario("stop_loss", vbt, lambda: _vbt_signals(one, sl_stop=0.03, rules=sl)),
+        Scenario("take_profit", vbt, lambda: _vbt_signals(one, tp_stop=0.05, rules=tp)),
+        Scenario(
+            "trailing_stop",
+            vbt,
+            lambda: _vbt_signals(one, sl_stop=0.04, sl_trail=True, rules=TrailingStop(0.04)),
+        ),
+        Scenario(
+            "stop_loss_take_profit_same_bar",
+            vbt,
+            lambda: _vbt_signals(
+                one, sl_stop=0.008, tp_stop=0.008, rules=AnyOf(StopLoss(0.008), TakeProfit(0.008))
+            ),
+        ),
+        Scenario(
+            "stress_2500_bars",
+            vbt,
+            lambda: _vbt_signals(stress, fees=0.001, sl_stop=0.05, rules=StopLoss(0.05)),
+        ),
+        Scenario(
+            "rotation_top5_of_25",
+            vbt,
+            lambda: _vbt_weights(wide, _rotation_weights(wide, 20, 5, 0.2), 0.001),
+        ),
+        Scenario(
+            "target_weights_100_monthly",
+            vbt,
+            lambda: _vbt_weights(hundred, _monthly_weights(hundred, 0.95), 0.0005),
+        ),
+        Scenario(
+            "per_share_commission_min",
+            vbt,
+            None,
+            "from_signals charges fees as a fraction of value plus a fixed fee per order; it has "
+            "no per-share rate or minimum",
+        ),
+        Scenario(
+            "fixed_slippage",
+            vbt,
+            None,
+            "slippage is a fraction of price only (buy_nb/sell_nb apply price * (1 +- slippage))",
+        ),
+        Scenario("limit_entries", vbt, None, "the open-source from_signals has no limit orders"),
+        Scenario("bracket_orders", vbt, None, "no bracket orders (stops are sl_stop/tp_stop)"),
+        Scenario("ma_crossover", btr, lambda: _bt_run(one, signal_plan(e1, x1, 50))),
+        Scenario(
+            "percent_commission",
+            btr,
+            lambda: _bt_run(one, signal_plan(e1, x1, 50), commission=0.001),
+        ),
+        Scenario(
+            "per_share_commission_min",
+            btr,
+            lambda: _bt_run(one, signal_plan(e1, x1, 50, alternate=150), commission=ib),
+        ),
+        Scenario(
+            "percent_slippage",
+            btr,
+            lambda: _bt_run(one, signal_plan(e1, x1, 50), slippage=0.001),
+        ),
+        Scenario(
+            "fixed_slippage",
+            btr,
+            lambda: _bt_run(one, signal_plan(e1, x1, 50), slippage=PerShareSlippage(0.05)),
+        ),
+        Scenario("long_short", btr, lambda: _bt_run(one, long_short_plan(e1, x1, 40))),
+        Scenario("stop_loss", btr, lambda: _bt_run(one, protective_plan(e1, x1, 50, "stop", 0.97))),
+        Scenario(
+            "take_profit", btr, lambda: _bt_run(one, protective_plan(e1, x1, 50, "limit", 1.05))
+        ),
+        Scenario(
+            "trailing_stop",
+            btr,
+            lambda: _bt_run(one, protective_plan(e1, x1, 50, "trail", 0.03)),
+        ),
+        Scenario("bracket_orders", btr, lambda: _bt_run(one, bracket_plan(e1, 50, 0.97, 1.05))),
+        Scenario("limit_entries", btr, lambda: _bt_run(one, limit_entry_plan(e1, x1, 50, 0.99))),
+        Scenario(
+            "stress_2500_bars",
+            btr,
+            lambda: _bt_run(stress, signal_plan(e2, x2, 50), commission=0.001),
+        ),
+    ]
+
+
+SCENARIOS: list[Scenario] = _scenarios()
+
+
+def run_validation(
+    frameworks: list[str] | None = None, scenarios: list[str] | None = None
+) -> pl.DataFrame:
+    """Run the suite (or the named frameworks / scenarios); one row per scenario and peer."""
+    rows = []
+    for scenario in SCENARIOS:
+        if frameworks is not None and scenario.framework not in frameworks:
+            continue
+        if scenarios is not None and scenario.name not in scenarios:
+            continue
+        row: dict[str, Any] = {"scenario": scenario.name, "framework": scenario.framework}
+        if scenario.run is None:
+            rows.append(row | {"status": "gap", "note": scenario.gap})
+            continue
+        start = time.perf_counter()
+        ours, theirs, final_ours, final_theirs = scenario.run()
+        result = compare_fills(ours, theirs, final_ours, final_theirs)
+        rows.append(row | _row(result) | {"seconds": time.perf_counter() - start})
+    return pl.DataFrame(rows, infer_schema_length=None)
+
+
+def _row(c: Comparison) -> dict[str, Any]:
+    return {
+        "status": "match" if c.ok else "MISMATCH",
+        "ours_final": c.final_ours,
+        "theirs_final": c.final_theirs,
+        "final_rel_diff": c.final_rel_diff,
+        "fills": f"{c.fills_matched}/{c.fills_theirs}"
+        + ("" if c.fills_ours == c.fills_theirs else f" (ours {c.fills_ours})"),
+        "max_fill_rel_diff": c.max_rel_diff,
+        "note": "",
+    }
