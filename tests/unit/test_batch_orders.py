@@ -12,27 +12,32 @@ from ml4t.backtest.datasets import synthetic_universe
 
 
 class Random(Strategy):
-    def __init__(self, batch: bool) -> None:
+    def __init__(self, batch: bool, values: bool = False) -> None:
         self.batch = batch
+        self.values = values
         self.rng = np.random.default_rng(7)
 
     def on_data(self, timestamp: datetime, data: BarView, broker: Broker) -> None:
         n = len(data.assets)
         p = np.where(self.rng.uniform(size=n) < 0.3, self.rng.uniform(0, 0.1, n), np.nan)
         p[self.rng.uniform(size=n) < 0.1] = 0.0
+        if self.values:
+            p = p * 100_000.0
         if self.batch:
-            broker.order_target_percents(p)
+            (broker.order_target_values if self.values else broker.order_target_percents)(p)
             return
         for a in np.flatnonzero(~np.isnan(p)):
-            broker.order_target_percent(str(data.assets[a]), float(p[a]))
+            one = broker.order_target_value if self.values else broker.order_target_percent
+            one(str(data.assets[a]), float(p[a]))
 
 
+@pytest.mark.parametrize("values", [False, True])
 @pytest.mark.parametrize("sizing_price", ["decision", "fill"])
-def test_batch_gives_the_orders_of_one_call_per_asset(sizing_price):
+def test_batch_gives_the_orders_of_one_call_per_asset(sizing_price, values):
     feed = DataFeed(synthetic_universe(n_assets=12, n_bars=60, seed=2))
     config = BacktestConfig(commission=0.001, sizing_price=sizing_price)
-    one_by_one = Engine(feed, Random(batch=False), config).run()
-    batch = Engine(feed, Random(batch=True), config).run()
+    one_by_one = Engine(feed, Random(batch=False, values=values), config).run()
+    batch = Engine(feed, Random(batch=True, values=values), config).run()
     assert one_by_one.fills.height > 50
     assert batch.fills.equals(one_by_one.fills)
     assert batch.orders.equals(one_by_one.orders)

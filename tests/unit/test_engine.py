@@ -365,3 +365,22 @@ def test_negative_weight_is_a_short_in_a_margin_account(make_feed):
     feed = make_feed({"A": [(10.0, 10.0)] * 2})
     result, _ = run(feed, {0: lambda b, d: b.rebalance({"A": -0.5})}, account="margin")
     assert result.fills.select("side", "quantity").row(0) == ("sell", 500.0)
+
+
+def test_a_buy_the_cash_would_scale_to_dust_is_rejected_not_filled(make_feed):
+    # 999.99999999999 of the 1,000 go to A; B could only get 1e-13 shares: no dust position.
+    from scripted import run
+
+    feed = make_feed({"A": [(100.0, 100.0)] * 2, "B": [(100.0, 100.0)] * 2})
+    result, _ = run(
+        feed,
+        {0: lambda b, d: (b.submit_order("A", 9.9999999999999), b.submit_order("B", 1.0))},
+        initial_cash=1_000.0,
+        fractional_shares=True,
+    )
+    assert result.fills["asset"].to_list() == ["A"]
+    assert result.orders.select("asset", "status", "reason").rows()[1] == (
+        "B",
+        "rejected",
+        "insufficient_cash",
+    )

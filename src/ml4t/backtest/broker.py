@@ -500,23 +500,39 @@ class Broker:
             >>> p[entries] = 0.01; p[exits] = 0.0      # 1% in, or out; the rest untouched
             >>> broker.order_target_percents(p)        # doctest: +SKIP
         """
-        if isinstance(percents, Mapping):
+        return self._order_targets(percents, self._equity, "percent")
+
+    def order_target_values(self, values: Mapping[str, float] | ArrayLike) -> NDArray[np.int64]:
+        """``order_target_value`` for many assets in one call (NaN: leave alone); the ids.
+
+        Example:
+            >>> v = np.full(len(data.assets), np.nan)   # doctest: +SKIP
+            >>> v[entries] = 10_000.0; v[exits] = 0.0   # 10,000 in, or out
+            >>> broker.order_target_values(v)           # doctest: +SKIP
+        """
+        # A value is a percent of an equity of 1: value * 1.0 / price is value / price exactly.
+        return self._order_targets(values, 1.0, "value")
+
+    def _order_targets(
+        self, targets: Mapping[str, float] | ArrayLike, scale: float, what: str
+    ) -> NDArray[np.int64]:
+        if isinstance(targets, Mapping):
             p = np.full(len(self._assets), np.nan)
-            for asset, percent in percents.items():
-                p[self._asset_id(asset)] = percent
+            for asset, target in targets.items():
+                p[self._asset_id(asset)] = target
         else:
-            p = np.asarray(percents, dtype=np.float64)
+            p = np.asarray(targets, dtype=np.float64)
             if p.shape != (len(self._assets),):
                 raise OrderError(
-                    f"percents array must have one entry per asset, shape ({len(self._assets)},)"
-                    f", got {p.shape}"
+                    f"target {what}s array must have one entry per asset, shape "
+                    f"({len(self._assets)},), got {p.shape}"
                 )
         count, problem, i = target_percent_deltas(
-            p, self._equity, self._last_price, self._positions, self._pending,
+            p, scale, self._last_price, self._positions, self._pending,
             self._fractional, _TARGET_RTOL, self._rebalance_assets, self._rebalance_quantities,
         )  # fmt: skip
         if problem == sizing.NOT_FINITE:
-            raise OrderError(f"target percent for asset {self._assets[i]} must be finite or NaN")
+            raise OrderError(f"target {what} for asset {self._assets[i]} must be finite or NaN")
         if problem != sizing.OK:
             raise OrderError(_weight_problem(problem, str(self._assets[i]), p[i], self._bar))
         if count == 0:
@@ -529,7 +545,7 @@ class Broker:
             qty,
             bar=self._bar,
             origin=O_TARGET,
-            target_value=p[trade] * self._equity if self._size_at_fill else np.nan,
+            target_value=p[trade] * scale if self._size_at_fill else np.nan,
         )
         self._screen(ids)
         return ids

@@ -62,6 +62,9 @@ from .records import (
 # Quantities within this relative distance of a position are that position: float round-off
 # must not turn "sell everything" into a tiny short that a cash account would reject.
 _QTY_RTOL = 1e-9
+# A buy the cash scales down below this many shares is rejected rather than filled as dust
+# (VectorBT's default min_size): a 1e-13 share position would count as a position held.
+_MIN_SCALED_QTY = 1e-8
 
 
 @njit(cache=True)
@@ -502,7 +505,7 @@ def fill_orders(
                         affordable = 0.0
                     else:
                         affordable = _affordable(fee, asset, cash, fill_price, month, fractional)
-                    if affordable <= 0.0:
+                    if affordable < _MIN_SCALED_QTY:
                         _end(order, REJECTED, R_INSUFFICIENT_CASH, bar, pending)
                         _end_children(orders, oid, n_orders, bar, pending)
                         continue
