@@ -12,7 +12,7 @@ from datetime import datetime
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_rules import frame_with_columns, rule_trees
+from test_rules import RULE_REASONS, frame_with_columns, rule_trees
 
 from ml4t.backtest import (
     BacktestConfig,
@@ -41,6 +41,11 @@ class SignalTwin(Strategy):
     def __init__(self, entries, exits, short_entries, short_exits, size, size_type):  # type: ignore[no-untyped-def]
         self.args = (entries, exits, short_entries, short_exits)
         self.size, self.size_type = size, size_type
+        self.ruled_out: set[tuple[datetime, str]] = set()
+
+    def on_fill(self, fill, broker):  # type: ignore[no-untyped-def]
+        if fill.reason in RULE_REASONS:
+            self.ruled_out.add((fill.timestamp, fill.asset))
 
     def on_data(self, timestamp: datetime, data: BarView, broker: Broker) -> None:
         t = data.index
@@ -61,7 +66,12 @@ class SignalTwin(Strategy):
             held = broker.position(asset) + broker.pending[a]
             if (leave_long and held > 0) or (leave_short and held < 0):
                 broker.close_position(asset)
-            elif (go_long or go_short) and broker.position(asset) == 0 and broker.pending[a] == 0:
+            elif (
+                (go_long or go_short)
+                and broker.position(asset) == 0
+                and broker.pending[a] == 0
+                and (timestamp, asset) not in self.ruled_out
+            ):
                 side = 1.0 if go_long else -1.0
                 if self.size_type == "shares":
                     broker.order_target_quantity(asset, side * self.size)

@@ -71,7 +71,9 @@ def run_signals(
     (``size_type="percent"``, at the close, as ``order_target_percent``), an amount of cash
     (``"value"``) or a number of shares (``"shares"``). An entry and an exit of the same side
     on the same bar cancel out, as do a long and a short entry. Orders fill as the config says
-    (next open by default); position rules (stops, ...) close positions without a signal.
+    (next open by default); position rules (stops, ...) close positions without a signal, and
+    an asset a rule closed on a bar is not entered again on that bar's signal (VectorBT's stop
+    replaces the bar's signals the same way).
 
     Example:
         >>> result = run_signals(feed, "entry", "exit", size=0.01)  # doctest: +SKIP

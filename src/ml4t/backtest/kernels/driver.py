@@ -7,7 +7,8 @@ written to make exactly the broker calls a strategy would make:
 
 - signals: per asset in order, an exit signal closes a long (or a short exit a short) as
   ``close_position`` does; an entry signal on an asset with no position and no pending order
-  orders ``size`` as ``order_target_value`` (or ``order_target_quantity`` for shares) does.
+  orders ``size`` as ``order_target_value`` (or ``order_target_quantity`` for shares) does,
+  unless a position rule closed the asset's position on this bar.
 - weights: on bars with any finite weight, ``rebalance`` to the row (NaN counts as 0).
 - orders: each finite, non-zero quantity is ``submit_order`` (a limit, stop or stop-limit when
   the price arrays give levels).
@@ -105,6 +106,7 @@ def _signal_orders(
     size_type: int,
     fractional: bool,
     size_at_fill: bool,
+    exit_order: np.ndarray,
     positions: np.ndarray,
     pending: np.ndarray,
     orders: np.ndarray,
@@ -131,7 +133,12 @@ def _signal_orders(
                 a, 0.0, O_CLOSE, np.nan, t, positions, pending, orders, n_orders, open_ids,
                 n_open,
             )  # fmt: skip
-        elif (go_long or go_short) and positions[a] == 0.0 and pending[a] == 0.0:
+        elif (
+            (go_long or go_short)
+            and positions[a] == 0.0
+            and pending[a] == 0.0
+            and not _ruled_out(exit_order[a], orders, t)
+        ):
             side = 1.0 if go_long else -1.0
             if size_type == SIZE_SHARES:
                 n_orders, n_open = _toward(
@@ -149,6 +156,13 @@ def _signal_orders(
                 orders, n_orders, open_ids, n_open,
             )  # fmt: skip
     return n_orders, n_open
+
+
+@njit(cache=True)
+def _ruled_out(oid: int, orders: np.ndarray, t: int) -> bool:
+    """Whether a position rule closed (part of) the asset's position on bar ``t``: the bar's
+    entry signal is then ignored, as VectorBT lets a stop replace the bar's signals."""
+    return oid >= 0 and orders[oid].end_bar == t and orders[oid].filled != 0.0
 
 
 @njit(cache=True)
@@ -487,8 +501,8 @@ def run_bars(
             if mode == MODE_SIGNALS:
                 n_orders, n_open = _signal_orders(
                     t, entries, exits, short_entries, short_exits, closes, last_price, equity,
-                    size, size_type, fractional, size_at_fill, positions, pending, orders,
-                    n_orders, open_ids, n_open,
+                    size, size_type, fractional, size_at_fill, exit_order, positions, pending,
+                    orders, n_orders, open_ids, n_open,
                 )  # fmt: skip
             elif mode == MODE_WEIGHTS:
                 n_orders, n_open = _weight_orders(
