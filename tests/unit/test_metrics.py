@@ -75,3 +75,48 @@ def test_periods_per_year_inferred_from_timestamps(freq, periods, expected):
 def test_hourly_bars_give_their_true_rate():
     ts = pd.date_range("2024-01-01", periods=24 * 60, freq="h").to_numpy()
     assert infer_periods_per_year(ts) == pytest.approx(24 * 365.25, rel=1e-3)
+
+
+def test_calmar_matches_empyrical(equity):
+    returns = pd.Series(returns_from_equity(equity, 100_000.0))
+    assert ours(equity)["calmar"] == pytest.approx(empyrical.calmar_ratio(returns), rel=1e-9)
+
+
+def test_trade_statistics_by_hand(equity):
+    m = ours(equity)  # closed trades: +1, -2, +3
+    assert m["profit_factor"] == pytest.approx(4.0 / 2.0)
+    assert m["avg_win"] == pytest.approx(2.0)
+    assert m["avg_loss"] == pytest.approx(-2.0)
+    assert m["expectancy"] == pytest.approx(2.0 / 3.0)
+
+
+def test_drawdown_length_counts_bars_below_the_last_peak():
+    wealth = np.array([100.0, 90.0, 95.0, 101.0, 100.0, 99.0, 98.0, 97.0])
+    m = compute_metrics(
+        wealth[1:],
+        initial_cash=wealth[0],
+        periods_per_year=252.0,
+        gross_exposure=np.zeros(7),
+        trade_pnl=np.zeros(0),
+    )
+    # Below 100 for bars 1-2 (then a new peak at 101), below 101 for the last 4 bars.
+    assert m["max_drawdown_bars"] == 4.0
+
+
+def test_turnover_and_the_share_of_gross_pnl_costs_took(make_feed):
+    from scripted import run
+
+    feed = make_feed({"A": [(100.0, 100.0), (100.0, 100.0), (110.0, 110.0), (110.0, 110.0)]})
+    result, _ = run(
+        feed,
+        {0: lambda b, d: b.submit_order("A", 10), 2: lambda b, d: b.submit_order("A", -10)},
+        commission=0.01,
+    )
+    m = result.metrics
+    # Bought 10 at 100 (fee 10), sold 10 at 110 (fee 11): net +79, gross +100.
+    assert m["total_costs"] == pytest.approx(21.0)
+    assert m["gross_pnl"] == pytest.approx(100.0)
+    assert m["costs_share_of_gross_pnl"] == pytest.approx(0.21)
+    mean_equity = np.mean([10_000.0, 9_990.0, 10_090.0, 10_079.0])
+    years = 4 / result.periods_per_year
+    assert m["turnover"] == pytest.approx(2_100.0 / 2 / mean_equity / years)

@@ -95,6 +95,9 @@ def compute_metrics(
 
     n_trades = len(trade_pnl)
     win_rate = float(np.mean(trade_pnl > 0)) if n_trades else math.nan
+    wins = trade_pnl[trade_pnl > 0]
+    losses = trade_pnl[trade_pnl < 0]
+    gross_loss = float(-losses.sum())
 
     return {
         "total_return": total_return,
@@ -102,8 +105,33 @@ def compute_metrics(
         "volatility": volatility,
         "sharpe": sharpe,
         "sortino": sortino,
+        "calmar": cagr / -max_drawdown if max_drawdown < 0 else math.nan,
         "max_drawdown": max_drawdown,
+        "max_drawdown_bars": float(drawdown_bars(wealth)),
         "n_trades": float(n_trades),
         "win_rate": win_rate,
+        "profit_factor": float(wins.sum()) / gross_loss if gross_loss > 0 else math.nan,
+        "avg_win": float(wins.mean()) if len(wins) else math.nan,
+        "avg_loss": float(losses.mean()) if len(losses) else math.nan,
+        "expectancy": float(trade_pnl.mean()) if n_trades else math.nan,
         "exposure": exposure,
     }
+
+
+def drawdown_bars(wealth: NDArray[np.float64]) -> int:
+    """The longest run of bars spent below an earlier peak (to recovery, or to the end).
+
+    Example:
+        >>> drawdown_bars(np.array([100.0, 110, 105, 100, 111, 90, 95]))
+        2
+    """
+    longest = current = 0
+    peak = -math.inf
+    for value in wealth:
+        if value >= peak:
+            peak = value
+            current = 0
+        else:
+            current += 1
+            longest = max(longest, current)
+    return longest

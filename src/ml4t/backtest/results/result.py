@@ -248,8 +248,15 @@ class BacktestResult:
 
     @cached_property
     def metrics(self) -> dict[str, float]:
-        """total_return, cagr, volatility, sharpe, sortino, max_drawdown, n_trades, win_rate,
-        exposure, plus final_value, total_commission and total_slippage."""
+        """Performance, trade and cost figures of the run.
+
+        Returns: total_return, cagr, volatility, sharpe, sortino, calmar, max_drawdown (a
+        negative fraction), max_drawdown_bars (longest stretch below a peak), n_trades,
+        win_rate, profit_factor, avg_win, avg_loss, expectancy (mean net PnL of closed trades),
+        exposure (mean gross exposure over equity), turnover (annual, one-way), final_value,
+        n_fills, total_commission, total_slippage, total_borrow_fee, total_interest,
+        total_costs, gross_pnl (before costs) and costs_share_of_gross_pnl.
+        """
         trades = self.trades
         closed_pnl = trades.filter(pl.col("status") == "closed")["pnl"].to_numpy()
         equity = self._cash + self._positions_value
@@ -267,6 +274,17 @@ class BacktestResult:
         m["total_slippage"] = float(self._fills["slippage"].sum())
         m["total_borrow_fee"] = float(self._borrow.sum())
         m["total_interest"] = float(self._interest.sum())
+        # Annual one-way turnover: half of what was traded, over the average equity, per year.
+        traded = float(np.sum(np.abs(self._fills["quantity"] * self._fills["price"])))
+        years = len(equity) / self.periods_per_year
+        mean_equity = float(np.mean(equity)) if len(equity) else math.nan
+        m["turnover"] = traded / 2.0 / mean_equity / years if years > 0 else math.nan
+        costs = m["total_commission"] + m["total_slippage"] + m["total_borrow_fee"]
+        m["total_costs"] = costs
+        # What the strategy made before costs, and the share of it the costs took.
+        gross = m["final_value"] - self.initial_cash + costs
+        m["gross_pnl"] = gross
+        m["costs_share_of_gross_pnl"] = costs / gross if gross > 0 else math.nan
         return m
 
     def summary(self) -> str:
@@ -284,9 +302,13 @@ class BacktestResult:
             ("Volatility (ann.)", _pct(m["volatility"])),
             ("Sharpe", _num(m["sharpe"])),
             ("Sortino", _num(m["sortino"])),
+            ("Calmar", _num(m["calmar"])),
             ("Max drawdown", _pct(m["max_drawdown"])),
+            ("Max drawdown length", f"{int(m['max_drawdown_bars'])} bars"),
             ("Trades (closed)", f"{int(m['n_trades'])}"),
             ("Win rate", _pct(m["win_rate"])),
+            ("Profit factor", _num(m["profit_factor"])),
+            ("Turnover (ann.)", _num(m["turnover"])),
             ("Avg exposure", _pct(m["exposure"])),
             ("Fills", f"{int(m['n_fills'])}"),
             ("Commission paid", _money(m["total_commission"])),
