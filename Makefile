@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: demo test lint format typecheck bench clean
+.PHONY: demo test lint format typecheck bench clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,13 @@ $(STAMP_DEV): pyproject.toml | $(BIN)/python
 demo: $(STAMP_RUN)
 	$(BIN)/ml4t-backtest run examples/configs/ml_topn.yaml --out results/demo
 
-test: $(STAMP_DEV)
+test: $(STAMP_DEV) chromium
 	$(BIN)/python -m pytest
+
+# The report's browser test needs Debian's Chromium (run as root, as CI does).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
 lint: $(STAMP_DEV)
 	$(BIN)/ruff check src tests benchmarks examples

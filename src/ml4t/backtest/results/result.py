@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from datetime import datetime, time
 from functools import cached_property
 from pathlib import Path
@@ -339,6 +340,26 @@ class BacktestResult:
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
         (out / "config.yaml").write_text(yaml.safe_dump(self.config, sort_keys=False))
         return out
+
+    def report(
+        self,
+        path: str | Path,
+        *,
+        title: str = "Backtest report",
+        benchmark: Sequence[float] | None = None,
+        boundaries: Sequence[object] = (),
+    ) -> Path:
+        """Write a self-contained HTML tearsheet (works offline) and return its path.
+
+        ``benchmark``: prices aligned with the bars, drawn against the equity; ``boundaries``:
+        timestamps marked on the time charts (walk-forward folds).
+
+        Example:
+            >>> result.report("results/run1/report.html")  # doctest: +SKIP
+        """
+        from .report import write_report
+
+        return write_report(self, path, title=title, benchmark=benchmark, boundaries=boundaries)
 
     def __repr__(self) -> str:
         return (
