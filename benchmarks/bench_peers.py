@@ -250,6 +250,36 @@ def measure(run: Callable[[], float], repeat: int) -> tuple[float, float, float,
     return first, best, value, peak
 
 
+def _goals(timings: dict[str, dict[str, float]], peaks: dict[str, dict[str, float]]) -> list[str]:
+    """Issue 6's goals, measured on this run."""
+    t = timings.get("random_500x2520")
+    if not t:
+        return []
+    event, compiled = t["ours event, vectorized"], t["ours compiled"]
+    vbt, loop, bt = t["vectorbt from_signals"], t["ours event, per-asset loop"], t["backtrader"]
+    out = [
+        "## Goals on random entries and exits, 500 x 2520",
+        "",
+        f"- Event driver, vectorized strategy: {1.26 / event:.1f} M asset-bars/s (goal > 10), "
+        f"{vbt / event:.1f}x faster than VectorBT (goal > 1), {bt / event:.0f}x faster than "
+        "Backtrader (goal >= 200).",
+        f"- Compiled driver: {vbt / compiled:.1f}x faster than VectorBT (goal >= 10), same "
+        "final value.",
+        f"- Per-asset Python loop: {bt / loop:.0f}x faster than Backtrader (goal >= 20).",
+    ]
+    big = peaks.get("random_5000x2520")
+    if big:
+        out.append(
+            f"- 5000 x 2520: the compiled run's traced peak is {big['ours compiled']:.0f} MB, the "
+            f"event driver's {big['ours event, vectorized']:.0f} MB (goal: process under 2 GB)."
+        )
+    sizes = [n for n in ("random_500x2520", "random_1500x2520", "random_5000x2520") if n in timings]
+    if len(sizes) == 3:
+        scaling = ", ".join(f"{n}: {timings[n]['ours compiled']:.3f} s" for n in sizes)
+        out.append(f"- Compiled driver at three sizes (cost ~ assets x bars): {scaling}.")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -270,6 +300,8 @@ def main() -> None:
         "x vs ours compiled | final value |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    timings: dict[str, dict[str, float]] = {}
+    peaks: dict[str, dict[str, float]] = {}
     for w in workloads:
         engines: dict[str, Callable[[], float]] = {
             "ours compiled": ours_compiled(w),
@@ -286,6 +318,8 @@ def main() -> None:
             results[name] = measure(run, repeat)
             first, best, value, peak = results[name]
             print(f"{w.name:18} {name:28} best {best:8.3f} s  final {value:,.2f}", flush=True)
+        timings[w.name] = {name: r[1] for name, r in results.items()}
+        peaks[w.name] = {name: r[3] for name, r in results.items()}
         base = results["ours compiled"][1]
         for name, (first, best, value, peak) in results.items():
             lines.append(
@@ -303,6 +337,8 @@ def main() -> None:
             "'x vs ours compiled' is each engine's time over the compiled driver's.",
             "",
             *lines,
+            "",
+            *_goals(timings, peaks),
             "",
         ]
     )
