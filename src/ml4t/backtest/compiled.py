@@ -255,8 +255,11 @@ def _run(
     daily, daily_liquidate = b._daily_limit
     drawdown, drawdown_liquidate = b._drawdown_limit
     t = 0
-    # Room for a few bars' worth of orders; the loop returns when it needs more.
-    book.reserve(8 * n_assets + 64)
+    # Room for the orders the decisions can make (and as many rule exits), so the loop rarely
+    # has to come back for more; it returns when it does.
+    expected = _expected_orders(mode, signals, w, rebalance_bar, quantities)
+    book.reserve(2 * expected + 8 * n_assets + 64)
+    log.reserve(2 * expected + 8 * n_assets + 64)
     while t < n_bars:
         need = book.n_open + 4 * n_assets
         book.reserve(max(need, book.n))  # at least doubles when it grows
@@ -283,6 +286,21 @@ def _run(
             cash, positions_value, gross, borrow, interest,
         )  # fmt: skip
     return build_result(feed, broker, clock, cash, positions_value, gross, borrow, interest)
+
+
+def _expected_orders(
+    mode: int,
+    signals: tuple[NDArray[np.bool_], ...] | None,
+    weights: NDArray[np.float64],
+    rebalance_bar: NDArray[np.bool_],
+    quantities: NDArray[np.float64],
+) -> int:
+    """An upper estimate of the orders the decisions make (each signal at most one)."""
+    if mode == driver.MODE_SIGNALS and signals is not None:
+        return int(sum(int(np.count_nonzero(s)) for s in signals))
+    if mode == driver.MODE_WEIGHTS:
+        return int(rebalance_bar.sum()) * weights.shape[1] if weights.size else 0
+    return int(np.count_nonzero(quantities))
 
 
 def _signals(feed: DataFeed, name: str, given: ArrayLike | str) -> NDArray[np.bool_]:

@@ -116,6 +116,10 @@ def _signal_orders(
 ) -> tuple[int, int]:
     shorts = short_entries.shape[0] > 0
     for a in range(closes.shape[1]):
+        if not (entries[t, a] or exits[t, a]) and not (
+            shorts and (short_entries[t, a] or short_exits[t, a])
+        ):
+            continue  # no signal on this asset: most assets on most bars
         if np.isnan(closes[t, a]):
             continue
         go_long = entries[t, a] and not exits[t, a]
@@ -467,7 +471,9 @@ def run_bars(
                 )  # fmt: skip
                 open_ids[n_open : n_open + kept] = scratch_ids[:kept]
                 n_open += kept
-        update_extremes(h, lo, c, positions, extreme, trail_basis)
+        if rules_on:
+            # Rules are fixed for the whole compiled run: without them no extreme is read.
+            update_extremes(h, lo, c, positions, extreme, trail_basis)
 
         # Zipline's daily mode: market orders from earlier bars fill at this close.
         if fill_timing == TIMING_NEXT_CLOSE and n_open:
