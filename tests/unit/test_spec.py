@@ -151,3 +151,23 @@ def test_example_configs_run(name):
     result = spec.run(feed=feed)
     assert result.fills.height > 0
     assert spec.output is not None and spec.output.startswith("results/")
+
+
+def test_saved_results_load_back_and_report_rebuilds(tmp_path, capsys):
+    config = tmp_path / "bt.yaml"
+    config.write_text(yaml.safe_dump(with_("position_rules", {"StopLoss": 0.03})))
+    out = tmp_path / "out"
+    assert main(["run", str(config), "--out", str(out), "--quiet"]) == 0
+    assert (out / "report.html").is_file()
+    from ml4t.backtest import BacktestResult
+
+    loaded = BacktestResult.load(out)
+    original = BacktestSpec.from_yaml(config).run()
+    assert loaded.fills.equals(original.fills)
+    assert loaded.trades.equals(original.trades)
+    assert loaded.metrics == pytest.approx(original.metrics, nan_ok=True)
+    (out / "report.html").unlink()
+    assert main(["report", str(out)]) == 0
+    assert (out / "report.html").stat().st_size > 100_000
+    assert main(["report", str(tmp_path)]) == 2
+    assert "no records/meta.json" in capsys.readouterr().err

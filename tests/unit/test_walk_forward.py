@@ -112,3 +112,15 @@ def test_stitched_result_chains_the_folds_equity_and_keeps_every_fill(tmp_path):
     assert wf.boundaries == [feed.datetimes[f.test_start] for f in wf.folds]
     store = RunStore(tmp_path / "r.duckdb")
     assert store.runs().height == 1 + 3 + 1  # the group, three folds, the stitched run
+
+
+def test_the_stitched_report_marks_each_fold(tmp_path):
+    feed = DataFeed(synthetic_universe(n_assets=5, n_bars=200, seed=2))
+
+    def fit(train):  # type: ignore[no-untyped-def]
+        return SignalStrategy("score", entry_threshold=1.0, exit_threshold=0.0)
+
+    wf = walk_forward(feed, fit, train_bars=80, test_bars=40)
+    page = wf.result.report(tmp_path / "wf.html", boundaries=wf.boundaries).read_text()
+    # Every fold start is a dotted vertical line on each of the five time charts.
+    assert page.count('"dash":"dot"') == 5 * len(wf.folds)

@@ -95,6 +95,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--store", default="runs.duckdb", help="the DuckDB file (default runs.duckdb)"
     )
     runs.add_argument("--json", action="store_true", help="print JSON")
+    report = sub.add_parser(
+        "report",
+        help="rebuild the HTML report of saved results",
+        description=(
+            "Rebuild report.html from a results folder written by `run` (or result.save).\n\n"
+            "example:\n  ml4t-backtest report results/ml_topn"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    report.add_argument("results", help="the results folder")
+    report.add_argument("--out", help="where to write it (default RESULTS/report.html)")
     validate = sub.add_parser(
         "validate",
         help="run the parity suite against VectorBT and Backtrader and print the table",
@@ -122,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _runs(args)
         if args.command == "validate":
             return _validate(args)
+        if args.command == "report":
+            return _report(args)
     except BacktestError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -243,6 +256,15 @@ def _runs(args: argparse.Namespace) -> int:
     else:
         with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=160):
             print(frame)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .results.result import BacktestResult
+
+    result = BacktestResult.load(args.results)
+    out = Path(args.out) if args.out else Path(args.results) / "report.html"
+    print(result.report(out, title=f"Backtest report: {Path(args.results).name}"))
     return 0
 
 

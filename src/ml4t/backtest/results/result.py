@@ -339,7 +339,59 @@ class BacktestResult:
         }
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
         (out / "config.yaml").write_text(yaml.safe_dump(self.config, sort_keys=False))
+        # The raw records and what the frames do not carry, so ``load`` rebuilds this result.
+        records = out / "records"
+        records.mkdir(exist_ok=True)
+        np.save(records / "fills.npy", self._fills, allow_pickle=False)
+        np.save(records / "orders.npy", self._orders, allow_pickle=False)
+        meta = {
+            "assets": [str(a) for a in self._assets],
+            "last_price": [None if math.isnan(p) else float(p) for p in self._last_price],
+            "initial_cash": self.initial_cash,
+            "periods_per_year": self.periods_per_year,
+            "risk_free_rate": self._risk_free_rate,
+        }
+        (records / "meta.json").write_text(json.dumps(meta))
         return out
+
+    @classmethod
+    def load(cls, directory: str | Path) -> BacktestResult:
+        """Read back a result written by ``save`` (for example to rebuild its report).
+
+        Example:
+            >>> result = BacktestResult.load("results/run1")  # doctest: +SKIP
+        """
+        import yaml
+
+        from ..errors import ConfigError
+
+        src = Path(directory)
+        records = src / "records"
+        if not (records / "meta.json").is_file():
+            raise ConfigError(
+                f"{src} does not hold saved results (no records/meta.json); write them with "
+                "result.save(directory) or ml4t-backtest run"
+            )
+        meta = json.loads((records / "meta.json").read_text())
+        equity = pl.read_parquet(src / "equity.parquet")
+        return cls(
+            timestamps=equity["timestamp"],
+            assets=np.asarray(meta["assets"], dtype=np.str_),
+            cash=equity["cash"].to_numpy(),
+            positions_value=equity["positions_value"].to_numpy(),
+            gross_exposure=equity["gross_exposure"].to_numpy(),
+            borrow_fees=equity["borrow_fee"].to_numpy(),
+            interest=equity["interest"].to_numpy(),
+            fills=np.load(records / "fills.npy", allow_pickle=False),
+            orders=np.load(records / "orders.npy", allow_pickle=False),
+            last_price=np.array(
+                [math.nan if p is None else p for p in meta["last_price"]], dtype=np.float64
+            ),
+            config=yaml.safe_load((src / "config.yaml").read_text()),
+            initial_cash=meta["initial_cash"],
+            periods_per_year=meta["periods_per_year"],
+            risk_free_rate=meta["risk_free_rate"],
+        )
 
     def report(
         self,
