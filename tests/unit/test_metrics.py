@@ -120,3 +120,40 @@ def test_turnover_and_the_share_of_gross_pnl_costs_took(make_feed):
     mean_equity = np.mean([10_000.0, 9_990.0, 10_090.0, 10_079.0])
     years = 4 / result.periods_per_year
     assert m["turnover"] == pytest.approx(2_100.0 / 2 / mean_equity / years)
+
+
+def test_alpha_and_beta_against_a_benchmark_asset_match_empyrical():
+    from ml4t.backtest import BacktestConfig, DataFeed, Engine, TopNStrategy
+    from ml4t.backtest.datasets import synthetic_universe
+
+    feed = DataFeed(synthetic_universe(n_assets=12, n_bars=400, seed=6))
+    result = Engine(
+        feed, TopNStrategy("score", n=3, rebalance_every=5), BacktestConfig(), benchmark="A0000"
+    ).run()
+    equity = result.equity["equity"].to_numpy()
+    bench = feed.array("close")[:, 0]
+    r = pd.Series(equity[1:] / equity[:-1] - 1.0)
+    b = pd.Series(bench[1:] / bench[:-1] - 1.0)
+    alpha, beta = empyrical.alpha_beta(r, b, annualization=result.periods_per_year)
+    assert result.metrics["beta"] == pytest.approx(beta, rel=1e-9)
+    assert result.metrics["alpha"] == pytest.approx(alpha, rel=1e-9)
+
+
+def test_trade_excursions_by_hand(make_feed):
+    from scripted import run
+
+    bars = [
+        (100.0, 100.0, 100.0, 100.0),
+        (100.0, 104.0, 97.0, 101.0),  # entry at 100
+        (101.0, 108.0, 95.0, 102.0),
+        (102.0, 103.0, 99.0, 100.0),  # exit at 102
+    ]
+    feed = make_feed({"A": bars})
+    result, _ = run(
+        feed,
+        {0: lambda b, d: b.submit_order("A", 10), 2: lambda b, d: b.submit_order("A", -10)},
+    )
+    trade = result.trades.row(0, named=True)
+    # Worst low over the entry..exit bars is 95, best high 108, from an entry of 100.
+    assert trade["mae"] == pytest.approx(-0.05)
+    assert trade["mfe"] == pytest.approx(0.08)

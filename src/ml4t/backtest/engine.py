@@ -19,7 +19,7 @@ from datetime import datetime
 
 import numpy as np
 import polars as pl
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from tqdm import tqdm
 
 from .broker import Broker
@@ -54,6 +54,7 @@ class Engine:
         *,
         position_rules: PositionRule | None = None,
         portfolio_rules: Iterable[PortfolioRule] = (),
+        benchmark: str | ArrayLike | None = None,
     ) -> None:
         if not isinstance(feed, DataFeed):
             raise ConfigError(f"feed must be a DataFeed, got {type(feed).__name__}")
@@ -67,6 +68,7 @@ class Engine:
         self.config = config if config is not None else BacktestConfig()
         self.position_rules = position_rules
         self.portfolio_rules = tuple(portfolio_rules)
+        self.benchmark = benchmark_prices(feed, benchmark)
         _, models = slippage_table(
             self.config.slippage, [str(a) for a in feed.assets], self.config.slippage_overrides
         )
@@ -139,7 +141,10 @@ class Engine:
         strategy.on_end(broker)
         bar_progress.close()
 
-        return build_result(feed, broker, clock, cash, positions_value, gross, borrow, interest)
+        return build_result(
+            feed, broker, clock, cash, positions_value, gross, borrow, interest,
+            benchmark=self.benchmark,
+        )  # fmt: skip
 
     def _fill(
         self,
@@ -182,6 +187,7 @@ def run_backtest(
     signals: object | None = None,
     position_rules: PositionRule | None = None,
     portfolio_rules: Iterable[PortfolioRule] = (),
+    benchmark: str | ArrayLike | None = None,
     progress: bool = False,
 ) -> BacktestResult:
     """Build a feed from ``prices`` (and ``signals``), run ``strategy`` on it, return the result.
@@ -191,8 +197,9 @@ def run_backtest(
     """
     feed = prices if isinstance(prices, DataFeed) else DataFeed(prices, signals=signals)  # type: ignore[arg-type]
     engine = Engine(
-        feed, strategy, config, position_rules=position_rules, portfolio_rules=portfolio_rules
-    )
+        feed, strategy, config, position_rules=position_rules,
+        portfolio_rules=portfolio_rules, benchmark=benchmark,
+    )  # fmt: skip
     return engine.run(progress=progress)
 
 
@@ -254,6 +261,8 @@ def build_result(
     gross: NDArray[np.float64],
     borrow: NDArray[np.float64],
     interest: NDArray[np.float64],
+    *,
+    benchmark: NDArray[np.float64] | None = None,
 ) -> BacktestResult:
     """The result of a run from the per-bar records and the broker's books (both drivers)."""
     config = broker.config
@@ -272,7 +281,32 @@ def build_result(
         initial_cash=config.initial_cash,
         periods_per_year=config.periods_per_year,
         risk_free_rate=config.risk_free_rate,
+        highs=feed.array("high"),
+        lows=feed.array("low"),
+        benchmark=benchmark,
     )
+
+
+def benchmark_prices(
+    feed: DataFeed, benchmark: str | ArrayLike | None
+) -> NDArray[np.float64] | None:
+    """Benchmark prices per bar: an asset of the feed (its closes) or prices given per bar."""
+    if benchmark is None:
+        return None
+    if isinstance(benchmark, str):
+        if benchmark not in {str(a) for a in feed.assets}:
+            raise ConfigError(
+                f"benchmark {benchmark!r} is not an asset of the feed; give an asset name or "
+                "one price per bar"
+            )
+        return np.asarray(feed.array("close")[:, feed.asset_index(benchmark)], dtype=np.float64)
+    prices = np.asarray(benchmark, dtype=np.float64)
+    if prices.shape != (feed.n_bars,):
+        raise ConfigError(
+            f"benchmark prices must have one value per bar, shape ({feed.n_bars},), got "
+            f"{prices.shape}"
+        )
+    return prices
 
 
 def _timestamp_series(feed: DataFeed) -> pl.Series:

@@ -224,7 +224,13 @@ def _stitch(
         initial_cash=config.initial_cash,
         periods_per_year=config.periods_per_year,
         risk_free_rate=config.risk_free_rate,
+        highs=_joined([r._highs for r in results]),
+        lows=_joined([r._lows for r in results]),
     )
+
+
+def _joined(parts: list[np.ndarray | None]) -> np.ndarray | None:
+    return None if any(p is None for p in parts) else np.concatenate(parts)  # type: ignore[arg-type]
 
 
 def _record(

@@ -50,8 +50,10 @@ def write_report(
     figures: list[tuple[str, Any]] = []
 
     fig = go.Figure(go.Scatter(x=ts, y=equity, name="strategy", line={"width": 1.6}))
-    if benchmark is not None:
-        bench = np.asarray(benchmark, dtype=np.float64)
+    # The benchmark given here, else the run's own, when it had one.
+    prices = benchmark if benchmark is not None else result._benchmark
+    if prices is not None:
+        bench = np.asarray(prices, dtype=np.float64)
         first = bench[np.isfinite(bench)][0] if np.isfinite(bench).any() else math.nan
         fig.add_trace(go.Scatter(x=ts, y=bench / first * result.initial_cash, name="benchmark"))
     fig.update_yaxes(type="log", title="equity")

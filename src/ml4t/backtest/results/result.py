@@ -24,7 +24,7 @@ from ..kernels.records import (
     STATUS_NAMES,
     TIF_NAMES,
 )
-from .metrics import compute_metrics, infer_periods_per_year
+from .metrics import compute_metrics, infer_periods_per_year, returns_from_equity
 from .trades import match_trades
 
 
@@ -59,6 +59,9 @@ class BacktestResult:
         initial_cash: float,
         periods_per_year: float | None = None,
         risk_free_rate: float = 0.0,
+        highs: NDArray[np.float64] | None = None,
+        lows: NDArray[np.float64] | None = None,
+        benchmark: NDArray[np.float64] | None = None,
     ) -> None:
         self._timestamps = timestamps
         self._assets = assets
@@ -79,6 +82,10 @@ class BacktestResult:
             else infer_periods_per_year(timestamps.to_numpy())
         )
         self._risk_free_rate = risk_free_rate
+        # The feed's [bars, assets] highs and lows (for trade MAE/MFE) and benchmark prices.
+        self._highs = highs
+        self._lows = lows
+        self._benchmark = benchmark
 
     @property
     def final_value(self) -> float:
@@ -137,6 +144,7 @@ class BacktestResult:
         last_bar = len(ts) - 1
         bars_held = np.where(is_open, last_bar, t["exit_bar"]) - t["entry_bar"]
         reasons = np.asarray(ORIGIN_NAMES)
+        mae, mfe = self._excursions(t, last_bar)
         return pl.DataFrame(
             {
                 "asset": self._assets[t["asset"]].astype(str),
@@ -151,6 +159,8 @@ class BacktestResult:
                 "return": t["return"],
                 "commission": t["commission"],
                 "bars_held": bars_held,
+                "mae": mae,
+                "mfe": mfe,
                 "entry_reason": reasons[t["entry_origin"]],
                 "exit_reason": np.where(is_open, "", reasons[np.maximum(t["exit_origin"], 0)]),
             },
@@ -247,6 +257,30 @@ class BacktestResult:
         frames = [f.with_columns(pl.col("seq").cast(pl.Int64)) for f in frames]
         return pl.concat(frames).sort("timestamp", "order_id", "seq").drop("seq")
 
+    def _excursions(
+        self, t: NDArray[np.void], last_bar: int
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Maximum adverse and favourable excursion of each trade, as returns on its entry
+        price, over the bars from entry to exit (the last bar for open trades); NaN without
+        highs and lows. The entry and exit bars count whole (the path inside them is unknown)."""
+        n = len(t)
+        mae = np.full(n, np.nan)
+        mfe = np.full(n, np.nan)
+        if self._highs is None or self._lows is None:
+            return mae, mfe
+        for k in range(n):
+            a = int(t["asset"][k])
+            start = int(t["entry_bar"][k])
+            end = last_bar if t["is_open"][k] else int(t["exit_bar"][k])
+            high = np.nanmax(self._highs[start : end + 1, a])
+            low = np.nanmin(self._lows[start : end + 1, a])
+            entry = float(t["entry_price"][k])
+            if t["direction"][k] > 0:
+                mae[k], mfe[k] = low / entry - 1.0, high / entry - 1.0
+            else:
+                mae[k], mfe[k] = 1.0 - high / entry, 1.0 - low / entry
+        return mae, mfe
+
     @cached_property
     def metrics(self) -> dict[str, float]:
         """Performance, trade and cost figures of the run.
@@ -275,6 +309,10 @@ class BacktestResult:
         m["total_slippage"] = float(self._fills["slippage"].sum())
         m["total_borrow_fee"] = float(self._borrow.sum())
         m["total_interest"] = float(self._interest.sum())
+        m["alpha"], m["beta"] = self._alpha_beta(equity)
+        closed = trades.filter(pl.col("status") == "closed")
+        m["avg_mae"] = float(closed["mae"].mean()) if closed.height else math.nan  # type: ignore[arg-type]
+        m["avg_mfe"] = float(closed["mfe"].mean()) if closed.height else math.nan  # type: ignore[arg-type]
         # Annual one-way turnover: half of what was traded, over the average equity, per year.
         traded = float(np.sum(np.abs(self._fills["quantity"] * self._fills["price"])))
         years = len(equity) / self.periods_per_year
@@ -287,6 +325,22 @@ class BacktestResult:
         m["gross_pnl"] = gross
         m["costs_share_of_gross_pnl"] = costs / gross if gross > 0 else math.nan
         return m
+
+    def _alpha_beta(self, equity: NDArray[np.float64]) -> tuple[float, float]:
+        """Annualised alpha and beta of the per-bar returns against the benchmark's, as
+        empyrical computes them (bars where either return is NaN are left out)."""
+        if self._benchmark is None or len(equity) < 3:
+            return math.nan, math.nan
+        returns = returns_from_equity(equity, self.initial_cash)[1:]
+        bench = np.asarray(self._benchmark, dtype=np.float64)
+        bench_returns = bench[1:] / bench[:-1] - 1.0
+        ok = np.isfinite(returns) & np.isfinite(bench_returns)
+        r, b = returns[ok], bench_returns[ok]
+        if len(r) < 2 or np.var(b) == 0:
+            return math.nan, math.nan
+        beta = float(np.cov(r, b, ddof=1)[0, 1] / np.var(b, ddof=1))
+        alpha_per_bar = float(np.mean(r - beta * b))
+        return (1.0 + alpha_per_bar) ** self.periods_per_year - 1.0, beta
 
     def summary(self) -> str:
         """A readable table of the run's headline figures."""
@@ -344,6 +398,11 @@ class BacktestResult:
         records.mkdir(exist_ok=True)
         np.save(records / "fills.npy", self._fills, allow_pickle=False)
         np.save(records / "orders.npy", self._orders, allow_pickle=False)
+        for name, array in (
+            ("highs", self._highs), ("lows", self._lows), ("benchmark", self._benchmark)
+        ):  # fmt: skip
+            if array is not None:
+                np.save(records / f"{name}.npy", array, allow_pickle=False)
         meta = {
             "assets": [str(a) for a in self._assets],
             "last_price": [None if math.isnan(p) else float(p) for p in self._last_price],
@@ -391,6 +450,9 @@ class BacktestResult:
             initial_cash=meta["initial_cash"],
             periods_per_year=meta["periods_per_year"],
             risk_free_rate=meta["risk_free_rate"],
+            highs=_optional(records / "highs.npy"),
+            lows=_optional(records / "lows.npy"),
+            benchmark=_optional(records / "benchmark.npy"),
         )
 
     def report(
@@ -418,6 +480,10 @@ class BacktestResult:
             f"BacktestResult(bars={len(self._timestamps)}, assets={len(self._assets)}, "
             f"fills={len(self._fills)}, final_value={self.final_value:,.2f})"
         )
+
+
+def _optional(path: Path) -> NDArray[np.float64] | None:
+    return np.load(path, allow_pickle=False) if path.is_file() else None
 
 
 def _times_at(timestamps: pl.Series, bars: NDArray[np.int64]) -> pl.Series:
