@@ -535,20 +535,7 @@ class Broker:
             raise OrderError(f"target {what} for asset {self._assets[i]} must be finite or NaN")
         if problem != sizing.OK:
             raise OrderError(_weight_problem(problem, str(self._assets[i]), p[i], self._bar))
-        if count == 0:
-            return np.zeros(0, dtype=np.int64)
-        trade = self._rebalance_assets[:count]
-        qty = self._rebalance_quantities[:count]
-        self._pending[trade] += qty
-        ids = self.orders.add(
-            trade,
-            qty,
-            bar=self._bar,
-            origin=O_TARGET,
-            target_value=p[trade] * scale if self._size_at_fill else np.nan,
-        )
-        self._screen(ids)
-        return ids
+        return self._submit_deltas(count, p, scale, O_TARGET)
 
     def close_position(self, asset: str) -> int | None:
         """Order the whole position in ``asset`` out (net of orders still waiting)."""
@@ -580,6 +567,13 @@ class Broker:
         )
         if problem != sizing.OK:
             raise OrderError(_weight_problem(problem, str(self._assets[i]), w[i], self._bar))
+        return self._submit_deltas(count, w, self._equity, O_REBALANCE)
+
+    def _submit_deltas(
+        self, count: int, targets: NDArray[np.float64], scale: float, origin: int
+    ) -> NDArray[np.int64]:
+        """Market orders for the ``count`` deltas the sizing kernel left in the scratch arrays;
+        with ``sizing_price="fill"`` each carries its target value (target x ``scale``)."""
         if count == 0:
             return np.zeros(0, dtype=np.int64)
         trade = self._rebalance_assets[:count]
@@ -589,8 +583,8 @@ class Broker:
             trade,
             qty,
             bar=self._bar,
-            origin=O_REBALANCE,
-            target_value=w[trade] * self._equity if self._size_at_fill else np.nan,
+            origin=origin,
+            target_value=targets[trade] * scale if self._size_at_fill else np.nan,
         )
         self._screen(ids)
         return ids

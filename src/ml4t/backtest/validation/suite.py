@@ -128,11 +128,7 @@ def _vbt_signals(
         high=frame(data["high"]), low=frame(data["low"]), init_cash=INITIAL_CASH, fees=fees,
         slippage=slippage, freq="1D", **stops,
     )  # fmt: skip
-    rec = pf.orders.records
-    sign = np.where(rec["side"] == 0, 1.0, -1.0)
-    theirs = np.column_stack(
-        [rec["idx"], rec["col"], sign * rec["size"], rec["price"], rec["fees"]]
-    )
+    theirs = _vbt_rows(pf)
     feed = market.feed()
     config = BacktestConfig.preset(
         "vectorbt", initial_cash=INITIAL_CASH, commission=fees, slippage=slippage
@@ -178,11 +174,7 @@ def _vbt_weights(
         size_type="targetpercent", fees=cost, slippage=cost, init_cash=INITIAL_CASH,
         group_by=True, cash_sharing=True, call_seq="auto", freq="1D",
     )  # fmt: skip
-    rec = pf.orders.records
-    sign = np.where(rec["side"] == 0, 1.0, -1.0)
-    theirs = np.column_stack(
-        [rec["idx"], rec["col"], sign * rec["size"], rec["price"], rec["fees"]]
-    )
+    theirs = _vbt_rows(pf)
     feed = market.feed()
     config = BacktestConfig.preset(
         "vectorbt", initial_cash=INITIAL_CASH, commission=cost, slippage=cost,
@@ -190,6 +182,13 @@ def _vbt_weights(
     )  # fmt: skip
     ours = run_weights(feed, weights, config=config)
     return our_rows(ours, feed), theirs, ours.final_value, _final_value(pf)
+
+
+def _vbt_rows(pf: Any) -> NDArray[np.float64]:
+    """``(bar, asset, signed quantity, price, commission)`` per VectorBT order record."""
+    rec = pf.orders.records
+    sign = np.where(rec["side"] == 0, 1.0, -1.0)
+    return np.column_stack([rec["idx"], rec["col"], sign * rec["size"], rec["price"], rec["fees"]])
 
 
 def _final_value(pf: Any) -> float:
