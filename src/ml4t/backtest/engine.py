@@ -274,8 +274,9 @@ def build_result(
         gross_exposure=gross,
         borrow_fees=borrow,
         interest=interest,
-        fills=broker.fills.view().copy(),
-        orders=broker.orders.records[: broker.orders.n].copy(),
+        # Views, not copies: the broker ends with the run, so nothing else writes to them.
+        fills=broker.fills.view(),
+        orders=broker.orders.records[: broker.orders.n],
         last_price=broker.last_prices,
         config=config.to_dict(),
         initial_cash=config.initial_cash,
