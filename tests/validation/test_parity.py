@@ -1,4 +1,4 @@
-"""Parity with VectorBT and Backtrader: identical fills on identical inputs.
+"""Parity with VectorBT, Backtrader and Zipline: identical fills on identical inputs.
 
 Run alone with ``pytest -m validation``. Each scenario's peer runs in this process (installed
 through the ``validation`` extra); fills must match in number, bar, quantity, price and
@@ -42,6 +42,9 @@ def test_the_suite_covers_the_required_scenarios():
     ):  # fmt: skip
         assert ("vectorbt", name) in names and ("backtrader", name) in names
     assert ("backtrader", "long_short") in names
+    for name in ("ma_crossover", "long_short", "percent_commission", "per_share_commission_min",
+                 "percent_slippage", "fixed_slippage", "stress_2500_bars"):  # fmt: skip
+        assert ("zipline", name) in names
     assert ("vectorbt", "stop_loss_take_profit_same_bar") in names
     assert ("vectorbt", "rotation_top5_of_25") in names
     assert ("vectorbt", "target_weights_100_monthly") in names
