@@ -280,6 +280,18 @@ def _goals(timings: dict[str, dict[str, float]], peaks: dict[str, dict[str, floa
     return out
 
 
+def _versions() -> list[str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = []
+    for package in ("numba", "numpy", "vectorbt", "backtrader"):
+        try:
+            out.append(f"{package} {version(package)}")
+        except PackageNotFoundError:
+            out.append(f"{package} not installed")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -327,7 +339,8 @@ def main() -> None:
                 f"{w.asset_bars / best / 1e6:.1f} | {peak:.0f} | {best / base:.1f} | "
                 f"{value:,.2f} |"
             )
-    machine = f"{platform.processor() or platform.machine()}, {platform.python_version()}"
+    machine = f"{platform.processor() or platform.machine()}, Python {platform.python_version()}"
+    machine += ", " + ", ".join(_versions())
     text = "\n".join(
         [
             "# Benchmark results",
