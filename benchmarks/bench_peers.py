@@ -2,20 +2,25 @@
 
 Workloads (seeded data and precomputed signals, built once, outside the timings):
 
-- ``ma_1x2520``: one asset, 2520 bars, 10/30 moving-average crossover.
-- ``rotation_25x252``: 25 assets, 252 bars, top 5 by 20-bar momentum every bar.
+- ``ma_1x2520``: one asset, 2520 bars, 10/30 moving-average crossover, 50% of equity.
+- ``rotation_25x252``: 25 assets, 252 bars, top 5 by 20-bar momentum every bar, 19% each.
 - ``random_500x2520``: 500 assets x 2520 bars, random entries and exits (2% a bar each),
-  1% of the initial cash per position, 0.1% commission, fills at the next bar's open.
-- ``random_5000x2520``: the same with 5000 assets (Backtrader left out: hours).
+  1% of equity per position, 0.1% commission, fills at the next bar's open.
+- ``random_1500x2520`` and ``random_5000x2520``: the same, for scale (Backtrader left out).
 
-Engines: ours as the event driver with a vectorized strategy, the event driver with a Python
-loop over assets, and the compiled driver; VectorBT ``Portfolio.from_signals`` (signals shifted
-one bar and ``price=open``: next-open fills); Backtrader (``Cerebro``, market orders).
-Every engine makes the same decisions; final values are printed side by side so that a fast
-wrong answer shows. Each timing is the best of ``--repeat`` calls of the backtest alone (data
-building excluded); the first call's compile cost is reported apart.
+Every engine makes the decisions of ``run_signals``: at bar t's close an exit closes a long
+position, an entry on an asset with no position and no order waiting buys a fraction of the
+equity at that close, an entry and an exit on the same bar do nothing; orders fill at t+1's open.
 
-    python benchmarks/bench_peers.py [--repeat 3] [--skip-5000] [--out benchmarks/RESULTS.md]
+Engines: ours as the compiled driver (``run_signals``), the event driver (``Engine``) with a
+vectorized strategy and with a Python loop over assets; VectorBT ``Portfolio.from_signals``;
+Backtrader (``Cerebro``, market orders). Our three must give the same fills, checked before
+anything is timed; every engine's final value is printed beside ours so a fast wrong answer
+shows. Each timing is the best of ``--repeat`` calls of the backtest alone (data building
+excluded); the first call (numba caches loaded, VectorBT compiling) is reported apart, and a
+fresh process with an empty numba cache measures our compile cost.
+
+    python benchmarks/bench_peers.py [--repeat 3] [--skip-big] [--out benchmarks/RESULTS.md]
 
 Not part of ``make test``: these machines are shared and noisy; nothing here asserts a time.
 """
@@ -23,19 +28,41 @@ Not part of ``make test``: these machines are shared and noisy; nothing here ass
 from __future__ import annotations
 
 import argparse
+import cProfile
+import json
+import os
 import platform
+import pstats
+import subprocess
+import sys
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from ml4t.backtest import BacktestConfig, BarView, Broker, DataFeed, Engine, Strategy, run_signals
+from ml4t.backtest import (
+    BacktestConfig,
+    BacktestResult,
+    BarView,
+    Broker,
+    DataFeed,
+    Engine,
+    Strategy,
+    run_signals,
+)
 
 COMMISSION = 0.001
+COMPILED, VECTORIZED, PER_ASSET = "ours compiled", "ours event, vectorized", "ours event, per-asset"
+VECTORBT, BACKTRADER = "vectorbt from_signals", "backtrader"
+SCALING = ("random_500x2520", "random_1500x2520", "random_5000x2520")
+Bools = NDArray[np.bool_]
 
 
 class Workload:
@@ -55,16 +82,21 @@ class Workload:
         self.times = np.datetime64("2010-01-01") + np.arange(n_bars).astype("timedelta64[D]")
         self.assets = [f"A{i:04d}" for i in range(n_assets)]
         self.cash = 1_000_000.0
+        self.entries: Bools
+        self.exits: Bools
         if kind == "ma":
             self.entries, self.exits = _ma_cross(close)
-            self.value = self.cash * 0.5
+            self.percent = 0.5
         elif kind == "rotation":
             self.entries, self.exits = _rotation(close, 5)
-            self.value = self.cash * 0.19
+            self.percent = 0.19
         else:
             self.entries = rng.uniform(size=shape) < 0.02
             self.exits = rng.uniform(size=shape) < 0.02
-            self.value = self.cash * 0.01
+            self.percent = 0.01
+        # The decisions of run_signals, as arrays: both signals on one bar do nothing.
+        self.buy = self.entries & ~self.exits
+        self.sell = self.exits & ~self.entries
 
     @property
     def asset_bars(self) -> int:
@@ -75,8 +107,8 @@ class Workload:
         return DataFeed.from_arrays(self.times, self.assets, fields | {"volume": self.volume})
 
     def config(self) -> BacktestConfig:
-        # Sized at the decision close (as Backtrader's size=value/close), fractional shares,
-        # orders executed in submission order (as both peers do).
+        # Fractional shares (VectorBT's default, and Backtrader takes a float size); orders
+        # executed in submission order, asset by asset, as both peers do.
         return BacktestConfig(
             initial_cash=self.cash,
             commission=COMMISSION,
@@ -86,7 +118,19 @@ class Workload:
         )
 
 
-def _ma_cross(close: np.ndarray, fast: int = 10, slow: int = 30) -> tuple[Any, Any]:
+def workloads(big: bool) -> list[Workload]:
+    out = [
+        Workload("ma_1x2520", 1, 2520, "ma"),
+        Workload("rotation_25x252", 25, 252, "rotation"),
+        Workload("random_500x2520", 500, 2520, "random"),
+    ]
+    if big:
+        out.append(Workload("random_1500x2520", 1500, 2520, "random"))
+        out.append(Workload("random_5000x2520", 5000, 2520, "random"))
+    return out
+
+
+def _ma_cross(close: NDArray[np.float64], fast: int = 10, slow: int = 30) -> tuple[Bools, Bools]:
     fast_ma = np.full(close.shape, np.nan)
     slow_ma = np.full(close.shape, np.nan)
     fast_ma[fast - 1 :, 0] = np.convolve(close[:, 0], np.ones(fast) / fast, mode="valid")
@@ -96,7 +140,7 @@ def _ma_cross(close: np.ndarray, fast: int = 10, slow: int = 30) -> tuple[Any, A
     return above & ~before, ~above & before & ~np.isnan(slow_ma)
 
 
-def _rotation(close: np.ndarray, n_top: int) -> tuple[Any, Any]:
+def _rotation(close: NDArray[np.float64], n_top: int) -> tuple[Bools, Bools]:
     momentum = np.full(close.shape, -np.inf)
     momentum[20:] = close[20:] / close[:-20] - 1.0
     top = np.zeros(close.shape, dtype=bool)
@@ -111,18 +155,20 @@ class Vectorized(Strategy):
 
     def __init__(self, w: Workload) -> None:
         self.w = w
+        self.targets = np.full(w.n_assets, np.nan)
 
     def on_data(self, timestamp: datetime, data: BarView, broker: Broker) -> None:
         t = data.index
         held, pending = broker.quantities, broker.pending
-        go = self.w.entries[t] & ~self.w.exits[t] & (held == 0) & (pending == 0)
-        out = self.w.exits[t] & ~self.w.entries[t] & (held + pending > 0)
+        go = self.w.buy[t] & (held == 0) & (pending == 0)
+        out = self.w.sell[t] & (held > 0)
         if not (go.any() or out.any()):
             return
-        values = np.full(len(held), np.nan)
-        values[go] = self.w.value
-        values[out] = 0.0
-        broker.order_target_values(values)
+        p = self.targets
+        p.fill(np.nan)
+        p[go] = self.w.percent
+        p[out] = 0.0
+        broker.order_target_percents(p)
 
 
 class PerAsset(Strategy):
@@ -133,56 +179,80 @@ class PerAsset(Strategy):
 
     def on_data(self, timestamp: datetime, data: BarView, broker: Broker) -> None:
         t = data.index
+        buy, sell = self.w.buy[t], self.w.sell[t]
         for a, asset in enumerate(self.w.assets):
-            held = broker.position(asset)
-            if self.w.exits[t, a] and not self.w.entries[t, a] and held > 0:
+            if sell[a] and broker.position(asset) > 0:
                 broker.close_position(asset)
-            elif self.w.entries[t, a] and not self.w.exits[t, a] and held == 0:
-                broker.order_target_value(asset, self.w.value)
+            elif buy[a] and broker.position(asset) == 0:
+                broker.order_target_percent(asset, self.w.percent)
 
 
-def ours_event(w: Workload, strategy: type[Strategy]) -> Callable[[], float]:
+@dataclass(frozen=True)
+class Contender:
+    """One engine on one workload: a call to time, and how to read its final value."""
+
+    name: str
+    run: Callable[[], Any]
+    final_value: Callable[[Any], float]
+
+
+def ours_event(w: Workload, strategy: type[Strategy], name: str) -> Contender:
     feed, config = w.feed(), w.config()
-    return lambda: Engine(feed, strategy(w), config).run().final_value
+    return Contender(name, lambda: Engine(feed, strategy(w), config).run(), _final)
 
 
-def ours_compiled(w: Workload) -> Callable[[], float]:
+def ours_compiled(w: Workload) -> Contender:
     feed, config = w.feed(), w.config()
-    return lambda: (
-        run_signals(
-            feed, w.entries, w.exits, size=w.value, size_type="value", config=config
-        ).final_value
-    )
+
+    def run() -> BacktestResult:
+        return run_signals(
+            feed, w.entries, w.exits, size=w.percent, size_type="percent", config=config
+        )
+
+    return Contender(COMPILED, run, _final)
 
 
-def vectorbt_signals(w: Workload) -> Callable[[], float]:
+def _final(result: BacktestResult) -> float:
+    return result.final_value
+
+
+def vectorbt_signals(w: Workload, equity: NDArray[np.float64]) -> Contender:
+    """``from_signals`` deciding at a close and filling at the next open, 0.1% fees.
+
+    Next-open fills: signals shifted one bar, ``price=open``, and ``val_price`` the previous
+    (decision) close, so a ``size_type="value"`` order buys value / decision close shares, as
+    ours do. ``from_signals`` has no percent-of-equity size (it takes amount, value, or
+    "percent" of the *cash*; see its docstring in vectorbt/portfolio/base.py), so its value
+    per bar is ``percent`` x the equity at the decision close as our compiled run recorded it.
+    VectorBT still keeps its own cash, positions and fees: a wrong equity or fill on our side
+    makes its final value differ from ours.
+    """
     import pandas as pd
     import vectorbt as vbt
 
     index = pd.DatetimeIndex(w.times)
 
-    def frame(x: np.ndarray) -> Any:
+    def frame(x: NDArray[Any]) -> Any:
         return pd.DataFrame(x, index=index, columns=w.assets)
 
-    # Decided at a close, filled at the next open: shift the signals one bar, trade the open,
-    # and size at the decision close (val_price: the previous close).
     entries = frame(np.vstack([np.zeros((1, w.n_assets), bool), w.entries[:-1]]))
     exits = frame(np.vstack([np.zeros((1, w.n_assets), bool), w.exits[:-1]]))
     close, open_ = frame(w.close), frame(w.open)
     decision_close = frame(np.vstack([w.close[:1], w.close[:-1]]))
+    value = np.concatenate([[0.0], w.percent * equity[:-1]])[:, None]
 
-    def run() -> float:
-        pf = vbt.Portfolio.from_signals(
-            close, entries, exits, price=open_, val_price=decision_close, size=w.value,
-            size_type="value",
-            fees=COMMISSION, init_cash=w.cash, cash_sharing=True, group_by=True, freq="1D",
+    def run() -> Any:
+        return vbt.Portfolio.from_signals(
+            close, entries, exits, price=open_, val_price=decision_close, size=value,
+            size_type="value", fees=COMMISSION, init_cash=w.cash, cash_sharing=True,
+            group_by=True, freq="1D",
         )  # fmt: skip
-        return float(np.asarray(pf.value())[-1])
 
-    return run
+    return Contender(VECTORBT, run, lambda pf: float(np.asarray(pf.value())[-1]))
 
 
-def backtrader_signals(w: Workload) -> Callable[[], float]:
+def backtrader_signals(w: Workload) -> Contender:
+    """Cerebro with one PandasData per asset, market orders (next open), 0.1% commission."""
     import backtrader as bt
     import pandas as pd
 
@@ -200,12 +270,13 @@ def backtrader_signals(w: Workload) -> Callable[[], float]:
     class Signals(bt.Strategy):  # type: ignore[misc]
         def next(self) -> None:
             t = len(self) - 1
+            equity = self.broker.getvalue()  # at this bar's close, as ours size
             for a, data in enumerate(self.datas):
                 held = self.getposition(data).size
-                if w.exits[t, a] and not w.entries[t, a] and held > 0:
+                if w.sell[t, a] and held > 0:
                     self.close(data=data)
-                elif w.entries[t, a] and not w.exits[t, a] and held == 0:
-                    self.buy(data=data, size=w.value / data.close[0])
+                elif w.buy[t, a] and held == 0:
+                    self.buy(data=data, size=w.percent * equity / data.close[0])
 
     def run() -> float:
         cerebro = bt.Cerebro(stdstats=False)
@@ -224,134 +295,432 @@ def backtrader_signals(w: Workload) -> Callable[[], float]:
         cerebro.run()
         return float(cerebro.broker.getvalue())
 
-    return run
+    return Contender(BACKTRADER, run, float)
 
 
-def measure(run: Callable[[], float], repeat: int) -> tuple[float, float, float, float]:
-    """(first call s, best warm s, final value, peak traced MB of one more call).
+# ---------------------------------------------------------------------------------------------
+# Measuring
 
-    With ``repeat=0`` (Backtrader on big workloads: minutes a call) the first call is the only
-    one: its time is the best, and memory is not traced (NaN).
+
+@dataclass
+class Timing:
+    first: float
+    best: float
+    calls: int
+    value: float
+    traced_mb: float
+    rss_mb: float
+
+
+def _status_kb(key: str) -> int:
+    with open("/proc/self/status") as f:
+        line = next(x for x in f if x.startswith(key))
+    return int(line.split()[1])
+
+
+def rss_growth(run: Callable[[], Any]) -> float:
+    """Peak resident size during one call, over the size before it (MB).
+
+    Writing 5 to /proc/self/clear_refs resets the peak (VmHWM) to the current size (Linux).
+    Memory the allocator kept from earlier calls is reused unseen, so this is a floor.
     """
-    start = time.perf_counter()
-    value = run()
-    first = time.perf_counter() - start
-    if repeat == 0:
-        return first, first, value, float("nan")
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        value = run()
-        best = min(best, time.perf_counter() - start)
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return float("nan")
+    before = _status_kb("VmRSS")
+    run()
+    return (_status_kb("VmHWM") - before) / 1024
+
+
+def traced_peak(run: Callable[[], Any]) -> float:
+    """Peak of Python-tracked allocations during one call (MB): numpy buffers included, numba's
+    own allocations inside compiled code not."""
     tracemalloc.start()
     run()
     peak = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
-    return first, best, value, peak
+    return peak
 
 
-def _goals(timings: dict[str, dict[str, float]], peaks: dict[str, dict[str, float]]) -> list[str]:
-    """Issue 6's goals, measured on this run."""
-    t = timings.get("random_500x2520")
-    if not t:
-        return []
-    event, compiled = t["ours event, vectorized"], t["ours compiled"]
-    vbt, loop, bt = t["vectorbt from_signals"], t["ours event, per-asset loop"], t["backtrader"]
-    out = [
-        "## Goals on random entries and exits, 500 x 2520",
-        "",
-        f"- Event driver, vectorized strategy: {1.26 / event:.1f} M asset-bars/s (goal > 10), "
-        f"{vbt / event:.1f}x faster than VectorBT (goal > 1), {bt / event:.0f}x faster than "
-        "Backtrader (goal >= 200).",
-        f"- Compiled driver: {vbt / compiled:.1f}x faster than VectorBT (goal >= 10), same "
-        "final value.",
-        f"- Per-asset Python loop: {bt / loop:.0f}x faster than Backtrader (goal >= 20).",
+def measure(c: Contender, repeat: int, *, trace: bool = True) -> tuple[Timing, Any]:
+    """Time a first call (kept, for the checks), then ``repeat`` more; then memory."""
+    if repeat == 0:  # one call of minutes: its memory is that call's resident growth
+        box: list[Any] = []
+        start = time.perf_counter()
+        rss = rss_growth(lambda: box.append(c.run()))
+        first = time.perf_counter() - start
+        value = c.final_value(box[0])
+        return Timing(first, first, 1, value, float("nan"), rss), box[0]
+    start = time.perf_counter()
+    out = c.run()
+    first = time.perf_counter() - start
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        c.run()
+        best = min(best, time.perf_counter() - start)
+    value = c.final_value(out)
+    rss = rss_growth(c.run)
+    traced = traced_peak(c.run) if trace else float("nan")
+    return Timing(first, best, repeat + 1, value, traced, rss), out
+
+
+FILL_COLUMNS = ["timestamp", "asset", "side", "quantity", "price", "commission"]
+
+
+def check_same_fills(results: dict[str, BacktestResult]) -> int:
+    """Our drivers must give the same fills, to the last bit, before any timing counts."""
+    names = list(results)
+    reference = results[names[0]].fills.select(FILL_COLUMNS)
+    for name in names[1:]:
+        fills = results[name].fills.select(FILL_COLUMNS)
+        if not fills.equals(reference):
+            raise AssertionError(
+                f"{name} fills differ from {names[0]}: {fills.height} vs {reference.height} "
+                f"rows; first rows:\n{fills.head()}\n{reference.head()}"
+            )
+        if results[name].final_value != results[names[0]].final_value:
+            raise AssertionError(f"{name} final value differs from {names[0]}")
+    return reference.height
+
+
+def profile(c: Contender, top: int = 8) -> list[tuple[str, float, float]]:
+    """(function, own seconds, share of the call) for the ``top`` functions by own time."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    c.run()
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    total = max(stats.total_tt, 1e-12)  # type: ignore[attr-defined]
+    rows = []
+    for (path, line, func), (_, _, own, _, _) in stats.stats.items():  # type: ignore[attr-defined]
+        where = f"{Path(path).name}:{line}({func})" if line else func
+        rows.append((where, own, own / total))
+    return sorted(rows, key=lambda r: -r[1])[:top]
+
+
+# ---------------------------------------------------------------------------------------------
+# Fresh processes: compile cost and whole-process memory
+
+
+def probe_compile(driver: str) -> dict[str, float]:
+    """In this (fresh) process: first call of a driver on random_500x2520, then a warm one."""
+    w = Workload("random_500x2520", 500, 2520, "random")
+    c = ours_compiled(w) if driver == "compiled" else ours_event(w, Vectorized, VECTORIZED)
+    start = time.perf_counter()
+    c.run()
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    c.run()
+    return {"first": first, "warm": time.perf_counter() - start}
+
+
+def probe_memory(name: str, engine: str, equity_path: str) -> dict[str, float]:
+    """In this (fresh) process: peak resident MB after imports, after building data, after
+    one run; the whole process, as a user would run it."""
+    after_imports = _status_kb("VmHWM") / 1024
+    n_assets = int(name.split("_")[1].split("x")[0])
+    w = Workload(name, n_assets, 2520, "random")
+    if engine == COMPILED:
+        c = ours_compiled(w)
+    elif engine == VECTORIZED:
+        c = ours_event(w, Vectorized, VECTORIZED)
+    else:
+        c = vectorbt_signals(w, np.load(equity_path))
+    after_data = _status_kb("VmHWM") / 1024
+    c.final_value(c.run())
+    return {"imports": after_imports, "data": after_data, "peak": _status_kb("VmHWM") / 1024}
+
+
+def _probe(args: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **(env or {})},
+    )
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def compile_costs() -> list[str]:
+    """Our first call with an empty numba cache, with the cache filled, and warm."""
+    lines = [
+        "| driver | first call, empty numba cache (s) | first call, cache filled (s) "
+        "| warm call (s) |",
+        "|---|---|---|---|",
     ]
-    big = peaks.get("random_5000x2520")
-    if big:
-        out.append(
-            f"- 5000 x 2520: the compiled run's traced peak is {big['ours compiled']:.0f} MB, the "
-            f"event driver's {big['ours event, vectorized']:.0f} MB (goal: process under 2 GB)."
+    for driver, label in (("compiled", COMPILED), ("event", VECTORIZED)):
+        with tempfile.TemporaryDirectory() as cache:
+            env = {"NUMBA_CACHE_DIR": cache}
+            cold = _probe(["--probe-compile", driver], env)
+            cached = _probe(["--probe-compile", driver], env)
+        lines.append(
+            f"| {label} | {cold['first']:.2f} | {cached['first']:.2f} | "
+            f"{min(cold['warm'], cached['warm']):.3f} |"
         )
-    sizes = [n for n in ("random_500x2520", "random_1500x2520", "random_5000x2520") if n in timings]
-    if len(sizes) == 3:
-        scaling = ", ".join(f"{n}: {timings[n]['ours compiled']:.3f} s" for n in sizes)
-        out.append(f"- Compiled driver at three sizes (cost ~ assets x bars): {scaling}.")
-    return out
+        print(lines[-1], flush=True)
+    return lines
 
 
-def _versions() -> list[str]:
+def process_memory(name: str, equity: NDArray[np.float64]) -> tuple[list[str], dict[str, float]]:
+    lines = [
+        "| workload | engine | after imports (MB) | after building data (MB) | peak (MB) |",
+        "|---|---|---|---|---|",
+    ]
+    peaks = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "equity.npy")
+        np.save(path, equity)
+        for engine in (COMPILED, VECTORIZED, VECTORBT):
+            m = _probe(["--probe-memory", name, engine, path])
+            peaks[engine] = m["peak"]
+            lines.append(
+                f"| {name} | {engine} | {m['imports']:.0f} | {m['data']:.0f} | {m['peak']:.0f} |"
+            )
+            print(lines[-1], flush=True)
+    return lines, peaks
+
+
+# ---------------------------------------------------------------------------------------------
+# The report
+
+
+def machine() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
-    out = []
-    for package in ("numba", "numpy", "vectorbt", "backtrader"):
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(x for x in f if x.startswith("model name")).split(":", 1)[1].strip()
+    except (OSError, StopIteration):
+        pass
+    packages = []
+    for package in ("ml4t-backtest", "numba", "numpy", "polars", "pandas", "vectorbt"):
         try:
-            out.append(f"{package} {version(package)}")
+            packages.append(f"{package} {version(package)}")
         except PackageNotFoundError:
-            out.append(f"{package} not installed")
+            packages.append(f"{package} not installed")
+    try:
+        packages.append(f"backtrader {version('backtrader')}")
+    except PackageNotFoundError:
+        packages.append("backtrader not installed")
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parent,
+    ).stdout.strip()
+    return (
+        f"{cpu}, {os.cpu_count()} cores ({platform.system()} {platform.machine()}, shared VM), "
+        f"Python {platform.python_version()}; {', '.join(packages)}; commit {commit or '?'}"
+    )
+
+
+def _fmt_ratio(x: float) -> str:
+    return "" if not np.isfinite(x) else f"{x:.1f}" if x < 100 else f"{x:,.0f}"
+
+
+def goals(t: dict[str, dict[str, Timing]], rss_peaks: dict[str, float]) -> list[str]:
+    """Issue 6's goals, measured on this run."""
+    r = t.get("random_500x2520")
+    if not r:
+        return []
+
+    def met(ok: bool) -> str:
+        return "**met**" if ok else "**not met**"
+
+    ev, comp, vbt = r[VECTORIZED].best, r[COMPILED].best, r[VECTORBT].best
+    rate = 1.26 / ev
+    out = ["## Goals (issue 6), random entries and exits, 500 x 2520", ""]
+    out.append(
+        f"- Event driver, vectorized strategy: {rate:.1f} M asset-bars/s (goal > 10: "
+        f"{met(rate > 10)}); {vbt / ev:.2f}x VectorBT's speed (goal > 1: {met(vbt > ev)})"
+        + (
+            f"; {r[BACKTRADER].best / ev:,.0f}x Backtrader's (goal >= 200: "
+            f"{met(r[BACKTRADER].best / ev >= 200)})."
+            if BACKTRADER in r
+            else "."
+        )
+    )
+    same = r[COMPILED].value == r[VECTORBT].value
+    rel = abs(r[VECTORBT].value / r[COMPILED].value - 1)
+    out.append(
+        f"- Compiled driver: {vbt / comp:.1f}x VectorBT's speed (goal >= 10: "
+        f"{met(vbt / comp >= 10)}); final value "
+        + ("identical to VectorBT's." if same else f"{rel:.1e} relative from VectorBT's.")
+    )
+    for name in SCALING[1:]:
+        if name in t:
+            x = t[name][VECTORBT].best / t[name][COMPILED].best
+            out.append(f"  At {name.split('_')[1]}: {x:.1f}x.")
+    if BACKTRADER in r:
+        x = r[BACKTRADER].best / r[PER_ASSET].best
+        out.append(f"- Per-asset Python loop: {x:.0f}x Backtrader's speed (goal >= 20: {met(x >= 20)}).")
+    if rss_peaks:
+        worst = max(rss_peaks[COMPILED], rss_peaks[VECTORIZED])
+        out.append(
+            f"- 5000 x 2520, a whole fresh process (imports, data, run): peak resident "
+            f"{rss_peaks[COMPILED]:,.0f} MB with the compiled driver, "
+            f"{rss_peaks[VECTORIZED]:,.0f} MB with the event driver (goal < 2048: "
+            f"{met(worst < 2048)}); VectorBT's {rss_peaks[VECTORBT]:,.0f} MB."
+        )
     return out
+
+
+def scaling(t: dict[str, dict[str, Timing]]) -> list[str]:
+    sizes = [n for n in SCALING if n in t]
+    if len(sizes) < 2:
+        return []
+    head = " | ".join(f"{n.split('_')[1]} s (ns/asset-bar)" for n in sizes)
+    lines = [
+        "## Cost against assets x bars",
+        "",
+        "Linear growth is a constant time per asset-bar across the sizes (1.26 M, 3.78 M, "
+        "12.6 M asset-bars).",
+        "",
+        f"| engine | {head} | time ratio {sizes[-1].split('_')[1]} / {sizes[0].split('_')[1]} "
+        "(asset-bars x10) |",
+        "|---|" + "---|" * (len(sizes) + 1),
+    ]
+    for engine in (COMPILED, VECTORIZED, PER_ASSET, VECTORBT):
+        if not all(engine in t[n] for n in sizes):
+            continue
+        cells = []
+        for n in sizes:
+            best = t[n][engine].best
+            ab = int(n.split("_")[1].split("x")[0]) * 2520
+            cells.append(f"{best:.3f} ({best / ab * 1e9:.1f})")
+        ratio = t[sizes[-1]][engine].best / t[sizes[0]][engine].best
+        lines.append(f"| {engine} | {' | '.join(cells)} | {ratio:.1f} |")
+    return lines
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--skip-5000", action="store_true")
+    parser.add_argument("--skip-big", action="store_true", help="no 1500 and 5000 assets")
+    parser.add_argument("--skip-backtrader", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="cProfile ours on 500 x 2520")
     parser.add_argument("--out", default=str(Path(__file__).with_name("RESULTS.md")))
+    parser.add_argument("--probe-compile", help=argparse.SUPPRESS)
+    parser.add_argument("--probe-memory", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    workloads = [
-        Workload("ma_1x2520", 1, 2520, "ma"),
-        Workload("rotation_25x252", 25, 252, "rotation"),
-        Workload("random_500x2520", 500, 2520, "random"),
+    if args.probe_compile:
+        print(json.dumps(probe_compile(args.probe_compile)))
+        return
+    if args.probe_memory:
+        print(json.dumps(probe_memory(*args.probe_memory)))
+        return
+
+    started = time.perf_counter()
+    table = [
+        "| workload | engine | first call (s) | best (s) | calls | M asset-bars/s "
+        "| peak MB traced / RSS | time / ours compiled | time / ours event vectorized "
+        "| final value | vs ours |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    if not args.skip_5000:
-        # With 500 above, three sizes of one workload show how cost grows with assets x bars.
-        workloads.append(Workload("random_1500x2520", 1500, 2520, "random"))
-        workloads.append(Workload("random_5000x2520", 5000, 2520, "random"))
-    lines = [
-        "| workload | engine | first call (s) | best (s) | M asset-bars/s | peak MB | "
-        "x vs ours compiled | final value |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    timings: dict[str, dict[str, float]] = {}
-    peaks: dict[str, dict[str, float]] = {}
-    for w in workloads:
-        engines: dict[str, Callable[[], float]] = {
-            "ours compiled": ours_compiled(w),
-            "ours event, vectorized": ours_event(w, Vectorized),
-            "vectorbt from_signals": vectorbt_signals(w),
-        }
-        if w.n_assets <= 500:
-            engines["ours event, per-asset loop"] = ours_event(w, PerAsset)
-        if w.n_assets <= 500:
-            engines["backtrader"] = backtrader_signals(w)
-        results = {}
-        for name, run in engines.items():
-            repeat = 0 if name == "backtrader" and w.n_assets > 25 else args.repeat
-            results[name] = measure(run, repeat)
-            first, best, value, peak = results[name]
-            print(f"{w.name:18} {name:28} best {best:8.3f} s  final {value:,.2f}", flush=True)
-        timings[w.name] = {name: r[1] for name, r in results.items()}
-        peaks[w.name] = {name: r[3] for name, r in results.items()}
-        base = results["ours compiled"][1]
-        for name, (first, best, value, peak) in results.items():
-            lines.append(
-                f"| {w.name} | {name} | {first:.3f} | {best:.3f} | "
-                f"{w.asset_bars / best / 1e6:.1f} | {peak:.0f} | {best / base:.1f} | "
-                f"{value:,.2f} |"
+    timings: dict[str, dict[str, Timing]] = {}
+    fills: dict[str, int] = {}
+    profiles: list[str] = []
+    big_equity: NDArray[np.float64] | None = None
+    for w in workloads(not args.skip_big):
+        ours = [ours_compiled(w), ours_event(w, Vectorized, VECTORIZED)]
+        ours.append(ours_event(w, PerAsset, PER_ASSET))
+        results: dict[str, Timing] = {}
+        outputs: dict[str, BacktestResult] = {}
+        for c in ours:
+            # The per-asset loop is seconds a call on the big workloads: fewer repeats.
+            repeat = 1 if c.name == PER_ASSET and w.n_assets > 500 else args.repeat
+            results[c.name], outputs[c.name] = measure(c, repeat)
+            print(f"{w.name:18} {c.name:26} best {results[c.name].best:8.3f} s", flush=True)
+        fills[w.name] = check_same_fills(outputs)
+        equity = outputs[COMPILED].equity["equity"].to_numpy()
+        if w.name == SCALING[-1]:
+            big_equity = equity
+        if args.profile and w.name == "random_500x2520":
+            for c in ours[:2]:
+                profiles += [f"**{c.name}**, one call under cProfile:", ""]
+                profiles += [f"- {share:.0%} {where} ({own * 1e3:.1f} ms)" for where, own, share in profile(c)]
+                profiles.append("")
+        del outputs
+        peers = [vectorbt_signals(w, equity)]
+        if w.n_assets <= 500 and not args.skip_backtrader:
+            peers.append(backtrader_signals(w))
+        for c in peers:
+            # Backtrader takes a minute or more a call past 25 assets: one call.
+            repeat = 0 if c.name == BACKTRADER and w.n_assets > 25 else args.repeat
+            results[c.name], _ = measure(c, repeat, trace=c.name != BACKTRADER)
+            print(f"{w.name:18} {c.name:26} best {results[c.name].best:8.3f} s", flush=True)
+        timings[w.name] = results
+        ref = results[COMPILED]
+        for name, r in results.items():
+            diff = r.value - ref.value
+            vs = "same" if diff == 0 else f"{diff:+,.2f} ({diff / ref.value:+.1e})"
+            table.append(
+                f"| {w.name} | {name} | {r.first:.3f} | {r.best:.3f} | {r.calls} | "
+                f"{w.asset_bars / r.best / 1e6:.2f} | {r.traced_mb:.0f} / {r.rss_mb:.0f} | "
+                f"{_fmt_ratio(r.best / ref.best)} | "
+                f"{_fmt_ratio(r.best / results[VECTORIZED].best)} | {r.value:,.2f} | {vs} |"
             )
-    machine = f"{platform.processor() or platform.machine()}, Python {platform.python_version()}"
-    machine += ", " + ", ".join(_versions())
+    print("compile cost (fresh processes):", flush=True)
+    compile_lines = compile_costs()
+    memory_lines: list[str] = []
+    rss_peaks: dict[str, float] = {}
+    if big_equity is not None:
+        print("whole-process memory (fresh processes):", flush=True)
+        memory_lines, rss_peaks = process_memory(SCALING[-1], big_equity)
+    fill_counts = ", ".join(f"{n} {k:,}" for n, k in fills.items())
     text = "\n".join(
         [
             "# Benchmark results",
             "",
-            f"Machine: {machine}, {platform.system()}. Written by `python "
-            "benchmarks/bench_peers.py`; best of several warm calls, data building excluded. "
-            "'x vs ours compiled' is each engine's time over the compiled driver's.",
+            f"Machine: {machine()}.",
             "",
-            *lines,
+            f"Written by `python benchmarks/bench_peers.py` on "
+            f"{datetime.now().astimezone():%Y-%m-%d %H:%M %Z} in "
+            f"{time.perf_counter() - started:.0f} s. Best of `calls` calls of the backtest alone "
+            "(data, feeds and peer frames built beforehand); the first call is apart (numba "
+            "caches loaded from disk, VectorBT compiling). Peak MB: Python-tracked allocations "
+            "(tracemalloc; numba's allocations inside compiled code not seen) / growth of the "
+            "resident size during one call (a floor: freed memory is reused unseen). 'time / "
+            "ours ...' is the engine's best time over ours: above 1, ours is faster.",
             "",
-            *_goals(timings, peaks),
+            "Our three engines gave the same fills (timestamp, asset, side, quantity, price, "
+            f"commission: compared exactly before timing): {fill_counts}.",
+            "",
+            *table,
+            "",
+            *goals(timings, rss_peaks),
+            "",
+            *scaling(timings),
+            "",
+            "## Numba compile cost",
+            "",
+            "A fresh process on random_500x2520 with `NUMBA_CACHE_DIR` pointed at an empty "
+            "directory (the first call compiles), then a second fresh process with that cache "
+            "filled (the first call loads it), and a warm call in the same process.",
+            "",
+            *compile_lines,
+            "",
+            *(["## Whole-process memory", "", *memory_lines, ""] if memory_lines else []),
+            *(["## Where our time goes", "", *profiles] if profiles else []),
+            "## Notes",
+            "",
+            "- VectorBT's `from_signals` cannot size by a percent of equity (amount, value, or a "
+            "percent of cash only). It gets `size_type=\"value\"` with, on each bar, 1% (50%, "
+            "19%) of the equity our compiled run recorded at the decision close. It keeps its "
+            "own books, so an error in our equity or fills would show as a different final "
+            "value; the time it spends is that of any value-sized `from_signals` call.",
+            "- Backtrader sizes each buy at `broker.getvalue()` at the decision close; its "
+            "broker checks cash when an order is submitted (priced at that close) and rejects "
+            "what it cannot pay, where ours (default `on_insufficient_cash=\"scale_down\"`) and "
+            "VectorBT (`allow_partial`) buy what the cash pays at the fill. In the random "
+            "workloads open positions soon ask for more than the equity (about half the assets "
+            "held at 1% each), so from then on many buys are cut down (ours, VectorBT) or "
+            "refused (Backtrader), and its final value differs from the others.",
             "",
         ]
     )
