@@ -558,7 +558,9 @@ def goals(t: dict[str, dict[str, Timing]], rss_peaks: dict[str, float]) -> list[
             out.append(f"  At {name.split('_')[1]}: {x:.1f}x.")
     if BACKTRADER in r:
         x = r[BACKTRADER].best / r[PER_ASSET].best
-        out.append(f"- Per-asset Python loop: {x:.0f}x Backtrader's speed (goal >= 20: {met(x >= 20)}).")
+        out.append(
+            f"- Per-asset Python loop: {x:.0f}x Backtrader's speed (goal >= 20: {met(x >= 20)})."
+        )
     if rss_peaks:
         worst = max(rss_peaks[COMPILED], rss_peaks[VECTORIZED])
         out.append(
@@ -643,7 +645,10 @@ def main() -> None:
         if args.profile and w.name == "random_500x2520":
             for c in ours[:2]:
                 profiles += [f"**{c.name}**, one call under cProfile:", ""]
-                profiles += [f"- {share:.0%} {where} ({own * 1e3:.1f} ms)" for where, own, share in profile(c)]
+                profiles += [
+                    f"- {share:.0%} {where} ({own * 1e3:.1f} ms)"
+                    for where, own, share in profile(c)
+                ]
                 profiles.append("")
         del outputs
         peers = [vectorbt_signals(w, equity)]
@@ -710,13 +715,13 @@ def main() -> None:
             "## Notes",
             "",
             "- VectorBT's `from_signals` cannot size by a percent of equity (amount, value, or a "
-            "percent of cash only). It gets `size_type=\"value\"` with, on each bar, 1% (50%, "
+            'percent of cash only). It gets `size_type="value"` with, on each bar, 1% (50%, '
             "19%) of the equity our compiled run recorded at the decision close. It keeps its "
             "own books, so an error in our equity or fills would show as a different final "
             "value; the time it spends is that of any value-sized `from_signals` call.",
             "- Backtrader sizes each buy at `broker.getvalue()` at the decision close; its "
             "broker checks cash when an order is submitted (priced at that close) and rejects "
-            "what it cannot pay, where ours (default `on_insufficient_cash=\"scale_down\"`) and "
+            'what it cannot pay, where ours (default `on_insufficient_cash="scale_down"`) and '
             "VectorBT (`allow_partial`) buy what the cash pays at the fill. In the random "
             "workloads open positions soon ask for more than the equity (about half the assets "
             "held at 1% each), so from then on many buys are cut down (ours, VectorBT) or "

@@ -218,8 +218,11 @@ def _run(
     if not isinstance(config, BacktestConfig):
         raise ConfigError(f"config must be a BacktestConfig, got {type(config).__name__}")
     broker = Broker(feed.assets, config, columns=feed.array, n_bars=feed.n_bars)
+    checked: set[int] = set()  # one check per model object: most runs share one
     for asset, model in zip(feed.assets, broker._slippage_models, strict=True):
-        check_slippage_fields(model, feed.fields, asset=str(asset))
+        if id(model) not in checked:
+            check_slippage_fields(model, feed.fields, asset=str(asset))
+            checked.add(id(model))
     if broker._python_models:
         raise ConfigError(
             "the compiled driver cannot call commission or slippage models written in Python "
@@ -232,7 +235,8 @@ def _run(
 
     n_bars, n_assets = feed.n_bars, feed.n_assets
     clock = Calendar(feed)
-    missing = np.full((n_bars, n_assets), np.nan)
+    # A field the feed lacks is one row of NaN that the loop reads on every bar (driver._row).
+    missing = np.full((1, n_assets), np.nan)
     rows = [feed.array(f) if f in feed.fields else missing for f in _STEP_FIELDS.values()]
     no_bool = np.zeros((0, 0), dtype=np.bool_)
     no_float = np.zeros((0, 0))

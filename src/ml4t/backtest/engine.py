@@ -244,11 +244,16 @@ class Calendar:
 
     def __init__(self, feed: DataFeed) -> None:
         self.timestamps = _timestamp_series(feed)
-        months = self.timestamps.dt.truncate("1mo").to_numpy()
-        self.new_month = np.concatenate(([False], months[1:] != months[:-1]))
-        days = self.timestamps.dt.truncate("1d").to_numpy()
-        self.new_day = np.concatenate(([False], days[1:] != days[:-1]))
         stamps = feed.timestamps
+        if feed.timezone is None:
+            # Naive timestamps are their own calendar: numpy truncates them directly.
+            months = stamps.astype("datetime64[M]")
+            days = stamps.astype("datetime64[D]")
+        else:
+            months = self.timestamps.dt.truncate("1mo").to_numpy()
+            days = self.timestamps.dt.truncate("1d").to_numpy()
+        self.new_month = np.concatenate(([False], months[1:] != months[:-1]))
+        self.new_day = np.concatenate(([False], days[1:] != days[:-1]))
         self.years = np.concatenate(([0.0], np.diff(stamps) / np.timedelta64(1, "D") / 365.0))
 
 

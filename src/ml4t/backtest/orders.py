@@ -178,6 +178,8 @@ def _with_room(array: NDArray[_T], used: int, k: int) -> NDArray[_T]:
     """``array`` itself if ``k`` more rows fit after ``used``, else a copy at least twice as big."""
     if used + k <= len(array):
         return array
-    grown = np.zeros(max(2 * len(array), used + k), dtype=array.dtype)
+    # Uninitialised: rows past ``used`` are written before they are read, and pages never
+    # touched cost nothing (zeroing a reserve sized for the worst case can cost more than the run).
+    grown = np.empty(max(2 * len(array), used + k), dtype=array.dtype)
     grown[:used] = array[:used]
     return grown

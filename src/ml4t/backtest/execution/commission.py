@@ -173,6 +173,45 @@ def _total_cost(params: np.ndarray, qty: float, price: float, monthly_volume: fl
 
 
 @njit(cache=True)
+def _narrow(
+    params: np.ndarray,
+    cash: float,
+    price: float,
+    monthly_volume: float,
+    fractional: bool,
+    lo: float,
+    hi: float,
+) -> tuple[float, float]:
+    """A smaller ``[lo, hi]`` with cost(lo) <= cash < cost(hi), found by galloping from a guess."""
+    guess = cash / (price + commission_kernel(params, hi, price, monthly_volume) / hi)
+    if not fractional:
+        guess = np.floor(guess)
+    if not (lo < guess < hi):
+        return lo, hi
+    # Steps start near the guess's own resolution and double: a few calls when it is close.
+    step = 1.0 if not fractional else max(guess * 2.0**-50, 5e-324)
+    if _total_cost(params, guess, price, monthly_volume) <= cash:
+        lo = guess
+        while True:
+            up = lo + step
+            if up >= hi:
+                return lo, hi
+            if _total_cost(params, up, price, monthly_volume) > cash:
+                return lo, up
+            lo = up
+            step *= 2.0
+    hi = guess
+    while True:
+        down = hi - step
+        if down <= lo:
+            return lo, hi
+        if _total_cost(params, down, price, monthly_volume) <= cash:
+            return down, hi
+        hi = down
+        step *= 2.0
+
+
+@njit(cache=True)
 def _largest_affordable(
     params: np.ndarray,
     cash: float,
@@ -190,8 +229,12 @@ def _largest_affordable(
         return -1.0
     if _total_cost(params, hi, price, monthly_volume) <= cash:
         return hi
-    # Invariant: cost(lo) <= cash < cost(hi). Bisection: the fee is not linear in quantity once
-    # a minimum or a cap is in play, so there is no closed form shared by all models.
+    # Invariant: cost(lo) <= cash < cost(hi). The fee is not linear in quantity once a minimum
+    # or a cap is in play, so there is no closed form shared by all models: narrow the bracket
+    # around the answer the fee's average rate at ``hi`` predicts (exact for percent and
+    # per-share fees), then bisect. The cost is monotone in the quantity, so the answer is the
+    # same largest affordable quantity whatever the bracket: only the number of steps changes.
+    lo, hi = _narrow(params, cash, price, monthly_volume, fractional, lo, hi)
     if not fractional:
         while hi - lo > 1.0:
             mid = np.floor(0.5 * (lo + hi))
@@ -679,14 +722,15 @@ def commission_table(
         key: as_commission_model(spec, name=f"commission override for {key!r}")
         for key, spec in overrides.items()
     }
-    models = [override_models.get(asset, default_model) for asset in assets]
+    models = [default_model] * len(assets)
     table = np.empty((len(assets), N_COMMISSION_PARAMS), dtype=np.float64)
-    rows: dict[int, NDArray[np.float64]] = {}
-    for i, model in enumerate(models):
-        row = rows.get(id(model))
-        if row is None:
-            row = rows[id(model)] = _checked_params(model)
-        table[i] = row
+    table[:] = _checked_params(default_model)
+    if override_models:
+        for i, asset in enumerate(assets):
+            model = override_models.get(asset)
+            if model is not None:
+                models[i] = model
+                table[i] = _checked_params(model)
     return table, models
 
 

@@ -747,14 +747,15 @@ def slippage_table(
         key: as_slippage_model(spec, name=f"slippage for {key!r}")
         for key, spec in overrides.items()
     }
-    models = [resolved.get(asset, default_model) for asset in assets]
-    table = np.empty((len(models), SLIPPAGE_PARAMS_WIDTH), dtype=np.float64)
-    rows: dict[int, NDArray[np.float64]] = {}  # one to_params() per distinct model object
-    for i, model in enumerate(models):
-        row = rows.get(id(model))
-        if row is None:
-            row = rows[id(model)] = model.to_params()
-        table[i] = row
+    models = [default_model] * len(assets)
+    table = np.empty((len(assets), SLIPPAGE_PARAMS_WIDTH), dtype=np.float64)
+    table[:] = default_model.to_params()
+    if resolved:
+        for i, asset in enumerate(assets):
+            model = resolved.get(asset)
+            if model is not None:
+                models[i] = model
+                table[i] = model.to_params()
     return table, models
 
 

@@ -68,6 +68,12 @@ _TARGET_RTOL = 1e-9
 
 
 @njit(cache=True)
+def _row(field: np.ndarray, t: int) -> np.ndarray:
+    """Bar ``t`` of a field; a field the feed lacks is one row of NaN, shared by every bar."""
+    return field[t] if field.shape[0] > 1 else field[0]
+
+
+@njit(cache=True)
 def _toward(
     a: int,
     target: float,
@@ -424,8 +430,9 @@ def run_bars(
             borrow_out[t], interest_out[t] = accrue_financing(
                 years[t], positions, last_price, account, borrow_rate, cash_rate, margin_rate
             )
-        o, h, lo, c = opens[t], highs[t], lows[t], closes[t]
-        v, bid, ask, spread, vol = volumes[t], bids[t], asks[t], spreads[t], volatilities[t]
+        o, h, lo, c = _row(opens, t), _row(highs, t), _row(lows, t), closes[t]
+        v, bid, ask = _row(volumes, t), _row(bids, t), _row(asks, t)
+        spread, vol = _row(spreads, t), _row(volatilities, t)
 
         # 1. Orders from earlier bars fill at the open (or their level inside the bar).
         if n_open:
