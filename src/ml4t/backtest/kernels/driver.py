@@ -70,7 +70,8 @@ _TARGET_RTOL = 1e-9
 @njit(cache=True)
 def _row(field: np.ndarray, t: int) -> np.ndarray:
     """Bar ``t`` of a field; a field the feed lacks is one row of NaN, shared by every bar."""
-    return field[t] if field.shape[0] > 1 else field[0]
+    row: np.ndarray = field[t] if field.shape[0] > 1 else field[0]
+    return row
 
 
 @njit(cache=True)
