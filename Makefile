@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: demo test lint format typecheck bench clean chromium
+.PHONY: demo test lint format typecheck bench docs dist clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,14 @@ bench: $(STAMP_DEV)
 	$(BIN)/python benchmarks/bench_core.py
 	$(BIN)/python benchmarks/bench_peers.py
 
+# The documentation site, built strictly (a warning fails it) into site/.
+docs: $(STAMP_DEV)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# A wheel and an sdist in dist/.
+dist: $(STAMP_DEV)
+	$(BIN)/python -m build --outdir dist
+
 clean:
-	rm -rf $(VENV) results .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) results site dist .pytest_cache .mypy_cache .ruff_cache
 	find src -name '*.nbi' -delete -o -name '*.nbc' -delete

@@ -22,7 +22,7 @@ from .orders import Fill, Order
 from .results import BacktestResult
 from .strategy import SignalStrategy, Strategy, TargetWeightStrategy, TopNStrategy
 
-__version__ = "0.0.1"
+__version__ = "0.1.0"
 
 __all__ = [
     "BacktestConfig",

@@ -156,9 +156,10 @@ def _demo(args: argparse.Namespace) -> int:
     )
     elapsed = time.perf_counter() - start
     print(result.summary())
+    result.report(Path(args.out) / "report.html")
     print(
         f"\nResults written to {args.out}/ (equity, fills, trades, orders as Parquet; "
-        f"metrics.json; config.yaml) in {elapsed:.2f} s"
+        f"metrics.json; config.yaml; report.html) in {elapsed:.2f} s"
     )
     return 0
 
@@ -175,9 +176,7 @@ def _run(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - start
     result.save(out)
     (out / "backtest.yaml").write_text(yaml.safe_dump(spec.to_dict(), sort_keys=False))
-    report = getattr(result, "report", None)
-    if report is not None:
-        report(out / "report.html")
+    result.report(out / "report.html")
     if args.store:
         from .research.store import RunStore, data_fingerprint
 
