@@ -272,14 +272,17 @@ def _end_children(
 
 
 @njit(cache=True)
-def _activate_children(orders: np.ndarray, parent: int, n_orders: int, bar: int) -> None:
-    """An entry that filled arms its bracket legs for the quantity filled so far."""
+def _activate_children(orders: np.ndarray, parent: int, n_orders: int, bar: int) -> bool:
+    """An entry that filled arms its bracket legs for the quantity filled so far; returns
+    whether it armed one that was waiting."""
+    armed = False
     filled = orders[parent].filled
     for oid in range(parent + 1, min(parent + 3, n_orders)):
         child = orders[oid]
         if child.parent == parent and (child.status == INACTIVE or child.status == OPEN):
             child.quantity = -filled
             if child.status == INACTIVE:
+                armed = True
                 child.status = OPEN
                 child.active_bar = bar
                 if not np.isnan(child.level_offset):
@@ -289,6 +292,7 @@ def _activate_children(orders: np.ndarray, parent: int, n_orders: int, bar: int)
                         child.limit_price = level
                     else:
                         child.stop_price = level
+    return armed
 
 
 @njit(cache=True)
@@ -369,6 +373,7 @@ def fill_orders(
                 n_held += 1
     # Visiting order: submission order, except entries smallest first when asked, so the last
     # (largest) entry is the one a cash shortfall trims.
+    armed_here = False  # a bracket leg armed on this bar is waiting for group 2
     visit = np.arange(n_open)
     if execution_order == EXEC_EXITS_FIRST_SMALLEST:
         size = np.empty(n_open)
@@ -381,8 +386,8 @@ def fill_orders(
     for group in range(3):
         if group == 1 and execution_order == EXEC_AS_SUBMITTED:
             continue  # one pass took every order in turn
-        if group == 2 and (phase != PHASE_OPEN or not children_on_entry_bar):
-            break
+        if group == 2 and (phase != PHASE_OPEN or not children_on_entry_bar or not armed_here):
+            break  # group 2 is for bracket legs armed on this bar: none, nothing to do
         for j in range(n_open):
             k = j if group != 1 else visit[j]
             if done[k]:
@@ -395,6 +400,7 @@ def fill_orders(
                 if order.active_bar != bar:
                     continue
             elif order.active_bar == bar and order.parent >= 0:
+                armed_here = True
                 continue  # armed during this step: only group 2 may fill it
             asset = order.asset
             remaining = order.quantity - order.filled
@@ -501,7 +507,11 @@ def fill_orders(
             if cash_account and qty > 0.0:
                 cash = account[0]
                 if qty * fill_price + cost > cash:
-                    if cash_policy == CASH_REJECT:
+                    if cash_policy == CASH_REJECT or (
+                        fee[0] >= 0.0 and not (cash >= _MIN_SCALED_QTY * fill_price)
+                    ):
+                        # A compiled fee is never negative, so cash / price bounds what is
+                        # affordable: below the smallest fill, there is nothing to search for.
                         affordable = 0.0
                     else:
                         affordable = _affordable(fee, asset, cash, fill_price, month, fractional)
@@ -588,8 +598,8 @@ def fill_orders(
             else:
                 # Done after this fill: what a scale-down for cash cut is not left working.
                 _end(order, FILLED, reason, bar, pending)
-            if order.filled != 0.0:
-                _activate_children(orders, oid, n_orders, bar)
+            if order.filled != 0.0 and _activate_children(orders, oid, n_orders, bar):
+                armed_here = True
             if sibling >= 0 and (
                 orders[sibling].status == OPEN or orders[sibling].status == PARTIALLY_FILLED
             ):
