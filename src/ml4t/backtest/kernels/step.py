@@ -354,7 +354,6 @@ def fill_orders(
     ``fills`` must have room for ``n_open`` more records. Returns the new number of open orders
     (``open_ids`` is compacted in place) and of fills.
     """
-    done = np.zeros(n_open, dtype=np.bool_)
     checks_limits = False
     for i in range(limits.shape[0]):
         checks_limits = checks_limits or not np.isnan(limits[i])
@@ -374,8 +373,11 @@ def fill_orders(
     # Visiting order: submission order, except entries smallest first when asked, so the last
     # (largest) entry is the one a cash shortfall trims.
     armed_here = False  # a bracket leg armed on this bar is waiting for group 2
-    visit = np.arange(n_open)
-    if execution_order == EXEC_EXITS_FIRST_SMALLEST:
+    # An order visited for good is marked in place, its id flipped to ``~id`` (negative), and
+    # restored when the list is compacted: no per-call array (this runs on every bar).
+    smallest_first = execution_order == EXEC_EXITS_FIRST_SMALLEST
+    visit = open_ids[:0]
+    if smallest_first:
         size = np.empty(n_open)
         for k in range(n_open):
             order = orders[open_ids[k]]
@@ -389,10 +391,10 @@ def fill_orders(
         if group == 2 and (phase != PHASE_OPEN or not children_on_entry_bar or not armed_here):
             break  # group 2 is for bracket legs armed on this bar: none, nothing to do
         for j in range(n_open):
-            k = j if group != 1 else visit[j]
-            if done[k]:
-                continue
+            k = visit[j] if group == 1 and smallest_first else j
             oid = open_ids[k]
+            if oid < 0:
+                continue
             order = orders[oid]
             if order.status != OPEN and order.status != PARTIALLY_FILLED:
                 continue
@@ -416,7 +418,7 @@ def fill_orders(
             )
             if np.isnan(price):
                 continue
-            done[k] = True
+            open_ids[k] = ~oid
 
             if sizing_at_fill and order.filled == 0.0 and not np.isnan(order.target_value):
                 # Size the target at this bar's price instead of the decision close.
@@ -619,6 +621,8 @@ def fill_orders(
     n_kept = 0
     for k in range(n_open):
         oid = open_ids[k]
+        if oid < 0:
+            oid = ~oid
         order = orders[oid]
         status = order.status
         if status in (OPEN, PARTIALLY_FILLED):
