@@ -47,10 +47,10 @@ from dataclasses import KW_ONLY, dataclass, field
 from typing import Final, Literal, TypeAlias
 
 import numpy as np
-from numba import njit
 from numpy.typing import NDArray
 
 from ..errors import ConfigError
+from ..kernels.jit import leaf
 
 __all__ = [
     "COMMISSION_FIXED",
@@ -112,7 +112,7 @@ _TIER_BASES: Final = ("monthly_volume", "notional")
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@leaf
 def _tier_rate(params: np.ndarray, x: float) -> float:
     """Rate of the last tier whose threshold is <= ``x`` (thresholds ascend from 0)."""
     n = int(params[PARAM_N_TIERS])
@@ -124,7 +124,7 @@ def _tier_rate(params: np.ndarray, x: float) -> float:
     return float(rate)
 
 
-@njit(cache=True)
+@leaf
 def commission_kernel(
     params: np.ndarray, quantity: float, price: float, monthly_volume: float
 ) -> float:
@@ -165,14 +165,14 @@ def commission_kernel(
     return float(fee)
 
 
-@njit(cache=True)
+@leaf
 def _total_cost(params: np.ndarray, qty: float, price: float, monthly_volume: float) -> float:
     # Written exactly as the broker step debits cash (qty * price + commission) so that a
     # quantity accepted here can never push cash below zero there.
     return qty * price + commission_kernel(params, qty, price, monthly_volume)
 
 
-@njit(cache=True)
+@leaf
 def _narrow(
     params: np.ndarray,
     cash: float,
@@ -211,7 +211,7 @@ def _narrow(
         step *= 2.0
 
 
-@njit(cache=True)
+@leaf
 def _largest_affordable(
     params: np.ndarray,
     cash: float,
@@ -253,7 +253,7 @@ def _largest_affordable(
             hi = mid
 
 
-@njit(cache=True)
+@leaf
 def affordable_quantity(
     params: np.ndarray, cash: float, price: float, monthly_volume: float, fractional: bool
 ) -> float:

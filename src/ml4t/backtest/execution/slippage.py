@@ -37,10 +37,10 @@ from numbers import Real
 from typing import Final, TypeAlias
 
 import numpy as np
-from numba import njit
 from numpy.typing import NDArray
 
 from ..errors import ConfigError
+from ..kernels.jit import leaf
 from ..kernels.records import LIMIT, MARKET, STOP, STOP_LIMIT, TRAILING_STOP
 
 __all__ = [
@@ -103,7 +103,7 @@ _BPS: Final = 10_000.0
 # --------------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@leaf
 def _leaf_fill_price(
     params: np.ndarray,
     base: int,
@@ -170,7 +170,7 @@ def _leaf_fill_price(
     return np.nan
 
 
-@njit(cache=True)
+@leaf
 def slippage_kernel(
     params: np.ndarray,
     price: float,

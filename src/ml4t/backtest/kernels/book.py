@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .jit import leaf
 from .records import (
     CANCELLED,
     GTC,
@@ -34,7 +35,7 @@ H_STOPPED: int = 4  # 1 once a liquidating drawdown halt fired: the strategy is 
 H_WIDTH: int = 5
 
 
-@njit(cache=True)
+@leaf
 def _write(
     order: Record,
     asset: int,
@@ -116,7 +117,7 @@ def write_orders(
         open_ids[n_open + k] = n_orders + k
 
 
-@njit(cache=True)
+@leaf
 def add_order(
     orders: np.ndarray,
     n_orders: int,
@@ -144,7 +145,7 @@ def add_order(
     return n_orders + 1, n_open + 1
 
 
-@njit(cache=True)
+@leaf
 def add_exit_orders(
     count: int,
     out_asset: np.ndarray,
@@ -216,7 +217,7 @@ def margin_call(
     return n_orders, n_open
 
 
-@njit(cache=True)
+@leaf
 def start_day(halt: np.ndarray, equity: float) -> None:
     """A new calendar day: its loss is measured from ``equity``; a daily block lifts."""
     halt[H_DAY_START] = equity

@@ -31,6 +31,7 @@ from .book import (
     margin_call,
     start_day,
 )
+from .jit import leaf
 from .records import (
     LIMIT,
     MARKET,
@@ -74,7 +75,7 @@ def _row(field: np.ndarray, t: int) -> np.ndarray:
     return row
 
 
-@njit(cache=True)
+@leaf
 def _toward(
     a: int,
     target: float,
@@ -99,7 +100,7 @@ def _toward(
     )  # fmt: skip
 
 
-@njit(cache=True)
+@leaf
 def _signal_orders(
     t: int,
     entries: np.ndarray,
@@ -169,7 +170,7 @@ def _signal_orders(
     return n_orders, n_open
 
 
-@njit(cache=True)
+@leaf
 def _ruled_out(oid: int, orders: np.ndarray, t: int) -> bool:
     """Whether a position rule closed (part of) the asset's position on bar ``t``: the bar's
     entry signal is then ignored, as VectorBT lets a stop replace the bar's signals."""

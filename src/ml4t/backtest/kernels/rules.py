@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .jit import leaf
 from .records import (
     LIMIT,
     MARKET,
@@ -48,7 +49,7 @@ from .records import (
 )
 
 
-@njit(cache=True)
+@leaf
 def track_entries(
     fills: np.ndarray,
     first: int,
@@ -96,7 +97,7 @@ def track_entries(
         held[a] = new
 
 
-@njit(cache=True)
+@leaf
 def update_extremes(
     highs: np.ndarray,
     lows: np.ndarray,

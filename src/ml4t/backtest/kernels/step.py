@@ -20,6 +20,7 @@ from numba import njit, objmode
 from ..execution.commission import affordable_quantity, commission_kernel
 from ..execution.slippage import slippage_kernel
 from . import python_models
+from .jit import leaf
 from .records import (
     CANCELLED,
     CASH_REJECT,
@@ -67,17 +68,22 @@ _QTY_RTOL = 1e-9
 _MIN_SCALED_QTY = 1e-8
 
 
-@njit(cache=True)
+@leaf
 def _fee(fee: np.ndarray, asset: int, quantity: float, price: float, month: float) -> float:
     """Commission for one fill: compiled model, or the asset's Python model (code -1)."""
     if fee[0] >= 0.0:
         return float(commission_kernel(fee, quantity, price, month))
+    return _python_fee(asset, quantity, price, month)
+
+
+@njit(cache=True)
+def _python_fee(asset: int, quantity: float, price: float, month: float) -> float:
     with objmode(out="float64"):
         out = python_models.commission(asset, quantity, price, month)
     return out
 
 
-@njit(cache=True)
+@leaf
 def _slipped(
     quote: np.ndarray,
     asset: int,
@@ -95,6 +101,21 @@ def _slipped(
         return float(
             slippage_kernel(quote, price, quantity, kind, volume, bid, ask, spread, volatility)
         )
+    return _python_fill_price(asset, price, quantity, kind, volume, bid, ask, spread, volatility)
+
+
+@njit(cache=True)
+def _python_fill_price(
+    asset: int,
+    price: float,
+    quantity: float,
+    kind: int,
+    volume: float,
+    bid: float,
+    ask: float,
+    spread: float,
+    volatility: float,
+) -> float:
     with objmode(out="float64"):
         out = python_models.fill_price(
             asset, price, quantity, kind, volume, bid, ask, spread, volatility
@@ -174,7 +195,7 @@ def _largest_margin_quantity(
     return lo
 
 
-@njit(cache=True)
+@leaf
 def _limit_fill(buy: bool, limit: float, o: float, h: float, lo: float) -> float:
     """Price a limit order gets on a bar, NaN if the bar never reaches it."""
     if buy:
@@ -186,7 +207,7 @@ def _limit_fill(buy: bool, limit: float, o: float, h: float, lo: float) -> float
     return limit if h >= limit else np.nan
 
 
-@njit(cache=True)
+@leaf
 def _stop_fill(buy: bool, stop: float, o: float, h: float, lo: float) -> float:
     """Price a stop order gets on a bar (the open when it gaps through), NaN if not touched."""
     if buy:
@@ -198,7 +219,7 @@ def _stop_fill(buy: bool, stop: float, o: float, h: float, lo: float) -> float:
     return stop if lo <= stop else np.nan
 
 
-@njit(cache=True)
+@leaf
 def _trail_level(order: Record, buy: bool) -> float:
     """A trailing stop's level from the best price seen: below it for sells, above for buys."""
     ref: float = order.trail_ref
@@ -209,7 +230,7 @@ def _trail_level(order: Record, buy: bool) -> float:
     return ref * (1.0 + percent) if buy else ref * (1.0 - percent)
 
 
-@njit(cache=True)
+@leaf
 def _reference_price(
     order: Record, phase: int, market_at_open: bool, o: float, h: float, lo: float, c: float
 ) -> float:
@@ -249,7 +270,7 @@ def _reference_price(
     return np.nan
 
 
-@njit(cache=True)
+@leaf
 def _end(order: Record, status: int, reason: int, bar: int, pending: np.ndarray) -> None:
     """Close an order's life; market orders stop counting towards the asset's pending quantity."""
     if order.order_type == MARKET:
@@ -259,7 +280,7 @@ def _end(order: Record, status: int, reason: int, bar: int, pending: np.ndarray)
     order.end_bar = bar
 
 
-@njit(cache=True)
+@leaf
 def _end_children(
     orders: np.ndarray, parent: int, n_orders: int, bar: int, pending: np.ndarray
 ) -> None:
@@ -271,7 +292,7 @@ def _end_children(
             _end(child, CANCELLED, R_PARENT_ENDED, bar, pending)
 
 
-@njit(cache=True)
+@leaf
 def _activate_children(orders: np.ndarray, parent: int, n_orders: int, bar: int) -> bool:
     """An entry that filled arms its bracket legs for the quantity filled so far; returns
     whether it armed one that was waiting."""
@@ -641,7 +662,7 @@ def fill_orders(
     return n_kept, n_fills
 
 
-@njit(cache=True)
+@leaf
 def _broken_limit(
     limits: np.ndarray,
     n_held: int,
@@ -699,7 +720,7 @@ def reject_growing(
     return count
 
 
-@njit(cache=True)
+@leaf
 def _update_trail(order: Record, h: float, lo: float, c: float, trail_basis: int) -> None:
     """After a bar the stop did not fill on, move its reference to the bar's best price."""
     if np.isnan(c):
@@ -712,7 +733,7 @@ def _update_trail(order: Record, h: float, lo: float, c: float, trail_basis: int
         order.trail_ref = max(order.trail_ref, best)
 
 
-@njit(cache=True)
+@leaf
 def cancel_order(
     orders: np.ndarray, n_orders: int, oid: int, bar: int, reason: int, pending: np.ndarray
 ) -> bool:
@@ -725,7 +746,7 @@ def cancel_order(
     return True
 
 
-@njit(cache=True)
+@leaf
 def mark_to_market(
     bar: int,
     closes: np.ndarray,
@@ -754,7 +775,7 @@ def mark_to_market(
     return float(account[0]) + value
 
 
-@njit(cache=True)
+@leaf
 def accrue_financing(
     years: float,
     positions: np.ndarray,
