@@ -9,6 +9,9 @@ from numba import njit
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# ``_nrt`` is a numba option its type stubs do not list.
+_LEAF_OPTIONS: dict[str, Any] = {"cache": True, "_nrt": False}
+
 
 def leaf(fn: F) -> F:
     """Compile a small kernel called per order or per fill, without reference counting.
@@ -24,5 +27,5 @@ def leaf(fn: F) -> F:
         ... def first(a):
         ...     return a[0]
     """
-    compiled: F = njit(cache=True, _nrt=False)(fn)
+    compiled: F = njit(**_LEAF_OPTIONS)(fn)
     return compiled
