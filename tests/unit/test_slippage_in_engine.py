@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import numpy as np
 import polars as pl
 import pytest
 
-from ml4t.backtest import BacktestConfig, ConfigError, DataFeed
+from ml4t.backtest import BacktestConfig, ConfigError, DataFeed, DataWarning, run_signals
 from ml4t.backtest.execution.slippage import (
     FixedBpsSlippage,
     OrderTypeSlippage,
@@ -124,3 +125,29 @@ def test_config_with_a_model_round_trips_through_a_dict_and_yaml():
     assert BacktestConfig.from_yaml(config.to_yaml()) == config
     with pytest.raises(ConfigError, match=r"unknown model 'FixedBpSlippage'.*FixedBpsSlippage"):
         BacktestConfig.from_dict({"slippage": {"model": "FixedBpSlippage", "bps": 5}})
+
+
+def test_a_model_column_missing_on_priced_bars_warns_and_its_orders_wait():
+    # Volatility is unknown on bar 1, where the buy decided at bar 0 would fill.
+    data = feed(volatility=[0.02, float("nan"), 0.02])
+    with pytest.warns(DataWarning, match=r"1 bars of 1 assets.*asset A at 2024-01-02"):
+        result, _ = run(
+            data, {0: lambda b, d: b.submit_order("A", 50)}, slippage=VolumeShareSlippage()
+        )
+    # The order waited through the blind bar and filled at the next one it could price.
+    assert result.fills["timestamp"].to_list() == [datetime(2024, 1, 3)]
+
+
+def test_no_warning_when_the_model_has_a_constant_fallback(recwarn):
+    data = feed(volatility=[0.02, float("nan"), 0.02])
+    run(data, {0: lambda b, d: b.submit_order("A", 50)},
+        slippage=VolumeShareSlippage(volatility=0.02))  # fmt: skip
+    assert not [w for w in recwarn if issubclass(w.category, DataWarning)]
+
+
+def test_the_compiled_driver_warns_the_same():
+    data = feed(volatility=[0.02, float("nan"), 0.02])
+    entries = np.array([[True], [False], [False]])
+    with pytest.warns(DataWarning, match="asset A at 2024-01-02"):
+        run_signals(data, entries, ~entries, size=0.1,
+                    config=BacktestConfig(slippage=VolumeShareSlippage()))  # fmt: skip

@@ -32,9 +32,8 @@ from numpy.typing import ArrayLike, NDArray
 from .broker import Broker
 from .config import BacktestConfig
 from .data.feed import DataFeed
-from .engine import _STEP_FIELDS, Calendar, build_result
+from .engine import _STEP_FIELDS, Calendar, build_result, check_slippage
 from .errors import ConfigError
-from .execution.slippage import check_slippage_fields
 from .kernels import driver
 from .kernels.records import EXECUTION_ORDER_NAMES, TRAIL_CLOSE, TRAIL_HIGH_LOW
 from .results.result import BacktestResult
@@ -218,11 +217,7 @@ def _run(
     if not isinstance(config, BacktestConfig):
         raise ConfigError(f"config must be a BacktestConfig, got {type(config).__name__}")
     broker = Broker(feed.assets, config, columns=feed.array, n_bars=feed.n_bars)
-    checked: set[int] = set()  # one check per model object: most runs share one
-    for asset, model in zip(feed.assets, broker._slippage_models, strict=True):
-        if id(model) not in checked:
-            check_slippage_fields(model, feed.fields, asset=str(asset))
-            checked.add(id(model))
+    check_slippage(feed, broker._slippage_models)
     if broker._python_models:
         raise ConfigError(
             "the compiled driver cannot call commission or slippage models written in Python "

@@ -14,7 +14,8 @@ With ``fill_timing="next_close"`` (Zipline's daily mode) market orders from earl
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import warnings
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 import numpy as np
@@ -26,8 +27,8 @@ from .broker import Broker
 from .config import BacktestConfig
 from .data.feed import DataFeed
 from .data.view import BarView
-from .errors import ConfigError
-from .execution.slippage import check_slippage_fields, slippage_table
+from .errors import ConfigError, DataWarning
+from .execution.slippage import SlippageModel, check_slippage_fields, slippage_table
 from .kernels.records import ORIGIN_NAMES
 from .orders import Fill
 from .results.result import BacktestResult
@@ -72,8 +73,7 @@ class Engine:
         _, models = slippage_table(
             self.config.slippage, [str(a) for a in feed.assets], self.config.slippage_overrides
         )
-        for asset, model in zip(feed.assets, models, strict=True):
-            check_slippage_fields(model, feed.fields, asset=str(asset))
+        check_slippage(feed, models)
 
     def run(self, *, progress: bool = False) -> BacktestResult:
         """Run the backtest from the first bar to the last and return its result.
@@ -201,6 +201,46 @@ def run_backtest(
         portfolio_rules=portfolio_rules, benchmark=benchmark,
     )  # fmt: skip
     return engine.run(progress=progress)
+
+
+def check_slippage(feed: DataFeed, models: Sequence[SlippageModel]) -> None:
+    """Check each asset's slippage model (``models``, over ``feed.assets``) against the feed.
+
+    A model needing a column the feed lacks is a ``ConfigError``. A column it needs that is
+    NaN on bars where the asset has a price is a ``DataWarning``: the model cannot price a
+    fill there, so orders on those bars wait for one it can price, which the user should know
+    before reading the results.
+    """
+    assets_of: dict[int, list[int]] = {}
+    for a, model in enumerate(models):
+        assets_of.setdefault(id(model), []).append(a)
+    has_bar = ~np.isnan(feed.array("close"))
+    for ids in assets_of.values():
+        model = models[ids[0]]
+        check_slippage_fields(model, feed.fields, asset=str(feed.assets[ids[0]]))
+        groups = [g for g in model.required_fields() if set(g) <= set(feed.fields)]
+        if not groups:
+            continue
+        cols = np.asarray(ids)
+        priced = np.zeros((feed.n_bars, len(ids)), dtype=bool)
+        for group in groups:
+            present = np.ones_like(priced)
+            for name in group:
+                present &= ~np.isnan(feed.array(name)[:, cols])
+            priced |= present
+        blind = has_bar[:, cols] & ~priced
+        if blind.any():
+            t, k = np.argwhere(blind)[0]
+            needs = " or ".join("(" + ", ".join(g) + ")" for g in groups)
+            warnings.warn(
+                f"{model!r} cannot price {int(blind.sum())} bars of "
+                f"{int(blind.any(axis=0).sum())} assets that have a price: its columns {needs} "
+                f"are missing there (first: asset {feed.assets[cols[k]]!s} at "
+                f"{feed.datetimes[t]}). Orders on those bars wait for a bar it can price; fill "
+                "the column or give the model a constant fallback",
+                DataWarning,
+                stacklevel=3,
+            )
 
 
 _STEP_FIELDS = {
