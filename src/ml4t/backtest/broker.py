@@ -30,6 +30,8 @@ from .kernels.book import (
     check_halts,
     margin_call,
     start_day,
+    withdraw,
+    withdraw_opposed,
 )
 from .kernels.records import (
     CASH_REJECT,
@@ -574,6 +576,12 @@ class Broker:
     ) -> NDArray[np.int64]:
         """Market orders for the ``count`` deltas the sizing kernel left in the scratch arrays;
         with ``sizing_price="fill"`` each carries its target value (target x ``scale``)."""
+        book = self.orders
+        count = withdraw_opposed(
+            book.records, book.n, book.open_ids, book.n_open, self._rebalance_assets,
+            self._rebalance_quantities, count, self._positions, self._pending, self._bar,
+            _TARGET_RTOL,
+        )  # fmt: skip
         if count == 0:
             return np.zeros(0, dtype=np.int64)
         trade = self._rebalance_assets[:count]
@@ -1073,6 +1081,15 @@ class Broker:
         delta = target - held
         if abs(delta) <= _TARGET_RTOL * max(abs(target), abs(held), 1.0):
             return None
+        if self._pending[a] != 0.0 and (delta > 0.0) != (self._pending[a] > 0.0):
+            # Market orders still working the other way (a remainder under a volume cap, or
+            # waiting for a bar) are replaced, not traded against.
+            book = self.orders
+            withdraw(book.records, book.n, book.open_ids, book.n_open, a, self._bar, self._pending)
+            held = float(self._positions[a])
+            delta = target - held
+            if abs(delta) <= _TARGET_RTOL * max(abs(target), abs(held), 1.0):
+                return None
         return self._submit(a, delta, origin, target_value=target_value)
 
     def _round(self, qty: float) -> float:

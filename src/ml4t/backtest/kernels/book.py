@@ -21,6 +21,7 @@ from .records import (
     PARTIALLY_FILLED,
     R_DAILY_LOSS_LIMIT,
     R_MAX_DRAWDOWN_HALT,
+    R_REPLACED_BY_TARGET,
     STOP,
     Record,
 )
@@ -304,3 +305,59 @@ def _halt(
                 origin, MARKET, np.nan, np.nan, np.nan, pending,
             )  # fmt: skip
     return n_orders, n_open
+
+
+@leaf
+def withdraw(
+    orders: np.ndarray,
+    n_orders: int,
+    open_ids: np.ndarray,
+    n_open: int,
+    asset: int,
+    bar: int,
+    pending: np.ndarray,
+) -> None:
+    """Cancel every market order still working on ``asset`` (reason ``replaced_by_target``):
+    a target order that goes the other way replaces them, rather than trading against them."""
+    for k in range(n_open):
+        oid = open_ids[k]
+        order = orders[oid]
+        if order.asset == asset and order.order_type == MARKET:
+            cancel_order(orders, n_orders, oid, bar, R_REPLACED_BY_TARGET, pending)
+    # Every working market order on the asset is gone: nothing is pending, not a float residue.
+    pending[asset] = 0.0
+
+
+@leaf
+def withdraw_opposed(
+    orders: np.ndarray,
+    n_orders: int,
+    open_ids: np.ndarray,
+    n_open: int,
+    assets: np.ndarray,
+    quantities: np.ndarray,
+    count: int,
+    positions: np.ndarray,
+    pending: np.ndarray,
+    bar: int,
+    rtol: float,
+) -> int:
+    """Target deltas (``assets[:count]``, ``quantities[:count]``, net of pending market
+    orders) that go against the orders still working on their asset: those orders are
+    withdrawn and the delta becomes the target less the position alone; one within ``rtol``
+    is dropped. Compacts the arrays in place and returns the new count."""
+    kept = 0
+    for k in range(count):
+        a = assets[k]
+        q = quantities[k]
+        p = pending[a]
+        if p != 0.0 and (q > 0.0) != (p > 0.0):
+            withdraw(orders, n_orders, open_ids, n_open, a, bar, pending)
+            target = positions[a] + p + q
+            q = target - positions[a]
+            if abs(q) <= rtol * max(abs(target), abs(positions[a]), 1.0):
+                continue
+        assets[kept] = a
+        quantities[kept] = q
+        kept += 1
+    return kept

@@ -30,6 +30,8 @@ from .book import (
     check_halts,
     margin_call,
     start_day,
+    withdraw,
+    withdraw_opposed,
 )
 from .jit import leaf
 from .records import (
@@ -89,11 +91,18 @@ def _toward(
     open_ids: np.ndarray,
     n_open: int,
 ) -> tuple[int, int]:
-    """``Broker._order_towards``: order the difference to ``target``, unless it is noise."""
+    """``Broker._order_towards``: order the difference to ``target``, unless it is noise;
+    market orders still working the other way are withdrawn first."""
     held = positions[a] + pending[a]
     delta = target - held
     if abs(delta) <= _TARGET_RTOL * max(abs(target), abs(held), 1.0):
         return n_orders, n_open
+    if pending[a] != 0.0 and (delta > 0.0) != (pending[a] > 0.0):
+        withdraw(orders, n_orders, open_ids, n_open, a, bar, pending)
+        held = positions[a]
+        delta = target - held
+        if abs(delta) <= _TARGET_RTOL * max(abs(target), abs(held), 1.0):
+            return n_orders, n_open
     return add_order(
         orders, n_orders, open_ids, n_open, a, delta, bar, origin, MARKET, np.nan, np.nan,
         target_value, pending,
@@ -202,6 +211,10 @@ def _weight_orders(
     count, _, _ = target_deltas(
         w, equity, last_price, positions, pending, fractional, allow_short, _TARGET_RTOL,
         scratch_assets, scratch_qty,
+    )  # fmt: skip
+    count = withdraw_opposed(
+        orders, n_orders, open_ids, n_open, scratch_assets, scratch_qty, count, positions,
+        pending, t, _TARGET_RTOL,
     )  # fmt: skip
     for k in range(count):
         a = scratch_assets[k]

@@ -69,6 +69,7 @@ R_MAX_GROSS_EXPOSURE: Final = 19
 R_MAX_NET_EXPOSURE: Final = 20
 R_DAILY_LOSS_LIMIT: Final = 21
 R_MAX_DRAWDOWN_HALT: Final = 22
+R_REPLACED_BY_TARGET: Final = 23
 REASON_NAMES: Final = (
     "",
     "insufficient_cash",
@@ -93,6 +94,7 @@ REASON_NAMES: Final = (
     "max_net_exposure",
     "daily_loss_limit",
     "max_drawdown_halt",
+    "replaced_by_target_order",
 )
 
 # Where an order came from; a fill carries its order's origin as its reason.
@@ -123,6 +125,7 @@ ORIGIN_NAMES: Final = (
     "signal_exit",
     "daily_loss_limit",
     "max_drawdown_halt",
+    "replaced_by_target_order",
 )
 
 # When a step runs: at the bar's open (orders decided on earlier bars) or its close (same-bar mode).
