@@ -396,9 +396,9 @@ def test_signal_strategy_counts_a_stopped_position_as_flat_and_enters_again(make
     result = Engine(feed, strategy, config, position_rules=StopLoss(0.05)).run()
     # In at bar 1's open, stopped at 95 on bar 2, in again at bar 3's open.
     assert result.fills.select("timestamp", "side", "price", "reason").rows() == [
-        (day(1), "buy", 100.0, "rebalance"),
+        (day(1), "buy", 100.0, "target"),
         (day(2), "sell", 95.0, "stop_loss"),
-        (day(3), "buy", 96.0, "rebalance"),
+        (day(3), "buy", 96.0, "target"),
     ]
 
 

@@ -415,3 +415,18 @@ def test_topn_target_weights_sum_to_gross_on_each_side():
     assert weights[weights > 0].sum() == pytest.approx(0.75)
     assert weights[weights < 0].sum() == pytest.approx(-0.75)
     assert (weights != 0).sum() <= 8
+
+
+def test_signal_entry_elsewhere_does_not_resize_what_is_held(make_feed):
+    # A enters at bar 0's close; B at bar 2's. The equity has moved by then (A's price rose),
+    # but A is held as entered: two orders, not a trim of A when B comes in.
+    feed = make_feed(
+        {"A": [(100.0, 100.0), (100.0, 110.0), (110.0, 120.0), (120.0, 120.0)],
+         "B": flat(50.0, 4)},
+        signal={"A": [2.0, 2.0, 2.0, 2.0], "B": [0.0, 0.0, 2.0, 2.0]},
+    )  # fmt: skip
+    strategy = SignalStrategy("signal", entry_threshold=1.0, exit_threshold=0.0, weight=0.4)
+    result = run(feed, strategy)
+    assert result.orders.height == 2
+    equity_at_bar_2 = 10_000 - 40 * 100.0 + 40 * 120.0
+    assert held(result) == {"A": 40.0, "B": math.floor(0.4 * equity_at_bar_2 / 50.0)}

@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
-from .errors import ConfigError, DataWarning
+from .errors import ConfigError, DataWarning, OrderError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -63,11 +63,12 @@ class SignalStrategy(Strategy):
     did not fill, counts as flat from the next bar on: it is entered again while the signal is
     past the entry threshold.
 
-    Each position is ``weight`` of equity (default ``1 / len(data.assets)``). On bars where the
-    set of positions changes, one ``broker.rebalance`` re-sizes every position to ``weight``;
-    on the other bars nothing is traded. A NaN signal, or no bar, keeps an asset's state.
-    Shorts need ``BacktestConfig(account="margin")``: a cash account refuses negative weights
-    (``OrderError``).
+    Each position is entered at ``weight`` of equity (default ``1 / len(data.assets)``) and
+    then left alone until it exits, as VectorBT's ``from_signals`` and a Backtrader signal
+    strategy hold it: only the assets whose state changes on a bar trade on it (one
+    ``broker.order_target_percents`` call), so an entry elsewhere never trims what is held. A
+    NaN signal, or no bar, keeps an asset's state. Shorts need
+    ``BacktestConfig(account="margin")``: on a cash account a short entry is an ``OrderError``.
 
     Example:
         >>> strategy = SignalStrategy("prediction", entry_threshold=0.02, exit_threshold=0.0)
@@ -112,11 +113,20 @@ class SignalStrategy(Strategy):
         gone = (broker.quantities == 0.0) & (broker.pending == 0.0)
         self._state[gone] = 0
         state = self.next_state(data)
-        if np.array_equal(state, self._state):
+        changed = state != self._state
+        if not changed.any():
             return
+        if self.long_short and broker.config.account == "cash" and (state[changed] < 0).any():
+            asset = data.assets[np.flatnonzero(changed & (state < 0))[0]]
+            raise OrderError(
+                f"short entry for asset {asset}: a cash account cannot short; use "
+                "BacktestConfig(account='margin') or long_short=False"
+            )
         self._state = state
         weight = self.weight if self.weight is not None else 1.0 / len(data.assets)
-        broker.rebalance(state * weight)
+        targets = np.full(len(state), np.nan)
+        targets[changed] = state[changed] * weight
+        broker.order_target_percents(targets)
 
     def next_state(self, data: BarView) -> NDArray[np.int8]:
         """The position wanted in each asset after this bar: +1 long, -1 short, 0 flat."""
