@@ -126,6 +126,7 @@ class Broker:
         self._priority = PRIORITY_STOP if config.intrabar_priority == "stop" else PRIORITY_LIMIT
         self._max_participation = config.max_participation or 0.0
         self._size_at_fill = config.sizing_price == "fill"
+        self._round_order = not self._fractional and config.target_rounding == "order"
         self._trail_basis = TRAIL_CLOSE if config.trail_basis == "close" else TRAIL_HIGH_LOW
         names = [str(a) for a in assets]
         self._slippage, self._slippage_models = slippage_table(
@@ -479,9 +480,8 @@ class Broker:
         price = self._decision_price(a)
         if not math.isfinite(value):
             raise OrderError(f"target value for asset {asset} must be finite, got {value}")
-        return self._order_towards(
-            a, self._round(value / price), O_TARGET, target_value=float(value)
-        )
+        shares = value / price if self._round_order else self._round(value / price)
+        return self._order_towards(a, shares, O_TARGET, target_value=float(value))
 
     def order_target_percent(self, asset: str, percent: float) -> int | None:
         """Order what it takes to hold ``percent`` of equity (0.1 = 10%) in ``asset``."""
@@ -530,8 +530,8 @@ class Broker:
                     f"({len(self._assets)},), got {p.shape}"
                 )
         count, problem, i = target_percent_deltas(
-            p, scale, self._last_price, self._positions, self._pending,
-            self._fractional, _TARGET_RTOL, self._rebalance_assets, self._rebalance_quantities,
+            p, scale, self._last_price, self._positions, self._pending, self._fractional,
+            self._round_order, _TARGET_RTOL, self._rebalance_assets, self._rebalance_quantities,
         )  # fmt: skip
         if problem == sizing.NOT_FINITE:
             raise OrderError(f"target {what} for asset {self._assets[i]} must be finite or NaN")
@@ -562,6 +562,7 @@ class Broker:
             self._positions,
             self._pending,
             self._fractional,
+            self._round_order,
             not self._cash_account,
             _TARGET_RTOL,
             self._rebalance_assets,
@@ -1078,7 +1079,7 @@ class Broker:
         self, a: int, target: float, origin: int, *, target_value: float = math.nan
     ) -> int | None:
         held = self._positions[a] + self._pending[a]
-        delta = target - held
+        delta = self._order_size(target - held)
         if abs(delta) <= _TARGET_RTOL * max(abs(target), abs(held), 1.0):
             return None
         if self._pending[a] != 0.0 and (delta > 0.0) != (self._pending[a] > 0.0):
@@ -1087,10 +1088,14 @@ class Broker:
             book = self.orders
             withdraw(book.records, book.n, book.open_ids, book.n_open, a, self._bar, self._pending)
             held = float(self._positions[a])
-            delta = target - held
+            delta = self._order_size(target - held)
             if abs(delta) <= _TARGET_RTOL * max(abs(target), abs(held), 1.0):
                 return None
         return self._submit(a, delta, origin, target_value=target_value)
+
+    def _order_size(self, delta: float) -> float:
+        """A target order's quantity: whole shares here when ``target_rounding="order"``."""
+        return float(math.trunc(delta)) if self._round_order else float(delta)
 
     def _round(self, qty: float) -> float:
         return qty if self._fractional else float(math.trunc(qty))

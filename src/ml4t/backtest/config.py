@@ -40,6 +40,7 @@ TrailBasis = Literal["high_low", "close"]
 RemainderPolicy = Literal["keep", "cancel"]
 StopAnchor = Literal["fill", "decision"]
 SizingPrice = Literal["decision", "fill"]
+TargetRounding = Literal["target", "order"]
 ExecutionOrder = Literal["as_submitted", "exits_first", "exits_first_smallest_entries_first"]
 
 _FILL_TIMINGS = ("next_open", "same_close", "next_close")
@@ -89,6 +90,12 @@ class BacktestConfig:
             ``rebalance``) turn a value into shares at: the decision bar's close (``"decision"``,
             Backtrader and Zipline) or the fill's price before slippage (``"fill"``, VectorBT,
             which sizes at execution). The value itself is fixed at decision time.
+        target_rounding: With whole shares, what a target order (``order_target_value`` /
+            ``_percent``, ``order_target_percents``, ``rebalance``) rounds towards zero: the
+            target quantity, then orders the difference (``"target"``, the default: the
+            position lands on whole shares of the target), or the order itself, the target
+            less what is held (``"order"``, as Backtrader and Zipline do). They differ only
+            when trimming or adding to a position: ``"order"`` can trade one share less.
         execution_order: The order one bar's orders fill in: ``"exits_first"`` (reductions,
             then entries, each in submission order: exits free the cash entries use),
             ``"as_submitted"``, or ``"exits_first_smallest_entries_first"`` (entries by
@@ -142,6 +149,7 @@ class BacktestConfig:
     slippage_overrides: dict[str, float | SlippageModel] | None = None
     fill_timing: FillTiming = "next_open"
     sizing_price: SizingPrice = "decision"
+    target_rounding: TargetRounding = "target"
     execution_order: ExecutionOrder = "exits_first"
     slippage_within_bar: bool = False
     fractional_shares: bool = False
@@ -192,6 +200,7 @@ class BacktestConfig:
         _check_choice("trail_basis", self.trail_basis, _TRAIL_BASES)
         _check_choice("execution_order", self.execution_order, _EXECUTION_ORDERS)
         _check_choice("sizing_price", self.sizing_price, ("decision", "fill"))
+        _check_choice("target_rounding", self.target_rounding, ("target", "order"))
         _check_choice("stop_anchor", self.stop_anchor, ("fill", "decision"))
         _check_choice("participation_remainder", self.participation_remainder, _REMAINDER_POLICIES)
         if self.max_participation is not None:
@@ -351,6 +360,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "backtrader": {
         "fill_timing": "next_open",  # market orders execute on the next bar's open
         "sizing_price": "decision",  # order_target_* size with data.close[0]
+        "target_rounding": "order",  # getsize(price, target - value): the order is rounded
         "execution_order": "as_submitted",  # the broker walks pending orders in order
         "on_insufficient_cash": "reject",  # the order ends with status Margin
         "slippage_within_bar": True,  # slip_out=False keeps slipped prices inside the bar
@@ -366,6 +376,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "zipline": {
         "fill_timing": "next_close",  # daily mode: the next bar's close
         "sizing_price": "decision",  # order_target_percent uses the current price
+        "target_rounding": "order",  # round_order(target amount - position)
         "execution_order": "as_submitted",
         "slippage_within_bar": False,
         "fractional_shares": False,

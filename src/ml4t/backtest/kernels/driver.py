@@ -194,6 +194,7 @@ def _weight_orders(
     equity: float,
     last_price: np.ndarray,
     fractional: bool,
+    round_order: bool,
     allow_short: bool,
     size_at_fill: bool,
     scratch_assets: np.ndarray,
@@ -209,8 +210,8 @@ def _weight_orders(
         return n_orders, n_open
     w = weights[t]
     count, _, _ = target_deltas(
-        w, equity, last_price, positions, pending, fractional, allow_short, _TARGET_RTOL,
-        scratch_assets, scratch_qty,
+        w, equity, last_price, positions, pending, fractional, round_order, allow_short,
+        _TARGET_RTOL, scratch_assets, scratch_qty,
     )  # fmt: skip
     count = withdraw_opposed(
         orders, n_orders, open_ids, n_open, scratch_assets, scratch_qty, count, positions,
@@ -382,6 +383,7 @@ def run_bars(
     execution_order: int,
     clamp_to_bar: bool,
     size_at_fill: bool,
+    round_order: bool,
     trail_basis: int,
     limits: np.ndarray,
     halt: np.ndarray,
@@ -534,7 +536,7 @@ def run_bars(
                 )  # fmt: skip
             elif mode == MODE_WEIGHTS:
                 n_orders, n_open = _weight_orders(
-                    t, weights, rebalance_bar, equity, last_price, fractional,
+                    t, weights, rebalance_bar, equity, last_price, fractional, round_order,
                     not cash_account, size_at_fill, scratch_assets, scratch_qty, positions,
                     pending, orders, n_orders, open_ids, n_open,
                 )  # fmt: skip

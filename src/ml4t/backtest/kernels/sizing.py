@@ -24,6 +24,7 @@ def target_deltas(
     positions: np.ndarray,
     pending: np.ndarray,
     fractional: bool,
+    round_order: bool,
     allow_negative: bool,
     rtol: float,
     out_assets: np.ndarray,
@@ -31,7 +32,8 @@ def target_deltas(
 ) -> tuple[int, int, int]:
     """Orders that move ``positions`` (plus ``pending``) to ``weights`` of ``equity``.
 
-    Shares are ``weight * equity / last_price``, truncated towards zero unless ``fractional``;
+    Shares are ``weight * equity / last_price``, truncated towards zero unless ``fractional``
+    (with ``round_order``, the order is truncated instead: target less what is held);
     differences within ``rtol`` of the larger of target and position are float noise, not
     orders. Writes the assets and signed quantities into the ``out_`` arrays and returns
     ``(count, problem, asset)``; with a problem (a code above), nothing is written.
@@ -51,9 +53,11 @@ def target_deltas(
         target = 0.0
         if w != 0.0:
             target = w * equity / last_price[i]
-            if not fractional:
+            if not fractional and not round_order:
                 target = np.trunc(target)
         delta = target - positions[i] - pending[i]
+        if not fractional and round_order:
+            delta = np.trunc(delta)
         scale = max(abs(target), abs(positions[i]), 1.0)
         if abs(delta) > rtol * scale:
             out_assets[count] = i
@@ -70,6 +74,7 @@ def target_percent_deltas(
     positions: np.ndarray,
     pending: np.ndarray,
     fractional: bool,
+    round_order: bool,
     rtol: float,
     out_assets: np.ndarray,
     out_quantities: np.ndarray,
@@ -77,7 +82,8 @@ def target_percent_deltas(
     """``order_target_percent`` for every asset with a finite percent (NaN: leave it alone).
 
     Same arithmetic as the one-asset call: value ``percent * equity``, shares ``value / price``
-    truncated unless ``fractional``, and no order within ``rtol`` of what is held and pending.
+    truncated unless ``fractional`` (the order instead, with ``round_order``), and no order
+    within ``rtol`` of what is held and pending.
     Returns ``(count, problem, asset)`` like ``target_deltas``; ``NO_PRICE`` for a non-zero
     percent on an asset without a price yet.
     """
@@ -96,10 +102,12 @@ def target_percent_deltas(
         target = 0.0
         if p != 0.0:
             target = p * equity / last_price[i]
-            if not fractional:
+            if not fractional and not round_order:
                 target = np.trunc(target)
         held = positions[i] + pending[i]
         delta = target - held
+        if not fractional and round_order:
+            delta = np.trunc(delta)
         if abs(delta) > rtol * max(abs(target), abs(held), 1.0):
             out_assets[count] = i
             out_quantities[count] = delta

@@ -53,6 +53,9 @@ def run_backtrader(
         def market(self, qty: float) -> Any:
             return self.s.buy(size=qty) if qty > 0 else self.s.sell(size=-qty)
 
+        def target_percent(self, percent: float) -> Any:
+            return self.s.order_target_percent(target=percent)
+
         def close(self) -> None:
             self.s.close()
 

@@ -25,6 +25,7 @@ class Api(Protocol):
     def position(self) -> float: ...
     def live_orders(self) -> int: ...
     def market(self, qty: float) -> Any: ...
+    def target_percent(self, percent: float) -> Any: ...
     def close(self) -> None: ...
     def stop(self, qty: float, price: float) -> Any: ...
     def limit(self, qty: float, price: float) -> Any: ...
@@ -120,6 +121,17 @@ def limit_entry_plan(entries: Signals, exits: Signals, qty: float, level: float)
     return plan
 
 
+def target_percent_plan(percent: float, every: int) -> Plan:
+    """Hold ``percent`` of equity, re-targeted every ``every`` bars: as prices move, each
+    re-target trims or adds to the position (where peers round the order, not the target)."""
+
+    def plan(t: int, close: float, api: Api, state: dict[str, Any]) -> None:
+        if t % every == 0:
+            api.target_percent(percent)
+
+    return plan
+
+
 class _OurApi:
     def __init__(self, broker: Broker, asset: str) -> None:
         self.b, self.asset = broker, asset
@@ -132,6 +144,9 @@ class _OurApi:
 
     def market(self, qty: float) -> Any:
         return self.b.submit_order(self.asset, qty)
+
+    def target_percent(self, percent: float) -> Any:
+        return self.b.order_target_percent(self.asset, percent)
 
     def close(self) -> None:
         self.b.close_position(self.asset)

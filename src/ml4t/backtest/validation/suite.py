@@ -28,6 +28,7 @@ from .plans import (
     long_short_plan,
     protective_plan,
     signal_plan,
+    target_percent_plan,
 )
 
 INITIAL_CASH = 10_000.0
@@ -361,6 +362,11 @@ def _scenarios() -> list[Scenario]:
         Scenario("bracket_orders", btr, lambda: _bt_run(one, bracket_plan(e1, 50, 0.97, 1.05))),
         Scenario("limit_entries", btr, lambda: _bt_run(one, limit_entry_plan(e1, x1, 50, 0.99))),
         Scenario(
+            "target_percent_trims",
+            btr,
+            lambda: _bt_run(one, target_percent_plan(0.5, 5), commission=0.001),
+        ),
+        Scenario(
             "stress_2500_bars",
             btr,
             lambda: _bt_run(stress, signal_plan(e2, x2, 50), commission=0.001),
@@ -388,6 +394,7 @@ def _scenarios() -> list[Scenario]:
         ),
         Scenario("long_short", zl, lambda: _zl_run(zone, long_short_plan(ze, zx, 40))),
         Scenario("stress_2500_bars", zl, lambda: _zl_run(zstress, signal_plan(ze2, zx2, 50))),
+        Scenario("target_percent_trims", zl, lambda: _zl_run(zone, target_percent_plan(0.5, 5))),
         Scenario("stop_loss", zl, None, zipline_no_orders),
         Scenario("take_profit", zl, None, zipline_no_orders),
         Scenario("trailing_stop", zl, None, "Zipline has no trailing stop order"),

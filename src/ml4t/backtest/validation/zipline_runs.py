@@ -92,7 +92,14 @@ def run_zipline(
     """Fill rows ``(bar, asset, signed quantity, price, commission)`` and the final value."""
     import pandas as pd
     from zipline import run_algorithm
-    from zipline.api import cancel_order, get_open_orders, order, set_commission, set_slippage
+    from zipline.api import (
+        cancel_order,
+        get_open_orders,
+        order,
+        order_target_percent,
+        set_commission,
+        set_slippage,
+    )
     from zipline.api import symbol as zsymbol
     from zipline.finance import commission as zc
     from zipline.finance import slippage as zs
@@ -113,6 +120,9 @@ def run_zipline(
 
         def market(self, qty: float) -> Any:
             return order(self.c.asset, int(qty))
+
+        def target_percent(self, percent: float) -> Any:
+            return order_target_percent(self.c.asset, percent)
 
         def close(self) -> None:
             held = self.position()
