@@ -11,16 +11,14 @@ script for other processes (sweeps) and runs as one. The migration guides have t
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import yaml
 
+from codeblocks import run_block
 from ml4t.backtest import BacktestConfig, Broker, DataFeed, Engine, Strategy
 from ml4t.backtest.data import BarView
 from ml4t.backtest.datasets import synthetic_universe
@@ -75,20 +73,12 @@ def _excerpt_feed() -> DataFeed:
 def test_python_block_runs(where: str, code: str, tmp_path: Path, monkeypatch: Any) -> None:
     monkeypatch.chdir(tmp_path)
     synthetic_universe(n_assets=20, n_bars=120, seed=3).write_parquet("prices.parquet")
-    if 'if __name__ == "__main__":' in code:
-        script = tmp_path / "example.py"
-        script.write_text(code)
-        done = subprocess.run(
-            [sys.executable, str(script)], capture_output=True, text=True, timeout=600, check=False
-        )
-        assert done.returncode == 0, done.stderr
-        return
     uses_broker = re.search(r"\bbroker\.", code) and not re.search(r"\bdef on_data\b", code)
     if uses_broker:
         config = BacktestConfig(account="margin", fractional_shares=True)
         Engine(_excerpt_feed(), _Excerpt(code, where), config).run()
         return
-    exec(compile(code, where, "exec"), {"__name__": "docs_example", "np": np})
+    run_block(code, where, tmp_path)
 
 
 @pytest.mark.parametrize("where,code", blocks("yaml"))

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from codeblocks import run_block
 from ml4t.backtest.datasets import synthetic_universe
 
 README = Path(__file__).parents[2] / "README.md"
@@ -29,13 +28,4 @@ def test_readme_example_runs(block, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     # The first-backtest example reads prices.parquet: give it the bundled synthetic data.
     synthetic_universe(n_assets=20, n_bars=120, seed=3).write_parquet("prices.parquet")
-    if 'if __name__ == "__main__":' in block:
-        # A script for other processes (sweeps): run it as one, as its reader would.
-        script = tmp_path / "example.py"
-        script.write_text(block)
-        done = subprocess.run(
-            [sys.executable, str(script)], capture_output=True, text=True, timeout=600, check=False
-        )
-        assert done.returncode == 0, done.stderr
-        return
-    exec(compile(block, str(README), "exec"), {"__name__": "readme_example"})
+    run_block(block, str(README), tmp_path)
