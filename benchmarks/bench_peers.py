@@ -497,8 +497,11 @@ def machine() -> str:
             cpu = next(x for x in f if x.startswith("model name")).split(":", 1)[1].strip()
     except (OSError, StopIteration):
         pass
-    packages = []
-    for package in ("ml4t-backtest", "numba", "numpy", "polars", "pandas", "vectorbt"):
+    import ml4t.backtest
+
+    # The package's own version, not the installed metadata (stale in an editable install).
+    packages = [f"ml4t-backtest {ml4t.backtest.__version__}"]
+    for package in ("numba", "numpy", "polars", "pandas", "vectorbt"):
         try:
             packages.append(f"{package} {version(package)}")
         except PackageNotFoundError:
