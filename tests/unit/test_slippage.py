@@ -27,6 +27,7 @@ from ml4t.backtest.execution.slippage import (
     SLIPPAGE_VOLUME_SHARE,
     BarQuote,
     CallableSlippage,
+    CombinedSlippage,
     FixedBpsSlippage,
     NoSlippage,
     OrderTypeSlippage,
@@ -260,7 +261,10 @@ def test_order_type_slippage_with_a_function_runs_in_python_and_still_routes() -
 
 
 def test_order_type_slippage_rejects_a_nested_order_type_model() -> None:
-    with pytest.raises(ConfigError, match="OrderTypeSlippage stop cannot be another"):
+    with pytest.raises(
+        ConfigError,
+        match=r"OrderTypeSlippage stop must be a single model .*, not OrderTypeSlippage\(",
+    ):
         OrderTypeSlippage(market=0.001, stop=OrderTypeSlippage(market=0.002))
 
 
@@ -619,3 +623,57 @@ def test_invalid_parameters_raise_config_error_naming_them(case: str) -> None:
 def test_invalid_parameter_message_shows_the_bad_value() -> None:
     with pytest.raises(ConfigError, match=re.escape("got -0.25")):
         VolumeShareSlippage(exponent=-0.25)
+
+
+# ---- CombinedSlippage ---------------------------------------------------------------------------
+
+
+def test_combined_adds_a_half_spread_and_square_root_impact():
+    # Half of the 0.10 quoted spread is 0.05; impact 0.1 x 2% x sqrt(100 / 10,000) = 0.02%
+    # of 100 is 0.02. A buy pays both, a sell gets both less.
+    model = CombinedSlippage(SpreadSlippage(), VolumeShareSlippage(impact=0.1, volatility=0.02))
+    quote = BarQuote(volume=10_000.0, bid=99.95, ask=100.05)
+    assert model.fill_price(100.0, 100, bar=quote) == pytest.approx(100.07, abs=1e-12)
+    assert model.fill_price(100.0, -100, bar=quote) == pytest.approx(99.93, abs=1e-12)
+    assert model.required_fields() == (("spread", "volume"), ("ask", "bid", "volume"))
+
+
+def test_combined_cannot_price_a_bar_one_part_cannot():
+    model = CombinedSlippage(FixedBpsSlippage(5), VolumeShareSlippage(volatility=0.02))
+    assert math.isnan(model.fill_price(100.0, 10, bar=BarQuote(volume=0.0)))
+
+
+def test_combined_with_a_function_runs_in_python_and_agrees():
+    def tick(price, quantity, order_type, bar):
+        return price + 0.01 if quantity > 0 else price - 0.01
+
+    model = CombinedSlippage(FixedBpsSlippage(10), tick)
+    assert model.to_params()[0] == SLIPPAGE_PYTHON
+    assert model.fill_price(50.0, 1) == pytest.approx(50.0 * 1.001 + 0.01)
+    assert model.fill_price(50.0, -1) == pytest.approx(50.0 * 0.999 - 0.01)
+
+
+def test_combined_sell_never_fills_below_zero():
+    model = CombinedSlippage(PerShareSlippage(0.6), PerShareSlippage(0.6))
+    assert model.fill_price(1.0, -5) == 0.0
+
+
+@pytest.mark.parametrize(
+    "parts, match",
+    [
+        ((), "1 to 3 models"),
+        ((0.001,) * 4, "1 to 3 models"),
+        ((OrderTypeSlippage(market=0.001),), r"part 0 .*, not OrderTypeSlippage\("),
+        ((CombinedSlippage(0.001),), r"part 0 .*, not CombinedSlippage\("),
+    ],
+)
+def test_combined_refuses_bad_parts(parts, match):
+    with pytest.raises(ConfigError, match=match):
+        CombinedSlippage(*parts)
+
+
+def test_order_type_refuses_a_combined_child():
+    with pytest.raises(
+        ConfigError, match=r"market must be a single model .*, not CombinedSlippage\("
+    ):
+        OrderTypeSlippage(market=CombinedSlippage(0.001, FixedBpsSlippage(1)))

@@ -10,6 +10,7 @@ import pytest
 
 from ml4t.backtest import BacktestConfig, ConfigError, DataFeed, DataWarning, run_signals
 from ml4t.backtest.execution.slippage import (
+    CombinedSlippage,
     FixedBpsSlippage,
     OrderTypeSlippage,
     SpreadSlippage,
@@ -151,3 +152,23 @@ def test_the_compiled_driver_warns_the_same():
     with pytest.warns(DataWarning, match="asset A at 2024-01-02"):
         run_signals(data, entries, ~entries, size=0.1,
                     config=BacktestConfig(slippage=VolumeShareSlippage()))  # fmt: skip
+
+
+def test_combined_spread_and_impact_through_both_drivers():
+    # Spread column 0.2: half is 0.1. Impact 0.1 x 2% x sqrt(100 / 10,000) of 100 = 0.02.
+    # The buy decided at bar 0 fills at bar 1's open, 100, at 100.12; the config round-trips.
+    data = feed(spread=[0.2, 0.2, 0.2])
+    model = CombinedSlippage(SpreadSlippage(), VolumeShareSlippage(impact=0.1, volatility=0.02))
+    result, _ = run(
+        data, {0: lambda b, d: b.submit_order("A", 100)}, slippage=model, initial_cash=1e5
+    )
+    fill = result.fills.row(0, named=True)
+    assert fill["quantity"] == 100.0
+    assert fill["price"] == pytest.approx(100.12, abs=1e-9)
+    assert fill["slippage"] == pytest.approx(100 * 0.12, abs=1e-7)
+    config = BacktestConfig(initial_cash=1e5, slippage=model)
+    assert BacktestConfig.from_yaml(config.to_yaml()) == config
+    entries = np.array([[True], [False], [False]])
+    compiled = run_signals(data, entries, np.zeros_like(entries), size=100.0,
+                           size_type="shares", config=config)  # fmt: skip
+    assert compiled.fills["price"].to_list() == result.fills["price"].to_list()

@@ -21,6 +21,7 @@ from .execution.commission import (
     as_commission_model,
 )
 from .execution.slippage import (
+    CombinedSlippage,
     FixedBpsSlippage,
     NoSlippage,
     OrderTypeSlippage,
@@ -61,6 +62,7 @@ _MODELS: dict[str, type[SlippageModel] | type[CommissionModel]] = {
         SpreadSlippage,
         VolumeShareSlippage,
         OrderTypeSlippage,
+        CombinedSlippage,
     )
 }
 _PRIORITIES = ("stop", "limit")
@@ -309,6 +311,8 @@ def _from_plain(value: object, path: str) -> Any:
             raise ConfigError(f"bad parameters for {name} at '{path}': {exc}") from None
     if isinstance(value, dict):
         return {k: _from_plain(v, f"{path}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_plain(v, f"{path}.{i}") for i, v in enumerate(value)]
     return value
 
 

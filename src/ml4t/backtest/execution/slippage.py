@@ -46,6 +46,7 @@ from ..kernels.records import LIMIT, MARKET, STOP, STOP_LIMIT, TRAILING_STOP
 __all__ = [
     "NO_QUOTE",
     "QUOTE_FIELDS",
+    "SLIPPAGE_COMBINED",
     "SLIPPAGE_FIXED_BPS",
     "SLIPPAGE_LEAF_WIDTH",
     "SLIPPAGE_NONE",
@@ -58,6 +59,7 @@ __all__ = [
     "SLIPPAGE_VOLUME_SHARE",
     "BarQuote",
     "CallableSlippage",
+    "CombinedSlippage",
     "FixedBpsSlippage",
     "NoSlippage",
     "OrderTypeSlippage",
@@ -83,14 +85,16 @@ SLIPPAGE_PER_SHARE: Final = 3
 SLIPPAGE_SPREAD: Final = 4
 SLIPPAGE_VOLUME_SHARE: Final = 5
 SLIPPAGE_ORDER_TYPE: Final = 6
+SLIPPAGE_COMBINED: Final = 7
 
-# A leaf model fits in 8 floats; an order-type model is a header plus three leaf rows, so every
-# row of a per-asset table has the same width whatever model each asset uses.
+# A leaf model fits in 8 floats; an order-type or combined model is a header plus up to three
+# leaf rows, so every row of a per-asset table has the same width whatever model each asset uses.
 SLIPPAGE_LEAF_WIDTH: Final = 8
 SLIPPAGE_PARAMS_WIDTH: Final = 4 * SLIPPAGE_LEAF_WIDTH
 _MARKET_OFFSET: Final = SLIPPAGE_LEAF_WIDTH
 _LIMIT_OFFSET: Final = 2 * SLIPPAGE_LEAF_WIDTH
 _STOP_OFFSET: Final = 3 * SLIPPAGE_LEAF_WIDTH
+_MAX_COMBINED: Final = 3
 
 # Names of the per-bar quote fields a model may read (BarQuote's fields, the feed's columns).
 QUOTE_FIELDS: Final = ("volume", "bid", "ask", "spread", "volatility")
@@ -197,6 +201,18 @@ def slippage_kernel(
         return np.nan
     if quantity == 0.0:
         return price
+    if params[0] == SLIPPAGE_COMBINED:
+        # Each part's slippage from the same reference price, added up.
+        total = 0.0
+        for k in range(1, int(params[1]) + 1):
+            part = _leaf_fill_price(
+                params, k * SLIPPAGE_LEAF_WIDTH, price, quantity, volume, bid, ask, spread,
+                volatility,
+            )  # fmt: skip
+            if np.isnan(part):
+                return np.nan
+            total += part - price
+        return price + total if quantity > 0.0 else max(price + total, 0.0)
     base = 0
     if params[0] == SLIPPAGE_ORDER_TYPE:
         # Stop-limit orders fill as limit orders once triggered (at the limit or better);
@@ -643,11 +659,10 @@ class OrderTypeSlippage(_CompiledSlippage):
             if spec is None:
                 continue
             model = as_slippage_model(spec, name=f"OrderTypeSlippage {name}")
-            if isinstance(model, OrderTypeSlippage):
+            if isinstance(model, OrderTypeSlippage | CombinedSlippage):
                 raise ConfigError(
-                    f"OrderTypeSlippage {name} cannot be another OrderTypeSlippage ({model!r}); "
-                    f"give a single model such as PercentSlippage, SpreadSlippage or "
-                    f"VolumeShareSlippage"
+                    f"OrderTypeSlippage {name} must be a single model such as PercentSlippage, "
+                    f"SpreadSlippage or VolumeShareSlippage, not {model!r}"
                 )
             resolved[name] = model
         object.__setattr__(self, "market", resolved["market"])
@@ -682,16 +697,83 @@ class OrderTypeSlippage(_CompiledSlippage):
         return model.fill_price(price, quantity, order_type=order_type, bar=bar)
 
     def required_fields(self) -> tuple[tuple[str, ...], ...]:
-        # Every child must be satisfied: combine one alternative from each child.
-        combos: list[frozenset[str]] = [frozenset()]
-        for child in (self.market, self.stop, self.limit):
-            groups = child.required_fields()
-            if groups:
-                combos = [acc | frozenset(group) for acc in combos for group in groups]
-        if combos == [frozenset()]:
-            return ()
-        unique = sorted({tuple(sorted(c)) for c in combos}, key=lambda g: (len(g), g))
-        return tuple(unique)
+        return _all_of((self.market, self.stop, self.limit))
+
+
+def _all_of(children: Sequence[SlippageModel]) -> tuple[tuple[str, ...], ...]:
+    """The column groups that satisfy every child: one alternative from each, combined."""
+    combos: list[frozenset[str]] = [frozenset()]
+    for child in children:
+        groups = child.required_fields()
+        if groups:
+            combos = [acc | frozenset(group) for acc in combos for group in groups]
+    if combos == [frozenset()]:
+        return ()
+    unique = sorted({tuple(sorted(c)) for c in combos}, key=lambda g: (len(g), g))
+    return tuple(unique)
+
+
+@dataclass(frozen=True, init=False)
+class CombinedSlippage(_CompiledSlippage):
+    """Several costs paid on the same fill, added: a half spread plus market impact, say.
+
+    Each part's slippage is measured from the same reference price and the amounts are added
+    (a sell never fills below zero). Up to three parts, each a model, a rate
+    (``PercentSlippage``) or a function, but not an ``OrderTypeSlippage`` or another
+    ``CombinedSlippage``. A part that cannot price the bar (no spread source, no volume) leaves
+    the fill unpriced, so the order waits, as with that model alone. With every part built in
+    the model compiles; with a function among them it runs in Python.
+
+    Example:
+        >>> model = CombinedSlippage(SpreadSlippage(spread=0.10), FixedBpsSlippage(2))
+        >>> round(model.fill_price(100.0, 10), 6)   # 0.05 half spread + 0.02 (2 bps)
+        100.07
+    """
+
+    models: tuple[SlippageModel, ...]
+
+    def __init__(self, *parts: SlippageSpec, models: Sequence[SlippageSpec] = ()) -> None:
+        specs = list(parts) + list(models)
+        if not 1 <= len(specs) <= _MAX_COMBINED:
+            raise ConfigError(
+                f"CombinedSlippage takes 1 to {_MAX_COMBINED} models, got {len(specs)}"
+            )
+        resolved = []
+        for k, spec in enumerate(specs):
+            model = as_slippage_model(spec, name=f"CombinedSlippage part {k}")
+            if isinstance(model, OrderTypeSlippage | CombinedSlippage):
+                raise ConfigError(
+                    f"CombinedSlippage part {k} must be a single model such as SpreadSlippage "
+                    f"or VolumeShareSlippage, not {model!r}"
+                )
+            resolved.append(model)
+        object.__setattr__(self, "models", tuple(resolved))
+
+    def _build_params(self) -> NDArray[np.float64]:
+        rows = [model.to_params() for model in self.models]
+        if any(row[0] == SLIPPAGE_PYTHON for row in rows):
+            return _python_row()
+        params = np.zeros(SLIPPAGE_PARAMS_WIDTH, dtype=np.float64)
+        params[0] = SLIPPAGE_COMBINED
+        params[1] = len(rows)
+        for k, row in enumerate(rows, start=1):
+            offset = k * SLIPPAGE_LEAF_WIDTH
+            params[offset : offset + SLIPPAGE_LEAF_WIDTH] = row[:SLIPPAGE_LEAF_WIDTH]
+        return params
+
+    def _python_fill_price(
+        self, price: float, quantity: float, *, order_type: int, bar: BarQuote
+    ) -> float:
+        total = 0.0
+        for model in self.models:
+            part = model.fill_price(price, quantity, order_type=order_type, bar=bar)
+            if math.isnan(part):
+                return math.nan
+            total += part - price
+        return price + total if quantity > 0 else max(price + total, 0.0)
+
+    def required_fields(self) -> tuple[tuple[str, ...], ...]:
+        return _all_of(self.models)
 
 
 def as_slippage_model(spec: object, *, name: str = "slippage") -> SlippageModel:
