@@ -171,3 +171,42 @@ def test_saved_results_load_back_and_report_rebuilds(tmp_path, capsys):
     assert (out / "report.html").stat().st_size > 100_000
     assert main(["report", str(tmp_path)]) == 2
     assert "no records/meta.json" in capsys.readouterr().err
+
+
+def test_data_rename_renames_columns_of_synthetic_and_parquet_data(tmp_path):
+    spec = BacktestSpec.from_dict(
+        {
+            "data": {
+                "synthetic": {"n_assets": 4, "n_bars": 40},
+                "rename": {"volatility_20": "volatility"},
+            },
+            "strategy": {"name": "TopNStrategy", "params": {"column": "score", "n": 2}},
+        }
+    )
+    feed = spec.feed()
+    assert "volatility" in feed.fields and "volatility_20" not in feed.fields
+    assert BacktestSpec.from_dict(spec.to_dict()).feed().fields == feed.fields
+
+    synthetic_universe(n_assets=4, n_bars=40, seed=2).write_parquet(tmp_path / "p.parquet")
+    from_files = BacktestSpec.from_dict(
+        {
+            "data": {"prices": "p.parquet", "rename": {"momentum_20": "mom"}},
+            "strategy": {"name": "TopNStrategy", "params": {"column": "mom", "n": 2}},
+        },
+        base_dir=tmp_path,
+    )
+    assert "mom" in from_files.feed().fields
+    assert from_files.run().metrics["n_trades"] >= 0
+
+
+def test_data_rename_of_a_missing_column_names_it_and_the_nearest():
+    spec = BacktestSpec.from_dict(
+        {
+            "data": {"synthetic": {"n_assets": 4, "n_bars": 40}, "rename": {"volatilty_20": "v"}},
+            "strategy": {"name": "TopNStrategy", "params": {"column": "score", "n": 2}},
+        }
+    )
+    with pytest.raises(
+        ConfigError, match=r"no column 'volatilty_20'.*did you mean 'volatility_20'"
+    ):
+        spec.feed()

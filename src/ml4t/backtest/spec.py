@@ -4,6 +4,7 @@
 data:                      # Parquet paths (relative to this file) or the synthetic universe
   prices: data/prices.parquet
   signals: data/predictions.parquet   # optional: extra columns joined on timestamp and asset
+  rename: {vol_20d: volatility}       # optional: columns renamed as the data is read
 strategy:
   name: TopNStrategy       # a built-in strategy, or "my_module:MyStrategy" from your code
   params: {column: score, n: 10, rebalance_every: 5}
@@ -36,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import yaml
 
 from .config import PRESETS, BacktestConfig
@@ -58,7 +60,7 @@ BUILT_IN_STRATEGIES: dict[str, type[Strategy]] = {
     cls.__name__: cls for cls in (SignalStrategy, TopNStrategy, TargetWeightStrategy)
 }
 _TOP_KEYS = ["data", "strategy", "config", "position_rules", "portfolio_rules", "output", "grid"]
-_DATA_KEYS = ["prices", "signals", "synthetic"]
+_DATA_KEYS = ["prices", "signals", "synthetic", "rename"]
 _STRATEGY_KEYS = ["name", "params"]
 
 
@@ -112,6 +114,10 @@ class BacktestSpec:
         if "synthetic" in data:
             synthetic = _mapping(data["synthetic"] or {}, "data.synthetic")
             _check_keys(synthetic, "data.synthetic", _parameters(synthetic_universe))
+        rename = _mapping(data.get("rename") or {}, "data.rename")
+        for old, new in rename.items():
+            if not isinstance(new, str) or not new:
+                raise ConfigError(f"data.rename.{old} must be a column name, got {new!r}")
         strategy = _mapping(values["strategy"], "strategy")
         _check_keys(strategy, "strategy", _STRATEGY_KEYS)
         if "name" not in strategy:
@@ -156,15 +162,33 @@ class BacktestSpec:
         return out
 
     def feed(self) -> DataFeed:
-        """The data the spec names, as a feed."""
+        """The data the spec names, as a feed (columns renamed as ``data.rename`` says)."""
+        rename: dict[str, str] = dict(self.data.get("rename") or {})
         if "synthetic" in self.data:
-            return DataFeed(synthetic_universe(**(self.data["synthetic"] or {})))
-        prices = _resolved_paths(self.data["prices"], self.base_dir)
-        signals = self.data.get("signals")
-        return DataFeed(
-            prices,
-            signals=None if signals is None else _resolved_paths(signals, self.base_dir),
-        )
+            frames = [synthetic_universe(**(self.data["synthetic"] or {}))]
+        else:
+            prices = _resolved_paths(self.data["prices"], self.base_dir)
+            signals = self.data.get("signals")
+            if not rename:
+                return DataFeed(
+                    prices,
+                    signals=None if signals is None else _resolved_paths(signals, self.base_dir),
+                )
+            frames = [pl.read_parquet(prices)]
+            if signals is not None:
+                frames.append(pl.read_parquet(_resolved_paths(signals, self.base_dir)))
+        if rename:
+            present = {c for frame in frames for c in frame.columns}
+            for old in rename:
+                if old not in present:
+                    near = difflib.get_close_matches(old, sorted(present), n=1)
+                    hint = f"; did you mean {near[0]!r}?" if near else ""
+                    raise ConfigError(
+                        f"data.rename: no column {old!r} in the data{hint} (columns: "
+                        f"{', '.join(sorted(present))})"
+                    )
+            frames = [f.rename({k: v for k, v in rename.items() if k in f.columns}) for f in frames]
+        return DataFeed(frames[0], signals=frames[1] if len(frames) > 1 else None)
 
     def build_strategy(self, params: dict[str, Any] | None = None) -> Strategy:
         """A fresh strategy object (``params`` override the spec's own)."""
