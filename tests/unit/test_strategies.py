@@ -430,3 +430,21 @@ def test_signal_entry_elsewhere_does_not_resize_what_is_held(make_feed):
     assert result.orders.height == 2
     equity_at_bar_2 = 10_000 - 40 * 100.0 + 40 * 120.0
     assert held(result) == {"A": 40.0, "B": math.floor(0.4 * equity_at_bar_2 / 50.0)}
+
+
+def test_topn_offset_picks_the_bar_of_each_period_that_rebalances(make_feed):
+    # Scores swap leaders every bar, so every rebalance trades: with every=5 and offset=2 the
+    # decisions are at bars 2 and 7 only.
+    n = 10
+    feed = make_feed(
+        {"A": flat(100.0, n), "B": flat(50.0, n)},
+        score={"A": [float(t % 2) for t in range(n)], "B": [float(1 - t % 2) for t in range(n)]},
+    )
+    result = run(feed, TopNStrategy("score", n=1, rebalance_every=5, offset=2))
+    assert sorted(set(result.orders["submitted"].to_list())) == [day(2), day(7)]
+
+
+@pytest.mark.parametrize("offset", [-1, 5, 1.5])
+def test_topn_offset_outside_the_period_is_a_config_error(offset):
+    with pytest.raises(ConfigError, match="offset"):
+        TopNStrategy("score", n=1, rebalance_every=5, offset=offset)

@@ -150,8 +150,10 @@ _WEIGHTINGS = ("equal", "score", "inverse_vol")
 class TopNStrategy(Strategy):
     """Hold the ``n`` assets with the highest ``column``, rebalanced every ``rebalance_every`` bars.
 
-    Rebalancing happens on bars whose ``data.index`` is a multiple of ``rebalance_every`` (the
-    first bar is 0). Assets with a NaN score or no bar (and, for ``"inverse_vol"``, no
+    Rebalancing happens on bars whose ``data.index`` is ``offset`` plus a multiple of
+    ``rebalance_every`` (the first bar is 0). A strategy rebalancing every few bars can do much
+    better or worse on one of those days than another by chance: sweep ``offset`` over
+    ``range(rebalance_every)`` to see how much of a result is the calendar. Assets with a NaN score or no bar (and, for ``"inverse_vol"``, no
     volatility estimate) are never picked; ties go to the asset first in ``data.assets``. With
     ``long_short=True`` the ``n`` lowest are held short, each side ``gross / 2``; when fewer
     than ``2 * n`` assets qualify, each side takes half of them. Long-only holds ``gross``.
@@ -185,10 +187,17 @@ class TopNStrategy(Strategy):
         vol_column: str | None = None,
         vol_window: int = 20,
         gross: float = 1.0,
+        offset: int = 0,
     ) -> None:
         self.column = _check_column("column", column)
         self.n = _check_count("n", n, minimum=1)
         self.rebalance_every = _check_count("rebalance_every", rebalance_every, minimum=1)
+        self.offset = _check_count("offset", offset, minimum=0)
+        if self.offset >= self.rebalance_every:
+            raise ConfigError(
+                f"offset must be below rebalance_every ({rebalance_every}), got {offset}: it "
+                "picks which bar of each period rebalances"
+            )
         self.long_short = bool(long_short)
         if weighting not in _WEIGHTINGS:
             raise ConfigError(
@@ -208,7 +217,7 @@ class TopNStrategy(Strategy):
         self.gross = _check_positive("gross", gross)
 
     def on_data(self, timestamp: datetime, data: BarView, broker: Broker) -> None:
-        if data.index % self.rebalance_every:
+        if (data.index - self.offset) % self.rebalance_every:
             return
         broker.rebalance(self.target_weights(data))
 
