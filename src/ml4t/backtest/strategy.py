@@ -153,10 +153,12 @@ class TopNStrategy(Strategy):
     Rebalancing happens on bars whose ``data.index`` is ``offset`` plus a multiple of
     ``rebalance_every`` (the first bar is 0). A strategy rebalancing every few bars can do much
     better or worse on one of those days than another by chance: sweep ``offset`` over
-    ``range(rebalance_every)`` to see how much of a result is the calendar. Assets with a NaN score or no bar (and, for ``"inverse_vol"``, no
-    volatility estimate) are never picked; ties go to the asset first in ``data.assets``. With
-    ``long_short=True`` the ``n`` lowest are held short, each side ``gross / 2``; when fewer
-    than ``2 * n`` assets qualify, each side takes half of them. Long-only holds ``gross``.
+    ``range(rebalance_every)`` to see how much of a result is the calendar.
+
+    Assets with a NaN score or no bar (and, for ``"inverse_vol"``, no volatility estimate) are
+    never picked; ties go to the asset first in ``data.assets``. With ``long_short=True`` the
+    ``n`` lowest are held short, each side ``gross / 2``; when fewer than ``2 * n`` assets
+    qualify, each side takes half of them. Long-only holds ``gross``.
 
     Within a side, the weights sum to that side's gross and are
 
