@@ -91,3 +91,12 @@ def test_target_met_at_the_fill_price_cancels_the_order(make_feed):
         "target_already_met_at_fill_price",
     )
     assert result.fills.height == 1
+
+
+def test_every_origin_and_reason_code_has_exactly_one_name():
+    from ml4t.backtest.kernels import records
+
+    origins = sorted(v for k, v in vars(records).items() if k.startswith("O_"))
+    reasons = sorted(v for k, v in vars(records).items() if k.startswith("R_"))
+    assert origins == list(range(len(records.ORIGIN_NAMES)))
+    assert reasons == list(range(len(records.REASON_NAMES)))

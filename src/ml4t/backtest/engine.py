@@ -214,13 +214,15 @@ def check_slippage(feed: DataFeed, models: Sequence[SlippageModel]) -> None:
     assets_of: dict[int, list[int]] = {}
     for a, model in enumerate(models):
         assets_of.setdefault(id(model), []).append(a)
-    has_bar = ~np.isnan(feed.array("close"))
+    has_bar: NDArray[np.bool_] | None = None  # read only if a model needs columns
     for ids in assets_of.values():
         model = models[ids[0]]
         check_slippage_fields(model, feed.fields, asset=str(feed.assets[ids[0]]))
         groups = [g for g in model.required_fields() if set(g) <= set(feed.fields)]
         if not groups:
             continue
+        if has_bar is None:
+            has_bar = ~np.isnan(feed.array("close"))
         cols = np.asarray(ids)
         priced = np.zeros((feed.n_bars, len(ids)), dtype=bool)
         for group in groups:

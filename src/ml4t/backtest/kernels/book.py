@@ -353,9 +353,8 @@ def withdraw_opposed(
         p = pending[a]
         if p != 0.0 and (q > 0.0) != (p > 0.0):
             withdraw(orders, n_orders, open_ids, n_open, a, bar, pending)
-            target = positions[a] + p + q
-            q = target - positions[a]
-            if abs(q) <= rtol * max(abs(target), abs(positions[a]), 1.0):
+            q += p  # the target less the position alone
+            if abs(q) <= rtol * max(abs(positions[a] + q), abs(positions[a]), 1.0):
                 continue
         assets[kept] = a
         quantities[kept] = q

@@ -158,7 +158,7 @@ def _signal_orders(
             (go_long or go_short)
             and positions[a] == 0.0
             and pending[a] == 0.0
-            and (exit_order[a] < 0 or not _ruled_out(exit_order[a], orders, t))
+            and not _ruled_out(exit_order[a], orders, t)
         ):
             side = 1.0 if go_long else -1.0
             if size_type == SIZE_SHARES:

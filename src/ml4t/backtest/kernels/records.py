@@ -125,7 +125,6 @@ ORIGIN_NAMES: Final = (
     "signal_exit",
     "daily_loss_limit",
     "max_drawdown_halt",
-    "replaced_by_target_order",
 )
 
 # When a step runs: at the bar's open (orders decided on earlier bars) or its close (same-bar mode).
