@@ -238,7 +238,7 @@ class BacktestSpec:
         elif self.benchmark is not None and self.benchmark not in {str(a) for a in feed.assets}:
             assets = [str(a) for a in feed.assets]
             near = difflib.get_close_matches(self.benchmark, assets, n=1)
-            hint = f"; did you mean {near[0]!r}?" if near else ""
+            hint = f"; did you mean {near[0]!r}?" if near else "."
             raise ConfigError(
                 f"benchmark {self.benchmark!r} is not an asset of the data{hint} Give an asset "
                 f"name or {EQUAL_WEIGHT!r} (an equal-weight buy-and-hold of every asset)"

@@ -457,7 +457,7 @@ def _check_names(kind: str, given: list[str] | None, known: list[str]) -> None:
     for name in given or []:
         if name not in known:
             near = difflib.get_close_matches(name, known, n=1)
-            hint = f"; did you mean {near[0]!r}?" if near else ""
+            hint = f"; did you mean {near[0]!r}?" if near else "."
             raise ConfigError(f"unknown {kind} {name!r}{hint} Known {kind}s: {', '.join(known)}")
 
 
