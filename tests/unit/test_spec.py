@@ -288,7 +288,7 @@ def test_a_strategy_module_in_the_working_directory_is_found_when_not_on_the_pat
     outside = [p for p in sys.path if p and Path(p).resolve() != tmp_path.resolve()]
     monkeypatch.setattr(sys, "path", outside)
     assert strategy_class("wd_strategies:Hold").__name__ == "Hold"
-    assert sys.path[-1] == str(tmp_path)  # appended: it never shadows an installed module
+    assert Path(sys.path[-1]).resolve() == tmp_path.resolve()  # last: it shadows nothing
 
 
 def test_equal_weight_benchmark_holds_cash_until_an_asset_first_trades_and_carries_closes():
