@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 import textwrap
+from datetime import datetime
 from pathlib import Path
 
+import numpy as np
+import polars as pl
 import pytest
 import yaml
 
@@ -14,7 +18,7 @@ from ml4t.backtest import ConfigError, DataFeed
 from ml4t.backtest.cli import main
 from ml4t.backtest.datasets import synthetic_universe
 from ml4t.backtest.risk import AnyOf, MaxPositions, StopLoss, TimeExit
-from ml4t.backtest.spec import BacktestSpec
+from ml4t.backtest.spec import BacktestSpec, equal_weight_benchmark, strategy_class
 
 CONFIGS = Path(__file__).resolve().parents[2] / "examples" / "configs"
 
@@ -210,3 +214,115 @@ def test_data_rename_of_a_missing_column_names_it_and_the_nearest():
         ConfigError, match=r"no column 'volatilty_20'.*did you mean 'volatility_20'"
     ):
         spec.feed()
+
+
+def test_a_second_config_section_is_an_error_naming_its_line(tmp_path):
+    path = tmp_path / "bt.yaml"
+    path.write_text(
+        "data: {synthetic: {n_assets: 4, n_bars: 40}}\n"
+        "strategy: {name: TopNStrategy, params: {column: score, n: 2}}\n"
+        "config: {commission: 0.001}\n"
+        "config: {slippage: 0.001}\n"
+    )
+    with pytest.raises(ConfigError, match=r"duplicate key 'config' in .*bt.yaml at line 4"):
+        BacktestSpec.from_yaml(path)
+
+
+def test_a_key_given_twice_in_a_sweep_grid_is_an_error(tmp_path):
+    path = tmp_path / "bt.yaml"
+    path.write_text(
+        "data: {synthetic: {n_assets: 4, n_bars: 40}}\n"
+        "strategy: {name: TopNStrategy, params: {column: score, n: 2}}\n"
+        "grid:\n"
+        "  strategy.params.n: [1, 2]\n"
+        "  strategy.params.n: [3]\n"
+    )
+    with pytest.raises(ConfigError, match=r"duplicate key 'grid.strategy.params.n'.*line 5"):
+        BacktestSpec.from_yaml(path)
+
+
+@pytest.mark.parametrize("name", ["my strategies:X", "1st:X", "mod:1X", "mod:class", "mod.:X"])
+def test_a_strategy_name_that_is_not_module_colon_class_is_refused(name):
+    with pytest.raises(ConfigError, match="must read 'module:Class' with Python names"):
+        strategy_class(name)
+
+
+def test_a_module_that_does_not_define_the_class_is_not_imported(tmp_path, monkeypatch, capsys):
+    # Importing runs the module: here it would print; the name is refused before that.
+    (tmp_path / "noisy.py").write_text("print('imported!')\nclass Other: pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ConfigError, match="neither defines nor imports 'Momentum'"):
+        strategy_class("noisy:Momentum")
+    assert "noisy" not in sys.modules
+    assert capsys.readouterr().out == ""
+
+
+def test_the_zen_of_python_is_not_printed_for_a_this_strategy(monkeypatch, capsys):
+    monkeypatch.delitem(sys.modules, "this", raising=False)
+    for name in ("this:Strategy", "this:s"):  # 's' is a string the module assigns
+        with pytest.raises(ConfigError, match="neither defines nor imports"):
+            strategy_class(name)
+    assert "this" not in sys.modules
+    assert "Beautiful is better" not in capsys.readouterr().out
+
+
+def test_a_class_imported_by_a_strategy_module_is_found(tmp_path, monkeypatch):
+    (tmp_path / "reexports.py").write_text(
+        "try:\n    from ml4t.backtest import TopNStrategy as Chosen\nexcept ImportError:\n"
+        "    raise\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert strategy_class("reexports:Chosen").__name__ == "TopNStrategy"
+
+
+def test_a_strategy_module_in_the_working_directory_is_found_when_not_on_the_path(
+    tmp_path, monkeypatch
+):
+    # The installed ml4t-backtest script starts with its own folder on sys.path, not the
+    # working directory (python -m puts the working directory first).
+    (tmp_path / "wd_strategies.py").write_text(
+        "from ml4t.backtest import Strategy\n\n"
+        "class Hold(Strategy):\n    def on_data(self, timestamp, data, broker):\n        pass\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    outside = [p for p in sys.path if p and Path(p).resolve() != tmp_path.resolve()]
+    monkeypatch.setattr(sys, "path", outside)
+    assert strategy_class("wd_strategies:Hold").__name__ == "Hold"
+    assert Path(sys.path[-1]).resolve() == tmp_path.resolve()  # last: it shadows nothing
+
+
+def test_equal_weight_benchmark_holds_cash_until_an_asset_first_trades_and_carries_closes():
+    day = [datetime(2024, 1, d) for d in (1, 2, 3, 4)]
+    rows = [("A", day[0], 10.0), ("A", day[1], 20.0), ("A", day[2], 20.0)]  # A: no bar 4
+    rows += [("B", day[1], 50.0), ("B", day[2], 25.0), ("B", day[3], 100.0)]  # B: no bar 1
+    frame = pl.DataFrame(rows, schema=["asset", "timestamp", "close"], orient="row")
+    frame = frame.with_columns(
+        open=pl.col("close"), high=pl.col("close"), low=pl.col("close"), volume=pl.lit(1e3)
+    )
+    prices = equal_weight_benchmark(DataFeed(frame))
+    # Half of 1.0 each. Bar 1: A at its first close (0.5) + B's half as cash (0.5).
+    # Bar 2: A doubled (0.5 * 20/10 = 1.0) + B bought at 50 (0.5). Bar 3: A 1.0 + B at
+    # 25/50 (0.25). Bar 4: A keeps its last close (1.0) + B at 100/50 (1.0).
+    assert prices.tolist() == [1.0, 1.5, 1.25, 2.0]
+
+
+def test_a_benchmark_gives_alpha_and_beta_and_equal_weight_is_the_universe():
+    feed = BacktestSpec.from_dict(base()).feed()
+    without = BacktestSpec.from_dict(base()).run(feed=feed)
+    assert math.isnan(without.metrics["beta"])
+    for benchmark in ("A0003", "equal_weight"):
+        spec = BacktestSpec.from_dict(base() | {"benchmark": benchmark})
+        assert spec.to_dict()["benchmark"] == benchmark
+        result = spec.run(feed=feed)
+        assert math.isfinite(result.metrics["alpha"]) and math.isfinite(result.metrics["beta"])
+        assert "Beta" in result.summary()
+    close = feed.array("close")
+    # The equal-weight index's return over the run is the mean of the assets' own returns.
+    expected = float(np.mean(close[-1] / close[0]))
+    assert equal_weight_benchmark(feed)[-1] == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_benchmark_that_is_not_an_asset_names_the_nearest():
+    spec = BacktestSpec.from_dict(base() | {"benchmark": "A003"})
+    with pytest.raises(ConfigError, match=r"benchmark 'A003'.*did you mean 'A0003'.*equal_weight"):
+        spec.run()

@@ -1,4 +1,8 @@
-"""The ``ml4t-backtest`` command line."""
+"""The ``ml4t-backtest`` command line.
+
+Every error the package raises on purpose, and every error of the file system or the run store
+around the paths given, prints one ``error: ...`` line and exits with status 2.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,10 @@ from pathlib import Path
 
 import yaml
 
-from .errors import BacktestError
+from .errors import BacktestError, ConfigError
+
+# What a results folder written by result.save always holds: a folder with it is ours to rewrite.
+_RESULTS_MARKER = Path("records") / "meta.json"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -39,6 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--out", default="results/demo", help="folder for the results (default results/demo)"
     )
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    demo.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
     run = sub.add_parser(
         "run",
         help="run a backtest described by a YAML file",
@@ -55,6 +63,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
     run.add_argument("--json", action="store_true", help="print the metrics as JSON")
     run.add_argument("--store", help="also record the run in this run store (a DuckDB file)")
+    run.add_argument(
+        "--benchmark",
+        metavar="ASSET",
+        help="an asset of the data, or equal_weight (a buy-and-hold of every asset, 1/N each): "
+        "the metrics get alpha and beta, the report draws it (default: the file's 'benchmark')",
+    )
+    run.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
     sweep = sub.add_parser(
         "sweep",
         help="run a YAML backtest once per combination of its grid section",
@@ -123,6 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
+        if args.command in ("run", "sweep") and args.store:
+            _check_store(args.store)
         if args.command == "demo":
             return _demo(args)
         if args.command == "run":
@@ -135,15 +152,62 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _validate(args)
         if args.command == "report":
             return _report(args)
-    except BacktestError as exc:
+    except (BacktestError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        duckdb = sys.modules.get("duckdb")
+        if duckdb is not None and isinstance(exc, duckdb.Error):
+            print(f"error: run store: {exc}", file=sys.stderr)
+            return 2
+        raise
     return 1
+
+
+_OVERWRITE_HELP = (
+    "write into the output folder even if it holds files other than earlier results "
+    "(files of the same names are replaced)"
+)
+
+
+def _check_output(out: Path, *, overwrite: bool) -> None:
+    """Refuse an output path we cannot or should not write results into, before any run."""
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"cannot write results to {out}: {parent} is not a folder")
+            break
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"cannot write results to {out}: it is a file, not a folder")
+    if overwrite or not out.is_dir() or (out / _RESULTS_MARKER).is_file():
+        return
+    if any(out.iterdir()):
+        raise ConfigError(
+            f"the output folder {out} is not empty and holds no earlier results "
+            f"({_RESULTS_MARKER} is missing): choose a new folder, or pass --overwrite to "
+            "write the result files (equity.parquet, fills.parquet, ..., report.html) into it"
+        )
+
+
+def _check_store(path: str) -> None:
+    """Check a --store path before a run, so a bad one fails before the work, not after."""
+    store = Path(path)
+    if store.is_dir():
+        raise ConfigError(
+            f"--store {path} is a folder; give a DuckDB file, e.g. {store / 'runs.duckdb'}"
+        )
+    if not store.parent.is_dir():
+        raise ConfigError(f"--store {path}: the folder {store.parent} does not exist")
+    if store.exists():
+        from .research.store import RunStore
+
+        RunStore(store).runs()  # opens it: a file that is not a DuckDB database fails here
 
 
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
+    _check_output(Path(args.out), overwrite=args.overwrite)
     start = time.perf_counter()
     result = run_demo(
         n_assets=args.assets,
@@ -171,7 +235,10 @@ def _run(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     spec = BacktestSpec.from_yaml(args.config)
+    if args.benchmark is not None:
+        spec.benchmark = args.benchmark
     out = Path(args.out if args.out is not None else str(spec.output))
+    _check_output(out, overwrite=args.overwrite)
     result = spec.run(progress=not (args.quiet or args.json))
     elapsed = time.perf_counter() - start
     result.save(out)

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import yaml
 
-from .errors import ConfigError
+from .errors import ConfigError, ConfigKeywordError
 from .execution.commission import (
     CommissionModel,
     FixedCommission,
@@ -171,6 +171,25 @@ class BacktestConfig:
     periods_per_year: float | None = None
     risk_free_rate: float = 0.0
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> BacktestConfig:
+        # The generated __init__ would raise a bare TypeError for a misspelt keyword; check the
+        # names first so Python gets the nearest-key hint a YAML file gets.
+        if args:
+            raise ConfigKeywordError(
+                f"BacktestConfig takes keyword arguments only (initial_cash=..., "
+                f"commission=...), got {len(args)} positional"
+            )
+        valid = [f.name for f in fields(cls)]
+        for key in kwargs:
+            if key not in valid:
+                near = difflib.get_close_matches(key, valid, n=1)
+                hint = f"; did you mean {near[0]!r}?" if near else ""
+                raise ConfigKeywordError(
+                    f"BacktestConfig got an unknown keyword {key!r}{hint} Valid keys: "
+                    f"{', '.join(valid)}"
+                )
+        return super().__new__(cls)
+
     def __post_init__(self) -> None:
         _check_number("initial_cash", self.initial_cash, low=0.0, low_open=True)
         if isinstance(self.commission, int | float):
@@ -274,12 +293,68 @@ class BacktestConfig:
     @classmethod
     def from_yaml(cls, source: str | Path) -> BacktestConfig:
         """Load a config from a YAML file path or a YAML string."""
-        text = Path(source).read_text() if _looks_like_path(source) else str(source)
-        try:
-            values = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config is not valid YAML: {exc}") from exc
+        if _looks_like_path(source):
+            values = load_yaml(Path(source).read_text(), source=str(source))
+        else:
+            values = load_yaml(str(source), source="config")
         return cls.from_dict(values or {})
+
+
+def load_yaml(text: str, *, source: str = "<string>") -> Any:
+    """Parse YAML as ``yaml.safe_load`` does, but a key given twice in one mapping is an error.
+
+    Plain YAML keeps the last of two equal keys, so a second ``config:`` section would silently
+    replace the first. Every YAML file the package reads goes through here.
+
+    Example:
+        >>> load_yaml("config: {commission: 0.001}\nconfig: {}", source="bt.yaml")
+        Traceback (most recent call last):
+        ...
+        ml4t.backtest.errors.ConfigError: duplicate key 'config' in bt.yaml at line 2 ...
+    """
+    loader = _UniqueKeyLoader(text)
+    loader.source = source
+    try:
+        return loader.get_single_data()
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source} is not valid YAML: {exc}") from exc
+    finally:
+        loader.dispose()
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    source = "<string>"
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        self._check_unique_keys(node, "", set())
+        return super().construct_document(node)
+
+    def _check_unique_keys(self, node: yaml.Node, path: str, seen: set[int]) -> None:
+        if id(node) in seen:  # an alias of a node already checked (or a recursive one)
+            return
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self._check_unique_keys(item, f"{path}[{i}]", seen)
+        elif isinstance(node, yaml.MappingNode):
+            first_line: dict[Any, int] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # "<<: *base" then overriding keys is how YAML merges are meant
+                key = (
+                    self.construct_object(key_node)
+                    if isinstance(key_node, yaml.ScalarNode)
+                    else repr(key_node.value)
+                )
+                where = f"{path}.{key}" if path else str(key)
+                line = key_node.start_mark.line + 1
+                if key in first_line:
+                    raise ConfigError(
+                        f"duplicate key '{where}' in {self.source} at line {line} (first at line "
+                        f"{first_line[key]}): YAML would keep only the last; give each key once"
+                    )
+                first_line[key] = line
+                self._check_unique_keys(value_node, where, seen)
 
 
 def _plain(value: object) -> Any:
@@ -338,6 +413,9 @@ def _check_number(
 ) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
         raise ConfigError(f"{key} must be a number, got {value!r}")
+    # No setting means anything at infinity: infinite cash turns every metric into NaN.
+    if math.isinf(value):
+        raise ConfigError(f"{key} must be a finite number, got {value!r}")
     if low is not None and (value < low or (low_open and value == low)):
         bound = f"> {low}" if low_open else f">= {low}"
         raise ConfigError(f"{key} must be {bound}, got {value!r}")

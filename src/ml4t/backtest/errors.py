@@ -18,6 +18,14 @@ class ConfigError(BacktestError, ValueError):
     """A configuration value or key is invalid."""
 
 
+class ConfigKeywordError(ConfigError, TypeError):
+    """An unknown keyword argument to a config class; a TypeError too, as Python raises one."""
+
+
+class MissingDependencyError(BacktestError, ImportError):
+    """An optional dependency a feature needs is not installed; the message names the extra."""
+
+
 class OrderError(BacktestError, ValueError):
     """An order request cannot be accepted as written (unknown asset, bad quantity, ...)."""
 

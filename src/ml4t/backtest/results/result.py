@@ -371,6 +371,8 @@ class BacktestResult:
             ("Borrow fees paid", _money(m["total_borrow_fee"])),
             ("Interest (net)", _money(m["total_interest"])),
         ]
+        if self._benchmark is not None:
+            rows += [("Alpha (ann.)", _pct(m["alpha"])), ("Beta", _num(m["beta"]))]
         width = max(len(k) for k, _ in rows)
         lines = ["Backtest summary", "-" * (width + 24)]
         lines += [f"{k:<{width}}  {v:>20}" for k, v in rows]
@@ -420,8 +422,7 @@ class BacktestResult:
         Example:
             >>> result = BacktestResult.load("results/run1")  # doctest: +SKIP
         """
-        import yaml
-
+        from ..config import load_yaml
         from ..errors import ConfigError
 
         src = Path(directory)
@@ -446,7 +447,7 @@ class BacktestResult:
             last_price=np.array(
                 [math.nan if p is None else p for p in meta["last_price"]], dtype=np.float64
             ),
-            config=yaml.safe_load((src / "config.yaml").read_text()),
+            config=load_yaml((src / "config.yaml").read_text(), source=str(src / "config.yaml")),
             initial_cash=meta["initial_cash"],
             periods_per_year=meta["periods_per_year"],
             risk_free_rate=meta["risk_free_rate"],

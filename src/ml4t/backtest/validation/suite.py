@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import importlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +17,7 @@ from ..compiled import run_signals, run_weights
 from ..config import BacktestConfig
 from ..data.feed import DataFeed
 from ..engine import Engine
+from ..errors import ConfigError, MissingDependencyError
 from ..execution.commission import PercentCommission, PerShareCommission
 from ..execution.slippage import FixedBpsSlippage, PerShareSlippage
 from ..results.result import BacktestResult
@@ -406,16 +409,39 @@ def _scenarios() -> list[Scenario]:
 SCENARIOS: list[Scenario] = _scenarios()
 
 
+# What each peer's runs import (the "validation" extra installs them all).
+PEER_MODULES: dict[str, tuple[str, ...]] = {
+    "vectorbt": ("vectorbt", "pandas"),
+    "backtrader": ("backtrader", "pandas"),
+    "zipline": ("zipline", "exchange_calendars", "pandas"),
+}
+
+
 def run_validation(
     frameworks: list[str] | None = None, scenarios: list[str] | None = None
 ) -> pl.DataFrame:
-    """Run the suite (or the named frameworks / scenarios); one row per scenario and peer."""
+    """Run the suite (or the named frameworks / scenarios); one row per scenario and peer.
+
+    An unknown framework or scenario name is a ``ConfigError`` listing the known ones; a peer
+    that is not installed is a ``MissingDependencyError`` naming the extra, before anything runs.
+
+    Example:
+        >>> run_validation(scenarios=["ma_crosover"])
+        Traceback (most recent call last):
+        ...
+        ml4t.backtest.errors.ConfigError: unknown scenario 'ma_crosover'; did you mean ...
+    """
+    _check_names("framework", frameworks, sorted({s.framework for s in SCENARIOS}))
+    _check_names("scenario", scenarios, sorted({s.name for s in SCENARIOS}))
+    chosen = [
+        scenario
+        for scenario in SCENARIOS
+        if (frameworks is None or scenario.framework in frameworks)
+        and (scenarios is None or scenario.name in scenarios)
+    ]
+    _check_peers_installed(sorted({s.framework for s in chosen if s.run is not None}))
     rows = []
-    for scenario in SCENARIOS:
-        if frameworks is not None and scenario.framework not in frameworks:
-            continue
-        if scenarios is not None and scenario.name not in scenarios:
-            continue
+    for scenario in chosen:
         row: dict[str, Any] = {"scenario": scenario.name, "framework": scenario.framework}
         if scenario.run is None:
             rows.append(row | {"status": "gap", "note": scenario.gap})
@@ -425,6 +451,33 @@ def run_validation(
         result = compare_fills(ours, theirs, final_ours, final_theirs)
         rows.append(row | _row(result) | {"seconds": time.perf_counter() - start})
     return pl.DataFrame(rows, infer_schema_length=None)
+
+
+def _check_names(kind: str, given: list[str] | None, known: list[str]) -> None:
+    for name in given or []:
+        if name not in known:
+            near = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else "."
+            raise ConfigError(f"unknown {kind} {name!r}{hint} Known {kind}s: {', '.join(known)}")
+
+
+def _check_peers_installed(frameworks: list[str]) -> None:
+    missing: dict[str, str] = {}
+    for framework in frameworks:
+        for module in PEER_MODULES[framework]:
+            try:
+                importlib.import_module(module)
+            except ImportError as exc:
+                missing[framework] = f"{module}: {exc}"
+                break
+    if missing:
+        have = [f for f in frameworks if f not in missing]
+        only = f"; or compare with {', '.join(have)} only (--framework)" if have else ""
+        raise MissingDependencyError(
+            f"the parity suite needs {', '.join(missing)}, which cannot be imported "
+            f"({'; '.join(missing.values())}). Install the 'validation' extra: "
+            f'pip install -e ".[validation]" in a checkout of this repository{only}'
+        )
 
 
 def _row(c: Comparison) -> dict[str, Any]:
