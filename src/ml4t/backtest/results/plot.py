@@ -64,8 +64,14 @@ def plot_inputs(
     eq = result.equity
     equity = eq["equity"].to_numpy()
     n = len(equity)
-    if isinstance(rolling_window, bool) or not isinstance(rolling_window, int) or rolling_window < 2:
-        raise ConfigError(f"rolling_window must be an integer number of bars >= 2, got {rolling_window!r}")
+    if (
+        isinstance(rolling_window, bool)
+        or not isinstance(rolling_window, int)
+        or rolling_window < 2
+    ):
+        raise ConfigError(
+            f"rolling_window must be an integer number of bars >= 2, got {rolling_window!r}"
+        )
     prices = benchmark if benchmark is not None else result._benchmark
     bench = bench_returns = None
     if prices is not None:

@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 
 from .metrics import alpha_beta
-from .plot import ROLLING_BARS, PANELS, PlotInputs, plot_inputs
+from .plot import PANELS, ROLLING_BARS, PlotInputs, plot_inputs
 
 if TYPE_CHECKING:
     from .result import BacktestResult
@@ -317,6 +317,9 @@ _PAGE = """<!DOCTYPE html>
 <title>{title}</title>
 <style>
 * {{ box-sizing: border-box; }}
+/* The scrollbar's room is kept from the start: charts drawn before the page grows long enough to
+   scroll would otherwise keep their first, wider size (plotly resizes on window resizes only). */
+html {{ overflow-y: scroll; }}
 body {{ font-family: system-ui, sans-serif; margin: 16px 24px; color: #222; }}
 h1 {{ font-size: 22px; margin: 0 0 4px; }}
 h2 {{ font-size: 16px; margin: 22px 0 6px; }}
