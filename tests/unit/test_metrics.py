@@ -157,3 +157,78 @@ def test_trade_excursions_by_hand(make_feed):
     # Worst low over the entry..exit bars is 95, best high 108, from an entry of 100.
     assert trade["mae"] == pytest.approx(-0.05)
     assert trade["mfe"] == pytest.approx(0.08)
+
+
+def test_rolling_volatility_matches_empyrical():
+    from ml4t.backtest.results.metrics import rolling_volatility
+
+    r = np.random.default_rng(3).normal(0.0005, 0.01, 300)
+    ours = rolling_volatility(r, 126, periods_per_year=252.0)
+    theirs = np.asarray(empyrical.roll_annual_volatility(r, 126, annualization=252))
+    assert np.isnan(ours[:125]).all()
+    np.testing.assert_allclose(ours[125:], theirs, rtol=1e-12)
+
+
+def test_rolling_beta_matches_empyrical():
+    from ml4t.backtest.results.metrics import rolling_beta
+
+    rng = np.random.default_rng(4)
+    b = rng.normal(0.0, 0.01, 300)
+    r = 0.7 * b + rng.normal(0.0, 0.005, 300)
+    ours = rolling_beta(r, b, 126)
+    theirs = np.asarray(empyrical.roll_beta(r, b, 126))
+    assert np.isnan(ours[:125]).all()
+    np.testing.assert_allclose(ours[125:], theirs, rtol=1e-10)
+
+
+def test_rolling_beta_of_a_scaled_benchmark_is_the_scale():
+    from ml4t.backtest.results.metrics import rolling_beta
+
+    b = np.array([0.01, -0.02, 0.03, 0.0, 0.01])
+    beta = rolling_beta(1.5 * b, b, 3)
+    np.testing.assert_allclose(beta[2:], [1.5, 1.5, 1.5])
+
+
+def test_alpha_beta_function_matches_empyrical():
+    from ml4t.backtest.results.metrics import alpha_beta
+
+    rng = np.random.default_rng(5)
+    b = rng.normal(0.0003, 0.01, 500)
+    r = 0.0002 + 1.2 * b + rng.normal(0.0, 0.004, 500)
+    alpha, beta = alpha_beta(r, b, periods_per_year=252.0)
+    e_alpha, e_beta = empyrical.alpha_beta(pd.Series(r), pd.Series(b), annualization=252)
+    assert beta == pytest.approx(e_beta, rel=1e-10)
+    assert alpha == pytest.approx(e_alpha, rel=1e-10)
+
+
+def test_worst_drawdowns_by_hand_deepest_first():
+    from ml4t.backtest.results.metrics import worst_drawdowns
+
+    # Peak 100 (the initial cash) -> 90 at bar 1 -> back to 100 at bar 3; peak 120 at bar 4 ->
+    # 96 at bar 6 (-20%) and never back. Bar 2 (99) is still under water: part of the first.
+    equity = np.array([100.0, 90.0, 99.0, 100.0, 120.0, 108.0, 96.0, 110.0])
+    found = worst_drawdowns(equity, initial=100.0, top=5)
+    assert [(s, t, r) for s, t, r, _ in found] == [(5, 6, -1), (1, 1, 3)]
+    assert found[0][3] == pytest.approx(96.0 / 120.0 - 1.0)
+    assert found[1][3] == pytest.approx(-0.1)
+
+
+def test_worst_drawdowns_keeps_only_the_top_ones():
+    from ml4t.backtest.results.metrics import worst_drawdowns
+
+    # Three dips of 5%, 3% and 1% off a flat 100.
+    equity = np.array([95.0, 100.0, 97.0, 100.0, 99.0, 100.0])
+    found = worst_drawdowns(equity, initial=100.0, top=2)
+    assert [round(d, 6) for *_, d in found] == [-0.05, -0.03]
+
+
+def test_yearly_period_returns_match_empyrical_aggregate():
+    from ml4t.backtest.results.metrics import period_returns
+
+    days = pd.bdate_range("2020-01-01", "2022-06-30")
+    r = np.random.default_rng(6).normal(0.0004, 0.01, len(days))
+    equity = 1_000.0 * np.cumprod(1.0 + r)
+    years, values = period_returns(days.year.to_numpy(), equity, initial=1_000.0)
+    theirs = empyrical.aggregate_returns(pd.Series(r, index=days), "yearly")
+    assert list(years) == [2020, 2021, 2022]
+    np.testing.assert_allclose(values, theirs.to_numpy(), rtol=1e-10)

@@ -31,7 +31,7 @@ from .errors import ConfigError, DataWarning
 from .execution.slippage import SlippageModel, check_slippage_fields, slippage_table
 from .kernels.records import ORIGIN_NAMES
 from .orders import Fill
-from .results.result import BacktestResult
+from .results.result import BacktestResult, describe_strategy
 from .risk.portfolio import PortfolioRule
 from .risk.position import PositionRule
 from .strategy import Strategy
@@ -141,10 +141,12 @@ class Engine:
         strategy.on_end(broker)
         bar_progress.close()
 
-        return build_result(
+        result = build_result(
             feed, broker, clock, cash, positions_value, gross, borrow, interest,
             benchmark=self.benchmark,
         )  # fmt: skip
+        result.strategy = describe_strategy(strategy)
+        return result
 
     def _fill(
         self,

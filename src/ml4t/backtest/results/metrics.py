@@ -135,3 +135,145 @@ def drawdown_bars(wealth: NDArray[np.float64]) -> int:
             current += 1
             longest = max(longest, current)
     return longest
+
+
+def alpha_beta(
+    returns: NDArray[np.float64],
+    benchmark_returns: NDArray[np.float64],
+    *,
+    periods_per_year: float,
+) -> tuple[float, float]:
+    """Annualised alpha and beta of per-bar ``returns`` against ``benchmark_returns``.
+
+    Computed as empyrical's ``alpha_beta``: beta is the sample covariance over the benchmark's
+    sample variance; alpha is the mean of ``returns - beta * benchmark_returns`` compounded over
+    a year. Bars where either return is NaN are left out; NaN and NaN when fewer than two bars
+    remain or the benchmark never moves.
+
+    Example:
+        >>> b = np.array([0.01, -0.02, 0.03])
+        >>> alpha, beta = alpha_beta(2 * b, b, periods_per_year=252)
+        >>> round(beta, 6), round(alpha, 6)
+        (2.0, 0.0)
+    """
+    ok = np.isfinite(returns) & np.isfinite(benchmark_returns)
+    r, b = returns[ok], benchmark_returns[ok]
+    if len(r) < 2 or np.var(b) == 0:
+        return math.nan, math.nan
+    beta = float(np.cov(r, b, ddof=1)[0, 1] / np.var(b, ddof=1))
+    alpha_per_bar = float(np.mean(r - beta * b))
+    return (1.0 + alpha_per_bar) ** periods_per_year - 1.0, beta
+
+
+def rolling_volatility(
+    returns: NDArray[np.float64], window: int, *, periods_per_year: float
+) -> NDArray[np.float64]:
+    """Annualised volatility of the last ``window`` returns at each bar (sample std, ddof=1);
+    NaN until ``window`` bars are in and where the window holds a NaN.
+
+    Example:
+        >>> rolling_volatility(np.array([0.01, -0.01, 0.01]), 2, periods_per_year=1.0).round(6)
+        array([     nan, 0.014142, 0.014142])
+    """
+    out = np.full(len(returns), np.nan)
+    if window < 2 or len(returns) < window:
+        return out
+    windows = np.lib.stride_tricks.sliding_window_view(returns, window)
+    out[window - 1 :] = windows.std(axis=1, ddof=1) * math.sqrt(periods_per_year)
+    return out
+
+
+def rolling_sharpe(
+    returns: NDArray[np.float64], window: int, *, periods_per_year: float
+) -> NDArray[np.float64]:
+    """Annualised Sharpe ratio (no risk-free rate) of the last ``window`` returns at each bar;
+    NaN until ``window`` bars are in and where the window's returns do not vary."""
+    out = np.full(len(returns), np.nan)
+    if window < 2 or len(returns) < window:
+        return out
+    windows = np.lib.stride_tricks.sliding_window_view(returns, window)
+    sd = windows.std(axis=1, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sharpe = np.where(sd > 0, windows.mean(axis=1) / sd, np.nan)
+    out[window - 1 :] = sharpe * math.sqrt(periods_per_year)
+    return out
+
+
+def rolling_beta(
+    returns: NDArray[np.float64], benchmark_returns: NDArray[np.float64], window: int
+) -> NDArray[np.float64]:
+    """Beta of the last ``window`` returns against the benchmark's at each bar (sample
+    covariance over sample variance); NaN until ``window`` bars are in, where the window holds
+    a NaN, and where the benchmark does not move in it.
+
+    Example:
+        >>> b = np.array([0.01, -0.02, 0.03, 0.01])
+        >>> rolling_beta(0.5 * b, b, 3)
+        array([nan, nan, 0.5, 0.5])
+    """
+    out = np.full(len(returns), np.nan)
+    if window < 2 or len(returns) < window:
+        return out
+    r = np.lib.stride_tricks.sliding_window_view(returns, window)
+    b = np.lib.stride_tricks.sliding_window_view(benchmark_returns, window)
+    r_dev = r - r.mean(axis=1, keepdims=True)
+    b_dev = b - b.mean(axis=1, keepdims=True)
+    cov = (r_dev * b_dev).sum(axis=1)
+    var = (b_dev * b_dev).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out[window - 1 :] = np.where(var > 0, cov / var, np.nan)
+    return out
+
+
+def worst_drawdowns(
+    equity: NDArray[np.float64], *, initial: float, top: int = 5
+) -> list[tuple[int, int, int, float]]:
+    """The ``top`` deepest drawdowns of an equity curve, deepest first.
+
+    A drawdown is a stretch of bars below the running peak (the initial cash counts as the peak
+    before the first bar). Each is ``(start, trough, recovery, depth)``: the first bar under
+    water, the bar of its lowest equity, the first bar back at or above the peak (-1 while not
+    recovered), and the depth as a negative fraction of the peak.
+
+    Example:
+        >>> found = worst_drawdowns(np.array([100.0, 90, 95, 101, 99, 102]), initial=100.0)
+        >>> [(start, trough, recovery, round(depth, 4)) for start, trough, recovery, depth in found]
+        [(1, 1, 3, -0.1), (4, 4, 5, -0.0198)]
+    """
+    wealth = np.concatenate(([initial], equity))
+    peaks = np.maximum.accumulate(wealth)
+    under = wealth < peaks
+    found: list[tuple[int, int, int, float]] = []
+    i, n = 1, len(wealth)
+    while i < n:
+        if not under[i]:
+            i += 1
+            continue
+        start = i
+        while i < n and under[i]:
+            i += 1
+        stretch = wealth[start:i] / peaks[start:i] - 1.0
+        low = int(np.argmin(stretch))
+        # Wealth index k is bar k - 1: the initial cash sits before the first bar.
+        recovery = i - 1 if i < n else -1
+        found.append((start - 1, start - 1 + low, recovery, float(stretch[low])))
+    found.sort(key=lambda d: d[3])
+    return found[:top]
+
+
+def period_returns(
+    labels: NDArray[np.int64], equity: NDArray[np.float64], *, initial: float
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Compounded return of each period (bars sharing a label, e.g. a year), in order:
+    the period's last equity over the previous period's last (the initial cash for the first).
+
+    Example:
+        >>> period_returns(np.array([2020, 2020, 2021]), np.array([110.0, 120, 90]), initial=100.0)
+        (array([2020, 2021]), array([ 0.2 , -0.25]))
+    """
+    if len(labels) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    last = np.flatnonzero(np.append(labels[1:] != labels[:-1], True))
+    ends = equity[last]
+    previous = np.concatenate(([initial], ends[:-1]))
+    return labels[last].astype(np.int64), ends / previous - 1.0

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, time
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -24,8 +24,17 @@ from ..kernels.records import (
     STATUS_NAMES,
     TIF_NAMES,
 )
-from .metrics import compute_metrics, infer_periods_per_year, returns_from_equity
+from .metrics import (
+    alpha_beta,
+    compute_metrics,
+    infer_periods_per_year,
+    returns_from_equity,
+    worst_drawdowns,
+)
 from .trades import match_trades
+
+if TYPE_CHECKING:
+    from plotly.graph_objects import Figure
 
 
 class BacktestResult:
@@ -33,7 +42,8 @@ class BacktestResult:
 
     Frames (polars): ``equity`` (one row per bar), ``fills``, ``trades`` (FIFO round trips,
     open ones last marked at the final close), ``orders`` (every order and its final status).
-    ``metrics`` is a dict of floats; ``final_value`` the equity after the last bar.
+    ``metrics`` is a dict of floats; ``final_value`` the equity after the last bar;
+    ``strategy`` a short description of the strategy that ran ("" when unknown).
 
     Example:
         >>> result = Engine(feed, MyStrategy(), BacktestConfig()).run()  # doctest: +SKIP
@@ -62,6 +72,7 @@ class BacktestResult:
         highs: NDArray[np.float64] | None = None,
         lows: NDArray[np.float64] | None = None,
         benchmark: NDArray[np.float64] | None = None,
+        strategy: str = "",
     ) -> None:
         self._timestamps = timestamps
         self._assets = assets
@@ -86,6 +97,7 @@ class BacktestResult:
         self._highs = highs
         self._lows = lows
         self._benchmark = benchmark
+        self.strategy = strategy
 
     @property
     def final_value(self) -> float:
@@ -111,6 +123,78 @@ class BacktestResult:
                 "borrow_fee": self._borrow,
                 "interest": self._interest,
             }
+        )
+
+    @cached_property
+    def returns(self) -> pl.DataFrame:
+        """One row per bar: timestamp and ``return``, the simple return of equity over the bar.
+
+        The first bar's return is measured from the initial cash (``equity[0] / initial_cash -
+        1``, nonzero only when the first bar traded and paid costs), so the returns compound to
+        the total return and are the ones the metrics use.
+
+        Example:
+            >>> result.returns["return"].std()  # doctest: +SKIP
+        """
+        equity = self._cash + self._positions_value
+        return pl.DataFrame(
+            {
+                "timestamp": self._timestamps,
+                "return": returns_from_equity(equity, self.initial_cash),
+            }
+        )
+
+    def drawdown_table(self, top: int = 5) -> pl.DataFrame:
+        """The ``top`` deepest drawdowns, deepest first, as pyfolio lists them.
+
+        Columns: ``start`` (the first bar below the running peak), ``trough`` (the lowest bar),
+        ``recovery`` (the first bar back at or above the peak; null while under water at the
+        end), ``depth`` (trough equity over the peak, minus one: negative) and ``bars`` (bars
+        spent below the peak: from ``start`` up to ``recovery``, or to the end). The initial
+        cash is the peak before the first bar, as in ``equity["drawdown"]``.
+
+        Example:
+            >>> result.drawdown_table(top=3)  # doctest: +SKIP
+        """
+        equity = self._cash + self._positions_value
+        found = worst_drawdowns(equity, initial=self.initial_cash, top=top)
+        n = len(equity)
+        starts = np.array([d[0] for d in found], dtype=np.int64)
+        troughs = np.array([d[1] for d in found], dtype=np.int64)
+        recoveries = np.array([d[2] for d in found], dtype=np.int64)
+        return pl.DataFrame(
+            {
+                "start": self._timestamps.gather(starts),
+                "trough": self._timestamps.gather(troughs),
+                "recovery": _times_at(self._timestamps, recoveries),
+                "depth": np.array([d[3] for d in found], dtype=np.float64),
+                "bars": np.where(recoveries >= 0, recoveries, n) - starts,
+            }
+        )
+
+    def exit_reason_table(self) -> pl.DataFrame:
+        """Closed trades grouped by why they closed (``signal``, ``stop_loss``, ``take_profit``,
+        ``trailing_stop``, ``rebalance``, ...), most trades first.
+
+        Columns: ``exit_reason``, ``trades``, ``pnl`` (net, summed), ``avg_pnl``, ``win_rate``
+        (share of trades with pnl > 0), ``avg_return`` and ``avg_bars_held``.
+
+        Example:
+            >>> result.exit_reason_table()  # doctest: +SKIP
+        """
+        closed = self.trades.filter(pl.col("status") == "closed")
+        return (
+            closed.group_by("exit_reason")
+            .agg(
+                pl.len().alias("trades"),
+                pl.col("pnl").sum().alias("pnl"),
+                pl.col("pnl").mean().alias("avg_pnl"),
+                (pl.col("pnl") > 0).mean().alias("win_rate"),
+                pl.col("return").mean().alias("avg_return"),
+                pl.col("bars_held").mean().alias("avg_bars_held"),
+            )
+            .with_columns(pl.col("trades").cast(pl.Int64))
+            .sort(["trades", "exit_reason"], descending=[True, False])
         )
 
     @cached_property
@@ -334,16 +418,15 @@ class BacktestResult:
         returns = returns_from_equity(equity, self.initial_cash)[1:]
         bench = np.asarray(self._benchmark, dtype=np.float64)
         bench_returns = bench[1:] / bench[:-1] - 1.0
-        ok = np.isfinite(returns) & np.isfinite(bench_returns)
-        r, b = returns[ok], bench_returns[ok]
-        if len(r) < 2 or np.var(b) == 0:
-            return math.nan, math.nan
-        beta = float(np.cov(r, b, ddof=1)[0, 1] / np.var(b, ddof=1))
-        alpha_per_bar = float(np.mean(r - beta * b))
-        return (1.0 + alpha_per_bar) ** self.periods_per_year - 1.0, beta
+        return alpha_beta(returns, bench_returns, periods_per_year=self.periods_per_year)
 
     def summary(self) -> str:
-        """A readable table of the run's headline figures."""
+        """A readable table of the run's headline figures.
+
+        Costs are commission, slippage and borrow fees; "Costs / gross PnL" is their sum over
+        the PnL before them (final value - initial cash + costs), n/a when that is not positive.
+        Alpha (annualised) and beta show when the run has a benchmark.
+        """
         m = self.metrics
         ts = self._timestamps
         period = f"{_when(ts[0])} -> {_when(ts[-1])}" if len(ts) else "(no bars)"
@@ -370,11 +453,14 @@ class BacktestResult:
             ("Slippage paid", _money(m["total_slippage"])),
             ("Borrow fees paid", _money(m["total_borrow_fee"])),
             ("Interest (net)", _money(m["total_interest"])),
+            ("Total costs", _money(m["total_costs"])),
+            ("Costs / gross PnL", _pct(m["costs_share_of_gross_pnl"])),
         ]
         if self._benchmark is not None:
             rows += [("Alpha (ann.)", _pct(m["alpha"])), ("Beta", _num(m["beta"]))]
         width = max(len(k) for k, _ in rows)
-        lines = ["Backtest summary", "-" * (width + 24)]
+        header = f"Backtest summary: {self.strategy}" if self.strategy else "Backtest summary"
+        lines = [header, "-" * (width + 24)]
         lines += [f"{k:<{width}}  {v:>20}" for k, v in rows]
         return "\n".join(lines)
 
@@ -456,31 +542,87 @@ class BacktestResult:
             benchmark=_optional(records / "benchmark.npy"),
         )
 
+    def plot(
+        self,
+        panel: str = "equity",
+        *,
+        benchmark: Sequence[float] | NDArray[np.float64] | None = None,
+        rolling_window: int = 126,
+    ) -> Figure:
+        """A plotly ``Figure`` of one panel of the run (shows inline in a notebook, offline).
+
+        Panels: ``equity`` (equity, and the benchmark rebased to the initial cash, over the
+        drawdown), ``drawdowns`` (underwater, the five worst shaded), ``rolling`` (volatility,
+        Sharpe and, with a benchmark, beta over the last ``rolling_window`` bars: 126, about six
+        months of daily bars, or a quarter of a shorter run), ``monthly``, ``yearly``,
+        ``returns`` (per-bar return histogram), ``exposure`` (long, short, net, gross as % of
+        equity), ``positions`` (open positions), ``turnover`` (monthly, one-way), ``trades``
+        (each trade's PnL at its exit, by exit reason), ``mae_mfe``, ``exit_reasons`` and
+        ``assets``. An unknown name raises ``ConfigError``. ``benchmark`` prices (one per bar)
+        default to the run's own.
+
+        Example:
+            >>> result.plot()                # doctest: +SKIP
+            >>> result.plot("exposure")      # doctest: +SKIP
+        """
+        from .plot import figure
+
+        return figure(self, panel, benchmark=benchmark, rolling_window=rolling_window)
+
     def report(
         self,
         path: str | Path,
         *,
-        title: str = "Backtest report",
+        title: str | None = None,
         benchmark: Sequence[float] | None = None,
         boundaries: Sequence[object] = (),
+        rolling_window: int = 126,
     ) -> Path:
         """Write a self-contained HTML tearsheet (works offline) and return its path.
 
-        ``benchmark``: prices aligned with the bars, drawn against the equity; ``boundaries``:
-        timestamps marked on the time charts (walk-forward folds).
+        ``title`` defaults to "Backtest report" and the strategy's description; ``benchmark``:
+        prices aligned with the bars, drawn against the equity and used for alpha, beta and the
+        rolling beta (default: the run's own); ``boundaries``: timestamps marked on the time
+        charts (walk-forward folds); ``rolling_window``: bars of the rolling statistics.
 
         Example:
             >>> result.report("results/run1/report.html")  # doctest: +SKIP
         """
         from .report import write_report
 
-        return write_report(self, path, title=title, benchmark=benchmark, boundaries=boundaries)
+        return write_report(
+            self,
+            path,
+            title=title,
+            benchmark=benchmark,
+            boundaries=boundaries,
+            rolling_window=rolling_window,
+        )
 
     def __repr__(self) -> str:
         return (
             f"BacktestResult(bars={len(self._timestamps)}, assets={len(self._assets)}, "
             f"fills={len(self._fills)}, final_value={self.final_value:,.2f})"
         )
+
+
+def describe_strategy(strategy: object) -> str:
+    """A short description of a strategy: its class and its simple public settings.
+
+    Example:
+        >>> class Momentum:
+        ...     def __init__(self) -> None:
+        ...         self.lookback, self.n, self._state = 20, 5, []
+        >>> describe_strategy(Momentum())
+        'Momentum(lookback=20, n=5)'
+    """
+    settings = [
+        f"{name}={value!r}"
+        for name, value in vars(strategy).items()
+        if not name.startswith("_") and isinstance(value, str | int | float | bool | None)
+    ]
+    text = f"{type(strategy).__name__}({', '.join(settings[:8])})"
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def _optional(path: Path) -> NDArray[np.float64] | None:
