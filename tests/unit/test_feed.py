@@ -315,11 +315,18 @@ def test_missing_parquet_file_raises_naming_it(tmp_path: Path) -> None:
         DataFeed(tmp_path / "nope.parquet")
 
 
-def test_non_parquet_path_raises_suggesting_to_read_it_first(tmp_path: Path) -> None:
+def test_csv_path_is_read_with_dates_parsed(tmp_path: Path) -> None:
     path = tmp_path / "prices.csv"
     two_by_three().write_csv(path)
 
-    with pytest.raises(DataError, match=r"prices\.csv' is not Parquet.*pl\.read_csv"):
+    assert_same_feed(DataFeed(path), DataFeed(two_by_three()))
+
+
+def test_path_neither_parquet_nor_csv_raises_suggesting_to_read_it_first(tmp_path: Path) -> None:
+    path = tmp_path / "prices.txt"
+    two_by_three().write_csv(path)
+
+    with pytest.raises(DataError, match=r"prices\.txt' is neither Parquet nor CSV"):
         DataFeed(path)
 
 
