@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import numpy as np
 import polars as pl
@@ -57,14 +57,13 @@ YFINANCE_FIELDS = {
 }
 _KNOWN_FIELDS = frozenset(YFINANCE_FIELDS) | frozenset(YFINANCE_FIELDS.values())
 # How many column names an error lists before it says how many more there are.
-_SHOWN = 8
+_SHOWN = 5
 
 ACCEPTED_SHAPES = (
-    "accepted shapes: a long frame (timestamp, asset, open, high, low, close, volume, ...: one "
-    "row per bar and asset); a dict {asset: frame of timestamp, open, high, ...}; a dict "
-    "{field: wide frame} (timestamps x assets for open, high, low, close, volume); a yfinance "
-    "frame (yf.download: columns (field, ticker), or (ticker, field) with group_by='ticker'); "
-    "Parquet or CSV paths of a long table"
+    "accepted shapes: a long frame (timestamp, asset, open, high, low, close, volume, ...); "
+    "a dict {asset: frame}; a dict {field: wide frame} (timestamps x assets per field); a "
+    "yfinance frame (yf.download: columns (field, ticker) or (ticker, field)); Parquet or CSV "
+    "paths of a long table"
 )
 
 
@@ -410,7 +409,7 @@ def _from_yfinance(frame: pd.DataFrame, names: _KeyNames, label: str) -> pl.Data
             f"(field, ticker) or (ticker, field). DataFeed {ACCEPTED_SHAPES}"
         )
     level_names = [str(n) if n is not None else None for n in columns.names]
-    known = [all(str(v) in _KNOWN_FIELDS for v in columns.levels[i]) for i in range(2)]
+    known = [all(str(v) in _KNOWN_FIELDS for v in columns.get_level_values(i)) for i in range(2)]
     if "Price" in level_names:
         field_level = level_names.index("Price")
     elif known.count(True) == 1:
@@ -431,6 +430,7 @@ def _from_yfinance(frame: pd.DataFrame, names: _KeyNames, label: str) -> pl.Data
         if not isinstance(ticker, str) or not ticker:
             raise DataError(f"{label}: ticker {ticker!r} is not a non-empty string")
         part = frame.xs(ticker, axis=1, level=asset_level)
+        assert isinstance(part, type(frame))  # a column level selected: a frame, not a Series
         part.columns = [YFINANCE_FIELDS.get(str(c), str(c)) for c in part.columns]
         part = part.rename_axis(index=ts_name).reset_index()
         piece = pl.from_pandas(part)
@@ -819,7 +819,7 @@ def _wide_to_polars(frame: object, label: str, timestamp_column: str | None) -> 
         if name in frame.columns:
             name = TIMESTAMP
         frame = frame.rename_axis(index=name).reset_index()
-    return pl.from_pandas(frame)
+    return pl.from_pandas(cast("pd.DataFrame", frame))
 
 
 def _wide_time_column(frame: pl.DataFrame, label: str, timestamp_column: str | None) -> str:
