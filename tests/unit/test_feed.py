@@ -315,11 +315,18 @@ def test_missing_parquet_file_raises_naming_it(tmp_path: Path) -> None:
         DataFeed(tmp_path / "nope.parquet")
 
 
-def test_non_parquet_path_raises_suggesting_to_read_it_first(tmp_path: Path) -> None:
+def test_csv_path_is_read_with_dates_parsed(tmp_path: Path) -> None:
     path = tmp_path / "prices.csv"
     two_by_three().write_csv(path)
 
-    with pytest.raises(DataError, match=r"prices\.csv' is not Parquet.*pl\.read_csv"):
+    assert_same_feed(DataFeed(path), DataFeed(two_by_three()))
+
+
+def test_path_neither_parquet_nor_csv_raises_suggesting_to_read_it_first(tmp_path: Path) -> None:
+    path = tmp_path / "prices.txt"
+    two_by_three().write_csv(path)
+
+    with pytest.raises(DataError, match=r"prices\.txt' is neither Parquet nor CSV"):
         DataFeed(path)
 
 
@@ -1018,3 +1025,159 @@ def test_from_arrays_accepts_dates() -> None:
     feed = DataFeed.from_arrays([date(2024, 1, 1)], ["A"], dict.fromkeys(OHLCV, ones))
 
     assert feed.timestamps.tolist() == [day(0)]
+
+
+# --- yfinance, wide dicts, adjusted prices -------------------------------------------------------
+
+YF_FIELDS = {"Open": "open", "High": "high", "Low": "low", "Close": "close", "Volume": "volume"}
+
+
+def yfinance_frame(*, by_ticker: bool = False, adj: dict[str, list[float]] | None = None) -> Any:
+    """two_by_three() as yf.download returns it: a Date index and (Price, Ticker) columns."""
+    long = two_by_three().to_pandas()
+    columns: dict[tuple[str, str], Any] = {}
+    fields = {"Adj Close": None, **YF_FIELDS} if adj is not None else YF_FIELDS
+    for yf_name, ours in fields.items():
+        for ticker in ("A", "B"):
+            rows = long[long["asset"] == ticker]
+            values = adj[ticker] if ours is None and adj else rows[ours].to_numpy()
+            key = (ticker, yf_name) if by_ticker else (yf_name, ticker)
+            columns[key] = values
+    index = pd.DatetimeIndex([day(i) for i in range(3)], name="Date")
+    frame = pd.DataFrame(columns, index=index)
+    frame.columns.names = ["Ticker", "Price"] if by_ticker else ["Price", "Ticker"]
+    return frame
+
+
+def test_yfinance_download_frame_gives_the_long_frames_arrays() -> None:
+    assert_same_feed(DataFeed(yfinance_frame()), DataFeed(two_by_three()))
+
+
+def test_yfinance_group_by_ticker_frame_gives_the_same_arrays() -> None:
+    assert_same_feed(DataFeed(yfinance_frame(by_ticker=True)), DataFeed(two_by_three()))
+
+
+def test_yfinance_frame_without_level_names_is_read_by_its_field_names() -> None:
+    frame = yfinance_frame(by_ticker=True)
+    frame.columns.names = [None, None]
+    assert_same_feed(DataFeed(frame), DataFeed(two_by_three()))
+
+
+def test_yfinance_adj_close_is_kept_as_a_field_by_default() -> None:
+    adj = {"A": [0.6, 1.1, 1.6], "B": [6.0, 11.0, 16.0]}
+    feed = DataFeed(yfinance_frame(adj=adj))
+    assert feed.fields == ("open", "high", "low", "close", "volume", "adj_close")
+    np.testing.assert_array_equal(feed.array("adj_close")[:, 0], [0.6, 1.1, 1.6])
+    np.testing.assert_array_equal(feed.array("close")[:, 0], [1.2, 2.2, 3.2])
+
+
+def test_adjust_scales_ohlc_by_adj_close_over_close_and_keeps_volume() -> None:
+    # A's adj_close is half its close on every day, B's a tenth more on day 0 only.
+    adj = {"A": [0.6, 1.1, 1.6], "B": [13.2, 22.0, 32.0]}
+    feed = DataFeed(yfinance_frame(adj=adj), adjust=True)
+    assert "adj_close" not in feed.fields
+    a, b = feed.asset_index("A"), feed.asset_index("B")
+    # Day 0 of A: open 1.0, high 1.5, low 0.5, close 1.2, ratio 0.6 / 1.2 = 0.5.
+    assert feed.array("open")[0, a] == pytest.approx(0.5)
+    assert feed.array("high")[0, a] == pytest.approx(0.75)
+    assert feed.array("low")[0, a] == pytest.approx(0.25)
+    assert feed.array("close")[0, a] == pytest.approx(0.6)
+    # Day 0 of B: ratio 13.2 / 12 = 1.1 -> open 11, close 13.2; day 1 ratio 1: unchanged.
+    assert feed.array("open")[0, b] == pytest.approx(11.0)
+    assert feed.array("close")[0, b] == pytest.approx(13.2)
+    assert feed.array("open")[1, b] == pytest.approx(20.0)
+    assert feed.array("volume")[0, a] == 10.0
+
+
+def test_adjust_without_an_adjusted_close_raises() -> None:
+    with pytest.raises(DataError, match="adjust=True needs an adjusted close column"):
+        DataFeed(two_by_three(), adjust=True)
+
+
+def test_yfinance_tz_aware_index_keeps_its_zone() -> None:
+    frame = yfinance_frame()
+    frame.index = frame.index.tz_localize("America/New_York").rename("Datetime")
+    feed = DataFeed(frame)
+    assert feed.timezone == "America/New_York"
+    # Midnight in New York on 2024-01-01 is 05:00 UTC.
+    assert feed.timestamps[0] == np.datetime64("2024-01-01T05:00:00", "us")
+
+
+def test_unrecognised_multiindex_error_is_short_and_lists_accepted_shapes() -> None:
+    columns = pd.MultiIndex.from_product([["x", "y"], [f"T{i}" for i in range(300)]])
+    frame = pd.DataFrame(np.ones((2, 600)), columns=columns, index=[day(0), day(1)])
+    with pytest.raises(DataError) as info:
+        DataFeed(frame)
+    message = str(info.value)
+    assert len(message) < 600
+    assert "neither level is the field" in message
+    assert "accepted shapes: a long frame" in message and "yfinance" in message
+
+
+def test_wide_close_frame_error_is_short_and_lists_accepted_shapes() -> None:
+    closes = pd.DataFrame(
+        np.ones((2, 500)),
+        columns=[f"T{i}" for i in range(500)],
+        index=pd.DatetimeIndex([day(0), day(1)], name="Date"),
+    )
+    with pytest.raises(DataError) as info:
+        DataFeed(closes)
+    message = str(info.value)
+    assert len(message) < 600
+    assert "no timestamp column" in message and "(501 in all)" in message
+    assert "{field: wide frame}" in message
+
+
+def test_dict_of_wide_frames_by_field_gives_the_long_frames_arrays() -> None:
+    long = two_by_three()
+    wide = {
+        field: long.pivot(on="asset", index="timestamp", values=field).select("timestamp", "B", "A")
+        for field in OHLCV
+    }
+    assert_same_feed(DataFeed(wide), DataFeed(long))
+
+
+def test_dict_of_pandas_wide_frames_with_yfinance_field_names() -> None:
+    long = two_by_three().to_pandas()
+    wide = {
+        yf_name: long.pivot(index="timestamp", columns="asset", values=ours)
+        for yf_name, ours in YF_FIELDS.items()
+    }
+    assert_same_feed(DataFeed(wide), DataFeed(two_by_three()))
+
+
+def test_dict_of_wide_frames_with_different_assets_raises_naming_the_field() -> None:
+    long = two_by_three()
+    wide = {field: long.pivot(on="asset", index="timestamp", values=field) for field in OHLCV}
+    wide["volume"] = wide["volume"].drop("B")
+    with pytest.raises(DataError, match=r"field 'volume' has other assets.*missing: \['B'\]"):
+        DataFeed(wide)
+
+
+def test_dict_of_yfinance_ticker_history_frames() -> None:
+    long = two_by_three().to_pandas()
+    frames = {}
+    for ticker in ("A", "B"):
+        rows = long[long["asset"] == ticker]
+        frame = pd.DataFrame(
+            {yf: rows[ours].to_numpy() for yf, ours in YF_FIELDS.items()},
+            index=pd.DatetimeIndex(rows["timestamp"], name="Date"),
+        )
+        frames[ticker] = frame
+    assert_same_feed(DataFeed(frames), DataFeed(two_by_three()))
+
+
+def test_parquet_is_read_one_column_at_a_time(tmp_path: Path, monkeypatch: Any) -> None:
+    path = tmp_path / "prices.parquet"
+    two_by_three().write_parquet(path)
+    reads: list[list[str] | None] = []
+    real = pl.read_parquet
+
+    def spy(source: Any, *args: Any, **kwargs: Any) -> pl.DataFrame:
+        reads.append(kwargs.get("columns"))
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(pl, "read_parquet", spy)
+    feed = DataFeed(path)
+    assert_same_feed(feed, DataFeed(two_by_three()))
+    assert reads == [["asset"], ["timestamp"], *([c] for c in OHLCV)]

@@ -17,6 +17,7 @@ from ml4t.backtest import (
     BacktestConfig,
     BacktestResult,
     ConfigError,
+    DataError,
     DataFeed,
     DataWarning,
     Engine,
@@ -327,9 +328,9 @@ def test_target_weights_frame_without_a_timestamp_column_is_a_config_error():
         TargetWeightStrategy(weights)
 
 
-def test_target_weights_frame_columns_naming_no_asset_are_a_config_error(make_feed):
+def test_target_weights_frame_columns_naming_no_asset_are_a_data_error(make_feed):
     weights = pl.DataFrame({"timestamp": [day(0)], "A": [0.5], "ZZZ": [0.2], "YYY": [0.1]})
-    with pytest.raises(ConfigError, match="'ZZZ', 'YYY'"):
+    with pytest.raises(DataError, match="'ZZZ', 'YYY'"):
         run(two_asset_feed(make_feed), TargetWeightStrategy(weights))
 
 
@@ -448,3 +449,81 @@ def test_topn_offset_picks_the_bar_of_each_period_that_rebalances(make_feed):
 def test_topn_offset_outside_the_period_is_a_config_error(offset):
     with pytest.raises(ConfigError, match="offset"):
         TopNStrategy("score", n=1, rebalance_every=5, offset=offset)
+
+
+# ---- TopNStrategy scores given as an array, a frame or a callable -------------------------------
+
+
+def four_flat_assets(make_feed):
+    return make_feed(
+        {"A": flat(100.0, 2), "B": flat(50.0, 2), "C": flat(20.0, 2), "D": flat(10.0, 2)}
+    )
+
+
+# Scores over A, B, C, D as in test_topn_holds_the_n_highest_scores_at_equal_weight: B and C win.
+SCORES = [1.0, 3.0, 2.0, 0.0]
+TOP_TWO = {"B": 0.5 * 10_000 / 50.0, "C": 0.5 * 10_000 / 20.0}
+
+
+def test_topn_scores_array_picks_like_the_column(make_feed):
+    result = run(four_flat_assets(make_feed), TopNStrategy(scores=np.array([SCORES, SCORES]), n=2))
+    assert held(result) == TOP_TWO
+
+
+def test_topn_scores_pandas_frame_is_aligned_by_asset_label(make_feed):
+    frame = pd.DataFrame(
+        {"D": [0.0, 0.0], "C": [2.0, 2.0], "B": [3.0, 3.0], "A": [1.0, 1.0]},
+        index=pd.DatetimeIndex([day(0), day(1)], name="Date"),
+    )
+    result = run(four_flat_assets(make_feed), TopNStrategy(scores=frame, n=2))
+    assert held(result) == TOP_TWO
+
+
+def test_topn_scores_frame_bar_without_a_row_does_not_rebalance(make_feed):
+    # Only bar 1 has scores: nothing is decided at bar 0, and bar 1's orders fill after the end.
+    frame = pl.DataFrame({"timestamp": [day(1)], "A": [1.0], "B": [3.0], "C": [2.0], "D": [0.0]})
+    result = run(four_flat_assets(make_feed), TopNStrategy(scores=frame, n=2))
+    assert result.orders["submitted"].to_list() == [day(1), day(1)]
+
+
+def test_topn_scores_frame_unknown_asset_is_a_data_error(make_feed):
+    frame = pl.DataFrame({"timestamp": [day(0)], "A": [1.0], "MSFT": [2.0]})
+    with pytest.raises(DataError, match="naming no asset of the feed: 'MSFT'"):
+        run(four_flat_assets(make_feed), TopNStrategy(scores=frame, n=2))
+
+
+def test_topn_scores_callable_sees_the_view_and_may_return_a_dict(make_feed):
+    seen = []
+
+    def model(data):
+        seen.append(data.index)
+        return dict(zip(["A", "B", "C", "D"], SCORES, strict=True))
+
+    result = run(four_flat_assets(make_feed), TopNStrategy(scores=model, n=2))
+    assert held(result) == TOP_TWO
+    assert seen == [0, 1]
+
+
+def test_topn_scores_callable_with_the_wrong_length_is_a_config_error(make_feed):
+    with pytest.raises(ConfigError, match=r"returned shape \(2,\).*one score per asset"):
+        run(four_flat_assets(make_feed), TopNStrategy(scores=lambda data: [1.0, 2.0], n=2))
+
+
+def test_topn_needs_exactly_one_of_column_or_scores():
+    with pytest.raises(ConfigError, match="exactly one of column"):
+        TopNStrategy(n=2)
+    with pytest.raises(ConfigError, match="got both"):
+        TopNStrategy("score", scores=np.zeros((2, 2)), n=2)
+
+
+def test_target_weights_accepts_a_pandas_frame_indexed_by_date(make_feed):
+    weights = pd.DataFrame({"B": [0.5], "A": [0.5]}, index=pd.DatetimeIndex([day(0)], name="Date"))
+    result = run(two_asset_feed(make_feed), TargetWeightStrategy(weights))
+    # 0.5 x 10,000 at bar 0's closes: 50 A at 100 and 100 B at 50.
+    assert held(result) == {"A": 50.0, "B": 100.0}
+
+
+def test_target_weights_accepts_a_polars_date_column(make_feed):
+    weights = pl.DataFrame({"Date": [day(0).date()], "A": [0.5], "B": [0.5]})
+    result = run(two_asset_feed(make_feed), TargetWeightStrategy(weights))
+    assert held(result) == {"A": 50.0, "B": 100.0}

@@ -21,6 +21,7 @@ from .errors import BacktestError, ConfigError, DataError, DataWarning, OrderErr
 from .orders import Fill, Order
 from .results import BacktestResult
 from .strategy import SignalStrategy, Strategy, TargetWeightStrategy, TopNStrategy
+from .weights import topn_weights
 
 __version__ = "0.1.0"
 
@@ -48,4 +49,5 @@ __all__ = [
     "run_orders",
     "run_signals",
     "run_weights",
+    "topn_weights",
 ]

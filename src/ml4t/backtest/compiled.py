@@ -24,14 +24,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+import polars as pl
+from numpy.typing import NDArray
 
 from .broker import Broker
 from .config import BacktestConfig
 from .data.feed import DataFeed
+from .data.labels import align_frame, is_frame
 from .engine import _STEP_FIELDS, Calendar, build_result, check_slippage
 from .errors import ConfigError
 from .kernels import driver
@@ -46,7 +48,12 @@ _run_bars: Any = driver.run_bars
 SizeType = Literal["percent", "value", "shares"]
 _SIZE_TYPES = ("percent", "value", "shares")
 _TIMINGS = ("next_open", "same_close", "next_close")
-Decisions = NDArray[np.float64] | NDArray[np.bool_] | str
+if TYPE_CHECKING:
+    import pandas as pd
+
+Decisions: TypeAlias = (
+    "NDArray[np.float64] | NDArray[np.bool_] | str | pl.DataFrame | pl.LazyFrame | pd.DataFrame"
+)
 
 
 def run_signals(
@@ -62,7 +69,13 @@ def run_signals(
     position_rules: PositionRule | None = None,
     portfolio_rules: Iterable[PortfolioRule] = (),
 ) -> BacktestResult:
-    """Trade entry and exit signals ([bars, assets] booleans, or feed column names).
+    """Trade entry and exit signals ([bars, assets] booleans, labelled frames, or feed columns).
+
+    Each signal is a ``[bars, assets]`` bool array in ``feed.assets`` order, the name of a feed
+    column (non-zero is True), or a frame labelled by timestamp and asset: pandas with a
+    ``DatetimeIndex`` and one bool column per asset, or polars with a timestamp column and one
+    bool column per asset. A frame is aligned by label, so its column order does not matter;
+    a bar or asset it leaves out has no signal; a label the feed lacks is a ``DataError``.
 
     At each bar's close, per asset with a bar: an exit signal closes a long position (a short
     exit a short one) as ``broker.close_position`` would; an entry signal on an asset with no
@@ -78,6 +91,8 @@ def run_signals(
         >>> result = run_signals(feed, "entry", "exit", size=0.01)  # doctest: +SKIP
         >>> fast = feed.array("close") > feed.array("ma_50")      # doctest: +SKIP
         >>> result = run_signals(feed, fast, ~fast, size=0.1)     # doctest: +SKIP
+        >>> entries = close_df > close_df.rolling(50).mean()      # pandas, Date x ticker
+        >>> result = run_signals(feed, entries, ~entries)         # doctest: +SKIP
     """
     if size_type not in _SIZE_TYPES:
         raise ConfigError(f"size_type must be one of {_SIZE_TYPES}, got {size_type!r}")
@@ -112,11 +127,17 @@ def run_weights(
     position_rules: PositionRule | None = None,
     portfolio_rules: Iterable[PortfolioRule] = (),
 ) -> BacktestResult:
-    """Rebalance to target weights ([bars, assets] fractions of equity, or a column name).
+    """Rebalance to target weights ([bars, assets] fractions of equity, a frame, or a column).
 
     On each bar whose row has a finite weight, the portfolio is rebalanced to the row as
     ``broker.rebalance`` would (NaN counts as 0 there, so unnamed assets are closed); a row of
     NaN leaves the portfolio alone. Negative weights need a margin account.
+
+    ``weights`` may be a frame labelled by timestamp and asset (pandas: ``DatetimeIndex`` x
+    asset columns; polars: a timestamp column plus one column per asset), aligned by label.
+    A bar the frame has no row for is no rebalance (a NaN row); an asset it has no column for
+    is NaN on every row, so on a rebalance bar its weight is 0 and a holding is closed, exactly
+    as a NaN cell. A label the feed lacks is a ``DataError`` naming it.
 
     Example:
         >>> w = np.full((feed.n_bars, feed.n_assets), np.nan)  # doctest: +SKIP
@@ -162,8 +183,10 @@ def run_orders(
 ) -> BacktestResult:
     """Submit orders from arrays: signed quantities per [bar, asset] (NaN or 0: none).
 
-    Each order is decided at its bar's close, like ``broker.submit_order``: a market order, or a
-    limit, stop or stop-limit where ``limit_prices`` / ``stop_prices`` hold a level.
+    Quantities and levels may also be frames labelled by timestamp and asset, aligned by label
+    (a bar or asset the frame leaves out is NaN: no order, no level). Each order is decided at
+    its bar's close, like ``broker.submit_order``: a market order, or a limit, stop or
+    stop-limit where ``limit_prices`` / ``stop_prices`` hold a level.
 
     Example:
         >>> q = np.zeros((feed.n_bars, feed.n_assets)); q[0, 0] = 100  # doctest: +SKIP
@@ -303,10 +326,12 @@ def _expected_orders(
     return int(np.count_nonzero(quantities))
 
 
-def _signals(feed: DataFeed, name: str, given: ArrayLike | str) -> NDArray[np.bool_]:
+def _signals(feed: DataFeed, name: str, given: Decisions) -> NDArray[np.bool_]:
     if isinstance(given, str):
         values = feed.array(given)
         return np.ascontiguousarray(~np.isnan(values) & (values != 0.0))
+    if is_frame(given):
+        return align_frame(feed, name, given, boolean=True)
     array = np.asarray(given)
     _check_shape(feed, name, array)
     if array.dtype != np.bool_:
@@ -316,9 +341,11 @@ def _signals(feed: DataFeed, name: str, given: ArrayLike | str) -> NDArray[np.bo
     return np.ascontiguousarray(array)
 
 
-def _numbers(feed: DataFeed, name: str, given: ArrayLike | str) -> NDArray[np.float64]:
+def _numbers(feed: DataFeed, name: str, given: Decisions) -> NDArray[np.float64]:
     if isinstance(given, str):
         return np.array(feed.array(given), dtype=np.float64)
+    if is_frame(given):
+        return align_frame(feed, name, given, boolean=False)
     array = np.asarray(given)
     _check_shape(feed, name, array)
     if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
@@ -331,7 +358,8 @@ def _check_shape(feed: DataFeed, name: str, array: NDArray[np.generic]) -> None:
     if array.shape != expected:
         raise ConfigError(
             f"{name} must be an array of shape (bars, assets) = {expected} aligned to "
-            f"feed.assets, or the name of a feed column; got shape {array.shape}"
+            f"feed.assets, a frame labelled by timestamp and asset, or the name of a feed "
+            f"column; got shape {array.shape}"
         )
 
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
-from .errors import ConfigError, DataWarning, OrderError
+from .data.labels import is_frame
+from .data.loading import Wide, read_wide
+from .errors import ConfigError, DataError, DataWarning, OrderError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -145,10 +148,125 @@ class SignalStrategy(Strategy):
 
 Weighting = Literal["equal", "score", "inverse_vol"]
 _WEIGHTINGS = ("equal", "score", "inverse_vol")
+ScoreSource: TypeAlias = (
+    "NDArray[np.float64] | pl.DataFrame | pd.DataFrame | Callable[[BarView], Any]"
+)
+
+
+class _ScoreInput:
+    """``TopNStrategy(scores=...)``: a ``[bars, assets]`` array, a labelled frame or a callable."""
+
+    def __init__(self, scores: object) -> None:
+        self._call: Callable[[BarView], Any] | None = None
+        self._array: NDArray[np.float64] | None = None
+        self._wide: Wide | None = None
+        if is_frame(scores):
+            self._wide = read_wide(scores, label="scores")
+        elif callable(scores):
+            self._call = scores
+        else:
+            array = np.asarray(scores)
+            if array.ndim != 2 or not (
+                np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
+            ):
+                raise ConfigError(
+                    "scores must be a [bars, assets] array of numbers, a frame labelled by "
+                    f"timestamp and asset, or a callable; got {type(scores).__name__} "
+                    f"{getattr(array, 'shape', '')} {array.dtype}"
+                )
+            self._array = np.asarray(array, dtype=np.float64)
+        self._assets: NDArray[np.str_] = np.zeros(0, dtype=np.str_)
+        self._table: dict[datetime, NDArray[np.float64]] = {}
+        self._seen: set[datetime] = set()
+
+    def start(self, assets: NDArray[np.str_]) -> None:
+        self._assets = assets
+        self._seen = set()
+        if self._array is not None and self._array.shape[1] != len(assets):
+            raise ConfigError(
+                f"scores has {self._array.shape[1]} columns but the feed has {len(assets)} "
+                "assets; a scores array is [bars, assets] in feed.assets order"
+            )
+        if self._wide is not None:
+            index = {str(a): i for i, a in enumerate(assets)}
+            unknown = [a for a in self._wide.assets if a not in index]
+            if unknown:
+                raise DataError(
+                    f"scores has {len(unknown)} column(s) naming no asset of the feed: "
+                    f"{', '.join(map(repr, unknown[:5]))}; the feed's assets are e.g. "
+                    f"{', '.join(map(str, assets[:5]))}"
+                )
+            aligned = np.full((len(self._wide.timestamps), len(assets)), np.nan)
+            aligned[:, [index[a] for a in self._wide.assets]] = self._wide.values
+            times = self._wide.timestamps.to_list()
+            self._table = {t: aligned[i] for i, t in enumerate(times)}
+
+    def has_row(self, data: BarView) -> bool:
+        """False when a frame has no row for this bar (the strategy does not rebalance)."""
+        if self._wide is None:
+            return True
+        naive = self._wide.timestamps.dtype == pl.Datetime("us")
+        if naive != (data.timestamp.tzinfo is None):
+            raise DataError(
+                f"scores timestamps are {'naive' if naive else 'tz-aware'} but the feed's are "
+                f"{'tz-aware' if naive else 'naive'} (bar at {data.timestamp}); give both the "
+                "same kind so rows can be matched to bars"
+            )
+        self._seen.add(data.timestamp)
+        return data.timestamp in self._table
+
+    def unmatched(self) -> list[datetime]:
+        """Frame rows whose timestamp was no bar of the run seen so far."""
+        return [t for t in self._table if t not in self._seen]
+
+    def row(self, data: BarView) -> NDArray[np.float64]:
+        n = len(data.assets)
+        if self._wide is not None:
+            return self._table[data.timestamp].copy()
+        if self._array is not None:
+            if data.index >= self._array.shape[0]:
+                raise ConfigError(
+                    f"scores has {self._array.shape[0]} rows but the feed has more bars (bar "
+                    f"{data.index}); a scores array is [bars, assets]"
+                )
+            row: NDArray[np.float64] = self._array[data.index].copy()
+            return row
+        assert self._call is not None
+        result = self._call(data)
+        if hasattr(result, "items") and not isinstance(result, np.ndarray):
+            # A dict or a pandas Series keyed by asset: placed by name, missing ones NaN.
+            index = {str(a): i for i, a in enumerate(data.assets)}
+            placed = np.full(n, np.nan)
+            for asset, value in result.items():
+                if asset not in index:
+                    raise DataError(
+                        f"scores callable returned a score for {asset!r}, which is not an asset "
+                        "of the feed"
+                    )
+                placed[index[asset]] = value
+            return placed
+        row = np.asarray(result, dtype=np.float64)
+        if row.shape != (n,):
+            raise ConfigError(
+                f"scores callable returned shape {row.shape}; it must return one score per "
+                f"asset of data.assets ({n}), or a dict / Series keyed by asset"
+            )
+        return row
 
 
 class TopNStrategy(Strategy):
-    """Hold the ``n`` assets with the highest ``column``, rebalanced every ``rebalance_every`` bars.
+    """Hold the ``n`` assets with the highest score, rebalanced every ``rebalance_every`` bars.
+
+    The score is one of:
+
+    - ``column``: the name of a feed column (``data[column]``);
+    - ``scores=`` an array ``[bars, assets]`` in ``feed.assets`` order (row ``data.index`` is
+      read at each rebalance), or a frame labelled by timestamp and asset (pandas
+      ``DatetimeIndex`` x asset columns, or polars with a timestamp column), aligned by label:
+      an asset without a column has no score, a rebalance bar without a row does not
+      rebalance, and an asset label the feed lacks is a ``DataError``;
+    - ``scores=`` a callable ``f(data) -> scores over data.assets`` (an array, or a dict /
+      pandas Series keyed by asset), e.g. a model trained in ``fit()`` scoring the view.
 
     Rebalancing happens on bars whose ``data.index`` is ``offset`` plus a multiple of
     ``rebalance_every`` (the first bar is 0). A strategy rebalancing every few bars can do much
@@ -176,12 +294,14 @@ class TopNStrategy(Strategy):
         >>> strategy = TopNStrategy("momentum_20", n=5, rebalance_every=20)
         >>> feed = DataFeed(synthetic_universe(n_assets=25, n_bars=300, seed=1))  # doctest: +SKIP
         >>> result = Engine(feed, strategy, BacktestConfig()).run()  # doctest: +SKIP
+        >>> TopNStrategy(scores=lambda data: model.predict(features(data)), n=5)  # doctest: +SKIP
     """
 
     def __init__(
         self,
-        column: str,
+        column: str | None = None,
         *,
+        scores: ScoreSource | None = None,
         n: int,
         rebalance_every: int = 1,
         long_short: bool = False,
@@ -191,7 +311,14 @@ class TopNStrategy(Strategy):
         gross: float = 1.0,
         offset: int = 0,
     ) -> None:
-        self.column = _check_column("column", column)
+        if (column is None) == (scores is None):
+            raise ConfigError(
+                "give exactly one of column (a feed column of scores) or scores= (a [bars, "
+                f"assets] array, a labelled frame, or a callable), got "
+                f"{'both' if column is not None else 'neither'}"
+            )
+        self.column = None if column is None else _check_column("column", column)
+        self._scores = _ScoreInput(scores) if scores is not None else None
         self.n = _check_count("n", n, minimum=1)
         self.rebalance_every = _check_count("rebalance_every", rebalance_every, minimum=1)
         self.offset = _check_count("offset", offset, minimum=0)
@@ -218,14 +345,37 @@ class TopNStrategy(Strategy):
         self.vol_window = _check_count("vol_window", vol_window, minimum=2)
         self.gross = _check_positive("gross", gross)
 
+    def on_start(self, broker: Broker) -> None:
+        if self._scores is not None:
+            self._scores.start(broker.assets)
+
     def on_data(self, timestamp: datetime, data: BarView, broker: Broker) -> None:
-        if (data.index - self.offset) % self.rebalance_every:
+        has_row = self._scores is None or self._scores.has_row(data)
+        if (data.index - self.offset) % self.rebalance_every or not has_row:
             return
         broker.rebalance(self.target_weights(data))
 
+    def on_end(self, broker: Broker) -> None:
+        unused = self._scores.unmatched() if self._scores is not None else []
+        if unused:
+            warnings.warn(
+                f"{len(unused)} scores rows match no bar of the feed and were not used (first: "
+                f"{unused[0]}); rows are matched to bar timestamps exactly, so check the time "
+                "of day and time zone",
+                DataWarning,
+                stacklevel=2,
+            )
+
+    def scores(self, data: BarView) -> NDArray[np.float64]:
+        """This bar's scores over ``data.assets`` (NaN: no score)."""
+        if self._scores is not None:
+            return self._scores.row(data)
+        assert self.column is not None
+        return data[self.column]
+
     def target_weights(self, data: BarView) -> NDArray[np.float64]:
         """The weights this bar's rebalance targets, over ``data.assets``."""
-        score = data[self.column]
+        score = self.scores(data)
         eligible = np.isfinite(score) & data.has_bar
         vol = None
         if self.weighting == "inverse_vol":
@@ -287,9 +437,11 @@ _KEEP_NUDGE = 1.0 + 1e-12
 class TargetWeightStrategy(Strategy):
     """Hold target weights of equity given as a wide frame or as a feed column.
 
-    - ``weights``: a polars or pandas frame with a ``timestamp`` column and one column per asset.
-      A row's timestamp is matched exactly (same instant; a date column means midnight) to the
-      bar's ``timestamp``; bars without a row keep the last target. Assets without a column,
+    - ``weights``: a polars or pandas frame with a ``timestamp`` column (or ``date`` /
+      ``datetime``, or a pandas ``DatetimeIndex``) and one column per asset, matched to the
+      feed's assets by name (a column naming no asset is a ``DataError``). A row's timestamp
+      is matched exactly (same instant; a date column means midnight) to the bar's
+      ``timestamp``; bars without a row keep the last target. Assets without a column,
       and NaN cells, are weight 0. Rows that match no bar are reported by a ``DataWarning`` at
       the end of the run.
     - ``column="w"``: ``data["w"]`` is each asset's target weight on every bar; NaN (no value,
@@ -436,9 +588,17 @@ def _wide_weights(
                 "weights must be a polars or pandas DataFrame (a timestamp column plus one "
                 f"column per asset), got {type(weights).__name__}"
             )
-        if "timestamp" not in weights.columns and weights.index.name == "timestamp":
-            weights = weights.reset_index()
+        import pandas as pd
+
+        if "timestamp" not in weights.columns and (
+            weights.index.name == "timestamp" or isinstance(weights.index, pd.DatetimeIndex)
+        ):
+            # A DatetimeIndex (any name, e.g. yfinance's "Date") labels the rows by time.
+            weights = weights.rename_axis(index="timestamp").reset_index()
         weights = pl.from_pandas(weights)
+    aliases = [c for c in weights.columns if c.lower() in ("date", "datetime")]
+    if "timestamp" not in weights.columns and len(aliases) == 1:
+        weights = weights.rename({aliases[0]: "timestamp"})
     if "timestamp" not in weights.columns:
         raise ConfigError(
             f"weights has no 'timestamp' column (columns: {', '.join(weights.columns)}); the "
@@ -491,7 +651,7 @@ def _align_weights(
     unknown = [a for a in frame_assets if a not in index]
     if unknown:
         shown = ", ".join(map(repr, unknown[:5])) + (", ..." if len(unknown) > 5 else "")
-        raise ConfigError(
+        raise DataError(
             f"weights has {len(unknown)} column(s) naming no asset of the feed: {shown}; "
             f"the feed's assets are e.g. {', '.join(map(str, assets[:5]))}"
         )

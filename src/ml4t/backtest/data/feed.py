@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -37,11 +37,27 @@ _WORST_SHOWN = 5
 class DataFeed:
     """Prices and model outputs for a universe, aligned on one time axis as ``[T, N]`` arrays.
 
-    Input is long format (one row per timestamp and asset) as a polars or pandas frame, a dict
-    ``{asset: frame}``, or Parquet path(s); ``signals`` joins a second frame on (timestamp, asset).
-    Every column besides the keys becomes a float64 field. A NaN price is a missing bar: the
-    asset does not trade then. Bad input raises ``DataError`` naming the asset, timestamp and
-    column at fault.
+    Input is one of:
+
+    - long format (one row per timestamp and asset) as a polars or pandas frame;
+    - a dict ``{asset: frame}`` of per-asset frames;
+    - a dict ``{field: wide frame}``: one timestamps x assets frame per field (open, high, low,
+      close, volume, any extra), pandas with a ``DatetimeIndex`` or polars with a timestamp column;
+    - a yfinance frame as ``yf.download`` returns it: MultiIndex columns ``(field, ticker)``, or
+      ``(ticker, field)`` with ``group_by="ticker"``, a ``Date``/``Datetime`` index (tz-aware
+      or not). Fields spelled the yfinance way become ours: ``Open`` -> ``open``, ...,
+      ``Adj Close`` -> ``adj_close``;
+    - Parquet or CSV path(s) of a long table (CSV read by ``pl.read_csv(try_parse_dates=True)``;
+      Parquet read one column at a time).
+
+    ``signals`` joins a second long frame on (timestamp, asset). Every column besides the keys
+    becomes a float64 field. A NaN price is a missing bar: the asset does not trade then. Bad
+    input raises ``DataError`` naming the asset, timestamp and column at fault.
+
+    Adjusted prices: by default open, high, low and close are kept as given and an ``Adj Close``
+    (``adj_close``) column is one more field. ``adjust=True`` scales open, high, low and close
+    by ``adj_close / close`` on each bar (as yfinance's ``auto_adjust`` does; volume is left as
+    it is) and drops ``adj_close``, so that returns include dividends and splits.
 
     Example:
         >>> from ml4t.backtest.datasets import synthetic_universe
@@ -60,22 +76,24 @@ class DataFeed:
         signals: Source | None = None,
         asset_column: str | None = None,
         timestamp_column: str | None = None,
+        adjust: bool = False,
     ) -> None:
-        frame = load_prices(prices, timestamp_column=timestamp_column, asset_column=asset_column)
-        timezone = _time_zone(frame)
-        cells = _Cells.of(frame)
+        table = load_prices(prices, timestamp_column=timestamp_column, asset_column=asset_column)
+        cells = _Cells.of(table.take)
+        timezone = cells.timezone
         grid = Grid(cells.timestamps, cells.assets, timezone)
         if not cells.ordered:
             check_unique_cells(cells.counts(), grid, label="prices")
 
-        values = [c for c in frame.columns if c not in KEY_COLUMNS]
-        names = [*PRICE_COLUMNS, *(c for c in values if c not in PRICE_COLUMNS)]
+        names = [*PRICE_COLUMNS, *(c for c in table.columns if c not in PRICE_COLUMNS)]
         arrays = {}
         for name in names:
-            arrays[name] = cells.scatter(frame[name])
-            # Let each column go once it is in its array: when the frame is ours (read from
-            # Parquet), peak memory is one frame plus one array, not a frame plus all of them.
-            frame = frame.drop(name)
+            # One column at a time (a Parquet column is read only now): peak memory is the
+            # arrays plus one column, not a whole frame plus all the arrays.
+            arrays[name] = cells.scatter(table.take(name))
+        del table
+        if adjust:
+            _adjust(arrays, grid)
         check_bar_values(arrays, grid)
 
         if signals is not None:
@@ -293,21 +311,37 @@ class _Cells:
 
     timestamps: NDArray[np.int64]  # sorted unique epoch microseconds
     assets: list[str]  # sorted unique names
-    flat: NDArray[np.int64]  # per input row
+    flat: NDArray[np.int64]  # per input row; empty when the rows are complete (not needed)
     ordered: bool  # rows already strictly increasing in (timestamp, asset): no duplicates
+    n_rows: int
+    timezone: str | None
 
     @classmethod
-    def of(cls, frame: pl.DataFrame) -> _Cells:
-        unique_times = frame[TIMESTAMP].unique().sort()
-        assets = frame[ASSET].unique().sort()
+    def of(cls, take: Callable[[str], pl.Series]) -> _Cells:
+        """Cells of the rows whose keys ``take`` hands out, one key column at a time.
+
+        Each key is let go once it is turned into integer positions, so that at most one key
+        column is held at a time.
+        """
+        names = take(ASSET)
+        assets = names.unique().sort()
         # An Enum with sorted categories maps names to their sorted position in one hash pass.
-        codes = frame[ASSET].cast(pl.Enum(assets)).to_physical().to_numpy()
-        flat = unique_times.search_sorted(frame[TIMESTAMP]).to_numpy().astype(np.int64)
+        codes = names.cast(pl.Enum(assets)).to_physical().to_numpy()
+        del names
+        stamps = take(TIMESTAMP)
+        timezone = _series_zone(stamps)
+        unique_times = stamps.unique().sort()
+        flat = unique_times.search_sorted(stamps).to_numpy().astype(np.int64)
+        del stamps
         flat *= len(assets)
         flat += codes
+        del codes
         ordered = bool(np.all(flat[1:] > flat[:-1]))
         times = unique_times.to_physical().to_numpy().astype(np.int64)
-        return cls(times, assets.to_list(), flat, ordered)
+        n_rows = len(flat)
+        if ordered and n_rows == len(times) * len(assets):
+            flat = np.zeros(0, dtype=np.int64)
+        return cls(times, assets.to_list(), flat, ordered, n_rows, timezone)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -316,7 +350,7 @@ class _Cells:
     @property
     def complete(self) -> bool:
         """Every cell has exactly one row, in grid order: values are the array as they stand."""
-        return self.ordered and len(self.flat) == self.shape[0] * self.shape[1]
+        return self.ordered and self.n_rows == self.shape[0] * self.shape[1]
 
     def counts(self) -> NDArray[np.int64]:
         """Rows per cell, flat."""
@@ -324,6 +358,8 @@ class _Cells:
 
     def present(self) -> NDArray[np.bool_]:
         """True for cells that have a row (a missing bar's all-NaN row counts), flat."""
+        if self.complete:
+            return np.ones(self.shape[0] * self.shape[1], dtype=np.bool_)
         out = np.zeros(self.shape[0] * self.shape[1], dtype=np.bool_)
         out[self.flat] = True
         return out
@@ -344,8 +380,24 @@ def _scatter(
     return out.reshape(shape)
 
 
-def _time_zone(frame: pl.DataFrame) -> str | None:
-    return _series_zone(frame[TIMESTAMP])
+def _adjust(arrays: dict[str, NDArray[np.float64]], grid: Grid) -> None:
+    """Scale open, high, low and close by ``adj_close / close``; drop ``adj_close``."""
+    if "adj_close" not in arrays:
+        raise DataError(
+            "adjust=True needs an adjusted close column ('adj_close', or yfinance's 'Adj Close'); "
+            f"fields present: {', '.join(arrays)}. Without one, prices are used as given"
+        )
+    adj = arrays.pop("adj_close")
+    close = arrays["close"]
+    lost = np.isnan(adj) & ~np.isnan(close)
+    if lost.any():
+        raise DataError(
+            f"adj_close is missing for {grid.describe(int(np.argmax(lost)))} where close is "
+            f"{close.flat[int(np.argmax(lost))]} ({int(lost.sum())} bars); adjusting needs both"
+        )
+    ratio = adj / close
+    for name in ("open", "high", "low", "close"):
+        arrays[name] = arrays[name] * ratio
 
 
 def _series_zone(series: pl.Series) -> str | None:

@@ -1,19 +1,27 @@
-"""Input normalisation: whatever the user hands ``DataFeed`` becomes one long polars frame.
+"""Input normalisation: whatever the user hands ``DataFeed`` becomes one long table.
 
-The frame that comes out has a ``timestamp`` column (``Datetime("us")``, one time zone or none),
-an ``asset`` column (String) and numeric value columns, in the user's column order. Nothing is
-dropped or guessed: a column that cannot be used is an error that says what to do with it.
+The table that comes out has a ``timestamp`` key (``Datetime("us")``, one time zone or none), an
+``asset`` key (String) and numeric value columns, in the user's column order. Nothing is dropped
+or guessed: a column that cannot be used is an error that says what to do with it.
+
+Accepted shapes: a long frame; a dict ``{asset: frame}``; a dict ``{field: wide frame}``; a
+yfinance frame (``yf.download``: MultiIndex columns ``(field, ticker)`` or ``(ticker, field)``);
+Parquet or CSV paths. Parquet keys are read first and each value column after them, one at a
+time, so loading never holds the whole file and the dense arrays at once.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
+import numpy as np
 import polars as pl
+from numpy.typing import NDArray
 
 from ..errors import DataError
 
@@ -32,19 +40,78 @@ PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
 KEY_COLUMNS = (TIMESTAMP, ASSET)
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
+CSV_SUFFIXES = (".csv",)
 _STRING_TYPES = (pl.String, pl.Categorical, pl.Enum)
+# yfinance's field names (yf.download, Ticker.history) -> ours. "Adj Close" is kept as a column
+# of its own; DataFeed(adjust=True) scales OHLC by it.
+YFINANCE_FIELDS = {
+    "Open": "open",
+    "High": "high",
+    "Low": "low",
+    "Close": "close",
+    "Adj Close": "adj_close",
+    "Volume": "volume",
+    "Dividends": "dividends",
+    "Stock Splits": "stock_splits",
+    "Capital Gains": "capital_gains",
+}
+_KNOWN_FIELDS = frozenset(YFINANCE_FIELDS) | frozenset(YFINANCE_FIELDS.values())
+# How many column names an error lists before it says how many more there are.
+_SHOWN = 5
+
+ACCEPTED_SHAPES = (
+    "accepted shapes: a long frame (timestamp, asset, open, high, low, close, volume, ...); "
+    "a dict {asset: frame}; a dict {field: wide frame} (timestamps x assets per field); a "
+    "yfinance frame (yf.download: columns (field, ticker) or (ticker, field)); Parquet or CSV "
+    "paths of a long table"
+)
 
 
-def load_prices(
-    source: Source, *, timestamp_column: str | None, asset_column: str | None
-) -> pl.DataFrame:
-    """Prices in any accepted form -> one long frame with keys, OHLCV and numeric extras."""
-    frame = _load(
-        source, role="prices", timestamp_column=timestamp_column, asset_column=asset_column
-    )
-    _require_columns(frame, PRICE_COLUMNS, label="prices")
-    _require_numeric(frame, label="prices")
-    return frame
+class Table:
+    """Prices loaded: each column (keys included) handed out once, when asked for.
+
+    ``take(name)`` gives a column's values in the rows' order and lets the table forget it, so
+    a caller turning columns into arrays one by one never holds them all twice. Key columns
+    (``timestamp``, ``asset``) come out normalised: ``Datetime("us")`` in one zone, String.
+    """
+
+    def __init__(self, schema: Mapping[str, pl.DataType], take: Callable[[str], pl.Series]):
+        self.schema = dict(schema)
+        self.columns = [c for c in schema if c not in KEY_COLUMNS]
+        self._take = take
+
+    def take(self, name: str) -> pl.Series:
+        return self._take(name)
+
+
+def _frame_table(frame: pl.DataFrame) -> Table:
+    schema = frame.schema
+    held = [frame]
+
+    def take(name: str) -> pl.Series:
+        column = held[0][name]
+        # The frame is ours (converted or read here): let the column go once it is handed out.
+        held[0] = held[0].drop(name)
+        return column
+
+    return Table(schema, take)
+
+
+def load_prices(source: Source, *, timestamp_column: str | None, asset_column: str | None) -> Table:
+    """Prices in any accepted form -> one long table with keys, OHLCV and numeric extras."""
+    names = _KeyNames(timestamp_column, asset_column)
+    paths = None if isinstance(source, Mapping) else _paths(source, "prices")
+    if paths is not None and all(p.suffix in PARQUET_SUFFIXES for p in paths):
+        table = _parquet_table(paths, names)
+    else:
+        table = _frame_table(
+            _load(
+                source, role="prices", timestamp_column=timestamp_column, asset_column=asset_column
+            )
+        )
+    _require_columns(table.schema, PRICE_COLUMNS, label="prices")
+    _require_numeric(table.schema, label="prices")
+    return table
 
 
 def load_signals(
@@ -73,7 +140,7 @@ def load_signals(
             f"(all clashes: {', '.join(map(repr, clashes))}); rename it in signals, "
             f"e.g. signals.rename({{{clashes[0]!r}: 'signal_{clashes[0]}'}})"
         )
-    _require_numeric(frame, label="signals")
+    _require_numeric(frame.schema, label="signals")
     return frame
 
 
@@ -86,7 +153,9 @@ def _load(
     """Dispatch on the kind of source, normalise each piece, then stack the pieces."""
     names = _KeyNames(timestamp_column, asset_column)
     pieces: list[tuple[str, pl.DataFrame]] = []
-    if isinstance(source, Mapping):
+    if isinstance(source, Mapping) and _is_field_dict(source):
+        pieces.append((role, _normalise_piece(_fields_to_long(source, role), names, role)))
+    elif isinstance(source, Mapping):
         for key, frame in _asset_frames(source, role):
             label = f"asset {key!r}"
             pieces.append(
@@ -95,7 +164,7 @@ def _load(
     elif (paths := _paths(source, role)) is not None:
         for path in paths:
             label = f"file {str(path)!r}"
-            pieces.append((label, _normalise_piece(_read_parquet(path), names, label)))
+            pieces.append((label, _normalise_piece(_read_file(path), names, label)))
     else:
         pieces.append((role, _normalise_piece(_to_polars(source, names, role), names, role)))
     frame = _stack(pieces, role=role)
@@ -103,6 +172,61 @@ def _load(
         raise DataError(f"{role} has no rows")
     _require_keys_present(frame, label=role)
     return frame
+
+
+def _field_key(key: object) -> str:
+    return YFINANCE_FIELDS.get(key, key) if isinstance(key, str) else str(key)
+
+
+def _is_field_dict(source: Mapping[Any, Any]) -> bool:
+    """A dict naming every price field is ``{field: wide frame}``; any other is by asset."""
+    return set(PRICE_COLUMNS) <= {_field_key(k) for k in source}
+
+
+def _fields_to_long(source: Mapping[Any, Any], role: str) -> pl.DataFrame:
+    """``{field: wide frame}`` (every frame timestamps x assets) -> one long frame.
+
+    Every frame must have the same timestamps and assets: a cell in one field and not in
+    another would be a bar with a price missing, which is refused below anyway.
+    """
+    first_field: str | None = None
+    first: Wide | None = None
+    columns: dict[str, pl.Series] = {}
+    for key, frame in source.items():
+        field = _field_key(key)
+        wide = read_wide(frame, label=f"{role} field {field!r}")
+        order = sorted(range(len(wide.assets)), key=wide.assets.__getitem__)
+        wide = Wide(wide.timestamps, [wide.assets[i] for i in order], wide.values[:, order])
+        if first is None or first_field is None:
+            first_field, first = field, wide
+        else:
+            _require_same_grid(first, wide, f"{role} field {first_field!r}", f"field {field!r}")
+        columns[field] = pl.Series(field, wide.values.ravel())
+    assert first is not None
+    n_assets = len(first.assets)
+    return pl.DataFrame(
+        [
+            first.timestamps.gather(np.repeat(np.arange(len(first.timestamps)), n_assets)),
+            pl.Series(ASSET, first.assets * len(first.timestamps), pl.String),
+            *columns.values(),
+        ]
+    )
+
+
+def _require_same_grid(first: Wide, other: Wide, first_label: str, label: str) -> None:
+    if first.assets != other.assets:
+        extra = sorted(set(other.assets) - set(first.assets))
+        missing = sorted(set(first.assets) - set(other.assets))
+        raise DataError(
+            f"{label} has other assets than {first_label} (extra: {extra[:5] or 'none'}, "
+            f"missing: {missing[:5] or 'none'}); every field's frame needs the same columns"
+        )
+    if not first.timestamps.equals(other.timestamps):
+        raise DataError(
+            f"{label} has other timestamps than {first_label} ({len(other.timestamps)} rows "
+            f"against {len(first.timestamps)}, or the same count at other times); every "
+            "field's frame needs the same index"
+        )
 
 
 def _asset_frames(source: Mapping[Any, Any], role: str) -> list[tuple[str, Any]]:
@@ -129,6 +253,7 @@ def _paths(source: object, role: str) -> list[Path] | None:
 
 def _parquet_paths(path: Path) -> list[Path]:
     """A file is itself; a directory is its ``*.parquet`` files in name order."""
+    # (CSV files are read whole with polars' CSV reader; only Parquet is read column by column.)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix in PARQUET_SUFFIXES)
         if not files:
@@ -136,19 +261,78 @@ def _parquet_paths(path: Path) -> list[Path]:
         return files
     if not path.exists():
         raise DataError(f"file {str(path)!r} does not exist")
-    if path.suffix not in PARQUET_SUFFIXES:
+    if path.suffix.lower() not in (*PARQUET_SUFFIXES, *CSV_SUFFIXES):
         raise DataError(
-            f"file {str(path)!r} is not Parquet; paths must end in .parquet. For CSV, read it "
-            "yourself (pl.read_csv(path, try_parse_dates=True)) and pass the frame"
+            f"file {str(path)!r} is neither Parquet nor CSV; paths must end in .parquet or .csv. "
+            "For another format, read it yourself and pass the frame"
         )
     return [path]
 
 
-def _read_parquet(path: Path) -> pl.DataFrame:
+def _read_file(path: Path, columns: list[str] | None = None) -> pl.DataFrame:
+    """A Parquet file (only ``columns``, when given), or a CSV file read whole."""
     try:
-        return pl.read_parquet(path)
+        if path.suffix.lower() in CSV_SUFFIXES:
+            # try_parse_dates turns ISO dates and datetimes into Date/Datetime columns.
+            return pl.read_csv(path, try_parse_dates=True)
+        return pl.read_parquet(path, columns=columns)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        kind = "CSV" if path.suffix.lower() in CSV_SUFFIXES else "Parquet"
+        raise DataError(f"cannot read {kind} file {str(path)!r}: {exc}") from exc
+
+
+def _read_schema(path: Path) -> pl.Schema:
+    try:
+        return pl.read_parquet_schema(path)  # type: ignore[return-value]
     except (OSError, pl.exceptions.PolarsError) as exc:
         raise DataError(f"cannot read Parquet file {str(path)!r}: {exc}") from exc
+
+
+def _parquet_table(paths: list[Path], names: _KeyNames) -> Table:
+    """Parquet files as a table whose columns are read one at a time, when taken.
+
+    Key names and column types are checked first, on the files' schemas alone; a key column is
+    read, normalised and checked for nulls when taken.
+    """
+    empty_pieces: list[tuple[str, pl.DataFrame]] = []
+    sources: list[tuple[str, Path, dict[str, str]]] = []
+    for path in paths:
+        label = f"file {str(path)!r}"
+        schema = _read_schema(path)
+        # An empty frame with the file's schema runs every key and column check for free.
+        empty_pieces.append((label, _normalise_piece(pl.DataFrame(schema=schema), names, label)))
+        columns = list(schema)
+        ts_name = _find_key(
+            columns, names.timestamp_candidates(), TIMESTAMP, "timestamp_column", label
+        )
+        asset_name = _find_key(columns, names.asset_candidates(), ASSET, "asset_column", label)
+        assert ts_name is not None and asset_name is not None
+        sources.append((label, path, {TIMESTAMP: ts_name, ASSET: asset_name}))
+    empty = _stack(empty_pieces, role="prices")
+    zone = _zone(empty)
+
+    def take(name: str) -> pl.Series:
+        parts = []
+        for label, path, keys in sources:
+            part = _read_file(path, [keys.get(name, name)]).to_series()
+            if part.null_count() and name in KEY_COLUMNS:
+                # Read both keys of this file, only to say which row it is.
+                whole = _normalise_piece(_read_file(path, list(keys.values())), names, label)
+                _require_keys_present(whole, label="prices")
+            if name == TIMESTAMP:
+                part = _timestamps(part, f"column {keys[name]!r} of {label}")
+                if zone is not None and part.dtype != pl.Datetime("us", zone):
+                    part = part.dt.convert_time_zone(zone)
+            elif name == ASSET:
+                part = _asset_names(part, keys[name], label)
+            else:
+                part = part.cast(pl.Float64)
+            parts.append(part.alias(name))
+        return parts[0] if len(parts) == 1 else pl.concat(parts)
+
+    if sum(pl.scan_parquet(p).select(pl.len()).collect().item() for _, p, _ in sources) == 0:
+        raise DataError("prices has no rows")
+    return Table(empty.schema, take)
 
 
 def _to_polars(frame: object, names: _KeyNames, label: str) -> pl.DataFrame:
@@ -159,17 +343,17 @@ def _to_polars(frame: object, names: _KeyNames, label: str) -> pl.DataFrame:
     # pandas is optional: only a frame created by an imported pandas can be a pandas frame.
     pandas = sys.modules.get("pandas")
     if pandas is not None and isinstance(frame, pandas.DataFrame):
+        if isinstance(frame.columns, pandas.MultiIndex):
+            return _from_yfinance(frame, names, label)
         return _from_pandas(frame, names, label)
-    raise DataError(
-        f"cannot read {label} from a {type(frame).__name__}; pass a polars or pandas DataFrame, "
-        "a Parquet path or list of paths, or a dict {asset: frame}"
-    )
+    raise DataError(f"cannot read {label} from a {type(frame).__name__}; {ACCEPTED_SHAPES}")
 
 
 # --- pandas --------------------------------------------------------------------------------------
 
 
 def _from_pandas(frame: pd.DataFrame, names: _KeyNames, label: str) -> pl.DataFrame:
+    frame = _yfinance_names(frame, names)
     frame = _index_to_columns(frame, names)
     for column in frame.columns:
         if frame[column].dtype == object:
@@ -194,6 +378,64 @@ def _index_to_columns(frame: pd.DataFrame, names: _KeyNames) -> pd.DataFrame:
         # An unnamed DatetimeIndex on a per-asset frame is the timestamp by every convention.
         return frame.reset_index(names=TIMESTAMP)
     return frame
+
+
+def _yfinance_names(frame: pd.DataFrame, names: _KeyNames) -> pd.DataFrame:
+    """A frame spelled the yfinance way (``Date`` index, ``Open`` ... ``Volume``) -> our names.
+
+    Only a frame with all five of Open, High, Low, Close and Volume and none of our lower-case
+    names is renamed, so a lone ``Close`` still gets the "differs only in case" error.
+    """
+    columns = [str(c) for c in frame.columns]
+    yf_prices = {k for k, v in YFINANCE_FIELDS.items() if v in PRICE_COLUMNS}
+    if not yf_prices <= set(columns) or set(PRICE_COLUMNS) & set(columns):
+        return frame
+    frame = frame.rename(columns=YFINANCE_FIELDS)
+    if names.timestamp is None and frame.index.name in ("Date", "Datetime"):
+        frame = frame.rename_axis(index=TIMESTAMP)
+    return frame
+
+
+def _from_yfinance(frame: pd.DataFrame, names: _KeyNames, label: str) -> pl.DataFrame:
+    """``yf.download`` output (MultiIndex columns, fields x tickers in either order) -> long.
+
+    The field level is the one named ``Price`` (yfinance names its levels Price and Ticker),
+    else the one whose every value is a field name yfinance or this package uses.
+    """
+    columns = frame.columns
+    if columns.nlevels != 2:
+        raise DataError(
+            f"{label} has {columns.nlevels} column levels; a MultiIndex is read as yfinance's "
+            f"(field, ticker) or (ticker, field). DataFeed {ACCEPTED_SHAPES}"
+        )
+    level_names = [str(n) if n is not None else None for n in columns.names]
+    known = [all(str(v) in _KNOWN_FIELDS for v in columns.get_level_values(i)) for i in range(2)]
+    if "Price" in level_names:
+        field_level = level_names.index("Price")
+    elif known.count(True) == 1:
+        field_level = known.index(True)
+    else:
+        example = ", ".join(map(repr, columns[:2].tolist()))
+        raise DataError(
+            f"{label} has MultiIndex columns (e.g. {example}) in which neither level is the "
+            f"field (Open, High, Low, Close, Adj Close, Volume, or open, ..., volume). "
+            f"DataFeed {ACCEPTED_SHAPES}"
+        )
+    asset_level = 1 - field_level
+    tickers = list(dict.fromkeys(columns.get_level_values(asset_level)))
+    ts_name = names.timestamp if names.timestamp is not None else TIMESTAMP
+    asset_name = names.asset if names.asset is not None else ASSET
+    pieces = []
+    for ticker in tickers:
+        if not isinstance(ticker, str) or not ticker:
+            raise DataError(f"{label}: ticker {ticker!r} is not a non-empty string")
+        part = frame.xs(ticker, axis=1, level=asset_level)
+        assert isinstance(part, type(frame))  # a column level selected: a frame, not a Series
+        part.columns = [YFINANCE_FIELDS.get(str(c), str(c)) for c in part.columns]
+        part = part.rename_axis(index=ts_name).reset_index()
+        piece = pl.from_pandas(part)
+        pieces.append(piece.with_columns(pl.lit(ticker, pl.String).alias(asset_name)))
+    return pl.concat(pieces, how="diagonal_relaxed")
 
 
 def _reject_mixed_awareness(column: pd.Series[Any], where: str) -> None:
@@ -263,7 +505,7 @@ def _normalise_piece(
 
 
 def _find_key(
-    frame: pl.DataFrame,
+    frame: pl.DataFrame | Sequence[str],
     candidates: tuple[str, ...],
     role: str,
     keyword: str,
@@ -271,7 +513,8 @@ def _find_key(
     *,
     required: bool = True,
 ) -> str | None:
-    present = [c for c in candidates if c in frame.columns]
+    columns = list(frame.columns if isinstance(frame, pl.DataFrame) else frame)
+    present = [c for c in candidates if c in columns]
     if len(present) > 1:
         raise DataError(
             f"{label} has several {role} columns ({', '.join(map(repr, present))}); "
@@ -282,17 +525,25 @@ def _find_key(
     if not required:
         return None
     lower = {c.lower() for c in candidates}
-    near = [c for c in frame.columns if c.lower() in lower]
+    near = [c for c in columns if c.lower() in lower]
     hint = (
         f"; found {near[0]!r}, which differs only in case: rename it or pass {keyword}={near[0]!r}"
         if near
         else f"; name it {candidates[0]!r} or pass {keyword}="
     )
     wanted = " or ".join(map(repr, candidates))
+    # A frame with hundreds of columns is usually wide (one column per asset): say which
+    # shapes are accepted rather than list them all.
+    shapes = f". DataFeed {ACCEPTED_SHAPES}" if len(columns) > _SHOWN else ""
     raise DataError(
-        f"{label} has no {role} column ({wanted}); columns present: "
-        f"{', '.join(map(repr, frame.columns))}{hint}"
+        f"{label} has no {role} column ({wanted}); columns present: {_names(columns)}{hint}{shapes}"
     )
+
+
+def _names(columns: Sequence[str]) -> str:
+    """The first few column names, and how many there are in all when that is more."""
+    shown = ", ".join(map(repr, columns[:_SHOWN]))
+    return shown if len(columns) <= _SHOWN else f"{shown}, ... ({len(columns)} in all)"
 
 
 def _rename(frame: pl.DataFrame, old: str, new: str, label: str) -> pl.DataFrame:
@@ -431,40 +682,162 @@ def _require_keys_present(frame: pl.DataFrame, *, label: str) -> None:
         )
 
 
-def _require_columns(frame: pl.DataFrame, required: Sequence[str], *, label: str) -> None:
+def _require_columns(
+    schema: Mapping[str, pl.DataType], required: Sequence[str], *, label: str
+) -> None:
     for name in required:
-        if name in frame.columns:
+        if name in schema:
             continue
-        near = [c for c in frame.columns if c.lower() == name.lower()]
+        near = [c for c in schema if c.lower() == name.lower()]
         hint = (
             f"; found {near[0]!r}, which differs only in case: rename it to {name!r}"
             if near
             else ""
         )
         raise DataError(
-            f"{label} has no {name!r} column; columns present: "
-            f"{', '.join(map(repr, frame.columns))}{hint}"
+            f"{label} has no {name!r} column; columns present: {_names(list(schema))}{hint}"
         )
 
 
-def _require_numeric(frame: pl.DataFrame, *, label: str) -> None:
+def _require_numeric(schema: Mapping[str, pl.DataType], *, label: str) -> None:
     bad = [
         (name, dtype)
-        for name, dtype in frame.schema.items()
+        for name, dtype in schema.items()
         if name not in KEY_COLUMNS
         and not (dtype.is_numeric() or dtype == pl.Boolean or dtype == pl.Null)
     ]
     if bad:
         name, dtype = bad[0]
-        others = (
-            f" (non-numeric columns: {', '.join(repr(n) for n, _ in bad)})" if len(bad) > 1 else ""
-        )
+        others = f" (non-numeric columns: {_names([n for n, _ in bad])})" if len(bad) > 1 else ""
         raise DataError(
             f"column {name!r} of {label} has type {dtype}{others}; every column besides "
             "timestamp and asset becomes a float field, so it must be numeric (int, float or "
             f"bool): encode it as numbers (e.g. pl.col({name!r}).cast(pl.Categorical)"
             ".to_physical()) or drop it"
         )
+
+
+# --- wide frames (one column per asset) -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Wide:
+    """A wide frame read: timestamps (``Datetime("us")``, sorted), asset names, values."""
+
+    timestamps: pl.Series
+    assets: list[str]
+    values: NDArray[Any]  # [rows, assets]: float64 (NaN for null), or bool when asked
+
+
+def read_wide(
+    frame: object,
+    *,
+    label: str,
+    boolean: bool = False,
+    timestamp_column: str | None = None,
+) -> Wide:
+    """A frame labelled by timestamp (rows) and asset (columns) -> ``Wide``, rows sorted.
+
+    pandas: a ``DatetimeIndex`` (any name), or a timestamp column; every other column is an
+    asset. polars: a timestamp column (``timestamp``, ``date`` or ``datetime`` in any case, or
+    ``timestamp_column``) and one column per asset. ``boolean`` asks for bool values (nulls
+    become False) and refuses non-bool columns.
+
+    Example:
+        >>> wide = read_wide(pl.DataFrame({"date": [date(2024, 1, 2)], "AAPL": [0.5]}),
+        ...     label="weights")  # doctest: +SKIP
+    """
+    frame = _wide_to_polars(frame, label, timestamp_column)
+    ts_name = _wide_time_column(frame, label, timestamp_column)
+    times = _timestamps(frame[ts_name].alias(TIMESTAMP), f"column {ts_name!r} of {label}")
+    if times.null_count():
+        raise DataError(f"{label} has {times.null_count()} rows with a null timestamp")
+    duplicated = times.is_duplicated()
+    if duplicated.any():
+        raise DataError(
+            f"{label} has more than one row for timestamp {times.filter(duplicated)[0]}; "
+            "give one row per timestamp"
+        )
+    assets = [c for c in frame.columns if c != ts_name]
+    if not assets:
+        raise DataError(f"{label} has no asset columns besides {ts_name!r}; add one per asset")
+    for name in assets:
+        dtype = frame.schema[name]
+        ok = dtype == pl.Boolean if boolean else (dtype.is_numeric() or dtype == pl.Boolean)
+        if not ok and dtype != pl.Null:
+            want = "booleans (True where the signal fires)" if boolean else "numbers"
+            raise DataError(f"{label} column {name!r} has type {dtype}; it must hold {want}")
+    order = times.arg_sort()
+    body = frame.select(assets)[order]
+    if boolean:
+        values = body.select(pl.all().cast(pl.Boolean).fill_null(False)).to_numpy()
+        values = np.asarray(values, dtype=np.bool_)
+    else:
+        values = body.select(pl.all().cast(pl.Float64).fill_null(np.nan)).to_numpy()
+        values = np.asarray(values, dtype=np.float64)
+    return Wide(times.gather(order), assets, values)
+
+
+def _wide_to_polars(frame: object, label: str, timestamp_column: str | None) -> pl.DataFrame:
+    if isinstance(frame, pl.LazyFrame):
+        return frame.collect()
+    if isinstance(frame, pl.DataFrame):
+        return frame
+    pandas = sys.modules.get("pandas")
+    if pandas is None or not isinstance(frame, pandas.DataFrame):
+        raise DataError(
+            f"{label} must be a polars or pandas DataFrame labelled by timestamp and asset, or a "
+            f"[bars, assets] array, got {type(frame).__name__}"
+        )
+    if isinstance(frame.columns, pandas.MultiIndex):
+        raise DataError(
+            f"{label} has MultiIndex columns; give one column per asset (select one field "
+            "first, e.g. frame['Close'])"
+        )
+    bad = [c for c in frame.columns if not isinstance(c, str) or not c]
+    if bad:
+        raise DataError(
+            f"{label} column label {bad[0]!r} is not an asset name (a non-empty string); "
+            "columns must be the feed's asset names"
+        )
+    repeated = frame.columns[frame.columns.duplicated()]
+    if len(repeated):
+        raise DataError(f"{label} has more than one column for asset {repeated[0]!r}")
+    index = frame.index
+    ts_given = timestamp_column is not None and timestamp_column in frame.columns
+    in_columns = any(str(c).lower() in TIMESTAMP_ALIASES for c in frame.columns)
+    if not ts_given and not in_columns:
+        if not isinstance(index, pandas.DatetimeIndex) and pandas.api.types.infer_dtype(
+            index, skipna=True
+        ) not in ("date", "datetime", "datetime64"):
+            raise DataError(
+                f"{label} has a {type(index).__name__} index and no timestamp column; its "
+                "rows must be labelled by timestamp: set the index to the bar times "
+                "(frame.index = feed.timestamps for rows in bar order), or pass frame.to_numpy()"
+            )
+        name = index.name if isinstance(index.name, str) and index.name else TIMESTAMP
+        if name in frame.columns:
+            name = TIMESTAMP
+        frame = frame.rename_axis(index=name).reset_index()
+    return pl.from_pandas(cast("pd.DataFrame", frame))
+
+
+def _wide_time_column(frame: pl.DataFrame, label: str, timestamp_column: str | None) -> str:
+    if timestamp_column is not None and timestamp_column in frame.columns:
+        return timestamp_column
+    found = [c for c in frame.columns if c.lower() in TIMESTAMP_ALIASES]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise DataError(f"{label} has several timestamp columns: {_names(found)}; keep one")
+    temporal = [c for c, t in frame.schema.items() if t == pl.Date or isinstance(t, pl.Datetime)]
+    if len(temporal) == 1:
+        return temporal[0]
+    raise DataError(
+        f"{label} has no timestamp column (timestamp, date or datetime, in any case); columns "
+        f"present: {_names(frame.columns)}. A wide frame is a timestamp column (or a pandas "
+        "DatetimeIndex) plus one column per asset"
+    )
 
 
 # --- bare timestamps (DataFeed.from_arrays) ------------------------------------------------------
