@@ -342,11 +342,11 @@ def _run_here(
 
 def _stop(pool: Executor) -> None:
     """Shut a pool this sweep started without waiting for the batches that are running."""
-    pool.shutdown(wait=False, cancel_futures=True)
-    # A running batch would keep the interpreter alive until it ends: stop its worker.
-    processes = getattr(pool, "_processes", None) or {}
-    for process in list(processes.values()):
+    # A running batch would keep the interpreter alive until it ends (the pool's exit hook
+    # waits for it): stop the workers, then the pool notices and cleans up its queues at once.
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
         process.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _cores() -> int:
@@ -460,6 +460,9 @@ def _run_batch(
 def _start_worker(feed: DataFeed) -> None:
     global _WORKER_FEED
     _WORKER_FEED = feed
+    # tqdm's default lock is a multiprocessing semaphore; a worker stopped by Ctrl-C would
+    # leave it for the resource tracker to clean up (with a warning). No bar is shared here.
+    tqdm.set_lock(threading.RLock())
     # Ctrl-C in a terminal reaches every process of the group: the parent alone handles it
     # (cancels what is queued, keeps what finished), so workers do not die mid-batch.
     if threading.current_thread() is threading.main_thread():
