@@ -696,6 +696,14 @@ class _SpecRun:
     def __call__(self, feed: DataFeed, config: BacktestConfig, params: Params) -> BacktestResult:
         return self.build(self.base, params, self.base_dir).run(feed=feed)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Sent with every batch: without the cached data, which each worker builds itself.
+        return {"base": self.base, "base_dir": self.base_dir}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for key, value in (state | {"_feeds": {}}).items():
+            object.__setattr__(self, key, value)
+
     def feed_of(self, params: Params) -> DataFeed:
         """The data this combination names (its ``data`` section with the grid's values set)."""
         spec = self.build(self.base, params, self.base_dir)
