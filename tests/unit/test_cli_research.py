@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import yaml
@@ -74,3 +75,33 @@ def test_run_records_into_the_store(tmp_path, capsys):
 def test_runs_without_a_store_says_so(tmp_path, capsys):
     assert main(["runs", "show", "1", "--store", str(tmp_path / "none.duckdb")]) == 2
     assert "no run store" in capsys.readouterr().err
+
+
+def test_sweep_json_writes_null_for_metrics_without_a_value(tmp_path, capsys):
+    # Alpha and beta need a benchmark: without one they are NaN, which JSON cannot hold.
+    config = write(tmp_path, {"strategy.params.n": [1, 2]})
+    assert main(["sweep", str(config), "--json"]) == 0
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} is not JSON")
+
+    rows = json.loads(capsys.readouterr().out, parse_constant=refuse)
+    assert [(r["alpha"], r["beta"]) for r in rows] == [(None, None), (None, None)]
+
+
+def test_sweep_interrupted_says_what_ran_and_exits_130(tmp_path, capsys, monkeypatch):
+    import polars as pl
+
+    from ml4t.backtest.research import SweepInterrupted
+
+    sweep_module = importlib.import_module("ml4t.backtest.research.sweep")
+    store = tmp_path / "runs.duckdb"
+
+    def interrupted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise SweepInterrupted(pl.DataFrame({"run": [0, 1, 2]}), 8, store)
+
+    monkeypatch.setattr(sweep_module, "sweep_spec", interrupted)
+    config = write(tmp_path, {"strategy.params.n": [1, 2]})
+    assert main(["sweep", str(config), "--store", str(store)]) == 130
+    expected = f"interrupted: 3 of 8 runs finished, recorded in {store}"
+    assert capsys.readouterr().err.strip() == expected

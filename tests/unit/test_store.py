@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import multiprocessing
+import subprocess
+import sys
+import time
 
 import pytest
 
 from ml4t.backtest import BacktestConfig, ConfigError, DataFeed, Engine, TopNStrategy
 from ml4t.backtest.datasets import synthetic_universe
-from ml4t.backtest.research import RunStore, data_fingerprint
+from ml4t.backtest.research import RunStore, StoreLockedError, data_fingerprint
+from ml4t.backtest.research.store import lock_holder
 
 
 def result(n: int):  # type: ignore[no-untyped-def]
@@ -77,3 +81,30 @@ def test_the_fingerprint_changes_with_any_value():
     bumped = frame.with_columns(frame["close"].scatter(5, frame["close"][5] + 0.01))
     assert same
     assert data_fingerprint(DataFeed(frame)) != data_fingerprint(DataFeed(bumped))
+
+
+def test_a_store_held_past_its_lock_timeout_raises_naming_the_holder(tmp_path):
+    path = tmp_path / "held.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         f"import duckdb, time; c = duckdb.connect({str(path)!r}); print('held', flush=True); "
+         "time.sleep(3)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        with pytest.raises(StoreLockedError, match=rf"locked by .*\(PID {holder.pid}\)"):
+            RunStore(path, lock_timeout=0.3).record(None, name="blocked")
+        assert time.monotonic() - started < 2.5  # gave up after its timeout, not the default
+    finally:
+        holder.wait(30)
+
+
+def test_lock_holder_reads_duckdbs_message_and_falls_back():
+    message = (
+        'IO Error: Could not set lock on file "/x/runs.duckdb": Conflicting lock is held in '
+        "/usr/bin/python3.11 (PID 9650). See also https://duckdb.org/docs/current/connect/"
+    )
+    assert lock_holder(message) == "/usr/bin/python3.11 (PID 9650)"
+    assert lock_holder("IO Error: lock") == "another process"

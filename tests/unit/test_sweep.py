@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
+import importlib
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import ClassVar
 
 import polars as pl
 import pytest
 
 from ml4t.backtest import BacktestConfig, ConfigError, DataFeed, TopNStrategy, run_signals
 from ml4t.backtest.datasets import synthetic_universe
-from ml4t.backtest.research import RunStore, expand_grid, sweep
+from ml4t.backtest.research import (
+    RunStore,
+    SweepInterrupted,
+    data_fingerprint,
+    expand_grid,
+    sweep,
+    sweep_spec,
+)
+from ml4t.backtest.research import store as store_module
 from ml4t.backtest.risk import StopLoss
+from ml4t.backtest.spec import BacktestSpec
+
+# The module, not the function the package exports under the same name.
+sweep_module = importlib.import_module("ml4t.backtest.research.sweep")
 
 
 def make_topn(params):  # type: ignore[no-untyped-def]
@@ -64,7 +84,7 @@ def test_a_run_that_raises_is_recorded_and_the_sweep_goes_on(feed):
 def test_local_processes_and_threads_give_the_identical_table(feed):
     grid = {"n": [2, 3, 5], "rebalance_every": [1, 3]}
     kwargs = {"position_rules": stop_of, "progress": False}
-    local = sweep(BacktestConfig(commission=0.001), grid, feed, make_topn, **kwargs)
+    local = sweep(BacktestConfig(commission=0.001), grid, feed, make_topn, "processes", **kwargs)
     threads = sweep(
         BacktestConfig(commission=0.001), grid, feed, make_topn, ThreadPoolExecutor(3), **kwargs
     )
@@ -79,9 +99,17 @@ def test_a_runner_sweeps_the_compiled_driver(feed):
     assert table["n_trades"].n_unique() == 3
 
 
-def test_a_closure_cannot_go_to_local_processes(feed):
-    with pytest.raises(ConfigError, match="module level"):
-        sweep(BacktestConfig(), {"n": [2]}, feed, lambda p: make_topn(p), progress=False)
+def test_a_lambda_factory_runs_on_local_processes(feed):
+    # A notebook's factory: the standard pickle cannot send it, cloudpickle sends it by value.
+    grid = {"n": [2, 3, 4]}
+    here = sweep(BacktestConfig(), grid, feed, make_topn, "in-process", progress=False)
+    width = 3
+    there = sweep(
+        BacktestConfig(), grid, feed,
+        lambda p: TopNStrategy("score", n=p["n"], rebalance_every=width - 2), "processes",
+        progress=False,
+    )  # fmt: skip
+    assert there.equals(here)
 
 
 def test_a_parameter_no_one_takes_fails_each_run_naming_it(feed):
@@ -105,3 +133,171 @@ def test_the_store_gets_every_run_of_a_200_run_sweep(feed, tmp_path):
     assert runs["n"][0] == 200
     metrics = store.query("select count(distinct run_id) as n from metrics")
     assert metrics["n"][0] == 200
+
+
+class NoPool:
+    """Stands in for ProcessPoolExecutor where a test asserts no pool is started."""
+
+    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("a process pool was started")
+
+
+class ThreadPoolAsProcesses(ThreadPoolExecutor):
+    """Stands in for ProcessPoolExecutor: records that a pool was started, runs on threads."""
+
+    started: ClassVar[list[int]] = []
+
+    def __init__(self, max_workers, mp_context, initializer, initargs):  # type: ignore[no-untyped-def]
+        ThreadPoolAsProcesses.started.append(max_workers)
+        super().__init__(max_workers, initializer=initializer, initargs=initargs)
+
+
+def test_two_cores_or_fewer_run_in_process_without_a_pool(feed, monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(sweep_module, "ProcessPoolExecutor", NoPool)
+    table = sweep(BacktestConfig(), {"n": [2, 3, 4, 5]}, feed, make_topn, progress=False)
+    assert table["error"].null_count() == 4
+
+
+def test_more_cores_start_a_pool_when_the_runs_outlast_its_start_up(feed, monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(sweep_module, "_POOL_STARTUP_SECONDS", 0.0)
+    monkeypatch.setattr(sweep_module, "ProcessPoolExecutor", ThreadPoolAsProcesses)
+    ThreadPoolAsProcesses.started.clear()
+    grid = {"n": [2, 3, 4, 5]}
+    table = sweep(BacktestConfig(), grid, feed, make_topn, progress=False)
+    assert ThreadPoolAsProcesses.started == [4]
+    assert table.equals(
+        sweep(BacktestConfig(), grid, feed, make_topn, "in-process", progress=False)
+    )
+
+
+def test_more_cores_stay_in_process_when_the_runs_are_shorter_than_start_up(feed, monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(sweep_module, "_POOL_STARTUP_SECONDS", 1e9)
+    monkeypatch.setattr(sweep_module, "ProcessPoolExecutor", NoPool)
+    table = sweep(BacktestConfig(), {"n": [2, 3]}, feed, make_topn, progress=False)
+    assert table["error"].null_count() == 2
+
+
+def test_a_pool_pays_when_the_time_it_saves_beats_its_start_up():
+    # 4 workers do the remaining runs in a quarter of the time: they save 3/4 of it.
+    # 10 runs x 1 s: saves 7.5 s > 3 s of start-up. 3 runs x 1 s: saves 2.25 s < 3 s.
+    assert sweep_module._POOL_STARTUP_SECONDS == 3.0
+    assert sweep_module._pool_pays(10, 1.0, 4)
+    assert not sweep_module._pool_pays(3, 1.0, 4)
+    assert not sweep_module._pool_pays(1000, 1.0, 2)  # two cores: never
+
+
+def test_ctrl_c_in_process_keeps_finished_runs_and_starts_no_more(feed, tmp_path):
+    calls: list[int] = []
+
+    def interrupt_at_three(params):  # type: ignore[no-untyped-def]
+        calls.append(params["n"])
+        if params["n"] == 3:
+            raise KeyboardInterrupt
+        return make_topn(params)
+
+    store = tmp_path / "runs.duckdb"
+    with pytest.raises(SweepInterrupted) as stop:
+        sweep(
+            BacktestConfig(), {"n": [1, 2, 3, 4, 5]}, feed, interrupt_at_three, "in-process",
+            progress=False, store=store,
+        )  # fmt: skip
+    assert calls == [1, 2, 3]
+    assert stop.value.table["run"].to_list() == [0, 1]
+    assert (stop.value.finished, stop.value.total, stop.value.store) == (2, 5, store)
+    assert str(stop.value) == f"interrupted: 2 of 5 runs finished, recorded in {store}"
+    recorded = RunStore(store).query(
+        "select params from runs where kind = 'sweep' and group_id is not null order by id"
+    )
+    assert recorded["params"].to_list() == ['{"n": 1}', '{"n": 2}']
+
+
+def test_ctrl_c_on_a_pool_cancels_the_batches_that_have_not_started(feed):
+    calls: list[int] = []
+    release = threading.Event()
+
+    def interrupt_at_three(params):  # type: ignore[no-untyped-def]
+        calls.append(params["n"])
+        if params["n"] == 3:
+            raise KeyboardInterrupt
+        if params["n"] == 4:
+            release.wait(30)  # still running when the parent handles Ctrl-C
+        return make_topn(params)
+
+    pool = ThreadPoolExecutor(1)
+    try:
+        with pytest.raises(SweepInterrupted) as stop:
+            sweep(
+                BacktestConfig(), {"n": [1, 2, 3, 4, 5]}, feed, interrupt_at_three, pool,
+                batch_size=1, progress=False,
+            )  # fmt: skip
+    finally:
+        release.set()
+        pool.shutdown()
+    assert stop.value.table["run"].to_list() == [0, 1]
+    assert 5 not in calls  # queued behind the interrupt: cancelled, never started
+
+
+@pytest.fixture
+def held_store(tmp_path: Path) -> Iterator[tuple[Path, int]]:
+    """A store file another process holds open for 4 seconds; yields its path and the PID."""
+    path = tmp_path / "held.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         f"import duckdb, time; c = duckdb.connect({str(path)!r}); print('held', flush=True); "
+         "time.sleep(4)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    yield path, holder.pid
+    holder.wait(30)
+
+
+def test_a_store_held_by_another_process_does_not_stop_the_sweep(feed, held_store, capsys,
+                                                                monkeypatch):  # fmt: skip
+    # The store would give up after half a second; the sweep runs, then waits to record.
+    monkeypatch.setattr(store_module, "_LOCK_WAIT_SECONDS", 0.5)
+    path, pid = held_store
+    table = sweep(BacktestConfig(), {"n": [1, 2, 3]}, feed, make_topn, "in-process",
+                  progress=False, store=path)  # fmt: skip
+    assert table["error"].null_count() == 3
+    err = capsys.readouterr().err
+    assert "waiting for the store lock held by" in err and f"(PID {pid})" in err
+    runs = RunStore(path).query("select count(*) as n from runs where group_id is not null")
+    assert runs["n"][0] == 3
+
+
+SMALL_SPEC = {
+    "data": {"synthetic": {"n_assets": 6, "n_bars": 60, "seed": 2}},
+    "strategy": {"name": "TopNStrategy", "params": {"column": "score", "n": 2}},
+}
+
+
+def test_a_yaml_grid_over_data_gives_each_run_its_own_data(tmp_path):
+    grid = {"data.synthetic.seed": [1, 2], "data.synthetic.n_bars": [40, 70]}
+    spec = BacktestSpec.from_dict(SMALL_SPEC | {"grid": grid})
+    store = tmp_path / "runs.duckdb"
+    table = sweep_spec(spec, "in-process", progress=False, store=store)
+    recorded = RunStore(store).query(
+        "select data_fingerprint from runs where group_id is not null order by id"
+    )
+    for i, (seed, n_bars) in enumerate([(1, 40), (1, 70), (2, 40), (2, 70)]):
+        data = SMALL_SPEC["data"]["synthetic"] | {"seed": seed, "n_bars": n_bars}
+        alone = BacktestSpec.from_dict(SMALL_SPEC | {"data": {"synthetic": data}})
+        assert table["total_return"][i] == alone.run().metrics["total_return"]
+        assert recorded["data_fingerprint"][i] == data_fingerprint(alone.feed())
+    assert table["total_return"].n_unique() == 4
+
+
+def test_a_yaml_grid_key_no_run_reads_is_refused_naming_it():
+    spec = BacktestSpec.from_dict(SMALL_SPEC | {"grid": {"output": ["a", "b"]}})
+    with pytest.raises(ConfigError, match=r"grid key 'output' .* data\., strategy\., config\."):
+        sweep_spec(spec, "in-process", progress=False)
+
+
+def test_a_yaml_grid_value_the_strategy_refuses_fails_before_anything_runs():
+    spec = BacktestSpec.from_dict(SMALL_SPEC | {"grid": {"strategy.params.top": [1, 2]}})
+    with pytest.raises(ConfigError, match=r"strategy\.params\.top"):
+        sweep_spec(spec, "in-process", progress=False)

@@ -267,25 +267,37 @@ def _run(args: argparse.Namespace) -> int:
 
 def _sweep(args: argparse.Namespace) -> int:
     import json
+    import math
 
     import polars as pl
 
-    from .research.sweep import sweep_spec
+    from .research.sweep import SweepInterrupted, sweep_spec
     from .spec import BacktestSpec
 
     spec = BacktestSpec.from_yaml(args.config)
     executor = None if args.dask is None else f"dask://{args.dask.removeprefix('tcp://')}"
-    table = sweep_spec(
-        spec,
-        executor,
-        progress=not (args.quiet or args.json),
-        store=args.store,
-        name=Path(args.config).stem,
-    )
+    try:
+        table = sweep_spec(
+            spec,
+            executor,
+            progress=not (args.quiet or args.json),
+            store=args.store,
+            name=Path(args.config).stem,
+        )
+    except SweepInterrupted as stop:
+        where = "not recorded (no --store)" if stop.store is None else f"recorded in {stop.store}"
+        print(f"interrupted: {stop.finished} of {stop.total} runs finished, {where}",
+              file=sys.stderr)  # fmt: skip
+        return 130  # the shell's code for a process stopped by SIGINT
     if args.out:
         table.write_parquet(args.out)
     if args.json:
-        print(json.dumps(table.to_dicts(), default=str))
+        # NaN is not JSON: a metric without a value (alpha with no benchmark) is null.
+        rows = [
+            {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in r.items()}
+            for r in table.to_dicts()
+        ]
+        print(json.dumps(rows, default=str, allow_nan=False))
     elif not args.quiet:
         with pl.Config(tbl_rows=-1, tbl_cols=12, tbl_width_chars=160):
             print(table)

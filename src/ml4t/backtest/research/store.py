@@ -9,8 +9,10 @@ Tables:
   ``group_id`` (the sweep or walk-forward it belongs to).
 - ``metrics``: ``run_id``, ``name``, ``value``: one row per metric.
 
-DuckDB lets one process write a file at a time; the store retries while another holds it, and
-a sweep writes from its parent process only, so concurrent runs lose no rows.
+DuckDB lets one process open a file at a time; the store retries while another holds it (saying
+so on stderr once it has waited a second, naming the process that holds it), and a sweep writes
+from its parent process only, so concurrent runs lose no rows. ``lock_timeout`` bounds the wait
+(``None``: as long as it takes); past it, ``StoreLockedError`` is raised.
 
 Example:
     >>> store = RunStore("runs.duckdb")                     # doctest: +SKIP
@@ -23,9 +25,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import subprocess
+import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,7 +38,7 @@ import numpy as np
 import polars as pl
 
 from ..data.feed import DataFeed
-from ..errors import ConfigError
+from ..errors import BacktestError, ConfigError
 from ..results.result import BacktestResult
 
 DEFAULT_STORE = "runs.duckdb"
@@ -60,17 +64,43 @@ create table if not exists metrics (
 );
 """
 _LOCK_WAIT_SECONDS = 60.0
+# A lock held longer than this is worth a message: writers taking turns hold it milliseconds.
+_LOCK_NOTICE_SECONDS = 1.0
+_UNSET: Any = object()
+
+
+class StoreLockedError(BacktestError):
+    """Another process held the store's file longer than the wait allowed.
+
+    ``holder`` names that process as DuckDB reports it (program and PID), when it does.
+    """
+
+    def __init__(self, path: Path, holder: str, waited: float) -> None:
+        self.path = path
+        self.holder = holder
+        super().__init__(
+            f"the run store {path} is locked by {holder} (waited {waited:.1f} s); close that "
+            "process's connection, or wait for it to finish"
+        )
 
 
 class RunStore:
     """A DuckDB file of runs and their metrics (created on first use).
 
     Each call opens the file, writes or reads, and closes it again, so several processes can
-    take turns; a call that finds the file locked by another writer waits for it.
+    take turns; a call that finds the file locked by another process waits for it, up to
+    ``lock_timeout`` seconds (``None``: as long as it takes), then raises ``StoreLockedError``.
+
+    Example:
+        >>> store = RunStore("runs.duckdb", lock_timeout=None)  # doctest: +SKIP
     """
 
-    def __init__(self, path: str | Path = DEFAULT_STORE) -> None:
+    def __init__(
+        self, path: str | Path = DEFAULT_STORE, *, lock_timeout: float | None = _UNSET
+    ) -> None:
         self.path = Path(path)
+        # Read at call time when unset, so the module default stays the one place to change it.
+        self._lock_timeout = lock_timeout
 
     def record(
         self,
@@ -110,10 +140,13 @@ class RunStore:
         name: str | None = None,
         data_fingerprint: str | None = None,
         group_id: int | None = None,
+        lock_timeout: float | None = _UNSET,
     ) -> list[int]:
         """Store several runs in one transaction; each is a mapping with ``result`` and
-        optionally ``params``, ``config``, ``error``, ``results_path`` or ``metrics`` (a dict
-        used instead of the result's). Returns their ids in order."""
+        optionally ``params``, ``config``, ``error``, ``results_path``, ``metrics`` (a dict
+        used instead of the result's) or ``data_fingerprint`` (instead of the argument).
+        Returns their ids in order. ``lock_timeout`` overrides the store's for this call
+        (``0``: try once)."""
         version = code_version()
         created = datetime.now(UTC).replace(tzinfo=None)
         ids: list[int] = []
@@ -136,7 +169,7 @@ class RunStore:
                         _json(config),
                         _json(run.get("params")),
                         version,
-                        data_fingerprint,
+                        run.get("data_fingerprint", data_fingerprint),
                         None if run.get("results_path") is None else str(run["results_path"]),
                         run.get("error"),
                         group_id,
@@ -154,7 +187,7 @@ class RunStore:
                     )
             con.execute("commit")
 
-        self._with_connection(write)
+        self._with_connection(write, lock_timeout)
         return ids
 
     def new_group(
@@ -164,9 +197,15 @@ class RunStore:
         params: Mapping[str, Any],
         *,
         config: Mapping[str, Any] | None = None,
+        lock_timeout: float | None = _UNSET,
     ) -> int:
         """A parent row for a sweep or walk-forward; its runs point to it with ``group_id``."""
-        return self.record(None, kind=kind, name=name, params=params, config=config)
+        return self.record_many(
+            [{"params": params, "config": config}],
+            kind=kind,
+            name=name,
+            lock_timeout=lock_timeout,
+        )[0]
 
     def runs(self) -> pl.DataFrame:
         """Every run, newest first, with its main metrics as columns."""
@@ -219,18 +258,34 @@ class RunStore:
         self._with_connection(read)
         return frame[0]
 
-    def _with_connection(self, work: Any) -> None:
+    def _with_connection(
+        self, work: Callable[[Any], None], lock_timeout: float | None = _UNSET
+    ) -> None:
         duckdb = _duckdb()
-        deadline = time.monotonic() + _LOCK_WAIT_SECONDS
+        if lock_timeout is _UNSET:
+            lock_timeout = self._lock_timeout
+        if lock_timeout is _UNSET:
+            lock_timeout = _LOCK_WAIT_SECONDS
+        start = time.monotonic()
         delay = 0.01
+        told = False
         while True:
             try:
                 con = duckdb.connect(str(self.path))
             except duckdb.IOException as exc:
-                # Another process holds the file's write lock: wait for our turn.
-                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                # Another process holds the file's lock: wait for our turn.
+                if "lock" not in str(exc).lower():
                     raise
-                time.sleep(delay)
+                waited = time.monotonic() - start
+                holder = lock_holder(str(exc))
+                if lock_timeout is not None and waited >= lock_timeout:
+                    raise StoreLockedError(self.path, holder, waited) from None
+                if not told and waited >= _LOCK_NOTICE_SECONDS:
+                    print(f"waiting for the store lock held by {holder} on {self.path}",
+                          file=sys.stderr, flush=True)  # fmt: skip
+                    told = True
+                pause = delay if lock_timeout is None else min(delay, lock_timeout - waited)
+                time.sleep(max(pause, 0.0))
                 delay = min(delay * 2, 0.5)
                 continue
             try:
@@ -239,6 +294,18 @@ class RunStore:
             finally:
                 con.close()
             return
+
+
+def lock_holder(message: str) -> str:
+    """The process holding a DuckDB file, from DuckDB's lock error ("another process" if it
+    does not say).
+
+    Example:
+        >>> lock_holder('... Conflicting lock is held in /usr/bin/python3 (PID 42). See also x')
+        '/usr/bin/python3 (PID 42)'
+    """
+    found = re.search(r"lock is held in (.+?)(?:\. See also|$)", message)
+    return found.group(1).strip() if found else "another process"
 
 
 def data_fingerprint(feed: DataFeed) -> str:
