@@ -137,7 +137,8 @@ class BacktestResult:
     def trades(self) -> pl.DataFrame:
         """FIFO round trips: entry/exit time and price, quantity, pnl (net), return, bars held,
         and the reasons of the fills that opened and closed them (``exit_reason``: ``stop_loss``,
-        ``take_profit``, ``trailing_stop``, ``time_exit``, ``rebalance``, ...; "" while open)."""
+        ``take_profit``, ``trailing_stop``, ``time_exit``, ``rebalance``, ``fold_end``, ...;
+        ``open`` while open)."""
         t = match_trades(self._fills, self._last_price)
         ts = self._timestamps
         is_open = t["is_open"]
@@ -162,7 +163,7 @@ class BacktestResult:
                 "mae": mae,
                 "mfe": mfe,
                 "entry_reason": reasons[t["entry_origin"]],
-                "exit_reason": np.where(is_open, "", reasons[np.maximum(t["exit_origin"], 0)]),
+                "exit_reason": np.where(is_open, "open", reasons[np.maximum(t["exit_origin"], 0)]),
             },
             schema_overrides={
                 "asset": pl.String,
