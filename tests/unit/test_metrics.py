@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import empyrical
 import numpy as np
 import pandas as pd
 import pytest
 
 from ml4t.backtest.results import compute_metrics, infer_periods_per_year
-from ml4t.backtest.results.metrics import returns_from_equity
+from ml4t.backtest.results.metrics import annualized_growth, returns_from_equity
 
 
 @pytest.fixture(params=[0, 1, 2])
@@ -232,3 +234,51 @@ def test_yearly_period_returns_match_empyrical_aggregate():
     theirs = empyrical.aggregate_returns(pd.Series(r, index=days), "yearly")
     assert list(years) == [2020, 2021, 2022]
     np.testing.assert_allclose(values, theirs.to_numpy(), rtol=1e-10)
+
+
+def test_n_trades_is_a_whole_number(equity):
+    n = ours(equity)["n_trades"]
+    assert type(n) is int
+    assert n == 3
+
+
+def test_cagr_too_large_for_a_float_is_inf_as_empyrical_gives_it():
+    # Up 5000x in two daily bars: 5000 ** (252 / 2) is about 10 ** 466, past the float range.
+    equity = np.array([100_000.0 * 70.0, 100_000.0 * 5_000.0])
+    m = compute_metrics(
+        equity,
+        initial_cash=100_000.0,
+        periods_per_year=252.0,
+        gross_exposure=np.zeros(2),
+        trade_pnl=np.zeros(0),
+    )
+    assert m["cagr"] == math.inf
+    returns = pd.Series(returns_from_equity(equity, 100_000.0))
+    with np.errstate(over="ignore"):
+        assert empyrical.cagr(returns, annualization=252) == math.inf
+    assert math.isnan(m["calmar"])  # never below its peak: no drawdown to divide by
+
+
+@pytest.mark.parametrize(
+    ("growth", "years", "expected"),
+    [
+        (1.21, 2.0, 0.1),  # 1.1 ** 2 = 1.21
+        (0.25, 2.0, -0.5),  # 0.5 ** 2 = 0.25
+        (0.0, 1.0, -1.0),  # everything lost
+        (-0.5, 1.0, math.nan),  # no real rate compounds to a negative value
+        (2.0, 0.0, math.nan),  # no time
+        (5_000.0, 2 / 252, math.inf),
+    ],
+)
+def test_annualized_growth_rule(growth, years, expected):
+    assert annualized_growth(growth, years) == pytest.approx(expected, rel=1e-12, nan_ok=True)
+
+
+def test_a_run_up_5000x_in_two_bars_has_metrics_and_a_summary(make_feed):
+    from scripted import run
+
+    feed = make_feed({"A": [(1.0, 1.0), (1.0, 5_000.0)]})
+    result, _ = run(feed, {0: lambda b, d: b.submit_order("A", 10_000)}, fill_timing="same_close")
+    assert result.final_value == 10_000.0 * 5_000.0
+    assert result.metrics["cagr"] == math.inf
+    assert "inf%" in result.summary()

@@ -426,4 +426,4 @@ def test_trades_carry_the_rule_that_closed_them(make_feed):
         position_rules=StopLoss(0.05),
     )
     trades = result.trades.select("status", "entry_reason", "exit_reason", "exit_price").rows()
-    assert trades == [("closed", "order", "stop_loss", 95.0), ("open", "order", "", 100.0)]
+    assert trades == [("closed", "order", "stop_loss", 95.0), ("open", "order", "open", 100.0)]

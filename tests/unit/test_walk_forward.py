@@ -7,7 +7,14 @@ import itertools
 import numpy as np
 import pytest
 
-from ml4t.backtest import BacktestConfig, ConfigError, DataFeed, SignalStrategy
+from ml4t.backtest import (
+    BacktestConfig,
+    ConfigError,
+    DataError,
+    DataFeed,
+    SignalStrategy,
+    Strategy,
+)
 from ml4t.backtest.datasets import synthetic_universe
 from ml4t.backtest.research import RunStore, walk_forward
 from ml4t.backtest.research.walk_forward import make_folds
@@ -124,3 +131,94 @@ def test_the_stitched_report_marks_each_fold(tmp_path):
     page = wf.result.report(tmp_path / "wf.html", boundaries=wf.boundaries).read_text()
     # Every fold start is a dotted vertical line on each of the five time charts.
     assert page.count('"dash":"dot"') == 5 * len(wf.folds)
+
+
+class BuyOnFirstBar(Strategy):
+    """Buys ``quantity`` of A on a fold's first bar; optionally again on ``late_bar``."""
+
+    def __init__(self, quantity: float, late_bar: int | None = None) -> None:
+        self.quantity = quantity
+        self.late_bar = late_bar
+
+    def on_data(self, timestamp, data, broker):  # type: ignore[no-untyped-def]
+        if data.index == 0 or data.index == self.late_bar:
+            broker.submit_order("A", self.quantity)
+
+
+# Eight daily bars of A as (open, close); folds of train 2, test 3 test bars [2, 5) and [5, 8).
+EIGHT_BARS = [(10, 10), (10, 11), (12, 13), (13, 14), (15, 16), (16, 15), (14, 13), (13, 12)]
+
+
+def test_each_fold_ends_flat_with_a_fold_end_fill_at_its_last_close_costs_paid(make_feed):
+    feed = make_feed({"A": EIGHT_BARS})
+    config = BacktestConfig(initial_cash=10_000, commission=0.001)
+    wf = walk_forward(
+        feed, lambda train: BuyOnFirstBar(100), train_bars=2, test_bars=3, config=config
+    )
+    fills = wf.result.fills
+    # Fold 0 buys at bar 3's open (13) and is closed at bar 4's close (16); fold 1 buys at bar
+    # 6's open (14) and is closed at bar 7's close (12). Commission 0.1% of each notional.
+    assert fills["reason"].to_list() == ["order", "fold_end", "order", "fold_end"]
+    assert fills["side"].to_list() == ["buy", "sell", "buy", "sell"]
+    assert fills["price"].to_list() == [13.0, 16.0, 14.0, 12.0]
+    assert fills["commission"].to_list() == pytest.approx([1.3, 1.6, 1.4, 1.2], rel=1e-12)
+    fold0 = 10_000 - 1_300 - 1.3 + 1_600 - 1.6  # 10,297.1
+    fold1 = fold0 - 1_400 - 1.4 + 1_200 - 1.2  # 10,094.5
+    assert wf.fold_results[0].final_value == pytest.approx(fold0, rel=1e-12)
+    assert wf.fold_results[1].initial_cash == pytest.approx(fold0, rel=1e-12)
+    assert wf.result.final_value == pytest.approx(fold1, rel=1e-12)
+    assert wf.result.equity["positions_value"][-1] == 0.0
+
+
+def test_stitched_trades_are_the_folds_round_trips_and_add_up_to_the_equity(make_feed):
+    feed = make_feed({"A": EIGHT_BARS})
+    config = BacktestConfig(initial_cash=10_000, commission=0.001)
+    wf = walk_forward(
+        feed, lambda train: BuyOnFirstBar(100), train_bars=2, test_bars=3, config=config
+    )
+    trades = wf.result.trades
+    assert trades["status"].to_list() == ["closed", "closed"]
+    assert trades["exit_reason"].to_list() == ["fold_end", "fold_end"]
+    # 100 x (16 - 13) less 2.9 of commission; 100 x (12 - 14) less 2.6.
+    assert trades["pnl"].to_list() == pytest.approx([297.1, -202.6], rel=1e-12)
+    assert trades["pnl"].sum() == pytest.approx(wf.result.final_value - 10_000, rel=1e-12)
+
+
+def test_orders_working_at_a_fold_end_are_cancelled_not_filled_at_its_close(make_feed):
+    feed = make_feed({"A": EIGHT_BARS})
+    # A buy decided on the fold's last bar would fill at the next fold's open: it is cancelled.
+    wf = walk_forward(feed, lambda train: BuyOnFirstBar(100, late_bar=2), train_bars=2, test_bars=3)
+    orders = wf.fold_results[0].orders
+    assert orders["status"].to_list() == ["filled", "cancelled", "filled"]
+    assert orders["reason"].to_list()[1] == "open_at_end"
+    assert orders["origin"].to_list() == ["order", "order", "fold_end"]
+    assert wf.fold_results[0].fills["quantity"].to_list() == [100.0, 100.0]
+
+
+def test_a_fold_that_cannot_close_at_its_last_bar_is_a_data_error(make_feed):
+    bars: list[tuple[float, float] | None] = list(EIGHT_BARS)
+    bars[4] = None  # A has no price on fold 0's last bar: nothing can sell it there
+    feed = make_feed({"A": bars, "B": EIGHT_BARS})
+    with pytest.raises(DataError, match="fold 0 cannot end flat: asset A still holds 100"):
+        walk_forward(feed, lambda train: BuyOnFirstBar(100), train_bars=2, test_bars=3)
+
+
+def test_bars_per_year_come_from_the_feed_not_the_gapped_test_timeline():
+    # Business days: 252 bars a year. Test windows of 50 every 80 bars leave 30-bar gaps, over
+    # which the stitched timeline alone would count about 252 * 50 / 80 bars a year.
+    feed = DataFeed(synthetic_universe(n_assets=4, n_bars=300, seed=1))
+
+    def fit(train):  # type: ignore[no-untyped-def]
+        return SignalStrategy("score", entry_threshold=0.5, exit_threshold=0.0, weight=0.2)
+
+    wf = walk_forward(feed, fit, train_bars=100, test_bars=50, step=80)
+    result = wf.result
+    assert result.periods_per_year == 252.0
+    assert all(r.periods_per_year == 252.0 for r in wf.fold_results)
+    equity = result.equity["equity"].to_numpy()
+    returns = np.diff(np.concatenate(([result.initial_cash], equity))) / np.concatenate(
+        ([result.initial_cash], equity[:-1])
+    )
+    assert result.metrics["volatility"] == pytest.approx(
+        np.std(returns, ddof=1) * np.sqrt(252.0), rel=1e-12
+    )

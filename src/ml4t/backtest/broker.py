@@ -59,6 +59,7 @@ from .kernels.records import (
     PRIORITY_LIMIT,
     PRIORITY_STOP,
     R_CANCELLED_BY_USER,
+    R_END_OF_DATA,
     REASON_NAMES,
     REJECTED,
     STATUS_NAMES,
@@ -938,6 +939,16 @@ class Broker:
             O_DAILY_LOSS_LIMIT, O_MAX_DRAWDOWN_HALT, self._bar, self._positions, self._pending,
             book.records, book.n, book.open_ids, book.n_open,
         )  # fmt: skip
+
+    def close_all(self, *, origin: int) -> None:
+        """Engine: cancel every working order (reason ``open_at_end``) and order every position
+        out at market with ``origin``; a close phase then fills them like any order."""
+        book = self.orders
+        for oid in book.open_ids[: book.n_open]:
+            cancel_order(book.records, book.n, int(oid), self._bar, R_END_OF_DATA, self._pending)
+        self._pending[:] = 0.0  # nothing works any more: no float residue of the cancels
+        for a in np.flatnonzero(self._positions):
+            self._submit(int(a), -float(self._positions[a]), origin)
 
     def mark(
         self,

@@ -29,7 +29,7 @@ from .data.feed import DataFeed
 from .data.view import BarView
 from .errors import ConfigError, DataWarning
 from .execution.slippage import SlippageModel, check_slippage_fields, slippage_table
-from .kernels.records import ORIGIN_NAMES
+from .kernels.records import O_FOLD_END, ORIGIN_NAMES
 from .orders import Fill
 from .results.result import BacktestResult, describe_strategy
 from .risk.portfolio import PortfolioRule
@@ -75,10 +75,13 @@ class Engine:
         )
         check_slippage(feed, models)
 
-    def run(self, *, progress: bool = False) -> BacktestResult:
+    def run(self, *, progress: bool = False, close_at_end: bool = False) -> BacktestResult:
         """Run the backtest from the first bar to the last and return its result.
 
         ``progress=True`` shows a progress bar once the run has taken more than a second.
+        ``close_at_end=True`` ends flat, as walk-forward folds do: after the last bar's
+        strategy call, working orders are cancelled and every position is closed by a market
+        order filled at the last close, costs paid, with reason ``fold_end``.
         """
         feed, strategy, config = self.feed, self.strategy, self.config
         n_bars = feed.n_bars
@@ -138,6 +141,11 @@ class Engine:
                 # Close fills change cash and holdings of this bar: record the bar again.
                 broker.mark(t, closes[t], cash, positions_value, gross)
             bar_progress.update(1)
+        if close_at_end and n_bars:
+            t = n_bars - 1
+            broker.close_all(origin=O_FOLD_END)
+            self._fill(broker, t, True, rows.at(t), times, wants_fills)
+            broker.mark(t, closes[t], cash, positions_value, gross)
         strategy.on_end(broker)
         bar_progress.close()
 

@@ -111,6 +111,7 @@ O_TIME_EXIT: Final = 9
 O_SIGNAL_EXIT: Final = 10
 O_DAILY_LOSS_LIMIT: Final = 11
 O_MAX_DRAWDOWN_HALT: Final = 12
+O_FOLD_END: Final = 13  # walk-forward: a fold ends flat at its last close
 ORIGIN_NAMES: Final = (
     "order",
     "target",
@@ -125,6 +126,7 @@ ORIGIN_NAMES: Final = (
     "signal_exit",
     "daily_loss_limit",
     "max_drawdown_halt",
+    "fold_end",
 )
 
 # When a step runs: at the bar's open (orders decided on earlier bars) or its close (same-bar mode).

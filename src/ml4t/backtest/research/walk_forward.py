@@ -9,9 +9,18 @@ period only.
 
 Fold ``k`` trains on ``[k * step, k * step + train_bars)`` (``anchored=True``: from bar 0, growing)
 and tests on the ``test_bars`` bars that start ``purge_bars`` after the training window ends
-(purging bars whose labels would overlap the test window). Positions still open at the end of a
-fold are valued at its last close and handed to the next fold as cash: no exit costs are paid
-for them.
+(purging bars whose labels would overlap the test window).
+
+Every fold ends flat. After the strategy's call on a fold's last bar, its working orders are
+cancelled and each position is closed by a market order filled at that bar's close, with the
+config's commission and slippage, recorded as a fill with reason ``fold_end``. The next fold
+starts with that cash. So the stitched fills, trades and equity tell one story: each round trip
+opens and closes inside one fold, the summed trade PnL is the equity's change (less financing),
+and the stitched run ends flat too. A position the fold's last bar cannot close (the asset has
+no price on it, or a volume cap leaves part of the order) is a ``DataError``.
+
+Annualised metrics use ``config.periods_per_year``, or else the bar frequency of the whole
+feed: the stitched timeline has gaps when ``step > test_bars`` and would understate it.
 
 Example:
     >>> def fit(train):                                              # doctest: +SKIP
@@ -33,7 +42,8 @@ import polars as pl
 from ..config import BacktestConfig
 from ..data.feed import DataFeed
 from ..engine import Engine
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
+from ..results.metrics import infer_periods_per_year
 from ..results.result import BacktestResult
 from ..risk.portfolio import PortfolioRule
 from ..risk.position import PositionRule
@@ -155,12 +165,23 @@ def walk_forward(
     """Fit on each training window, backtest on the test window after it, stitch the tests.
 
     ``fit(train_feed)`` returns a ``Strategy``, or ``(strategy, position_rules)``. ``store``
-    records each fold and the stitched run (see the module doc for the windows).
+    records each fold and the stitched run (see the module doc for the windows). Each fold ends
+    flat: its positions are sold (or bought back) at its last close, costs paid, with fills of
+    reason ``fold_end``, and the next fold starts from that cash.
+
+    Example:
+        >>> wf = walk_forward(feed, fit, train_bars=504, test_bars=126)  # doctest: +SKIP
+        >>> wf.result.fills.filter(pl.col("reason") == "fold_end")       # doctest: +SKIP
     """
     config = config if config is not None else BacktestConfig()
     folds = make_folds(
         feed.n_bars, train_bars, test_bars, step, anchored=anchored, purge_bars=purge_bars
     )
+    if config.periods_per_year is None:
+        # The test windows alone are gapped (step > test_bars) or short: use the feed's bars.
+        config = dataclasses.replace(
+            config, periods_per_year=infer_periods_per_year(feed.timestamps)
+        )
     equity = config.initial_cash
     results: list[BacktestResult] = []
     for fold in folds:
@@ -175,7 +196,8 @@ def walk_forward(
         fold_config = dataclasses.replace(config, initial_cash=equity)
         result = Engine(
             test, strategy, fold_config, position_rules=rules, portfolio_rules=portfolio_rules
-        ).run()
+        ).run(close_at_end=True)
+        _check_flat(result, fold, test)
         results.append(result)
         equity = result.final_value
     stitched = _stitch(results, folds, config)
@@ -184,6 +206,21 @@ def walk_forward(
     if store is not None:
         _record(store, name, out, feed, config)
     return out
+
+
+def _check_flat(result: BacktestResult, fold: Fold, test: DataFeed) -> None:
+    """A fold must end flat, or the next fold's cash would hold positions no fill sold."""
+    if result._gross.size == 0 or result._gross[-1] == 0.0:
+        return
+    fills = result._fills
+    held = np.bincount(fills["asset"], weights=fills["quantity"], minlength=len(test.assets))
+    asset = int(np.argmax(np.abs(held)))
+    raise DataError(
+        f"walk-forward fold {fold.index} cannot end flat: asset {test.assets[asset]!s} still "
+        f"holds {held[asset]:g} after the fold-end close at {test.datetimes[-1]} (no close "
+        "price on that bar, or a volume cap left part of the order); give the asset a close "
+        "on each fold's last bar, or lift max_participation"
+    )
 
 
 def _stitch(

@@ -3,6 +3,11 @@
 Conventions follow empyrical (Quantopian's metrics library, kept as empyrical-reloaded), so
 numbers can be checked against it: simple per-bar returns, sample standard deviation (ddof=1),
 Sortino's downside deviation over all bars, max drawdown as a negative fraction.
+
+No metric raises on extreme but valid equity curves. A figure with no meaningful value is NaN
+(a ratio over a zero volatility or drawdown, statistics of no trades, a growth rate of a curve
+that went below zero); an annualised growth rate too large for a float (a 2-bar run up 5000x
+compounds to about 1e466 a year) is ``inf``, as empyrical gives it. See ``annualized_growth``.
 """
 
 from __future__ import annotations
@@ -42,6 +47,30 @@ def infer_periods_per_year(timestamps: NDArray[np.datetime64]) -> float:
     return float(estimate)
 
 
+def annualized_growth(growth: float, years: float) -> float:
+    """The yearly rate that compounds to ``growth`` (final over initial value) in ``years``.
+
+    ``growth ** (1 / years) - 1``, and never raises: ``inf`` when the rate exceeds the
+    largest float, ``-1.0`` for a growth of 0 (everything lost), NaN for a negative growth
+    (no real rate compounds to it), a NaN input, or ``years <= 0``.
+    CAGR is ``annualized_growth(final / initial, bars / periods_per_year)``.
+
+    Example:
+        >>> annualized_growth(1.21, 2.0)
+        0.10000000000000009
+        >>> annualized_growth(5000.0, 2 / 252)
+        inf
+    """
+    if not (years > 0.0) or not (growth >= 0.0):
+        return math.nan
+    if growth == 0.0:
+        return -1.0
+    try:
+        return float(growth ** (1.0 / years) - 1.0)
+    except OverflowError:  # Python floats raise where numpy (and empyrical) give inf
+        return math.inf
+
+
 def returns_from_equity(equity: NDArray[np.float64], initial: float) -> NDArray[np.float64]:
     """Per-bar simple returns, the first one measured from the initial cash."""
     prev = np.concatenate(([initial], equity[:-1]))
@@ -69,7 +98,7 @@ def compute_metrics(
     final = float(equity[-1]) if n else initial_cash
     total_return = final / initial_cash - 1.0
     years = n / periods_per_year
-    cagr = (final / initial_cash) ** (1.0 / years) - 1.0 if years > 0 and final > 0 else math.nan
+    cagr = annualized_growth(final / initial_cash, years)
 
     std = float(np.std(r, ddof=1)) if n > 1 else math.nan
     volatility = std * math.sqrt(periods_per_year)
@@ -108,7 +137,7 @@ def compute_metrics(
         "calmar": cagr / -max_drawdown if max_drawdown < 0 else math.nan,
         "max_drawdown": max_drawdown,
         "max_drawdown_bars": float(drawdown_bars(wealth)),
-        "n_trades": float(n_trades),
+        "n_trades": n_trades,
         "win_rate": win_rate,
         "profit_factor": float(wins.sum()) / gross_loss if gross_loss > 0 else math.nan,
         "avg_win": float(wins.mean()) if len(wins) else math.nan,
@@ -162,7 +191,7 @@ def alpha_beta(
         return math.nan, math.nan
     beta = float(np.cov(r, b, ddof=1)[0, 1] / np.var(b, ddof=1))
     alpha_per_bar = float(np.mean(r - beta * b))
-    return (1.0 + alpha_per_bar) ** periods_per_year - 1.0, beta
+    return annualized_growth(1.0 + alpha_per_bar, 1.0 / periods_per_year), beta
 
 
 def rolling_volatility(

@@ -221,7 +221,8 @@ class BacktestResult:
     def trades(self) -> pl.DataFrame:
         """FIFO round trips: entry/exit time and price, quantity, pnl (net), return, bars held,
         and the reasons of the fills that opened and closed them (``exit_reason``: ``stop_loss``,
-        ``take_profit``, ``trailing_stop``, ``time_exit``, ``rebalance``, ...; "" while open)."""
+        ``take_profit``, ``trailing_stop``, ``time_exit``, ``rebalance``, ``fold_end``, ...;
+        ``open`` while open)."""
         t = match_trades(self._fills, self._last_price)
         ts = self._timestamps
         is_open = t["is_open"]
@@ -246,7 +247,7 @@ class BacktestResult:
                 "mae": mae,
                 "mfe": mfe,
                 "entry_reason": reasons[t["entry_origin"]],
-                "exit_reason": np.where(is_open, "", reasons[np.maximum(t["exit_origin"], 0)]),
+                "exit_reason": np.where(is_open, "open", reasons[np.maximum(t["exit_origin"], 0)]),
             },
             schema_overrides={
                 "asset": pl.String,
@@ -466,24 +467,68 @@ class BacktestResult:
 
     def save(self, directory: str | Path) -> Path:
         """Write equity, fills, trades and orders as Parquet, metrics as JSON and the config
-        as YAML into ``directory`` (created if needed); returns the directory."""
-        import yaml
+        as YAML into ``directory``; returns the directory.
+
+        The folder is written whole or not at all: everything goes to a temporary folder beside
+        it, which then takes its place. An earlier result saved there is replaced whole (with
+        any ``report.html`` beside it), so no file of it outlives the new one. A folder that
+        holds other files is refused (``ConfigError``), and so is a config value YAML cannot
+        record, such as a Python callable as commission (the error names the key); nothing is
+        written then. In ``metrics.json`` a NaN metric is ``null`` and an infinite one the
+        string ``"inf"`` (or ``"-inf"``), keeping the file strict JSON.
+
+        Example:
+            >>> result.save("results/run1")  # doctest: +SKIP
+        """
+        import shutil
+        import uuid
+
+        from ..errors import ConfigError
 
         out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
+        config_text = _config_yaml(self.config)
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"cannot save into {out}: it is a file, not a folder")
+        if out.is_dir() and any(out.iterdir()) and not (out / "records" / "meta.json").is_file():
+            raise ConfigError(
+                f"cannot save into {out}: it holds files but no saved result (no "
+                "records/meta.json), and a save replaces the whole folder; give an empty or new "
+                "folder, or one an earlier save wrote"
+            )
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tag = uuid.uuid4().hex[:8]
+        staging = out.parent / f".{out.name}.saving-{tag}"
+        staging.mkdir()
+        try:
+            self._write(staging, config_text)
+            if out.exists():
+                old = out.parent / f".{out.name}.replaced-{tag}"
+                out.rename(old)
+                try:
+                    staging.rename(out)
+                except BaseException:
+                    old.rename(out)  # the earlier result stays as it was
+                    raise
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                staging.rename(out)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return out
+
+    def _write(self, out: Path, config_text: str) -> None:
+        """Every file of a save, into the (new, empty) folder ``out``."""
         self.equity.write_parquet(out / "equity.parquet")
         self.fills.write_parquet(out / "fills.parquet")
         self.trades.write_parquet(out / "trades.parquet")
         self.orders.write_parquet(out / "orders.parquet")
-        metrics = {
-            k: (None if isinstance(v, float) and math.isnan(v) else v)
-            for k, v in self.metrics.items()
-        }
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        (out / "config.yaml").write_text(yaml.safe_dump(self.config, sort_keys=False))
+        metrics = {k: _json_number(v) for k, v in self.metrics.items()}
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False))
+        (out / "config.yaml").write_text(config_text)
         # The raw records and what the frames do not carry, so ``load`` rebuilds this result.
         records = out / "records"
-        records.mkdir(exist_ok=True)
+        records.mkdir()
         np.save(records / "fills.npy", self._fills, allow_pickle=False)
         np.save(records / "orders.npy", self._orders, allow_pickle=False)
         for name, array in (
@@ -499,7 +544,6 @@ class BacktestResult:
             "risk_free_rate": self._risk_free_rate,
         }
         (records / "meta.json").write_text(json.dumps(meta))
-        return out
 
     @classmethod
     def load(cls, directory: str | Path) -> BacktestResult:
@@ -623,6 +667,52 @@ def describe_strategy(strategy: object) -> str:
     ]
     text = f"{type(strategy).__name__}({', '.join(settings[:8])})"
     return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _json_number(value: float) -> float | str | None:
+    """A metric as strict JSON has it: NaN as null, infinities as "inf" and "-inf"."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return value
+
+
+def _config_yaml(config: dict[str, Any]) -> str:
+    """The config as YAML, or a ``ConfigError`` naming the first key YAML cannot record."""
+    import yaml
+
+    from ..errors import ConfigError
+
+    try:
+        return str(yaml.safe_dump(config, sort_keys=False))
+    except yaml.YAMLError:
+        key, value = _unrecordable(config, "") or ("?", None)
+        raise ConfigError(
+            f"cannot save: config key '{key}' holds {value!r} ({type(value).__name__}), which "
+            "config.yaml cannot record, so the saved run could not be reproduced from it; give "
+            "it as a number or a built-in model (e.g. commission=PerShareCommission(0.005)) to "
+            "save the run"
+        ) from None
+
+
+def _unrecordable(value: object, key: str) -> tuple[str, object] | None:
+    """The key and value of the first leaf in ``value`` that is not a plain YAML scalar."""
+    if type(value) is dict:
+        for k, v in value.items():
+            found = _unrecordable(v, f"{key}.{k}" if key else str(k))
+            if found is not None:
+                return found
+        return None
+    if type(value) is list:
+        for i, v in enumerate(value):
+            found = _unrecordable(v, f"{key}[{i}]")
+            if found is not None:
+                return found
+        return None
+    if value is None or type(value) in (str, bool, int, float):
+        return None
+    return key, value
 
 
 def _optional(path: Path) -> NDArray[np.float64] | None:

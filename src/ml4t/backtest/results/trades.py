@@ -4,6 +4,17 @@ Each record pairs one opening lot (or the part of it that was closed) with the f
 it: buying 100 then selling 60 and 40 gives two trades. Commissions are charged to trades pro
 rata by quantity, on both the entry and the exit side. Lots still open at the end become open
 trades marked at the last price.
+
+Float arithmetic on fractional quantities leaves residues (a lot of 0.7 less fills summing to
+0.7 may keep 1e-16), which would show up as "dust" trades. The matcher follows the position
+the way the broker books it (the running sum of fills), and treats as closed:
+
+- every lot, when a fill leaves the position within ``QUANTITY_RTOL`` of its size before the
+  fill (or of the fill): the position is flat;
+- a lot whose remainder is within ``QUANTITY_RTOL`` of the lot's own size;
+- what is left of a fill after closing lots, when within ``QUANTITY_RTOL`` of the fill.
+
+``QUANTITY_RTOL`` is the broker's: a target order within it of the position is already met.
 """
 
 from __future__ import annotations
@@ -31,6 +42,8 @@ TRADE_DTYPE = np.dtype(
     align=True,
 )
 
+QUANTITY_RTOL = 1e-9
+
 
 @njit(cache=True)
 def _match_fifo(
@@ -47,6 +60,7 @@ def _match_fifo(
     n = order.shape[0]
     # Open lots of the asset being processed: a FIFO queue as parallel arrays.
     lot_qty = np.empty(n)  # signed remaining quantity
+    lot_size = np.empty(n)  # the quantity the lot opened with
     lot_price = np.empty(n)
     lot_bar = np.empty(n, dtype=np.int64)
     lot_comm_per_unit = np.empty(n)
@@ -57,14 +71,20 @@ def _match_fifo(
         a = asset[order[k]]
         head = 0
         tail = 0
+        pos = 0.0  # the position as the broker books it: fills summed in execution order
         while k < n and asset[order[k]] == a:
             i = order[k]
             q = qty[i]
+            size = abs(q)
             p = price[i]
-            comm_per_unit = commission[i] / abs(q)
+            comm_per_unit = commission[i] / size
+            before = pos
+            pos = before + q
+            flat = abs(pos) <= QUANTITY_RTOL * max(abs(before), size)
             while q != 0.0 and head < tail and (lot_qty[head] > 0.0) != (q > 0.0):
                 lq = lot_qty[head]
-                closed = min(abs(lq), abs(q))
+                # Flat after this fill: it closes every lot whole, whatever residue is left.
+                closed = abs(lq) if flat else min(abs(lq), abs(q))
                 direction = 1 if lq > 0.0 else -1
                 comm = closed * (lot_comm_per_unit[head] + comm_per_unit)
                 gross = direction * closed * (p - lot_price[head])
@@ -83,16 +103,20 @@ def _match_fifo(
                 rec.entry_origin = lot_origin[head]
                 rec.exit_origin = origin[i]
                 n_out += 1
-                if closed >= abs(lq):
+                lot_left = abs(lq) - closed
+                if lot_left <= QUANTITY_RTOL * lot_size[head]:
                     head += 1
-                    q = q + lq  # lq has the opposite sign of q
-                    if abs(q) < 1e-12 * closed:
-                        q = 0.0
                 else:
-                    lot_qty[head] = lq + (closed if lq < 0.0 else -closed)
-                    q = 0.0
-            if q != 0.0:
+                    lot_qty[head] = lot_left if lq > 0.0 else -lot_left
+                if flat:
+                    continue  # q goes on closing lots until none is left
+                q_left = abs(q) - closed
+                if q_left <= QUANTITY_RTOL * size:
+                    q_left = 0.0
+                q = q_left if q > 0.0 else -q_left
+            if q != 0.0 and not flat:
                 lot_qty[tail] = q
+                lot_size[tail] = abs(q)
                 lot_price[tail] = p
                 lot_bar[tail] = bar[i]
                 lot_comm_per_unit[tail] = comm_per_unit
