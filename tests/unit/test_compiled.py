@@ -112,3 +112,13 @@ def test_a_weight_before_the_assets_first_bar_is_an_error_naming_it(make_feed):
     w = np.array([[0.5, 0.5], [0.5, 0.5], [0.5, 0.5]])
     with pytest.raises(ConfigError, match="asset B at 2024-01-01"):
         run_weights(feed, w, config=CFG)
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf])
+def test_an_infinite_weight_is_an_error_naming_asset_and_time(make_feed, bad):
+    # Inverse-volatility weights with a zero volatility: 1 / 0 = inf on one asset.
+    feed = make_feed({"A": [(100.0, 100.0)] * 3, "B": [(50.0, 50.0)] * 3})
+    w = np.array([[0.5, 0.5], [0.5, bad], [0.5, 0.5]])
+    config = BacktestConfig(initial_cash=10_000.0, account="margin")
+    with pytest.raises(ConfigError, match=r"asset B at 2024-01-02 00:00:00 is -?inf"):
+        run_weights(feed, w, config=config)

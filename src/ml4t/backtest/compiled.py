@@ -125,11 +125,17 @@ def run_weights(
     """
     config = config if config is not None else BacktestConfig()
     w = _numbers(feed, "weights", weights)
-    rebalance_bar: NDArray[np.bool_] = np.asarray(np.isfinite(w).any(axis=1), dtype=np.bool_)
-    w = np.where(rebalance_bar[:, None], np.nan_to_num(w, nan=0.0), 0.0)
+    # Before NaN becomes 0: nan_to_num would also turn inf into 1.8e308, a weight no check
+    # below catches, and the asset would keep its old weight unnoticed.
     if np.isinf(w).any():
         t, a = np.argwhere(np.isinf(w))[0]
-        raise ConfigError(f"weights: {_at(feed, t, a)} is infinite")
+        raise ConfigError(
+            f"weights: {_at(feed, t, a)} is {w[t, a]}; weights must be finite (NaN: no "
+            "rebalance on a row of NaN, else 0). A zero volatility in inverse-volatility "
+            "weighting is the usual cause"
+        )
+    rebalance_bar: NDArray[np.bool_] = np.asarray(np.isfinite(w).any(axis=1), dtype=np.bool_)
+    w = np.where(rebalance_bar[:, None], np.nan_to_num(w, nan=0.0), 0.0)
     if config.account == "cash" and (w < 0).any():
         t, a = np.argwhere(w < 0)[0]
         raise ConfigError(
