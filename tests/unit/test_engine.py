@@ -300,6 +300,7 @@ def test_fifo_trades_split_lots_across_closing_fills(make_feed):
         (lambda b: b.rebalance({"A": -0.1}), "cannot short"),
         (lambda b: b.rebalance(np.ones(3)), r"shape \(1,\)"),
         (lambda b: b.cancel_order(99), "unknown order id 99"),
+        (lambda b: b.cancel_order(0.5), "order id must be an int .* got 0.5"),
     ],
 )
 def test_bad_order_requests_raise_order_error_naming_the_problem(make_feed, call, message):
@@ -384,3 +385,21 @@ def test_a_buy_the_cash_would_scale_to_dust_is_rejected_not_filled(make_feed):
         "rejected",
         "insufficient_cash",
     )
+
+
+def test_an_order_from_on_start_is_submitted_at_the_first_bar_and_fills_at_its_open(make_feed):
+    # Backtrader's start() orders act on the first bar: a market order fills at its open.
+    feed = make_feed({"A": [(10.0, 11.0), (12.0, 13.0), (14.0, 15.0)]})
+
+    class Early(Strategy):
+        def on_start(self, broker):  # type: ignore[no-untyped-def]
+            broker.submit_order("A", 5)
+
+        def on_data(self, timestamp, data, broker):  # type: ignore[no-untyped-def]
+            pass
+
+    result = Engine(feed, Early(), BacktestConfig()).run()
+    order = result.orders.row(0, named=True)
+    assert order["submitted"] == datetime(2024, 1, 1)
+    assert order["ended"] == datetime(2024, 1, 1)
+    assert result.fills.select("timestamp", "price").rows() == [(datetime(2024, 1, 1), 10.0)]

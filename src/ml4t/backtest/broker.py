@@ -282,8 +282,7 @@ class Broker:
         kind = self._order_kind(
             asset, order_type, limit_price, stop_price, trail_amount, trail_percent
         )
-        if tif not in ("gtc", "day"):
-            raise OrderError(f"tif must be 'gtc' or 'day', got {tif!r} for asset {asset}")
+        _check_tif(asset, tif)
         trail_ref = np.nan
         if kind == TRAILING_STOP:
             trail_ref = self._decision_price(a)
@@ -337,6 +336,7 @@ class Broker:
         """
         a = self._asset_id(asset)
         qty = self._signed_quantity(asset, quantity, side)
+        _check_tif(asset, tif)
         direction = 1.0 if qty > 0 else -1.0
         # Signed distances from the anchor: a long's take-profit is above it, its stop below.
         offsets = {
@@ -963,6 +963,10 @@ class Broker:
     # ---- internals ---------------------------------------------------------------------------
 
     def _live_order(self, order_id: int) -> np.void:
+        if isinstance(order_id, bool) or not isinstance(order_id, int | np.integer):
+            raise OrderError(
+                f"order id must be an int as returned by submit_order, got {order_id!r}"
+            )
         if not 0 <= order_id < self.orders.n:
             raise OrderError(f"unknown order id {order_id}; ids run from 0 to {self.orders.n - 1}")
         rec: np.void = self.orders.records[order_id]
@@ -1164,6 +1168,13 @@ def _weight_problem(problem: int, asset: str, weight: float, bar: int) -> str:
         f"cannot size a weight for asset {asset}: it has no price yet at bar {bar} "
         "(no bar so far); give it weight 0 until it trades"
     )
+
+
+def _check_tif(asset: str, tif: str) -> None:
+    if tif not in ("gtc", "day"):
+        raise OrderError(
+            f"tif must be 'gtc' (good till cancelled) or 'day', got {tif!r} for asset {asset}"
+        )
 
 
 def _check_price(asset: str, name: str, value: float) -> float:
