@@ -8,7 +8,15 @@ import numpy as np
 import polars as pl
 import pytest
 
-from ml4t.backtest import BacktestConfig, BarView, Broker, Engine, OrderError, Strategy
+from ml4t.backtest import (
+    BacktestConfig,
+    BarView,
+    Broker,
+    Engine,
+    OrderError,
+    Strategy,
+    StrategyError,
+)
 from scripted import run
 
 
@@ -403,3 +411,55 @@ def test_an_order_from_on_start_is_submitted_at_the_first_bar_and_fills_at_its_o
     assert order["submitted"] == datetime(2024, 1, 1)
     assert order["ended"] == datetime(2024, 1, 1)
     assert result.fills.select("timestamp", "price").rows() == [(datetime(2024, 1, 1), 10.0)]
+
+
+def test_an_exception_in_on_data_carries_a_note_with_the_bar_and_its_timestamp(make_feed):
+    feed = make_feed({"A": [(10.0, 10.0)] * 3})
+
+    class Fails(Strategy):
+        def on_data(self, timestamp, data, broker):  # type: ignore[no-untyped-def]
+            if data.index == 1:
+                raise ZeroDivisionError("division by zero in my signal")
+
+    with pytest.raises(ZeroDivisionError, match="in my signal") as info:
+        Engine(feed, Fails(), BacktestConfig()).run()
+    assert info.value.__notes__ == ["raised by Fails.on_data at bar 1 (2024-01-02 00:00:00)"]
+
+
+def test_an_exception_in_on_fill_names_the_bar_and_the_fill(make_feed):
+    feed = make_feed({"A": [(10.0, 10.0), (11.0, 12.0), (12.0, 12.0)]})
+
+    class Fails(Strategy):
+        def on_data(self, timestamp, data, broker):  # type: ignore[no-untyped-def]
+            if data.index == 0:
+                broker.submit_order("A", 3)
+
+        def on_fill(self, fill, broker):  # type: ignore[no-untyped-def]
+            raise KeyError("bookkeeping")
+
+    with pytest.raises(KeyError) as info:
+        Engine(feed, Fails(), BacktestConfig()).run()
+    assert info.value.__notes__ == [
+        "raised by Fails.on_fill at bar 1 (2024-01-02 00:00:00), for the buy of 3 A (order 0)"
+    ]
+
+
+def test_an_exception_in_on_end_keeps_the_finished_result(make_feed):
+    feed = make_feed({"A": [(10.0, 10.0), (11.0, 12.0), (12.0, 15.0)]})
+
+    class Fails(Strategy):
+        def on_data(self, timestamp, data, broker):  # type: ignore[no-untyped-def]
+            if data.index == 0:
+                broker.submit_order("A", 100)
+
+        def on_end(self, broker):  # type: ignore[no-untyped-def]
+            raise RuntimeError("report upload failed")
+
+    with pytest.raises(StrategyError, match=r"Fails\.on_end raised RuntimeError") as info:
+        Engine(feed, Fails(), BacktestConfig(initial_cash=10_000.0)).run()
+    assert isinstance(info.value.__cause__, RuntimeError)
+    result = info.value.result
+    assert result is not None
+    # 100 shares bought at bar 1's open, 11, and marked at the last close, 15.
+    assert result.final_value == 10_000.0 - 100 * 11.0 + 100 * 15.0
+    assert result.fills.height == 1

@@ -17,7 +17,14 @@ from .compiled import run_orders, run_signals, run_weights
 from .config import BacktestConfig
 from .data import Bar, BarView, DataFeed
 from .engine import Engine, run_backtest
-from .errors import BacktestError, ConfigError, DataError, DataWarning, OrderError
+from .errors import (
+    BacktestError,
+    ConfigError,
+    DataError,
+    DataWarning,
+    OrderError,
+    StrategyError,
+)
 from .orders import Fill, Order
 from .results import BacktestResult
 from .strategy import SignalStrategy, Strategy, TargetWeightStrategy, TopNStrategy
@@ -41,6 +48,7 @@ __all__ = [
     "OrderError",
     "SignalStrategy",
     "Strategy",
+    "StrategyError",
     "TargetWeightStrategy",
     "TopNStrategy",
     "__version__",

@@ -27,7 +27,7 @@ from .broker import Broker
 from .config import BacktestConfig
 from .data.feed import DataFeed
 from .data.view import BarView
-from .errors import ConfigError, DataWarning
+from .errors import ConfigError, DataWarning, StrategyError
 from .execution.slippage import SlippageModel, check_slippage_fields, slippage_table
 from .kernels.records import ORIGIN_NAMES
 from .orders import Fill
@@ -79,6 +79,11 @@ class Engine:
         """Run the backtest from the first bar to the last and return its result.
 
         ``progress=True`` shows a progress bar once the run has taken more than a second.
+
+        An exception in ``on_start``, ``on_data`` or ``on_fill`` propagates as itself with a
+        note (shown under its traceback, in ``exc.__notes__``) naming the callback, the bar and
+        its timestamp. One in ``on_end`` comes after every bar has run: it is raised as a
+        ``StrategyError`` whose ``result`` is the finished run and whose cause is the original.
         """
         feed, strategy, config = self.feed, self.strategy, self.config
         n_bars = feed.n_bars
@@ -113,7 +118,11 @@ class Engine:
         bar_progress = tqdm(
             total=n_bars, delay=1.0, disable=not progress, unit="bar", desc="backtest", leave=False
         )
-        strategy.on_start(broker)
+        try:
+            strategy.on_start(broker)
+        except Exception as exc:
+            exc.add_note(f"raised by {_name(strategy)}.on_start, before bar 0 ({times[0]})")
+            raise
         for t in range(n_bars):
             timestamp = times[t]
             broker.start_bar(t, new_month=bool(new_month[t]), new_day=bool(new_day[t]))
@@ -133,13 +142,29 @@ class Engine:
             broker.check_portfolio()
             view._advance(t, timestamp)
             if not broker.stopped:
-                strategy.on_data(timestamp, view, broker)
+                try:
+                    strategy.on_data(timestamp, view, broker)
+                except Exception as exc:
+                    exc.add_note(f"raised by {_name(strategy)}.on_data at bar {t} ({timestamp})")
+                    raise
             if same_close and self._fill(broker, t, True, bar_rows, times, wants_fills):
                 # Close fills change cash and holdings of this bar: record the bar again.
                 broker.mark(t, closes[t], cash, positions_value, gross)
             bar_progress.update(1)
-        strategy.on_end(broker)
         bar_progress.close()
+        try:
+            strategy.on_end(broker)
+        except Exception as exc:
+            # Every bar has run: keep the result rather than lose it to the last callback.
+            result = build_result(
+                feed, broker, clock, cash, positions_value, gross, borrow, interest,
+                benchmark=self.benchmark,
+            )  # fmt: skip
+            raise StrategyError(
+                f"{_name(strategy)}.on_end raised {type(exc).__name__}: {exc} (after the last "
+                f"bar, {times[-1]}); the run had finished: its result is this error's .result",
+                result=result,
+            ) from exc
 
         return build_result(
             feed, broker, clock, cash, positions_value, gross, borrow, interest,
@@ -176,7 +201,19 @@ class Engine:
                 order_id=int(rec["order_id"]),
                 reason=ORIGIN_NAMES[rec["origin"]],
             )
-            self.strategy.on_fill(fill, broker)
+            try:
+                self.strategy.on_fill(fill, broker)
+            except Exception as exc:
+                exc.add_note(
+                    f"raised by {_name(self.strategy)}.on_fill at bar {int(rec['bar'])} "
+                    f"({fill.timestamp}), for the {fill.side} of {fill.quantity:g} "
+                    f"{fill.asset} (order {fill.order_id})"
+                )
+                raise
+
+
+def _name(strategy: Strategy) -> str:
+    return type(strategy).__name__
 
 
 def run_backtest(
