@@ -8,15 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from ml4t.backtest import (
-    BacktestConfig,
-    BarView,
-    Broker,
-    Engine,
-    OrderError,
-    Strategy,
-    StrategyError,
-)
+from ml4t.backtest import BacktestConfig, BarView, Broker, Engine, OrderError, Strategy
 from scripted import run
 
 
@@ -445,6 +437,8 @@ def test_an_exception_in_on_fill_names_the_bar_and_the_fill(make_feed):
 
 
 def test_an_exception_in_on_end_keeps_the_finished_result(make_feed):
+    from ml4t.backtest import StrategyError
+
     feed = make_feed({"A": [(10.0, 10.0), (11.0, 12.0), (12.0, 15.0)]})
 
     class Fails(Strategy):
@@ -463,3 +457,40 @@ def test_an_exception_in_on_end_keeps_the_finished_result(make_feed):
     # 100 shares bought at bar 1's open, 11, and marked at the last close, 15.
     assert result.final_value == 10_000.0 - 100 * 11.0 + 100 * 15.0
     assert result.fills.height == 1
+
+
+# A short of 100 A at 100 (bar 1's open) that A's rally to 300 (bar 2's close) takes to an
+# equity of 10,000 + 100 x 100 - 100 x 300 = -10,000; B sits at 50.
+BUST = {
+    "A": [(100.0, 100.0), (100.0, 100.0), (100.0, 300.0, 100.0, 300.0), (300.0, 300.0)],
+    "B": [(50.0, 50.0)] * 4,
+}
+
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        (lambda b: b.order_target_percent("B", 0.5), r"order_target_percent\('B', 0\.5\)"),
+        (lambda b: b.order_target_percents({"B": 0.5}), r"order_target_percents\(\.\.\.\)"),
+        (lambda b: b.rebalance({"A": -1.0, "B": 0.5}), r"rebalance\(\.\.\.\)"),
+    ],
+)
+def test_percent_sizing_at_negative_equity_places_no_order_and_warns(make_feed, call, name):
+    from ml4t.backtest import OrderWarning
+
+    feed = make_feed(BUST)
+    returned = []
+    actions = {
+        0: lambda b, d: b.submit_order("A", -100),
+        2: lambda b, d: returned.append(call(b)),
+    }
+    with pytest.warns(OrderWarning, match=name + " at bar 2 placed no order: equity is -10,000"):
+        result, strategy = run(feed, actions, account="margin", maintenance_margin=0.0)
+    assert strategy.equity_seen[2] == -10_000.0
+    # 0.5 x -10,000 / 50 would have sold 100 B: nothing is ordered instead.
+    assert returned[0] is None or len(returned[0]) == 0
+    # The short, and the margin call that covers it at bar 3's open.
+    assert result.orders.select("asset", "side", "origin").rows() == [
+        ("A", "sell", "order"),
+        ("A", "buy", "margin_call"),
+    ]

@@ -23,6 +23,7 @@ from .errors import (
     DataError,
     DataWarning,
     OrderError,
+    OrderWarning,
     StrategyError,
 )
 from .orders import Fill, Order
@@ -46,6 +47,7 @@ __all__ = [
     "Fill",
     "Order",
     "OrderError",
+    "OrderWarning",
     "SignalStrategy",
     "Strategy",
     "StrategyError",

@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable
 from typing import Any, Literal
 
@@ -33,7 +34,7 @@ from .broker import Broker
 from .config import BacktestConfig
 from .data.feed import DataFeed
 from .engine import _STEP_FIELDS, Calendar, build_result, check_slippage
-from .errors import ConfigError
+from .errors import ConfigError, OrderWarning
 from .kernels import driver
 from .kernels.records import EXECUTION_ORDER_NAMES, TRAIL_CLOSE, TRAIL_HIGH_LOW
 from .results.result import BacktestResult
@@ -97,10 +98,13 @@ def run_signals(
         raise ConfigError(
             "short_entries need BacktestConfig(account='margin'): a cash account cannot short"
         )
+    percent_bars = None
+    if size_type == "percent":
+        percent_bars = long_in.any(axis=1) | (short_in.any(axis=1) if shorts else False)
     return _run(
         feed, config, position_rules, portfolio_rules, driver.MODE_SIGNALS,
         signals=(long_in, long_out, short_in, short_out),
-        size=float(size), size_type=_SIZE_TYPES.index(size_type),
+        size=float(size), size_type=_SIZE_TYPES.index(size_type), percent_bars=percent_bars,
     )  # fmt: skip
 
 
@@ -152,7 +156,7 @@ def run_weights(
         )
     return _run(
         feed, config, position_rules, portfolio_rules, driver.MODE_WEIGHTS,
-        weights=(np.ascontiguousarray(w), rebalance_bar),
+        weights=(np.ascontiguousarray(w), rebalance_bar), percent_bars=rebalance_bar,
     )  # fmt: skip
 
 
@@ -217,6 +221,7 @@ def _run(
     size_type: int = 0,
     weights: tuple[NDArray[np.float64], NDArray[np.bool_]] | None = None,
     orders: tuple[NDArray[np.float64], ...] | None = None,
+    percent_bars: NDArray[np.bool_] | None = None,
 ) -> BacktestResult:
     if not isinstance(feed, DataFeed):
         raise ConfigError(f"feed must be a DataFeed, got {type(feed).__name__}")
@@ -291,7 +296,29 @@ def _run(
             scratch_ids, scratch_assets, scratch_qty,
             cash, positions_value, gross, borrow, interest,
         )  # fmt: skip
+    if percent_bars is not None:
+        _warn_no_equity(
+            feed, percent_bars & ~(cash + positions_value > 0.0), cash + positions_value
+        )
     return build_result(feed, broker, clock, cash, positions_value, gross, borrow, interest)
+
+
+def _warn_no_equity(
+    feed: DataFeed, skipped: NDArray[np.bool_], equity: NDArray[np.float64]
+) -> None:
+    """The compiled driver's side of ``Broker._no_equity``: the loop placed no percent-sized
+    order while equity was <= 0; say so once, as the event driver does."""
+    if not skipped.any():
+        return
+    t = int(np.argmax(skipped))
+    warnings.warn(
+        f"equity was <= 0 on {int(skipped.sum())} bars with percent-of-equity decisions (first "
+        f"{feed.datetimes[t]}, equity {equity[t]:,.2f}); a percent of it would turn a buy into a "
+        "sell, so no percent-sized orders were placed on them (as Broker.rebalance and "
+        "order_target_percent do); signal exits (close_position) still trade",
+        OrderWarning,
+        stacklevel=4,
+    )
 
 
 def _expected_orders(

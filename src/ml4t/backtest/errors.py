@@ -49,3 +49,7 @@ class StrategyError(BacktestError, RuntimeError):
 
 class DataWarning(UserWarning):
     """Something in the data the engine works around and reports, e.g. missing bars."""
+
+
+class OrderWarning(UserWarning):
+    """An order call the broker did not carry out, and why (e.g. percent sizing at equity <= 0)."""
