@@ -33,7 +33,7 @@ from numpy.typing import ArrayLike, NDArray
 from .broker import Broker
 from .config import BacktestConfig
 from .data.feed import DataFeed
-from .engine import _STEP_FIELDS, Calendar, build_result, check_slippage
+from .engine import Calendar, build_result, check_slippage, step_arrays
 from .errors import ConfigError, OrderWarning
 from .kernels import driver
 from .kernels.records import EXECUTION_ORDER_NAMES, TRAIL_CLOSE, TRAIL_HIGH_LOW
@@ -98,9 +98,10 @@ def run_signals(
         raise ConfigError(
             "short_entries need BacktestConfig(account='margin'): a cash account cannot short"
         )
-    percent_bars = None
+    percent_bars: NDArray[np.bool_] | None = None
     if size_type == "percent":
-        percent_bars = long_in.any(axis=1) | (short_in.any(axis=1) if shorts else False)
+        entering = [long_in, short_in] if shorts else [long_in]
+        percent_bars = np.any([s.any(axis=1) for s in entering], axis=0)
     return _run(
         feed, config, position_rules, portfolio_rules, driver.MODE_SIGNALS,
         signals=(long_in, long_out, short_in, short_out),
@@ -243,7 +244,7 @@ def _run(
     clock = Calendar(feed)
     # A field the feed lacks is one row of NaN that the loop reads on every bar (driver._row).
     missing = np.full((1, n_assets), np.nan)
-    rows = [feed.array(f) if f in feed.fields else missing for f in _STEP_FIELDS.values()]
+    rows = [missing if a is None else a for a in step_arrays(feed, broker._slippage_models)]
     no_bool = np.zeros((0, 0), dtype=np.bool_)
     no_float = np.zeros((0, 0))
     entries, exits, short_entries, short_exits = signals or (no_bool,) * 4
