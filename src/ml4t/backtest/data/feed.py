@@ -248,7 +248,8 @@ class DataFeed:
             self._timestamps[start:stop].astype(np.int64),
             [str(a) for a in self._assets],
             self._timezone,
-            {name: array[start:stop].copy() for name, array in self._arrays.items()},
+            # _setup copies each window into bytes of its own: no second copy needed here.
+            {name: array[start:stop] for name, array in self._arrays.items()},
         )
         return part
 
