@@ -78,7 +78,7 @@ class SignalTwin(Strategy):
                 elif self.size_type == "value":
                     broker.order_target_value(asset, side * self.size)
                 else:
-                    broker.order_target_value(asset, side * (self.size * broker.equity))
+                    broker.order_target_percent(asset, side * self.size)
 
 
 class WeightTwin(Strategy):

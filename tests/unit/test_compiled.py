@@ -112,3 +112,68 @@ def test_a_weight_before_the_assets_first_bar_is_an_error_naming_it(make_feed):
     w = np.array([[0.5, 0.5], [0.5, 0.5], [0.5, 0.5]])
     with pytest.raises(ConfigError, match="asset B at 2024-01-01"):
         run_weights(feed, w, config=CFG)
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf])
+def test_an_infinite_weight_is_an_error_naming_asset_and_time(make_feed, bad):
+    # Inverse-volatility weights with a zero volatility: 1 / 0 = inf on one asset.
+    feed = make_feed({"A": [(100.0, 100.0)] * 3, "B": [(50.0, 50.0)] * 3})
+    w = np.array([[0.5, 0.5], [0.5, bad], [0.5, 0.5]])
+    config = BacktestConfig(initial_cash=10_000.0, account="margin")
+    with pytest.raises(ConfigError, match=r"asset B at 2024-01-02 00:00:00 is -?inf"):
+        run_weights(feed, w, config=config)
+
+
+# A short of 100 A at 100 (bar 1's open) that A's rally to 300 (bar 2's close) takes to an
+# equity of 10,000 + 100 x 100 - 100 x 300 = -10,000; B sits at 50.
+BUST = {
+    "A": [(100.0, 100.0), (100.0, 100.0), (100.0, 300.0, 100.0, 300.0), (300.0, 300.0)],
+    "B": [(50.0, 50.0)] * 4,
+}
+MARGIN = BacktestConfig(initial_cash=10_000.0, account="margin", maintenance_margin=0.0)
+# The cover of the short, at bar 3's open, by the margin call: no trade in B.
+COVER = ("A", "buy", 100.0, 300.0, "margin_call")
+
+
+def test_weights_at_negative_equity_order_nothing_as_rebalance_does(make_feed):
+    from ml4t.backtest import Engine, OrderWarning, Strategy
+
+    feed = make_feed(BUST)
+    w = np.full((4, 2), np.nan)
+    w[0] = [-1.0, 0.0]  # -10,000 / 100: short 100 A
+    w[2] = [-1.0, 0.5]  # 0.5 x -10,000 / 50 would sell 100 B
+    first = "first 2024-01-03 00:00:00, equity -10,000.00"
+    with pytest.warns(OrderWarning, match=f"equity was <= 0 on 1 bars .*{first}"):
+        compiled = run_weights(feed, w, config=MARGIN)
+
+    class Twin(Strategy):
+        def on_data(self, timestamp, data, broker):  # type: ignore[no-untyped-def]
+            row = w[data.index]
+            if np.isfinite(row).any():
+                broker.rebalance(np.nan_to_num(row))
+
+    with pytest.warns(OrderWarning, match="rebalance"):
+        event = Engine(feed, Twin(), MARGIN).run()
+    fills = compiled.fills.select("asset", "side", "quantity", "price", "reason").rows()
+    assert fills == [("A", "sell", 100.0, 100.0, "rebalance"), COVER]
+    assert compiled.fills.equals(event.fills)
+    assert compiled.orders.equals(event.orders)
+    assert compiled.final_value == -10_000.0
+
+
+def test_percent_signals_at_negative_equity_enter_nothing(make_feed):
+    from ml4t.backtest import OrderWarning
+
+    feed = make_feed(BUST)
+    none = np.zeros((4, 2), dtype=bool)
+    short_entries = none.copy()
+    short_entries[0, 0] = True  # 1.0 x 10,000 / 100: short 100 A
+    entries = none.copy()
+    entries[2, 1] = True  # 1.0 x -10,000 / 50 would sell 200 B
+    with pytest.warns(OrderWarning, match="equity was <= 0 on 1 bars"):
+        result = run_signals(
+            feed, entries, none, short_entries=short_entries, short_exits=none, size=1.0,
+            config=MARGIN,
+        )  # fmt: skip
+    fills = result.fills.select("asset", "side", "quantity", "price", "reason").rows()
+    assert fills == [("A", "sell", 100.0, 100.0, "target"), COVER]

@@ -300,6 +300,7 @@ def test_fifo_trades_split_lots_across_closing_fills(make_feed):
         (lambda b: b.rebalance({"A": -0.1}), "cannot short"),
         (lambda b: b.rebalance(np.ones(3)), r"shape \(1,\)"),
         (lambda b: b.cancel_order(99), "unknown order id 99"),
+        (lambda b: b.cancel_order(0.5), "order id must be an int .* got 0.5"),
     ],
 )
 def test_bad_order_requests_raise_order_error_naming_the_problem(make_feed, call, message):
@@ -384,3 +385,112 @@ def test_a_buy_the_cash_would_scale_to_dust_is_rejected_not_filled(make_feed):
         "rejected",
         "insufficient_cash",
     )
+
+
+def test_an_order_from_on_start_is_submitted_at_the_first_bar_and_fills_at_its_open(make_feed):
+    # Backtrader's start() orders act on the first bar: a market order fills at its open.
+    feed = make_feed({"A": [(10.0, 11.0), (12.0, 13.0), (14.0, 15.0)]})
+
+    class Early(Strategy):
+        def on_start(self, broker):  # type: ignore[no-untyped-def]
+            broker.submit_order("A", 5)
+
+        def on_data(self, timestamp, data, broker):  # type: ignore[no-untyped-def]
+            pass
+
+    result = Engine(feed, Early(), BacktestConfig()).run()
+    order = result.orders.row(0, named=True)
+    assert order["submitted"] == datetime(2024, 1, 1)
+    assert order["ended"] == datetime(2024, 1, 1)
+    assert result.fills.select("timestamp", "price").rows() == [(datetime(2024, 1, 1), 10.0)]
+
+
+def test_an_exception_in_on_data_carries_a_note_with_the_bar_and_its_timestamp(make_feed):
+    feed = make_feed({"A": [(10.0, 10.0)] * 3})
+
+    class Fails(Strategy):
+        def on_data(self, timestamp, data, broker):  # type: ignore[no-untyped-def]
+            if data.index == 1:
+                raise ZeroDivisionError("division by zero in my signal")
+
+    with pytest.raises(ZeroDivisionError, match="in my signal") as info:
+        Engine(feed, Fails(), BacktestConfig()).run()
+    assert info.value.__notes__ == ["raised by Fails.on_data at bar 1 (2024-01-02 00:00:00)"]
+
+
+def test_an_exception_in_on_fill_names_the_bar_and_the_fill(make_feed):
+    feed = make_feed({"A": [(10.0, 10.0), (11.0, 12.0), (12.0, 12.0)]})
+
+    class Fails(Strategy):
+        def on_data(self, timestamp, data, broker):  # type: ignore[no-untyped-def]
+            if data.index == 0:
+                broker.submit_order("A", 3)
+
+        def on_fill(self, fill, broker):  # type: ignore[no-untyped-def]
+            raise KeyError("bookkeeping")
+
+    with pytest.raises(KeyError) as info:
+        Engine(feed, Fails(), BacktestConfig()).run()
+    assert info.value.__notes__ == [
+        "raised by Fails.on_fill at bar 1 (2024-01-02 00:00:00), for the buy of 3 A (order 0)"
+    ]
+
+
+def test_an_exception_in_on_end_keeps_the_finished_result(make_feed):
+    from ml4t.backtest import StrategyError
+
+    feed = make_feed({"A": [(10.0, 10.0), (11.0, 12.0), (12.0, 15.0)]})
+
+    class Fails(Strategy):
+        def on_data(self, timestamp, data, broker):  # type: ignore[no-untyped-def]
+            if data.index == 0:
+                broker.submit_order("A", 100)
+
+        def on_end(self, broker):  # type: ignore[no-untyped-def]
+            raise RuntimeError("report upload failed")
+
+    with pytest.raises(StrategyError, match=r"Fails\.on_end raised RuntimeError") as info:
+        Engine(feed, Fails(), BacktestConfig(initial_cash=10_000.0)).run()
+    assert isinstance(info.value.__cause__, RuntimeError)
+    result = info.value.result
+    assert result is not None
+    # 100 shares bought at bar 1's open, 11, and marked at the last close, 15.
+    assert result.final_value == 10_000.0 - 100 * 11.0 + 100 * 15.0
+    assert result.fills.height == 1
+
+
+# A short of 100 A at 100 (bar 1's open) that A's rally to 300 (bar 2's close) takes to an
+# equity of 10,000 + 100 x 100 - 100 x 300 = -10,000; B sits at 50.
+BUST = {
+    "A": [(100.0, 100.0), (100.0, 100.0), (100.0, 300.0, 100.0, 300.0), (300.0, 300.0)],
+    "B": [(50.0, 50.0)] * 4,
+}
+
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        (lambda b: b.order_target_percent("B", 0.5), r"order_target_percent\('B', 0\.5\)"),
+        (lambda b: b.order_target_percents({"B": 0.5}), r"order_target_percents\(\.\.\.\)"),
+        (lambda b: b.rebalance({"A": -1.0, "B": 0.5}), r"rebalance\(\.\.\.\)"),
+    ],
+)
+def test_percent_sizing_at_negative_equity_places_no_order_and_warns(make_feed, call, name):
+    from ml4t.backtest import OrderWarning
+
+    feed = make_feed(BUST)
+    returned = []
+    actions = {
+        0: lambda b, d: b.submit_order("A", -100),
+        2: lambda b, d: returned.append(call(b)),
+    }
+    with pytest.warns(OrderWarning, match=name + " at bar 2 placed no order: equity is -10,000"):
+        result, strategy = run(feed, actions, account="margin", maintenance_margin=0.0)
+    assert strategy.equity_seen[2] == -10_000.0
+    # 0.5 x -10,000 / 50 would have sold 100 B: nothing is ordered instead.
+    assert returned[0] is None or len(returned[0]) == 0
+    # The short, and the margin call that covers it at bar 3's open.
+    assert result.orders.select("asset", "side", "origin").rows() == [
+        ("A", "sell", "order"),
+        ("A", "buy", "margin_call"),
+    ]

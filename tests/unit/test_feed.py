@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import re
 import warnings
 from datetime import date, datetime, timedelta
@@ -172,6 +173,52 @@ def test_has_bar_assets_and_timestamps_are_read_only() -> None:
 
     for array in (feed.has_bar, feed.assets, feed.timestamps):
         assert not array.flags.writeable
+
+
+@pytest.mark.parametrize(
+    "handed_out",
+    [
+        lambda f: f.array("close"),
+        lambda f: f.array("close")[1:, ::-1],
+        lambda f: f.array("close").base,
+        lambda f: f.has_bar,
+        lambda f: f.assets,
+        lambda f: f.timestamps,
+    ],
+)
+def test_feed_arrays_and_their_views_cannot_be_made_writeable_again(handed_out: Any) -> None:
+    feed = DataFeed(two_by_three())
+
+    with pytest.raises(ValueError, match="WRITEABLE"):
+        handed_out(feed).flags.writeable = True
+
+
+def test_an_unpickled_feed_is_as_read_only_as_the_original() -> None:
+    original = DataFeed(two_by_three())
+
+    feed = pickle.loads(pickle.dumps(original, protocol=4))
+
+    assert_same_feed(feed, original)
+    for array in (feed.array("close"), feed.has_bar, feed.assets, feed.timestamps):
+        with pytest.raises(ValueError, match="WRITEABLE"):
+            array.flags.writeable = True
+
+
+@pytest.mark.parametrize("name", ["A\x00", "A\n", "\tA", "A\x1b"])
+def test_asset_names_with_control_characters_are_data_errors(name: str) -> None:
+    # "A" and "A\x00" would both print as A in every table and message.
+    frame = bars(flat("A", 0, 1.0), flat(name, 0, 2.0))
+
+    with pytest.raises(DataError, match=re.escape(f"asset name {name!r} contains a control")):
+        DataFeed(frame)
+
+
+def test_from_arrays_rejects_asset_names_with_control_characters() -> None:
+    ones = np.ones((1, 2))
+    fields = {name: ones for name in OHLCV}
+
+    with pytest.raises(DataError, match=re.escape("asset name 'B\\x00'")):
+        DataFeed.from_arrays([DAY0], ["A", "B\x00"], fields)
 
 
 def test_has_bar_is_true_where_close_is_present() -> None:

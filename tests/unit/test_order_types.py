@@ -278,6 +278,10 @@ def test_replace_order_moves_a_working_limit(make_feed):
         (lambda b: b.submit_order("A", 1, order_type="iceberg"), "order_type for asset A must be"),
         (lambda b: b.submit_order("A", 1, tif="ioc"), "tif must be"),
         (
+            lambda b: b.submit_bracket("A", 1, take_profit=110.0, stop_loss=95.0, tif="ioc"),
+            r"tif must be 'gtc' \(good till cancelled\) or 'day', got 'ioc' for asset A",
+        ),
+        (
             lambda b: b.submit_bracket("A", 1, take_profit=90.0, stop_loss=95.0),
             "stop_loss < take_profit",
         ),

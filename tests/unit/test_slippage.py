@@ -106,7 +106,7 @@ def test_zero_quantity_fills_at_the_price() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Spread: bid/ask, then the spread column, then the constant.
+# Spread: a constant given wins; else a named column; else bid/ask, then the spread column.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -135,19 +135,30 @@ def test_spread_slippage_uses_spread_bps_of_price_without_columns() -> None:
     assert SpreadSlippage(spread_bps=20).fill_price(50.0, -5) == pytest.approx(49.95)
 
 
-def test_spread_slippage_bid_ask_beats_spread_column_and_constant() -> None:
-    quote = BarQuote(bid=99.9, ask=100.1, spread=0.6)  # bid/ask spread 0.2, half 0.1
-    assert SpreadSlippage(spread=1.0).fill_price(100.0, 1, bar=quote) == pytest.approx(100.1)
+def test_spread_slippage_constant_beats_bid_ask_and_spread_column() -> None:
+    # The user's constant 1.0 (half 0.5) wins over the quotes' 0.2 and the column's 0.6.
+    quote = BarQuote(bid=99.9, ask=100.1, spread=0.6)
+    assert SpreadSlippage(spread=1.0).fill_price(100.0, 1, bar=quote) == pytest.approx(100.5)
 
 
-def test_spread_slippage_spread_column_beats_constant() -> None:
-    quote = BarQuote(spread=0.6)  # half 0.3; the constant 1.0 would give 0.5
-    assert SpreadSlippage(spread=1.0).fill_price(100.0, 1, bar=quote) == pytest.approx(100.3)
+def test_spread_slippage_bps_ignores_a_negative_spread_column() -> None:
+    # A "spread" column of -5 (a pairs z-score, say) must not cancel 10 bps: half of 0.10.
+    quote = BarQuote(spread=-5.0)
+    assert SpreadSlippage(spread_bps=10).fill_price(100.0, 1, bar=quote) == pytest.approx(100.05)
+
+
+def test_spread_slippage_named_column_is_read_instead_of_bid_ask() -> None:
+    # bar.spread holds the named column (0.6, half 0.3); the quotes' 0.2 is not used.
+    quote = BarQuote(bid=99.9, ask=100.1, spread=0.6)
+    model = SpreadSlippage(spread="spread_est")
+    assert model.fill_price(100.0, 1, bar=quote) == pytest.approx(100.3)
+    assert model.required_fields() == (("spread_est",),)
+    assert model.quote_columns() == {"spread": "spread_est"}
 
 
 def test_spread_slippage_needs_both_bid_and_ask_to_use_quotes() -> None:
-    quote = BarQuote(bid=99.0)  # no ask: falls through to the constant, half of 1.0
-    assert SpreadSlippage(spread=1.0).fill_price(100.0, 1, bar=quote) == pytest.approx(100.5)
+    quote = BarQuote(bid=99.0, spread=1.0)  # no ask: falls through to the column, half of 1.0
+    assert SpreadSlippage().fill_price(100.0, 1, bar=quote) == pytest.approx(100.5)
 
 
 def test_spread_slippage_without_any_source_cannot_price_the_fill() -> None:
@@ -176,11 +187,28 @@ def test_volume_share_sell_receives_square_root_impact_less() -> None:
     assert model.fill_price(100.0, -10_000, bar=BarQuote(volume=1e6)) == pytest.approx(99.98)
 
 
-def test_volume_share_volatility_column_beats_constant() -> None:
-    # participation 0.04, sqrt = 0.2; column sigma 0.03: fraction 0.1 * 0.03 * 0.2 = 0.0006
+def test_volume_share_constant_beats_volatility_column() -> None:
+    # participation 0.04, sqrt = 0.2; the constant 0.02, not the column's 30 (percent units):
+    # fraction 0.1 * 0.02 * 0.2 = 0.0004
     model = VolumeShareSlippage(impact=0.1, volatility=0.02)
+    quote = BarQuote(volume=1e6, volatility=30.0)
+    assert model.fill_price(50.0, 40_000, bar=quote) == pytest.approx(50.0 * 1.0004)
+
+
+def test_volume_share_named_column_is_read_from_the_volatility_slot() -> None:
+    # fraction 0.1 * 0.03 * sqrt(0.04) = 0.0006
+    model = VolumeShareSlippage(impact=0.1, volatility="vol_20d")
     quote = BarQuote(volume=1e6, volatility=0.03)
     assert model.fill_price(50.0, 40_000, bar=quote) == pytest.approx(50.0 * 1.0006)
+    assert model.required_fields() == (("vol_20d", "volume"),)
+    assert model.quote_columns() == {"volatility": "vol_20d"}
+
+
+def test_a_combined_model_cannot_read_one_field_from_two_columns() -> None:
+    with pytest.raises(ConfigError, match="'volatility' from two columns, 'vol_5d' and 'vol_20d'"):
+        CombinedSlippage(
+            VolumeShareSlippage(volatility="vol_5d"), VolumeShareSlippage(volatility="vol_20d")
+        )
 
 
 def test_volume_share_exponent_two_with_unit_volatility_is_zipline_volume_share() -> None:

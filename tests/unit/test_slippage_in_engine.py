@@ -8,7 +8,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from ml4t.backtest import BacktestConfig, ConfigError, DataFeed, DataWarning, run_signals
+from ml4t.backtest import (
+    BacktestConfig,
+    ConfigError,
+    DataError,
+    DataFeed,
+    DataWarning,
+    run_signals,
+)
 from ml4t.backtest.execution.slippage import (
     CombinedSlippage,
     FixedBpsSlippage,
@@ -172,3 +179,85 @@ def test_combined_spread_and_impact_through_both_drivers():
     compiled = run_signals(data, entries, np.zeros_like(entries), size=100.0,
                            size_type="shares", config=config)  # fmt: skip
     assert compiled.fills["price"].to_list() == result.fills["price"].to_list()
+
+
+def both_drivers(data: DataFeed, model: object, quantity: float) -> list[list[float]]:
+    """Fill prices of a buy of ``quantity`` decided at bar 0, from each driver."""
+    result, _ = run(data, {0: lambda b, d: b.submit_order("A", quantity)}, slippage=model,
+                    initial_cash=1e6)  # fmt: skip
+    entries = np.array([[True], [False], [False]])
+    compiled = run_signals(data, entries, np.zeros_like(entries), size=quantity,
+                           size_type="shares",
+                           config=BacktestConfig(initial_cash=1e6, slippage=model))  # fmt: skip
+    return [result.fills["price"].to_list(), compiled.fills["price"].to_list()]
+
+
+def test_an_explicit_volatility_wins_over_a_volatility_column_in_both_drivers():
+    # The column is in percent (30); the model's 0.02 is used: 400 of 10,000 shares is 4%,
+    # sqrt 0.2; 0.1 x 0.02 x 0.2 = 0.0004 of the open of 100. (Reading 30 gave 100 x 1.6.)
+    data = feed(volatility=[30.0, 30.0, 30.0])
+    model = VolumeShareSlippage(impact=0.1, volatility=0.02)
+    assert both_drivers(data, model, 400) == [[pytest.approx(100.04)]] * 2
+
+
+def test_an_explicit_spread_bps_ignores_a_negative_spread_column_in_both_drivers():
+    # The spread column is a z-score of -5; 10 bps of 100 is 0.10, half of it 0.05.
+    data = feed(spread=[-5.0, -5.0, -5.0])
+    model = SpreadSlippage(spread_bps=10)
+    assert both_drivers(data, model, 10) == [[pytest.approx(100.05)]] * 2
+
+
+def test_a_named_volatility_column_is_read_in_both_drivers():
+    # vol_20d is 0.03: 0.1 x 0.03 x sqrt(400 / 10,000) = 0.0006 of 100; the unrelated
+    # volatility column (percent units) is not read, so it is not checked either.
+    data = feed(vol_20d=[0.03, 0.03, 0.03], volatility=[30.0, 30.0, 30.0])
+    model = VolumeShareSlippage(impact=0.1, volatility="vol_20d")
+    assert both_drivers(data, model, 400) == [[pytest.approx(100.06)]] * 2
+
+
+def test_assets_naming_different_columns_each_read_their_own_in_both_drivers():
+    n = 3
+    rows = {
+        "timestamp": [datetime(2024, 1, 1) + timedelta(days=t) for t in range(n)] * 2,
+        "asset": ["A"] * n + ["B"] * n,
+        "open": [100.0] * 2 * n,
+        "high": [101.0] * 2 * n,
+        "low": [97.0] * 2 * n,
+        "close": [100.0] * 2 * n,
+        "volume": [10_000.0] * 2 * n,
+        "volatility": [0.02] * 2 * n,
+        "vol_b": [0.08] * 2 * n,
+    }
+    data = DataFeed(pl.DataFrame(rows))
+    costs = {
+        "slippage": VolumeShareSlippage(impact=0.1),
+        "slippage_overrides": {"B": VolumeShareSlippage(impact=0.1, volatility="vol_b")},
+    }
+    config = BacktestConfig(initial_cash=1e6, **costs)
+    buy = {0: lambda b, d: (b.submit_order("A", 400), b.submit_order("B", 400))}
+    result, _ = run(data, buy, initial_cash=1e6, **costs)
+    entries = np.array([[True, True], [False, False], [False, False]])
+    compiled = run_signals(data, entries, np.zeros_like(entries), size=400.0,
+                           size_type="shares", config=config)  # fmt: skip
+    # sqrt(400 / 10,000) = 0.2. A: 0.1 x 0.02 x 0.2 = 0.0004; B: 0.1 x 0.08 x 0.2 = 0.0016.
+    expected = [pytest.approx(100.04), pytest.approx(100.16)]
+    assert result.fills.sort("asset")["price"].to_list() == expected
+    assert compiled.fills.sort("asset")["price"].to_list() == expected
+
+
+def test_a_volatility_column_in_percent_is_a_data_error_naming_it():
+    data = feed(volatility=[30.0, 30.0, 30.0])
+    message = (
+        r"column 'volatility', read by .* as the volatility, is 30.0 for asset A at 2024-01-01"
+    )
+    config = BacktestConfig(slippage=VolumeShareSlippage())
+    with pytest.raises(DataError, match=message):
+        run(data, {}, slippage=config.slippage)
+    with pytest.raises(DataError, match=message):
+        run_signals(data, np.zeros((3, 1), dtype=bool), config=config)
+
+
+def test_a_negative_spread_column_read_by_the_model_is_a_data_error_naming_it():
+    data = feed(spread=[0.2, -5.0, 0.2])
+    with pytest.raises(DataError, match=r"column 'spread'.* is -5.0 for asset A at 2024-01-02"):
+        run(data, {}, slippage=SpreadSlippage())

@@ -96,6 +96,32 @@ def test_history_ends_at_the_current_bar_and_pads_the_start_with_nan():
         seen[10][0, 0] = 99.0  # read-only: a strategy cannot scribble on the data
 
 
+def test_a_strategy_cannot_write_a_future_open_into_the_feed():
+    feed = stamped_feed()
+
+    class HalveTomorrowsOpen(Strategy):
+        def __init__(self) -> None:
+            self.refused: list[str] = []
+
+        def on_data(self, timestamp, data, broker):  # type: ignore[no-untyped-def]
+            if data.index != 0:
+                return
+            opens = data._feed.arrays["open"]  # private, reachable, but not writable
+            try:
+                opens.flags.writeable = True
+                opens[1] /= 2.0
+            except ValueError as exc:
+                self.refused.append(str(exc))
+            broker.submit_order("A", 1)
+
+    cheat = HalveTomorrowsOpen()
+    result = Engine(feed, cheat, BacktestConfig()).run()
+    assert len(cheat.refused) == 1
+    # A's open at bar 1 is 1000 + 1: its fill there, and the feed a next run reads, keep it.
+    assert result.fills["price"].to_list() == [1001.0]
+    assert feed.array("open")[1, 0] == 1001.0
+
+
 def test_current_bar_arrays_are_copies_the_strategy_may_change():
     class Scribble(Strategy):
         def on_data(self, timestamp, data, broker):  # type: ignore[no-untyped-def]

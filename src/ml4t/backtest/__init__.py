@@ -17,7 +17,15 @@ from .compiled import run_orders, run_signals, run_weights
 from .config import BacktestConfig
 from .data import Bar, BarView, DataFeed
 from .engine import Engine, run_backtest
-from .errors import BacktestError, ConfigError, DataError, DataWarning, OrderError
+from .errors import (
+    BacktestError,
+    ConfigError,
+    DataError,
+    DataWarning,
+    OrderError,
+    OrderWarning,
+    StrategyError,
+)
 from .orders import Fill, Order
 from .results import BacktestResult
 from .strategy import SignalStrategy, Strategy, TargetWeightStrategy, TopNStrategy
@@ -40,8 +48,10 @@ __all__ = [
     "Fill",
     "Order",
     "OrderError",
+    "OrderWarning",
     "SignalStrategy",
     "Strategy",
+    "StrategyError",
     "TargetWeightStrategy",
     "TopNStrategy",
     "__version__",

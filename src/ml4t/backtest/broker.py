@@ -9,6 +9,7 @@ close of the bar the strategy is looking at, and net out orders still waiting to
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Literal
 
@@ -16,7 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .config import BacktestConfig
-from .errors import ConfigError, OrderError
+from .errors import ConfigError, OrderError, OrderWarning
 from .execution.commission import COMMISSION_PYTHON, commission_table
 from .execution.slippage import SLIPPAGE_PYTHON, slippage_table
 from .kernels import python_models, sizing
@@ -157,6 +158,7 @@ class Broker:
         self._last_price = np.full(n, np.nan, dtype=np.float64)
         self._account = np.array([config.initial_cash], dtype=np.float64)
         self._equity = float(config.initial_cash)
+        self._warned_no_equity = False
         self._bar = -1
         self._volume_used = np.zeros(n if self._max_participation > 0.0 else 0)
 
@@ -283,8 +285,7 @@ class Broker:
         kind = self._order_kind(
             asset, order_type, limit_price, stop_price, trail_amount, trail_percent
         )
-        if tif not in ("gtc", "day"):
-            raise OrderError(f"tif must be 'gtc' or 'day', got {tif!r} for asset {asset}")
+        _check_tif(asset, tif)
         trail_ref = np.nan
         if kind == TRAILING_STOP:
             trail_ref = self._decision_price(a)
@@ -338,6 +339,7 @@ class Broker:
         """
         a = self._asset_id(asset)
         qty = self._signed_quantity(asset, quantity, side)
+        _check_tif(asset, tif)
         direction = 1.0 if qty > 0 else -1.0
         # Signed distances from the anchor: a long's take-profit is above it, its stop below.
         offsets = {
@@ -485,9 +487,17 @@ class Broker:
         return self._order_towards(a, shares, O_TARGET, target_value=float(value))
 
     def order_target_percent(self, asset: str, percent: float) -> int | None:
-        """Order what it takes to hold ``percent`` of equity (0.1 = 10%) in ``asset``."""
+        """Order what it takes to hold ``percent`` of equity (0.1 = 10%) in ``asset``.
+
+        While equity is zero or negative no order is placed (a percent of a negative equity
+        would turn a buy into a sell) and an ``OrderWarning`` says so, once per run; close
+        positions with ``close_position`` or ``order_target_quantity``.
+        """
         if not math.isfinite(percent):
             raise OrderError(f"target percent for asset {asset} must be finite, got {percent}")
+        self._decision_price(self._asset_id(asset))
+        if self._no_equity(f"order_target_percent({asset!r}, {percent!r})"):
+            return None
         return self.order_target_value(asset, percent * self._equity)
 
     def order_target_percents(self, percents: Mapping[str, float] | ArrayLike) -> NDArray[np.int64]:
@@ -496,7 +506,7 @@ class Broker:
         ``percents`` is a mapping ``{asset: percent}`` or an array over ``data.assets`` where
         NaN leaves an asset alone (unlike ``rebalance``, which closes what it is not given).
         The orders and their order are those of calling ``order_target_percent`` asset by
-        asset, in ``assets`` order, without a Python call per asset.
+        asset, in ``assets`` order, without a Python call per asset (none while equity <= 0).
 
         Example:
             >>> p = np.full(len(data.assets), np.nan)  # doctest: +SKIP
@@ -538,6 +548,8 @@ class Broker:
             raise OrderError(f"target {what} for asset {self._assets[i]} must be finite or NaN")
         if problem != sizing.OK:
             raise OrderError(_weight_problem(problem, str(self._assets[i]), p[i], self._bar))
+        if what == "percent" and count and self._no_equity("order_target_percents(...)"):
+            return np.zeros(0, dtype=np.int64)
         return self._submit_deltas(count, p, scale, O_TARGET)
 
     def close_position(self, asset: str) -> int | None:
@@ -550,6 +562,7 @@ class Broker:
         ``weights`` is a mapping ``{asset: weight}`` or an array aligned to ``data.assets``.
         Quantities are sized at the current close and equity, rounded towards zero to whole
         shares unless fractional shares are on. Returns the ids of the orders submitted.
+        While equity is zero or negative nothing is ordered (see ``order_target_percent``).
 
         Example:
             >>> broker.rebalance({"AAPL": 0.5, "MSFT": 0.5})  # doctest: +SKIP
@@ -571,7 +584,25 @@ class Broker:
         )
         if problem != sizing.OK:
             raise OrderError(_weight_problem(problem, str(self._assets[i]), w[i], self._bar))
+        if count and self._no_equity("rebalance(...)"):
+            return np.zeros(0, dtype=np.int64)
         return self._submit_deltas(count, w, self._equity, O_REBALANCE)
+
+    def _no_equity(self, call: str) -> bool:
+        """Whether percent-of-equity sizing is off because equity is <= 0 (warns once)."""
+        if self._equity > 0.0:
+            return False
+        if not self._warned_no_equity:
+            self._warned_no_equity = True
+            warnings.warn(
+                f"{call} at bar {self._bar} placed no order: equity is {self._equity:,.2f}, and "
+                "a percent of it would turn a buy into a sell. While equity <= 0, "
+                "order_target_percent(s) and rebalance place no orders (this warning shows "
+                "once per run); close_position and order_target_quantity still trade",
+                OrderWarning,
+                stacklevel=3,
+            )
+        return True
 
     def _submit_deltas(
         self, count: int, targets: NDArray[np.float64], scale: float, origin: int
@@ -974,6 +1005,10 @@ class Broker:
     # ---- internals ---------------------------------------------------------------------------
 
     def _live_order(self, order_id: int) -> np.void:
+        if isinstance(order_id, bool) or not isinstance(order_id, int | np.integer):
+            raise OrderError(
+                f"order id must be an int as returned by submit_order, got {order_id!r}"
+            )
         if not 0 <= order_id < self.orders.n:
             raise OrderError(f"unknown order id {order_id}; ids run from 0 to {self.orders.n - 1}")
         rec: np.void = self.orders.records[order_id]
@@ -1175,6 +1210,13 @@ def _weight_problem(problem: int, asset: str, weight: float, bar: int) -> str:
         f"cannot size a weight for asset {asset}: it has no price yet at bar {bar} "
         "(no bar so far); give it weight 0 until it trades"
     )
+
+
+def _check_tif(asset: str, tif: str) -> None:
+    if tif not in ("gtc", "day"):
+        raise OrderError(
+            f"tif must be 'gtc' (good till cancelled) or 'day', got {tif!r} for asset {asset}"
+        )
 
 
 def _check_price(asset: str, name: str, value: float) -> float:

@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
@@ -34,8 +35,8 @@ from .broker import Broker
 from .config import BacktestConfig
 from .data.feed import DataFeed
 from .data.labels import align_frame, is_frame
-from .engine import _STEP_FIELDS, Calendar, build_result, check_slippage
-from .errors import ConfigError
+from .engine import Calendar, build_result, check_slippage, step_arrays
+from .errors import ConfigError, OrderWarning
 from .kernels import driver
 from .kernels.records import EXECUTION_ORDER_NAMES, TRAIL_CLOSE, TRAIL_HIGH_LOW
 from .results.result import BacktestResult
@@ -112,10 +113,14 @@ def run_signals(
         raise ConfigError(
             "short_entries need BacktestConfig(account='margin'): a cash account cannot short"
         )
+    percent_bars: NDArray[np.bool_] | None = None
+    if size_type == "percent":
+        entering = [long_in, short_in] if shorts else [long_in]
+        percent_bars = np.any([s.any(axis=1) for s in entering], axis=0)
     return _run(
         feed, config, position_rules, portfolio_rules, driver.MODE_SIGNALS,
         signals=(long_in, long_out, short_in, short_out),
-        size=float(size), size_type=_SIZE_TYPES.index(size_type),
+        size=float(size), size_type=_SIZE_TYPES.index(size_type), percent_bars=percent_bars,
     )  # fmt: skip
 
 
@@ -146,11 +151,17 @@ def run_weights(
     """
     config = config if config is not None else BacktestConfig()
     w = _numbers(feed, "weights", weights)
-    rebalance_bar: NDArray[np.bool_] = np.asarray(np.isfinite(w).any(axis=1), dtype=np.bool_)
-    w = np.where(rebalance_bar[:, None], np.nan_to_num(w, nan=0.0), 0.0)
+    # Before NaN becomes 0: nan_to_num would also turn inf into 1.8e308, a weight no check
+    # below catches, and the asset would keep its old weight unnoticed.
     if np.isinf(w).any():
         t, a = np.argwhere(np.isinf(w))[0]
-        raise ConfigError(f"weights: {_at(feed, t, a)} is infinite")
+        raise ConfigError(
+            f"weights: {_at(feed, t, a)} is {w[t, a]}; weights must be finite (NaN: no "
+            "rebalance on a row of NaN, else 0). A zero volatility in inverse-volatility "
+            "weighting is the usual cause"
+        )
+    rebalance_bar: NDArray[np.bool_] = np.asarray(np.isfinite(w).any(axis=1), dtype=np.bool_)
+    w = np.where(rebalance_bar[:, None], np.nan_to_num(w, nan=0.0), 0.0)
     if config.account == "cash" and (w < 0).any():
         t, a = np.argwhere(w < 0)[0]
         raise ConfigError(
@@ -167,7 +178,7 @@ def run_weights(
         )
     return _run(
         feed, config, position_rules, portfolio_rules, driver.MODE_WEIGHTS,
-        weights=(np.ascontiguousarray(w), rebalance_bar),
+        weights=(np.ascontiguousarray(w), rebalance_bar), percent_bars=rebalance_bar,
     )  # fmt: skip
 
 
@@ -234,6 +245,7 @@ def _run(
     size_type: int = 0,
     weights: tuple[NDArray[np.float64], NDArray[np.bool_]] | None = None,
     orders: tuple[NDArray[np.float64], ...] | None = None,
+    percent_bars: NDArray[np.bool_] | None = None,
 ) -> BacktestResult:
     if not isinstance(feed, DataFeed):
         raise ConfigError(f"feed must be a DataFeed, got {type(feed).__name__}")
@@ -255,7 +267,7 @@ def _run(
     clock = Calendar(feed)
     # A field the feed lacks is one row of NaN that the loop reads on every bar (driver._row).
     missing = np.full((1, n_assets), np.nan)
-    rows = [feed.array(f) if f in feed.fields else missing for f in _STEP_FIELDS.values()]
+    rows = [missing if a is None else a for a in step_arrays(feed, broker._slippage_models)]
     no_bool = np.zeros((0, 0), dtype=np.bool_)
     no_float = np.zeros((0, 0))
     entries, exits, short_entries, short_exits = signals or (no_bool,) * 4
@@ -308,7 +320,29 @@ def _run(
             scratch_ids, scratch_assets, scratch_qty,
             cash, positions_value, gross, borrow, interest,
         )  # fmt: skip
+    if percent_bars is not None:
+        _warn_no_equity(
+            feed, percent_bars & ~(cash + positions_value > 0.0), cash + positions_value
+        )
     return build_result(feed, broker, clock, cash, positions_value, gross, borrow, interest)
+
+
+def _warn_no_equity(
+    feed: DataFeed, skipped: NDArray[np.bool_], equity: NDArray[np.float64]
+) -> None:
+    """The compiled driver's side of ``Broker._no_equity``: the loop placed no percent-sized
+    order while equity was <= 0; say so once, as the event driver does."""
+    if not skipped.any():
+        return
+    t = int(np.argmax(skipped))
+    warnings.warn(
+        f"equity was <= 0 on {int(skipped.sum())} bars with percent-of-equity decisions (first "
+        f"{feed.datetimes[t]}, equity {equity[t]:,.2f}); a percent of it would turn a buy into a "
+        "sell, so no percent-sized orders were placed on them (as Broker.rebalance and "
+        "order_target_percent do); signal exits (close_position) still trade",
+        OrderWarning,
+        stacklevel=4,
+    )
 
 
 def _expected_orders(

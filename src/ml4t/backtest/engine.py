@@ -14,6 +14,7 @@ With ``fill_timing="next_close"`` (Zipline's daily mode) market orders from earl
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -27,7 +28,7 @@ from .broker import Broker
 from .config import BacktestConfig
 from .data.feed import DataFeed
 from .data.view import BarView
-from .errors import ConfigError, DataWarning
+from .errors import ConfigError, DataError, DataWarning, StrategyError
 from .execution.slippage import SlippageModel, check_slippage_fields, slippage_table
 from .kernels.records import O_FOLD_END, ORIGIN_NAMES
 from .orders import Fill
@@ -74,6 +75,7 @@ class Engine:
             self.config.slippage, [str(a) for a in feed.assets], self.config.slippage_overrides
         )
         check_slippage(feed, models)
+        self._slippage_models = models
 
     def run(self, *, progress: bool = False, close_at_end: bool = False) -> BacktestResult:
         """Run the backtest from the first bar to the last and return its result.
@@ -82,6 +84,11 @@ class Engine:
         ``close_at_end=True`` ends flat, as walk-forward folds do: after the last bar's
         strategy call, working orders are cancelled and every position is closed by a market
         order filled at the last close, costs paid, with reason ``fold_end``.
+
+        An exception in ``on_start``, ``on_data`` or ``on_fill`` propagates as itself with a
+        note (shown under its traceback, in ``exc.__notes__``) naming the callback, the bar and
+        its timestamp. One in ``on_end`` comes after every bar has run: it is raised as a
+        ``StrategyError`` whose ``result`` is the finished run and whose cause is the original.
         """
         feed, strategy, config = self.feed, self.strategy, self.config
         n_bars = feed.n_bars
@@ -107,16 +114,17 @@ class Engine:
         # What the broker step reads each bar, by its argument name. Quote fields that cost
         # models may read (bid, ask, spread, volatility) are NaN rows when the feed lacks them.
         rows = _BarRows(
-            {
-                argument: feed.array(field) if field in feed.fields else None
-                for argument, field in _STEP_FIELDS.items()
-            },
+            dict(zip(_STEP_FIELDS, step_arrays(feed, self._slippage_models), strict=True)),
             np.full(feed.n_assets, np.nan),
         )
         bar_progress = tqdm(
             total=n_bars, delay=1.0, disable=not progress, unit="bar", desc="backtest", leave=False
         )
-        strategy.on_start(broker)
+        try:
+            strategy.on_start(broker)
+        except Exception as exc:
+            exc.add_note(f"raised by {_name(strategy)}.on_start, before bar 0 ({times[0]})")
+            raise
         for t in range(n_bars):
             timestamp = times[t]
             broker.start_bar(t, new_month=bool(new_month[t]), new_day=bool(new_day[t]))
@@ -136,7 +144,11 @@ class Engine:
             broker.check_portfolio()
             view._advance(t, timestamp)
             if not broker.stopped:
-                strategy.on_data(timestamp, view, broker)
+                try:
+                    strategy.on_data(timestamp, view, broker)
+                except Exception as exc:
+                    exc.add_note(f"raised by {_name(strategy)}.on_data at bar {t} ({timestamp})")
+                    raise
             if same_close and self._fill(broker, t, True, bar_rows, times, wants_fills):
                 # Close fills change cash and holdings of this bar: record the bar again.
                 broker.mark(t, closes[t], cash, positions_value, gross)
@@ -146,8 +158,20 @@ class Engine:
             broker.close_all(origin=O_FOLD_END)
             self._fill(broker, t, True, rows.at(t), times, wants_fills)
             broker.mark(t, closes[t], cash, positions_value, gross)
-        strategy.on_end(broker)
         bar_progress.close()
+        try:
+            strategy.on_end(broker)
+        except Exception as exc:
+            # Every bar has run: keep the result rather than lose it to the last callback.
+            result = build_result(
+                feed, broker, clock, cash, positions_value, gross, borrow, interest,
+                benchmark=self.benchmark,
+            )  # fmt: skip
+            raise StrategyError(
+                f"{_name(strategy)}.on_end raised {type(exc).__name__}: {exc} (after the last "
+                f"bar, {times[-1]}); the run had finished: its result is this error's .result",
+                result=result,
+            ) from exc
 
         result = build_result(
             feed, broker, clock, cash, positions_value, gross, borrow, interest,
@@ -186,7 +210,19 @@ class Engine:
                 order_id=int(rec["order_id"]),
                 reason=ORIGIN_NAMES[rec["origin"]],
             )
-            self.strategy.on_fill(fill, broker)
+            try:
+                self.strategy.on_fill(fill, broker)
+            except Exception as exc:
+                exc.add_note(
+                    f"raised by {_name(self.strategy)}.on_fill at bar {int(rec['bar'])} "
+                    f"({fill.timestamp}), for the {fill.side} of {fill.quantity:g} "
+                    f"{fill.asset} (order {fill.order_id})"
+                )
+                raise
+
+
+def _name(strategy: Strategy) -> str:
+    return type(strategy).__name__
 
 
 def run_backtest(
@@ -213,13 +249,55 @@ def run_backtest(
     return engine.run(progress=progress)
 
 
+def step_arrays(
+    feed: DataFeed, models: Sequence[SlippageModel]
+) -> list[NDArray[np.float64] | None]:
+    """The ``[T, N]`` arrays the broker step reads, in ``_STEP_FIELDS`` order (None: absent).
+
+    A quote field comes from the column each asset's slippage model names for it
+    (``VolumeShareSlippage(volatility="vol_20d")``), else from the column of its own name.
+    Only when assets name different columns for one field is a new array assembled.
+    """
+    named = {id(m): m.quote_columns() for m in models}
+    arrays: list[NDArray[np.float64] | None] = []
+    for field in _STEP_FIELDS.values():
+        columns = [named[id(m)].get(field, field) for m in models]
+        distinct = set(columns)
+        if len(distinct) == 1:
+            name = columns[0]
+            arrays.append(feed.array(name) if name in feed.fields else None)
+            continue
+        mixed = np.full((feed.n_bars, feed.n_assets), np.nan)
+        for name in distinct:
+            if name in feed.fields:
+                cols = [a for a, c in enumerate(columns) if c == name]
+                mixed[:, cols] = feed.array(name)[:, cols]
+        arrays.append(mixed)
+    return arrays
+
+
+# What a quote column read as each field may hold: (low, high, what the unit is). Outside it
+# the column is almost surely another quantity (a z-score, a volatility in percent).
+_QUOTE_RANGES = {
+    "spread": (0.0, math.inf, "a bid-ask spread in price units, >= 0"),
+    "volatility": (
+        0.0,
+        5.0,
+        "per-bar volatility as a fraction in [0, 5] (0.02 is 2%; divide a column in percent "
+        "by 100)",
+    ),
+}
+
+
 def check_slippage(feed: DataFeed, models: Sequence[SlippageModel]) -> None:
     """Check each asset's slippage model (``models``, over ``feed.assets``) against the feed.
 
-    A model needing a column the feed lacks is a ``ConfigError``. A column it needs that is
-    NaN on bars where the asset has a price is a ``DataWarning``: the model cannot price a
-    fill there, so orders on those bars wait for one it can price, which the user should know
-    before reading the results.
+    A model needing a column the feed lacks is a ``ConfigError``. A spread or volatility
+    column a model reads with a value outside its unit's range (``_QUOTE_RANGES``) on a bar
+    the asset trades is a ``DataError`` naming column, asset and timestamp. A column it needs
+    that is NaN on bars where the asset has a price is a ``DataWarning``: the model cannot
+    price a fill there, so orders on those bars wait for one it can price, which the user
+    should know before reading the results.
     """
     assets_of: dict[int, list[int]] = {}
     for a, model in enumerate(models):
@@ -234,6 +312,7 @@ def check_slippage(feed: DataFeed, models: Sequence[SlippageModel]) -> None:
         if has_bar is None:
             has_bar = ~np.isnan(feed.array("close"))
         cols = np.asarray(ids)
+        _check_quote_ranges(feed, model, groups, cols, has_bar[:, cols])
         priced = np.zeros((feed.n_bars, len(ids)), dtype=bool)
         for group in groups:
             present = np.ones_like(priced)
@@ -249,9 +328,37 @@ def check_slippage(feed: DataFeed, models: Sequence[SlippageModel]) -> None:
                 f"{int(blind.any(axis=0).sum())} assets that have a price: its columns {needs} "
                 f"are missing there (first: asset {feed.assets[cols[k]]!s} at "
                 f"{feed.datetimes[t]}). Orders on those bars wait for a bar it can price; fill "
-                "the column or give the model a constant fallback",
+                "the column, or give the model a constant instead",
                 DataWarning,
                 stacklevel=3,
+            )
+
+
+def _check_quote_ranges(
+    feed: DataFeed,
+    model: SlippageModel,
+    groups: list[tuple[str, ...]],
+    cols: NDArray[np.intp],
+    has_bar: NDArray[np.bool_],
+) -> None:
+    """A ``DataError`` for the first value of a column ``model`` reads outside its range."""
+    read = {column for group in groups for column in group}
+    named = model.quote_columns()
+    for field, (low, high, valid) in _QUOTE_RANGES.items():
+        column = named.get(field, field)
+        if column not in read:
+            continue
+        values = feed.array(column)[:, cols]
+        with np.errstate(invalid="ignore"):
+            bad = has_bar & ((values < low) | (values > high))
+        if bad.any():
+            t, k = np.argwhere(bad)[0]
+            raise DataError(
+                f"column {column!r}, read by {model!r} as the {field}, is {float(values[t, k])!r} "
+                f"for asset {feed.assets[cols[k]]!s} at {feed.datetimes[t]} "
+                f"({int(bad.sum())} values out of range); it must be {valid}. If the column "
+                "is something else, name the model's source explicitly (a constant, or "
+                "another column)"
             )
 
 

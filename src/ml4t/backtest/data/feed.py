@@ -7,6 +7,7 @@ pivot, so building the feed costs one pass per field and memory close to the arr
 from __future__ import annotations
 
 import itertools
+import unicodedata
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -159,8 +160,10 @@ class DataFeed:
         timezone: str | None,
         arrays: dict[str, NDArray[np.float64]],
     ) -> None:
-        for array in arrays.values():
-            array.flags.writeable = False
+        _check_asset_names(assets)
+        for name in list(arrays):
+            # One array at a time, so the copy costs one array of extra memory at most.
+            arrays[name] = _read_only(arrays[name])
         self._arrays = arrays
         self._fields = tuple(arrays)
         self._timestamps = _read_only(timestamps.astype("datetime64[us]"))
@@ -232,7 +235,11 @@ class DataFeed:
         return sum(self._missing_bars.values())
 
     def array(self, field: str) -> NDArray[np.float64]:
-        """The ``[T, N]`` float64 array of ``field`` (read-only; NaN where there is no value)."""
+        """The ``[T, N]`` float64 array of ``field`` (NaN where there is no value).
+
+        Read-only for good: its memory is an immutable ``bytes`` object, so numpy refuses
+        ``flags.writeable = True`` on it and on every view of it. Copy it to change it.
+        """
         try:
             return self._arrays[field]
         except KeyError:
@@ -259,7 +266,8 @@ class DataFeed:
             self._timestamps[start:stop].astype(np.int64),
             [str(a) for a in self._assets],
             self._timezone,
-            {name: array[start:stop].copy() for name, array in self._arrays.items()},
+            # _setup copies each window into bytes of its own: no second copy needed here.
+            {name: array[start:stop] for name, array in self._arrays.items()},
         )
         return part
 
@@ -276,6 +284,14 @@ class DataFeed:
 
     def __len__(self) -> int:
         return self.n_bars
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Unpickled arrays (a sweep's worker process) own writeable memory: freeze them again.
+        self.__dict__.update(state)
+        self._arrays = {name: _read_only(array) for name, array in self._arrays.items()}
+        self._timestamps = _read_only(self._timestamps)
+        self._assets = _read_only(self._assets)
+        self._has_bar = _read_only(self._has_bar)
 
     def __repr__(self) -> str:
         start = format_timestamp(int(self._timestamps[0].astype(np.int64)), self._timezone)
@@ -557,5 +573,22 @@ def _grid_field(
 
 
 def _read_only(array: NDArray[Any]) -> NDArray[Any]:
-    array.flags.writeable = False
-    return array
+    """``array``'s values in memory that nothing can write: a view of an immutable ``bytes``.
+
+    A plain ``flags.writeable = False`` can be undone by anyone holding the array (or a view
+    of it); numpy refuses to make an array over a ``bytes`` object writeable, so no strategy,
+    run or caller can change a feed's data through what the feed hands out.
+    """
+    frozen = np.frombuffer(np.ascontiguousarray(array).tobytes(), dtype=array.dtype)
+    return frozen.reshape(array.shape)
+
+
+def _check_asset_names(assets: Sequence[str]) -> None:
+    """Names with control characters (NUL, newline, ...) print like other names: ``"A"`` and
+    ``"A\\x00"`` would show as the same asset in every table and message."""
+    for name in assets:
+        if any(unicodedata.category(ch) == "Cc" for ch in name):
+            raise DataError(
+                f"asset name {name!r} contains a control character; asset names must be "
+                "printable text (no NUL, tab, newline or other control characters)"
+            )

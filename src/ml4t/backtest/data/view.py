@@ -1,8 +1,14 @@
-"""The point-in-time view a strategy receives: bars up to ``t`` and nothing later, by construction.
+"""The point-in-time view a strategy receives: bars up to ``t`` and nothing later.
 
 Current-bar rows are copies, so nothing handed out points into the feed's full arrays. Trailing
 windows come from a per-field buffer that holds only the rows revealed so far: rows after ``t``
 are never copied into it, so no slice of it (nor its ``.base``) can show the future.
+
+That is a guarantee about what the view returns. The view does hold the feed's arrays (it reads
+bar ``t`` from them), and Python cannot hide a private attribute from code that goes looking for
+it. What it can stop is writing: the feed's arrays are views of immutable ``bytes`` (see
+``DataFeed``), which numpy refuses to make writeable, so no strategy can change a price a fill
+or a later run reads.
 """
 
 from __future__ import annotations

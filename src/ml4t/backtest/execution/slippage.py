@@ -11,6 +11,10 @@ callable, a user subclass) get the code ``SLIPPAGE_PYTHON``; the engine calls th
 Slippage is always adverse: a buy never fills below the reference price, a sell never above it.
 Whether slippage may push a fill outside the bar's [low, high] range is an engine setting.
 
+A constant a model is given wins over any column; a model without one reads its column (the
+default name, or the one the model names) from the bar's quote fields. The broker hands the step
+each asset's named column in the field's slot (``engine.step_arrays``).
+
 Params row layout (``SLIPPAGE_PARAMS_WIDTH`` floats; unused entries are 0)::
 
     leaf models     [code, p1, p2, p3, 0, ...]            code and parameters in row[0:8]
@@ -18,7 +22,7 @@ Params row layout (``SLIPPAGE_PARAMS_WIDTH`` floats; unused entries are 0)::
       SLIPPAGE_PERCENT       [1, rate]
       SLIPPAGE_FIXED_BPS     [2, bps]
       SLIPPAGE_PER_SHARE     [3, amount]
-      SLIPPAGE_SPREAD        [4, spread or NaN, spread_bps or NaN]
+      SLIPPAGE_SPREAD        [4, spread or NaN, spread_bps or NaN, 1 if a named column]
       SLIPPAGE_VOLUME_SHARE  [5, impact, exponent, volatility or NaN]
     SLIPPAGE_ORDER_TYPE      [6, 0 x 7 | market leaf row | limit leaf row | stop leaf row]
                              three leaf rows of SLIPPAGE_LEAF_WIDTH at offsets 8, 16 and 24
@@ -139,15 +143,16 @@ def _leaf_fill_price(
         return price + amount if buy else max(price - amount, 0.0)
 
     if code == SLIPPAGE_SPREAD:
-        # Precedence: the bar's own quotes, then the bar's spread column, then the constants.
-        if not (np.isnan(bid) or np.isnan(ask)):
-            half = 0.5 * (ask - bid)
-        elif not np.isnan(spread):
-            half = 0.5 * spread
-        elif not np.isnan(params[base + 1]):
+        # A constant the user gave wins over columns; without one, the bar's own quotes, then
+        # its spread column (a column the model names: that column only).
+        if not np.isnan(params[base + 1]):
             half = 0.5 * float(params[base + 1])
         elif not np.isnan(params[base + 2]):
             half = 0.5 * price * float(params[base + 2]) / _BPS
+        elif params[base + 3] == 0.0 and not (np.isnan(bid) or np.isnan(ask)):
+            half = 0.5 * (ask - bid)
+        elif not np.isnan(spread):
+            half = 0.5 * spread
         else:
             return np.nan
         # A crossed quote (ask < bid) or a negative spread value is bad data, not a rebate:
@@ -159,9 +164,10 @@ def _leaf_fill_price(
         # No volume, no fill: the engine does not fill such a bar, the kernel says it cannot.
         if not volume > 0.0:
             return np.nan
-        sigma = volatility
+        # A constant the user gave wins over the column.
+        sigma = float(params[base + 3])
         if np.isnan(sigma):
-            sigma = float(params[base + 3])
+            sigma = volatility
             if np.isnan(sigma):
                 return np.nan
         sigma = max(sigma, 0.0)
@@ -246,8 +252,10 @@ class BarQuote:
     volume: float = math.nan
     bid: float = math.nan
     ask: float = math.nan
-    spread: float = math.nan  # in price units, as the feed's ``spread`` column
-    volatility: float = math.nan  # per bar (daily vol for daily bars), as a fraction
+    # In price units: the feed's ``spread`` column, or the column the model names.
+    spread: float = math.nan
+    # Per bar (daily vol for daily bars) as a fraction: ``volatility``, or the named column.
+    volatility: float = math.nan
 
 
 NO_QUOTE: Final = BarQuote()
@@ -305,6 +313,14 @@ class SlippageModel(ABC):
         """
         return ()
 
+    def quote_columns(self) -> dict[str, str]:
+        """The feed column behind each quote field the model reads under another name.
+
+        ``{"volatility": "vol_20d"}`` means ``bar.volatility`` is the ``vol_20d`` column; a
+        field not listed is read from the column of its own name (``volume``, ``bid``, ...).
+        """
+        return {}
+
 
 class _CompiledSlippage(SlippageModel):
     """A built-in model: its params row drives both ``fill_price`` and the compiled step."""
@@ -356,6 +372,13 @@ class _CompiledSlippage(SlippageModel):
         if type(self).fill_price is not _CompiledSlippage.fill_price:
             return _python_row()
         return self._params.copy()
+
+
+def _check_column(owner: str, name: str, value: str) -> None:
+    if not value.strip():
+        raise ConfigError(
+            f"{owner} {name} must be a number (a constant) or a feed column name; got {value!r}"
+        )
 
 
 def _leaf_row(code: int, *values: float) -> NDArray[np.float64]:
@@ -468,11 +491,17 @@ class PerShareSlippage(_CompiledSlippage):
 class SpreadSlippage(_CompiledSlippage):
     """Crossing the spread: each fill pays half the bid-ask spread.
 
-    The spread comes, for each fill, from the first source available: the bar's ``bid`` and
-    ``ask`` (both present), the bar's ``spread`` column (price units), the constant ``spread``
-    (price units) or the constant ``spread_bps`` (basis points of price). With no constant the
-    feed must have ``bid`` and ``ask`` or ``spread`` (see ``required_fields``); a bar where
-    those are NaN cannot be priced (the kernel returns NaN). A crossed quote costs nothing.
+    Where the spread comes from is what you pass:
+
+    - ``spread=0.02`` (price units) or ``spread_bps=10`` (basis points of price): that
+      constant, on every fill; the feed's columns are not read.
+    - ``spread="spread_est"``: that feed column, in price units, on every bar.
+    - nothing: the bar's ``bid`` and ``ask`` (both present), else its ``spread`` column (the
+      column names Zipline and VectorBT users usually have).
+
+    A bar where the columns read are NaN cannot be priced (the kernel returns NaN; the run
+    warns before it starts). A negative value in a spread column is a ``DataError`` before the
+    run; a crossed quote (ask below bid) costs nothing.
 
     Example:
         >>> model = SpreadSlippage(spread_bps=10)
@@ -480,7 +509,7 @@ class SpreadSlippage(_CompiledSlippage):
         100.05
     """
 
-    spread: float | None = None
+    spread: float | str | None = None
     spread_bps: float | None = None
 
     def __post_init__(self) -> None:
@@ -489,7 +518,9 @@ class SpreadSlippage(_CompiledSlippage):
                 f"SpreadSlippage takes spread or spread_bps, not both; got spread={self.spread!r}"
                 f" and spread_bps={self.spread_bps!r}"
             )
-        if self.spread is not None:
+        if isinstance(self.spread, str):
+            _check_column("SpreadSlippage", "spread", self.spread)
+        elif self.spread is not None:
             _check_number("SpreadSlippage", "spread", self.spread, low=0.0)
         if self.spread_bps is not None:
             # A full spread of 20,000 bps would put a sell's fill at zero.
@@ -503,14 +534,20 @@ class SpreadSlippage(_CompiledSlippage):
             )
 
     def _build_params(self) -> NDArray[np.float64]:
-        spread = math.nan if self.spread is None else self.spread
+        named = isinstance(self.spread, str)
+        spread = math.nan if self.spread is None or isinstance(self.spread, str) else self.spread
         spread_bps = math.nan if self.spread_bps is None else self.spread_bps
-        return _leaf_row(SLIPPAGE_SPREAD, spread, spread_bps)
+        return _leaf_row(SLIPPAGE_SPREAD, spread, spread_bps, 1.0 if named else 0.0)
 
     def required_fields(self) -> tuple[tuple[str, ...], ...]:
+        if isinstance(self.spread, str):
+            return ((self.spread,),)
         if self.spread is not None or self.spread_bps is not None:
             return ()
         return (("ask", "bid"), ("spread",))
+
+    def quote_columns(self) -> dict[str, str]:
+        return {"spread": self.spread} if isinstance(self.spread, str) else {}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -518,8 +555,15 @@ class VolumeShareSlippage(_CompiledSlippage):
     """Market impact that grows with participation: the square-root law by default.
 
     The fill moves by the fraction ``impact * sigma * (|quantity| / volume) ** exponent`` of
-    price, where ``sigma`` is the bar's ``volatility`` column (per-bar volatility, e.g. daily
-    for daily bars) or, where that is missing, the constant ``volatility``.
+    price. ``sigma`` is per-bar volatility as a fraction (daily for daily bars: 0.02 is 2%),
+    from what you pass as ``volatility``:
+
+    - a number (``volatility=0.02``): that constant on every fill; the feed is not read.
+    - a column name (``volatility="vol_20d"``): that feed column on every bar.
+    - nothing: the feed's ``volatility`` column.
+
+    A column value below 0 or above 5 (500% per bar: a column in percent, not a fraction) is a
+    ``DataError`` before the run.
 
     The square-root law (Grinold & Kahn, *Active Portfolio Management*, 2000; Almgren, Thum,
     Hauptmann & Li, "Direct Estimation of Equity Market Impact", 2005, estimate an exponent
@@ -541,22 +585,31 @@ class VolumeShareSlippage(_CompiledSlippage):
 
     impact: float = 0.1
     exponent: float = 0.5
-    volatility: float | None = None
+    volatility: float | str | None = None
 
     def __post_init__(self) -> None:
         _check_number("VolumeShareSlippage", "impact", self.impact, low=0.0)
         _check_number("VolumeShareSlippage", "exponent", self.exponent, low=0.0, low_open=True)
-        if self.volatility is not None:
+        if isinstance(self.volatility, str):
+            _check_column("VolumeShareSlippage", "volatility", self.volatility)
+        elif self.volatility is not None:
             _check_number("VolumeShareSlippage", "volatility", self.volatility, low=0.0)
 
     def _build_params(self) -> NDArray[np.float64]:
-        volatility = math.nan if self.volatility is None else self.volatility
+        volatility = self.volatility
+        if volatility is None or isinstance(volatility, str):
+            volatility = math.nan
         return _leaf_row(SLIPPAGE_VOLUME_SHARE, self.impact, self.exponent, volatility)
 
     def required_fields(self) -> tuple[tuple[str, ...], ...]:
+        if isinstance(self.volatility, str):
+            return (tuple(sorted((self.volatility, "volume"))),)
         if self.volatility is not None:
             return (("volume",),)
         return (("volatility", "volume"),)
+
+    def quote_columns(self) -> dict[str, str]:
+        return {"volatility": self.volatility} if isinstance(self.volatility, str) else {}
 
 
 SlippageFn: TypeAlias = Callable[[float, float, int, BarQuote], float]
@@ -668,6 +721,7 @@ class OrderTypeSlippage(_CompiledSlippage):
         object.__setattr__(self, "market", resolved["market"])
         object.__setattr__(self, "stop", resolved.get("stop", resolved["market"]))
         object.__setattr__(self, "limit", resolved["limit"])
+        self.quote_columns()  # one column per quote field: the step has one slot for each
 
     def _build_params(self) -> NDArray[np.float64]:
         rows = [child.to_params() for child in (self.market, self.limit, self.stop)]
@@ -698,6 +752,23 @@ class OrderTypeSlippage(_CompiledSlippage):
 
     def required_fields(self) -> tuple[tuple[str, ...], ...]:
         return _all_of((self.market, self.stop, self.limit))
+
+    def quote_columns(self) -> dict[str, str]:
+        return _merged_columns("OrderTypeSlippage", (self.market, self.stop, self.limit))
+
+
+def _merged_columns(owner: str, children: Sequence[SlippageModel]) -> dict[str, str]:
+    """The children's named columns; one quote field cannot come from two columns at once."""
+    merged: dict[str, str] = {}
+    for child in children:
+        for field, column in child.quote_columns().items():
+            if merged.get(field, column) != column:
+                raise ConfigError(
+                    f"{owner} reads the quote field {field!r} from two columns, "
+                    f"{merged[field]!r} and {column!r}; its parts must name the same column"
+                )
+            merged[field] = column
+    return merged
 
 
 def _all_of(children: Sequence[SlippageModel]) -> tuple[tuple[str, ...], ...]:
@@ -748,6 +819,7 @@ class CombinedSlippage(_CompiledSlippage):
                 )
             resolved.append(model)
         object.__setattr__(self, "models", tuple(resolved))
+        self.quote_columns()  # one column per quote field: the step has one slot for each
 
     def _build_params(self) -> NDArray[np.float64]:
         rows = [model.to_params() for model in self.models]
@@ -774,6 +846,9 @@ class CombinedSlippage(_CompiledSlippage):
 
     def required_fields(self) -> tuple[tuple[str, ...], ...]:
         return _all_of(self.models)
+
+    def quote_columns(self) -> dict[str, str]:
+        return _merged_columns("CombinedSlippage", self.models)
 
 
 def as_slippage_model(spec: object, *, name: str = "slippage") -> SlippageModel:
@@ -860,6 +935,6 @@ def check_slippage_fields(
     options = " or ".join("(" + ", ".join(group) + ")" for group in groups)
     raise ConfigError(
         f"{model!r}{where} needs the feed columns {options}; the feed has "
-        f"{', '.join(sorted(available)) or 'no columns'}. Add the columns or give the "
-        f"model a constant fallback"
+        f"{', '.join(sorted(available)) or 'no columns'}. Add the columns, name columns the "
+        f'feed has (e.g. volatility="vol_20d"), or give the model a constant'
     )

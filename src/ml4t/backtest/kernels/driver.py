@@ -167,6 +167,8 @@ def _signal_orders(
                     open_ids, n_open,
                 )  # fmt: skip
                 continue
+            if size_type == SIZE_PERCENT and not equity > 0.0:
+                continue  # Broker._no_equity: a percent of equity <= 0 would flip the side
             # order_target_value(asset, value), with value = size * equity for percents.
             value = side * (size * equity if size_type == SIZE_PERCENT else size)
             target = value / last_price[a]
@@ -206,7 +208,8 @@ def _weight_orders(
     open_ids: np.ndarray,
     n_open: int,
 ) -> tuple[int, int]:
-    if not rebalance_bar[t]:
+    if not rebalance_bar[t] or not equity > 0.0:
+        # Broker.rebalance places nothing while equity <= 0 (percents of it flip sides).
         return n_orders, n_open
     w = weights[t]
     count, _, _ = target_deltas(

@@ -271,7 +271,9 @@ class BacktestResult:
         return pl.DataFrame(
             {
                 "order_id": np.arange(len(o), dtype=np.int64),
-                "submitted": ts.gather(o["submit_bar"]),
+                # Orders from on_start carry bar -1 (they act on the first bar, as orders from
+                # Backtrader's start() do); they were submitted by the first bar's time.
+                "submitted": ts.gather(np.maximum(o["submit_bar"], 0)),
                 "asset": self._assets[o["asset"]].astype(str),
                 "side": np.where(qty > 0, "buy", "sell"),
                 "order_type": np.asarray(ORDER_TYPE_NAMES)[o["order_type"]],
