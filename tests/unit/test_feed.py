@@ -1228,3 +1228,31 @@ def test_parquet_is_read_one_column_at_a_time(tmp_path: Path, monkeypatch: Any) 
     feed = DataFeed(path)
     assert_same_feed(feed, DataFeed(two_by_three()))
     assert reads == [["asset"], ["timestamp"], *([c] for c in OHLCV)]
+
+
+def test_rows_read_in_blocks_land_in_their_cells(monkeypatch: Any) -> None:
+    import ml4t.backtest.data.feed as feed_module
+
+    # Blocks of 2 rows: 5 rows in shuffled order (B's day-1 row dropped) span 3 blocks.
+    monkeypatch.setattr(feed_module, "_BLOCK_ROWS", 2)
+    rows = two_by_three().filter(~((pl.col("asset") == "B") & (pl.col("timestamp") == day(1))))
+    feed = quiet_feed(rows.reverse())
+    close = feed.array("close")
+    np.testing.assert_array_equal(close[:, 0], [1.2, 2.2, 3.2])
+    np.testing.assert_array_equal(close[[0, 2], 1], [12.0, 32.0])
+    assert np.isnan(close[1, 1])
+
+
+def test_bad_bar_in_a_later_validation_block_is_reported(monkeypatch: Any) -> None:
+    import ml4t.backtest.data.validation as validation_module
+
+    # Blocks of 2 cells are one bar of both assets: the bad bar sits in the third block.
+    monkeypatch.setattr(validation_module, "_BLOCK_CELLS", 2)
+    rows = two_by_three().with_columns(
+        pl.when((pl.col("asset") == "B") & (pl.col("timestamp") == day(2)))
+        .then(24.0)
+        .otherwise(pl.col("high"))
+        .alias("high")
+    )
+    with pytest.raises(DataError, match=r"high must be >= low.*'B' at timestamp 2024-01-03"):
+        DataFeed(rows)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import unicodedata
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -337,25 +337,30 @@ class _Cells:
         """Cells of the rows whose keys ``take`` hands out, one key column at a time.
 
         Each key is let go once it is turned into integer positions, so that at most one key
-        column is held at a time.
+        column is held at a time; positions are written into ``flat`` a block of rows at a
+        time, so no temporary as long as the column is made on the way.
         """
         names = take(ASSET)
         assets = names.unique().sort()
         # An Enum with sorted categories maps names to their sorted position in one hash pass.
-        codes = names.cast(pl.Enum(assets)).to_physical().to_numpy()
+        enum = pl.Enum(assets)
+        flat = np.empty(len(names), dtype=np.int64)
+        for start, part in _blocks(names):
+            flat[start : start + len(part)] = part.cast(enum).to_physical().to_numpy()
         del names
         stamps = take(TIMESTAMP)
         timezone = _series_zone(stamps)
         unique_times = stamps.unique().sort()
-        flat = unique_times.search_sorted(stamps).to_numpy().astype(np.int64)
+        n_assets = len(assets)
+        for start, part in _blocks(stamps):
+            rows = unique_times.search_sorted(part).to_numpy().astype(np.int64)
+            rows *= n_assets
+            flat[start : start + len(part)] += rows
         del stamps
-        flat *= len(assets)
-        flat += codes
-        del codes
         ordered = bool(np.all(flat[1:] > flat[:-1]))
         times = unique_times.to_physical().to_numpy().astype(np.int64)
         n_rows = len(flat)
-        if ordered and n_rows == len(times) * len(assets):
+        if ordered and n_rows == len(times) * n_assets:
             flat = np.zeros(0, dtype=np.int64)
         return cls(times, assets.to_list(), flat, ordered, n_rows, timezone)
 
@@ -381,11 +386,32 @@ class _Cells:
         return out
 
     def scatter(self, column: pl.Series) -> NDArray[np.float64]:
-        """One column -> ``[T, N]`` float64, NaN in cells without a row (nulls become NaN)."""
-        values = column.cast(pl.Float64).to_numpy()
-        if self.complete:
-            return np.array(values, dtype=np.float64).reshape(self.shape)
-        return _scatter(values, self.flat, self.shape)
+        """One column -> ``[T, N]`` float64, NaN in cells without a row (nulls become NaN).
+
+        Copied a block of rows at a time straight into the array: converting the whole column
+        first would hold a second column-sized copy (polars joins a multi-chunk column into a
+        new buffer for ``to_numpy``) next to the array.
+        """
+        size = self.shape[0] * self.shape[1]
+        out = np.empty(size) if self.complete else np.full(size, np.nan)
+        for start, part in _blocks(column):
+            values = part.cast(pl.Float64).to_numpy()
+            if self.complete:
+                out[start : start + len(values)] = values
+            else:
+                out[self.flat[start : start + len(values)]] = values
+        return out.reshape(self.shape)
+
+
+# Rows per block when a column is turned into positions or values: about 1 MB of float64, so
+# that temporaries stay small next to the [T, N] arrays.
+_BLOCK_ROWS = 1 << 17
+
+
+def _blocks(column: pl.Series) -> Iterator[tuple[int, pl.Series]]:
+    """``(first row, slice)`` over ``column``; polars slices are views, not copies."""
+    for start in range(0, len(column), _BLOCK_ROWS):
+        yield start, column.slice(start, _BLOCK_ROWS)
 
 
 def _scatter(

@@ -67,6 +67,8 @@ def check_bar_values(fields: Mapping[str, NDArray[np.float64]], grid: Grid) -> N
 
     A cell whose open, high, low and close are all NaN is a missing bar and passes every rule.
     """
+    if _all_valid(fields):
+        return
     o, h, low, c, v = (fields[name] for name in (*PRICES, "volume"))
     prices = {"open": o, "high": h, "low": low, "close": c}
 
@@ -109,6 +111,44 @@ def check_bar_values(fields: Mapping[str, NDArray[np.float64]], grid: Grid) -> N
             also=("low", "high"),
         )
         _fail_if_any({"volume": v < 0}, fields, grid, rule="volume must be >= 0")
+
+
+# Cells per block in the pass/fail scan: its masks are a few hundred kB, so they come from and go
+# back to the allocator's free lists instead of leaving [T, N]-sized holes in the heap.
+_BLOCK_CELLS = 1 << 16
+
+
+def _all_valid(fields: Mapping[str, NDArray[np.float64]]) -> bool:
+    """True when every cell passes every rule of ``check_bar_values``, scanned a block of
+    rows at a time. The full check (masks over the whole grid, to name the first failing cell
+    and count them) runs only when this finds a failure."""
+    shape = next(iter(fields.values())).shape
+    step = max(1, _BLOCK_CELLS // max(1, shape[1]))
+    for start in range(0, shape[0], step):
+        rows = slice(start, start + step)
+        if any(np.isinf(arr[rows]).any() for arr in fields.values()):
+            return False
+        o, h, low, c, v = (fields[name][rows] for name in (*PRICES, "volume"))
+        n_missing = np.isnan(o).view(np.int8) + np.isnan(h) + np.isnan(low) + np.isnan(c)
+        if ((n_missing > 0) & (n_missing < 4)).any():
+            return False
+        if ((n_missing == 0) & np.isnan(v)).any():
+            return False
+        with np.errstate(invalid="ignore"):
+            if (
+                (o <= 0).any()
+                or (h <= 0).any()
+                or (low <= 0).any()
+                or (c <= 0).any()
+                or (h < low).any()
+                or (o < low).any()
+                or (o > h).any()
+                or (c < low).any()
+                or (c > h).any()
+                or (v < 0).any()
+            ):
+                return False
+    return True
 
 
 def _check_finite(fields: Mapping[str, NDArray[np.float64]], grid: Grid) -> None:
