@@ -25,6 +25,7 @@ from .records import (
     STOP,
     Record,
 )
+from .sizing import TARGET_RTOL
 from .step import cancel_order, reject_growing
 
 # The state of the portfolio halts, one float array: see ``check_halts``.
@@ -340,12 +341,11 @@ def withdraw_opposed(
     positions: np.ndarray,
     pending: np.ndarray,
     bar: int,
-    rtol: float,
 ) -> int:
     """Target deltas (``assets[:count]``, ``quantities[:count]``, net of pending market
     orders) that go against the orders still working on their asset: those orders are
-    withdrawn and the delta becomes the target less the position alone; one within ``rtol``
-    is dropped. Compacts the arrays in place and returns the new count."""
+    withdrawn and the delta becomes the target less the position alone; one within
+    ``sizing.TARGET_RTOL`` is dropped. Compacts the arrays in place and returns the new count."""
     kept = 0
     for k in range(count):
         a = assets[k]
@@ -354,7 +354,7 @@ def withdraw_opposed(
         if p != 0.0 and (q > 0.0) != (p > 0.0):
             withdraw(orders, n_orders, open_ids, n_open, a, bar, pending)
             q += p  # the target less the position alone
-            if abs(q) <= rtol * max(abs(positions[a] + q), abs(positions[a]), 1.0):
+            if abs(q) <= TARGET_RTOL * max(abs(positions[a] + q), abs(positions[a]), 1.0):
                 continue
         assets[kept] = a
         quantities[kept] = q
