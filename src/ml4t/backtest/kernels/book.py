@@ -8,9 +8,8 @@ asset (the caller makes it).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-from .jit import leaf
+from .jit import kernel, leaf
 from .records import (
     CANCELLED,
     GTC,
@@ -84,7 +83,7 @@ def _write(
     order.origin = origin
 
 
-@njit(cache=True)
+@kernel
 def write_orders(
     orders: np.ndarray,
     n_orders: int,
@@ -179,7 +178,7 @@ def add_exit_orders(
     return n_orders
 
 
-@njit(cache=True)
+@kernel
 def margin_call(
     equity: float,
     gross: float,
@@ -227,7 +226,7 @@ def start_day(halt: np.ndarray, equity: float) -> None:
         halt[H_BLOCK] = 0.0
 
 
-@njit(cache=True)
+@kernel
 def check_halts(
     equity: float,
     halt: np.ndarray,
@@ -276,7 +275,7 @@ def check_halts(
     return n_orders, n_open
 
 
-@njit(cache=True)
+@kernel
 def _halt(
     reason: int,
     origin: int,

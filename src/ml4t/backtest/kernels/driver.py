@@ -22,7 +22,6 @@ from __future__ import annotations
 from typing import Final, NamedTuple
 
 import numpy as np
-from numba import njit
 
 from .book import (
     H_BLOCK,
@@ -35,7 +34,7 @@ from .book import (
     withdraw,
     withdraw_opposed,
 )
-from .jit import leaf
+from .jit import kernel, leaf
 from .records import (
     LIMIT,
     MARKET,
@@ -81,7 +80,7 @@ TIMING_SAME_CLOSE: Final = FillTiming.same_close
 TIMING_NEXT_CLOSE: Final = FillTiming.next_close
 
 
-@njit(cache=True)
+@kernel
 def _row(field: np.ndarray, t: int) -> np.ndarray:
     """Bar ``t`` of a field; a field the feed lacks is one row of NaN, shared by every bar."""
     row: np.ndarray = field[t] if field.shape[0] > 1 else field[0]
@@ -194,7 +193,7 @@ def _ruled_out(oid: int, orders: np.ndarray, t: int) -> bool:
     return oid >= 0 and orders[oid].end_bar == t and orders[oid].filled != 0.0
 
 
-@njit(cache=True)
+@kernel
 def _weight_orders(
     t: int,
     weights: np.ndarray,
@@ -234,7 +233,7 @@ def _weight_orders(
     return n_orders, n_open
 
 
-@njit(cache=True)
+@kernel
 def _quantity_orders(
     t: int,
     quantities: np.ndarray,
@@ -268,7 +267,7 @@ def _quantity_orders(
     return n_orders, n_open
 
 
-@njit(cache=True)
+@kernel
 def _fill_at_close(
     t: int,
     market_at_open: bool,
@@ -331,7 +330,7 @@ def _fill_at_close(
     return n_open, n_fills
 
 
-@njit(cache=True)
+@kernel
 def run_bars(
     t0: int,
     mode: int,

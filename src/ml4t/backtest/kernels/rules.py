@@ -17,9 +17,8 @@ bar), the position's entry price, entry bar and extreme up to bar ``t - 1``, and
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-from .jit import leaf
+from .jit import kernel, leaf
 from .levels import LEVEL_GAPPED, LEVEL_TOUCHED, level_touch
 from .records import (
     LIMIT,
@@ -122,7 +121,7 @@ def update_extremes(
             extreme[a] = min(extreme[a], best)
 
 
-@njit(cache=True)
+@kernel
 def _hit(
     protective: bool,
     long: bool,
@@ -151,14 +150,14 @@ def _hit(
     return False, np.inf
 
 
-@njit(cache=True)
+@kernel
 def _column_at(columns: np.ndarray, slot: int, bar: int, asset: int) -> float:
     if slot < 0 or bar < 0:
         return np.nan
     return float(columns[slot, bar, asset])
 
 
-@njit(cache=True)
+@kernel
 def evaluate_position_rules(
     bar: int,
     opens: np.ndarray,

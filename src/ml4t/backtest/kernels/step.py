@@ -15,12 +15,12 @@ limit or stop placed at the close can only meet prices of later bars.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, objmode
+from numba import objmode
 
 from ..execution.commission import affordable_quantity, commission_kernel
 from ..execution.slippage import slippage_kernel
 from . import python_models
-from .jit import leaf
+from .jit import kernel, leaf
 from .levels import (
     LEVEL_GAPPED,
     LEVEL_TOUCHED,
@@ -85,7 +85,7 @@ def _fee(fee: np.ndarray, asset: int, quantity: float, price: float, month: floa
     return _python_fee(asset, quantity, price, month)
 
 
-@njit(cache=True)
+@kernel
 def _python_fee(asset: int, quantity: float, price: float, month: float) -> float:
     with objmode(out="float64"):
         out = python_models.commission(asset, quantity, price, month)
@@ -113,7 +113,7 @@ def _slipped(
     return _python_fill_price(asset, price, quantity, kind, volume, bid, ask, spread, volatility)
 
 
-@njit(cache=True)
+@kernel
 def _python_fill_price(
     asset: int,
     price: float,
@@ -132,7 +132,7 @@ def _python_fill_price(
     return out
 
 
-@njit(cache=True)
+@kernel
 def _affordable(
     fee: np.ndarray, asset: int, cash: float, price: float, month: float, fractional: bool
 ) -> float:
@@ -147,7 +147,7 @@ def _affordable(
     )
 
 
-@njit(cache=True)
+@kernel
 def _margin_fits(
     asset: int,
     size: float,
@@ -167,7 +167,7 @@ def _margin_fits(
     return equity >= initial_margin * gross
 
 
-@njit(cache=True)
+@kernel
 def _largest_margin_quantity(
     asset: int,
     lo: float,
@@ -300,7 +300,7 @@ def _activate_children(orders: np.ndarray, parent: int, n_orders: int, bar: int)
     return armed
 
 
-@njit(cache=True)
+@kernel
 def fill_orders(
     bar: int,
     phase: int,
@@ -683,7 +683,7 @@ def _broken_limit(
     return 0
 
 
-@njit(cache=True)
+@kernel
 def reject_growing(
     orders: np.ndarray,
     n_orders: int,

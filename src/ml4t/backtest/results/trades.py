@@ -9,8 +9,9 @@ trades marked at the last price.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 from numpy.typing import NDArray
+
+from ..kernels.jit import kernel
 
 TRADE_DTYPE = np.dtype(
     [
@@ -32,7 +33,7 @@ TRADE_DTYPE = np.dtype(
 )
 
 
-@njit(cache=True)
+@kernel
 def _match_fifo(
     order: np.ndarray,
     asset: np.ndarray,
