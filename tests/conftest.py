@@ -11,7 +11,6 @@ import pytest
 
 from ml4t.backtest import DataFeed
 
-
 Bar = tuple[float, float] | tuple[float, float, float, float]
 PriceTable = dict[str, list[Bar | None]]
 
