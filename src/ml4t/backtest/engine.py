@@ -14,6 +14,7 @@ With ``fill_timing="next_close"`` (Zipline's daily mode) market orders from earl
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -29,7 +30,9 @@ from .data.feed import DataFeed
 from .data.view import BarView
 from .errors import ConfigError, DataWarning
 from .execution.slippage import SlippageModel, check_slippage_fields, slippage_table
+from .kernels.jit import COMPILING_NOTICE, needs_compile
 from .kernels.records import ORIGIN_NAMES
+from .kernels.step import fill_orders, mark_to_market
 from .orders import Fill
 from .results.result import BacktestResult
 from .risk.portfolio import PortfolioRule
@@ -78,7 +81,8 @@ class Engine:
     def run(self, *, progress: bool = False) -> BacktestResult:
         """Run the backtest from the first bar to the last and return its result.
 
-        ``progress=True`` shows a progress bar once the run has taken more than a second.
+        ``progress=True`` shows a progress bar once the run has taken more than a second; on a
+        first run, while the kernels compile, it says so instead of estimating a time.
         """
         feed, strategy, config = self.feed, self.strategy, self.config
         n_bars = feed.n_bars
@@ -113,6 +117,9 @@ class Engine:
         bar_progress = tqdm(
             total=n_bars, delay=1.0, disable=not progress, unit="bar", desc="backtest", leave=False
         )
+        compiling = progress and needs_compile(fill_orders, mark_to_market)
+        if compiling:
+            tqdm.write(f"backtest: {COMPILING_NOTICE}", file=sys.stderr)
         strategy.on_start(broker)
         for t in range(n_bars):
             timestamp = times[t]
@@ -138,6 +145,10 @@ class Engine:
                 # Close fills change cash and holdings of this bar: record the bar again.
                 broker.mark(t, closes[t], cash, positions_value, gross)
             bar_progress.update(1)
+            if compiling and t == 0:
+                # The rate starts after the compile: the first bar paid for it.
+                bar_progress.reset()
+                bar_progress.update(1)
         strategy.on_end(broker)
         bar_progress.close()
 

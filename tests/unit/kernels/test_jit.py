@@ -92,3 +92,48 @@ def test_an_edit_to_a_callee_recompiles_its_cached_caller_in_the_package_tree(tm
     assert _run_child(tmp_path / "src", None) == TOUCHED
     _edit_levels(package)
     assert _run_child(tmp_path / "src", None) == "False inf"
+
+
+NEEDS_COMPILE = """
+from ml4t.backtest.kernels.jit import needs_compile
+from ml4t.backtest.kernels.levels import level_touch
+before = needs_compile(level_touch)
+level_touch(True, 95.0, 100.0, 101.0, 94.0)
+print(before, needs_compile(level_touch))
+"""
+
+
+def test_needs_compile_until_a_kernel_is_compiled_or_cached(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["NUMBA_CACHE_DIR"] = str(tmp_path / "cache")
+
+    def child() -> str:
+        return subprocess.run(
+            [sys.executable, "-c", NEEDS_COMPILE], env=env, capture_output=True, text=True,
+            check=True,
+        ).stdout.strip()  # fmt: skip
+
+    assert child() == "True False"  # empty cache: compiles, then compiled
+    assert child() == "False False"  # a new process finds it in the cache
+
+
+def _tiny_run(make_feed, monkeypatch, compiling: bool) -> None:
+    from ml4t.backtest import Engine, Strategy, engine
+
+    monkeypatch.setattr(engine, "needs_compile", lambda *kernels: compiling)
+    feed = make_feed({"A": [(10.0, 10.0), (10.0, 11.0)]})
+    Engine(feed, Strategy()).run(progress=True)
+
+
+def test_progress_says_compiling_on_a_first_run(make_feed, monkeypatch, capsys):
+    from ml4t.backtest.kernels.jit import COMPILING_NOTICE
+
+    _tiny_run(make_feed, monkeypatch, compiling=True)
+    assert COMPILING_NOTICE in capsys.readouterr().err
+
+
+def test_progress_says_nothing_of_compiling_once_kernels_are_cached(make_feed, monkeypatch, capsys):
+    from ml4t.backtest.kernels.jit import COMPILING_NOTICE
+
+    _tiny_run(make_feed, monkeypatch, compiling=False)
+    assert COMPILING_NOTICE not in capsys.readouterr().err

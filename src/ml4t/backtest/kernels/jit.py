@@ -187,3 +187,26 @@ def leaf(fn: F) -> F:
     """
     compiled: F = njit(**_LEAF_OPTIONS)(fn)
     return compiled
+
+
+COMPILING_NOTICE = "compiling, first run only: kernels are cached for later runs"
+
+
+def needs_compile(*dispatchers: Any) -> bool:
+    """Whether calling these kernels will compile them: a kernel neither compiled in this
+    process nor in the cache. Decides whether a progress display says it is compiling (a rate
+    measured over the compile would promise hours).
+
+    Example:
+        >>> from ml4t.backtest.kernels.step import fill_orders
+        >>> needs_compile(fill_orders)  # doctest: +SKIP
+        True
+    """
+    for dispatcher in dispatchers:
+        if dispatcher.signatures:
+            continue
+        cache_file = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
+        index = getattr(cache_file, "_index_path", None)
+        if index is None or not os.path.exists(index):
+            return True
+    return False
