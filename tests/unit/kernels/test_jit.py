@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import ml4t.backtest
+from ml4t.backtest import Engine, Strategy, engine
 
 PACKAGE = Path(ml4t.backtest.__file__).resolve().parent
 
@@ -117,12 +118,15 @@ def test_needs_compile_until_a_kernel_is_compiled_or_cached(tmp_path):
     assert child() == "False False"  # a new process finds it in the cache
 
 
-def _tiny_run(make_feed, monkeypatch, compiling: bool) -> None:
-    from ml4t.backtest import Engine, Strategy, engine
+class Idle(Strategy):
+    def on_data(self, timestamp, data, broker):  # type: ignore[no-untyped-def]
+        pass
 
+
+def _tiny_run(make_feed, monkeypatch, compiling: bool) -> None:
     monkeypatch.setattr(engine, "needs_compile", lambda *kernels: compiling)
     feed = make_feed({"A": [(10.0, 10.0), (10.0, 11.0)]})
-    Engine(feed, Strategy()).run(progress=True)
+    Engine(feed, Idle()).run(progress=True)
 
 
 def test_progress_says_compiling_on_a_first_run(make_feed, monkeypatch, capsys):
