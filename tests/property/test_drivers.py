@@ -208,6 +208,20 @@ sizes = st.sampled_from(
 def test_run_signals_matches_the_event_driver(
     seed, n_assets, n_bars, config, rules, limits, sized, shorts
 ):
+    signals_case(seed, n_assets, n_bars, config, rules, limits, sized, shorts)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(**common, shorts=st.booleans())
+def test_both_drivers_refuse_a_fractional_share_size_with_fractional_shares_off(
+    seed, n_assets, n_bars, config, rules, limits, shorts
+):
+    config = config | {"fractional_shares": False}
+    signals_case(seed, n_assets, n_bars, config, rules, limits, ("shares", 7.5), shorts)
+
+
+def signals_case(seed, n_assets, n_bars, config, rules, limits, sized, shorts):  # type: ignore[no-untyped-def]
+    """Both drivers on the same random signals: equal results, or the same refusal."""
     size_type, size = sized
     feed = DataFeed(frame_with_columns(seed, n_assets, n_bars))
     rng = np.random.default_rng(seed)
