@@ -4,30 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 
 from ml4t.backtest import DataFeed
-
-
-def _drop_stale_numba_caches() -> None:
-    """Numba checks a cached kernel against its own file only, so a kernel that calls into a
-    file edited since keeps running the old code. Drop every cache older than the newest file
-    that defines kernels (they recompile on first use)."""
-    package = Path(__file__).resolve().parents[1] / "src" / "ml4t" / "backtest"
-    sources = [p for p in package.rglob("*.py") if "numba" in p.read_text(errors="ignore")]
-    if not sources:
-        return
-    newest = max(p.stat().st_mtime for p in sources)
-    for cache in [*package.rglob("*.nbi"), *package.rglob("*.nbc")]:
-        if cache.stat().st_mtime < newest:
-            cache.unlink(missing_ok=True)
-
-
-_drop_stale_numba_caches()
 
 Bar = tuple[float, float] | tuple[float, float, float, float]
 PriceTable = dict[str, list[Bar | None]]

@@ -7,19 +7,24 @@ fills, orders and equity curves.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import datetime
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_accounting import random_frame
 from test_rules import RULE_REASONS, frame_with_columns, rule_trees
 
 from ml4t.backtest import (
     BacktestConfig,
     BarView,
     Broker,
+    ConfigError,
     DataFeed,
     Engine,
+    OrderError,
     Strategy,
     run_orders,
     run_signals,
@@ -109,24 +114,45 @@ class OrderTwin(Strategy):
                 )
 
 
-configs = st.fixed_dictionaries(
-    {
-        "initial_cash": st.sampled_from([10_000.0, 1e6]),
-        "commission": st.sampled_from([0.0, 0.001]),
-        "slippage": st.sampled_from([0.0, 0.0005]),
-        "fill_timing": st.sampled_from(["next_open", "same_close", "next_close"]),
-        "account": st.sampled_from(["cash", "margin"]),
-        "execution_order": st.sampled_from(
-            ["as_submitted", "exits_first", "exits_first_smallest_entries_first"]
-        ),
-        "fractional_shares": st.booleans(),
-        "sizing_price": st.sampled_from(["decision", "fill"]),
-        "max_participation": st.sampled_from([None, 0.001]),
-        "intrabar_priority": st.sampled_from(["stop", "limit"]),
-        "stops_on_entry_bar": st.booleans(),
-        "borrow_rate_annual": st.sampled_from([0.0, 0.05]),
-    }
-)
+# Every setting of BacktestConfig, each with values that change what the drivers do (the last
+# two change metrics only). ``test_every_config_setting_is_varied`` keeps this list complete.
+SETTINGS = {
+    "initial_cash": st.sampled_from([10_000.0, 1e6]),
+    "commission": st.sampled_from([0.0, 0.001]),
+    "commission_overrides": st.sampled_from([None, {"X0": 0.002}]),
+    "slippage": st.sampled_from([0.0, 0.0005]),
+    "slippage_overrides": st.sampled_from([None, {"X0": 0.001}]),
+    "fill_timing": st.sampled_from(["next_open", "same_close", "next_close"]),
+    "sizing_price": st.sampled_from(["decision", "fill"]),
+    "target_rounding": st.sampled_from(["target", "order"]),
+    "execution_order": st.sampled_from(
+        ["as_submitted", "exits_first", "exits_first_smallest_entries_first"]
+    ),
+    "slippage_within_bar": st.booleans(),
+    "fractional_shares": st.booleans(),
+    "on_insufficient_cash": st.sampled_from(["scale_down", "reject"]),
+    "account": st.sampled_from(["cash", "margin"]),
+    "initial_margin": st.sampled_from([0.5, 1.0]),
+    "maintenance_margin": st.sampled_from([0.25, 0.4]),
+    "borrow_rate_annual": st.sampled_from([0.0, 0.05]),
+    "cash_interest_rate_annual": st.sampled_from([0.0, 0.03]),
+    "margin_interest_rate_annual": st.sampled_from([0.0, 0.08]),
+    "intrabar_priority": st.sampled_from(["stop", "limit"]),
+    "stops_on_entry_bar": st.booleans(),
+    "stop_anchor": st.sampled_from(["fill", "decision"]),
+    "trail_basis": st.sampled_from(["high_low", "close"]),
+    "max_participation": st.sampled_from([None, 0.001]),
+    "participation_remainder": st.sampled_from(["keep", "cancel"]),
+    "periods_per_year": st.sampled_from([None, 252.0]),
+    "risk_free_rate": st.sampled_from([0.0, 0.02]),
+}
+configs = st.fixed_dictionaries(SETTINGS)
+
+
+def test_every_config_setting_is_varied():
+    assert set(SETTINGS) == {f.name for f in fields(BacktestConfig)}
+
+
 portfolio = st.lists(
     st.sampled_from(
         [
@@ -163,11 +189,40 @@ def engine(feed, strategy, config, rules, limits):  # type: ignore[no-untyped-de
     return Engine(feed, strategy, config, position_rules=rules, portfolio_rules=limits).run()
 
 
+# Sizes of every size type, whole and fractional (a fraction of a share with fractional shares
+# off is refused by both drivers).
+sizes = st.sampled_from(
+    [
+        ("percent", 0.3),
+        ("percent", 0.05),
+        ("value", 3_000.0),
+        ("value", 1_234.5),
+        ("shares", 7.0),
+        ("shares", 7.5),
+    ]
+)
+
+
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(**common, size_type=st.sampled_from(["percent", "value", "shares"]), shorts=st.booleans())
+@given(**common, sized=sizes, shorts=st.booleans())
 def test_run_signals_matches_the_event_driver(
-    seed, n_assets, n_bars, config, rules, limits, size_type, shorts
+    seed, n_assets, n_bars, config, rules, limits, sized, shorts
 ):
+    signals_case(seed, n_assets, n_bars, config, rules, limits, sized, shorts)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(**common, shorts=st.booleans())
+def test_both_drivers_refuse_a_fractional_share_size_with_fractional_shares_off(
+    seed, n_assets, n_bars, config, rules, limits, shorts
+):
+    config = config | {"fractional_shares": False}
+    signals_case(seed, n_assets, n_bars, config, rules, limits, ("shares", 7.5), shorts)
+
+
+def signals_case(seed, n_assets, n_bars, config, rules, limits, sized, shorts):  # type: ignore[no-untyped-def]
+    """Both drivers on the same random signals: equal results, or the same refusal."""
+    size_type, size = sized
     feed = DataFeed(frame_with_columns(seed, n_assets, n_bars))
     rng = np.random.default_rng(seed)
     shape = (feed.n_bars, feed.n_assets)
@@ -175,14 +230,25 @@ def test_run_signals_matches_the_event_driver(
     short_entries = short_exits = None
     if shorts and config["account"] == "margin":
         short_entries, short_exits = rng.uniform(size=shape) < 0.2, rng.uniform(size=shape) < 0.2
-    size = {"percent": 0.3, "value": 3_000.0, "shares": 7.0}[size_type]
     cfg = BacktestConfig(**config)
-    twin = SignalTwin(entries, exits, short_entries, short_exits, size, size_type)
-    event = engine(feed, twin, cfg, rules, limits)
-    compiled = run_signals(
-        feed, entries, exits, short_entries=short_entries, short_exits=short_exits, size=size,
-        size_type=size_type, config=cfg, position_rules=rules, portfolio_rules=limits,
-    )  # fmt: skip
+    args = (entries, exits, short_entries, short_exits)
+    compile_args = {
+        "short_entries": short_entries, "short_exits": short_exits, "size": size,
+        "size_type": size_type, "config": cfg, "position_rules": rules, "portfolio_rules": limits,
+    }  # fmt: skip
+    if size_type == "shares" and size != int(size) and not cfg.fractional_shares:
+        # Every asset enters long on the first bar (every asset has it): the event driver
+        # orders the fractional size there and is refused; the compiled driver refuses up front.
+        entries[0], exits[0] = True, False
+        if short_entries is not None:
+            short_entries[0] = False
+        with pytest.raises(OrderError, match="fractional"):
+            engine(feed, SignalTwin(*args, size, size_type), cfg, rules, limits)
+        with pytest.raises(ConfigError, match="fractional"):
+            run_signals(feed, entries, exits, **compile_args)
+        return
+    event = engine(feed, SignalTwin(*args, size, size_type), cfg, rules, limits)
+    compiled = run_signals(feed, entries, exits, **compile_args)
     assert_same(event, compiled)
 
 
@@ -226,3 +292,28 @@ def test_run_orders_matches_the_event_driver(seed, n_assets, n_bars, config, rul
         position_rules=rules, portfolio_rules=limits,
     )  # fmt: skip
     assert_same(event, compiled)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**31),
+    n_assets=st.integers(1, 4),
+    n_bars=st.integers(3, 30),
+    config=configs,
+)
+def test_sizing_at_the_fill_price_equals_sizing_at_decision_when_the_prices_agree(
+    seed, n_assets, n_bars, config
+):
+    """With fills at the decision close (same-bar mode, every bar present, no volume cap), the
+    fill price is the decision price: sizing targets at either must give the same orders,
+    with every rounding setting."""
+    feed = DataFeed(random_frame(seed, n_assets, n_bars, 0.0))
+    rng = np.random.default_rng(seed)
+    shape = (feed.n_bars, feed.n_assets)
+    low = -0.5 if config["account"] == "margin" else 0.0
+    weights = rng.uniform(low, 0.5, size=shape)
+    weights[rng.uniform(size=feed.n_bars) < 0.3] = np.nan
+    config = config | {"fill_timing": "same_close", "max_participation": None}
+    at_decision = run_weights(feed, weights, config=BacktestConfig(**config))
+    at_fill = run_weights(feed, weights, config=BacktestConfig(**config | {"sizing_price": "fill"}))
+    assert_same(at_decision, at_fill)

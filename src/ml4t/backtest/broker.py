@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -35,10 +35,7 @@ from .kernels.book import (
     withdraw_opposed,
 )
 from .kernels.records import (
-    CASH_REJECT,
-    CASH_SCALE_DOWN,
     DAY,
-    EXECUTION_ORDER_NAMES,
     GTC,
     INACTIVE,
     LIMIT,
@@ -57,21 +54,23 @@ from .kernels.records import (
     PARTIALLY_FILLED,
     PHASE_CLOSE,
     PHASE_OPEN,
-    PRIORITY_LIMIT,
-    PRIORITY_STOP,
     R_CANCELLED_BY_USER,
     R_END_OF_DATA,
     REASON_NAMES,
     REJECTED,
+    SIZE_AT_DECISION,
     STATUS_NAMES,
     STOP,
     STOP_LIMIT,
-    TRAIL_CLOSE,
-    TRAIL_HIGH_LOW,
     TRAILING_STOP,
+    CashPolicy,
+    ExecutionOrder,
+    FillTiming,
+    IntrabarPriority,
+    TrailBasis,
 )
 from .kernels.rules import evaluate_position_rules, track_entries, update_extremes
-from .kernels.sizing import target_deltas, target_percent_deltas
+from .kernels.sizing import order_toward, rounding_code, shares_for_value, target_deltas
 from .kernels.step import (
     accrue_financing,
     cancel_order,
@@ -95,8 +94,58 @@ from .risk.volatility import average_true_range
 OrderType = Literal["market", "limit", "stop", "stop_limit", "trailing_stop"]
 TimeInForce = Literal["gtc", "day"]
 
-# Target orders smaller than this share of the target (or position) are float noise, not trades.
-_TARGET_RTOL = 1e-9
+
+class KernelSettings(NamedTuple):
+    """The settings of a ``BacktestConfig`` as the codes the kernels read (``kernels.records``).
+
+    Built once per run by ``kernel_settings``; both drivers read their codes from it, so a
+    setting is turned into its code in one place.
+    """
+
+    fractional: bool
+    cash_account: bool
+    cash_policy: int
+    intrabar_priority: int
+    max_participation: float  # 0.0: no volume cap
+    keep_remainder: bool
+    execution_order: int
+    clamp_to_bar: bool
+    fill_timing: int
+    rounding: int
+    fill_sizing: int  # SIZE_AT_DECISION, or the rounding code to size again at the fill
+    trail_basis: int
+    financing: bool
+
+
+def kernel_settings(config: BacktestConfig) -> KernelSettings:
+    """The kernel codes of ``config``: each code table's field names are the config's values.
+
+    Example:
+        >>> kernel_settings(BacktestConfig(trail_basis="close")).trail_basis == TrailBasis.close
+        True
+    """
+    rounding = rounding_code(
+        fractional=config.fractional_shares, target_rounding=config.target_rounding
+    )
+    return KernelSettings(
+        fractional=config.fractional_shares,
+        cash_account=config.account == "cash",
+        cash_policy=getattr(CashPolicy, config.on_insufficient_cash),
+        intrabar_priority=getattr(IntrabarPriority, config.intrabar_priority),
+        max_participation=config.max_participation or 0.0,
+        keep_remainder=config.participation_remainder == "keep",
+        execution_order=getattr(ExecutionOrder, config.execution_order),
+        clamp_to_bar=config.slippage_within_bar,
+        fill_timing=getattr(FillTiming, config.fill_timing),
+        rounding=rounding,
+        fill_sizing=rounding if config.sizing_price == "fill" else SIZE_AT_DECISION,
+        trail_basis=getattr(TrailBasis, config.trail_basis),
+        financing=(
+            config.borrow_rate_annual > 0.0
+            or config.cash_interest_rate_annual > 0.0
+            or config.margin_interest_rate_annual > 0.0
+        ),
+    )
 
 
 class Broker:
@@ -120,16 +169,13 @@ class Broker:
         self._assets = assets
         self._index = {str(a): i for i, a in enumerate(assets)}
         self._config = config
-        self._fractional = config.fractional_shares
-        self._cash_account = config.account == "cash"
-        self._cash_policy = (
-            CASH_REJECT if config.on_insufficient_cash == "reject" else CASH_SCALE_DOWN
-        )
-        self._priority = PRIORITY_STOP if config.intrabar_priority == "stop" else PRIORITY_LIMIT
-        self._max_participation = config.max_participation or 0.0
-        self._size_at_fill = config.sizing_price == "fill"
-        self._round_order = not self._fractional and config.target_rounding == "order"
-        self._trail_basis = TRAIL_CLOSE if config.trail_basis == "close" else TRAIL_HIGH_LOW
+        self._settings = settings = kernel_settings(config)
+        self._fractional = settings.fractional
+        self._cash_account = settings.cash_account
+        self._priority = settings.intrabar_priority
+        self._max_participation = settings.max_participation
+        self._size_at_fill = settings.fill_sizing != SIZE_AT_DECISION
+        self._trail_basis = settings.trail_basis
         names = [str(a) for a in assets]
         self._slippage, self._slippage_models = slippage_table(
             config.slippage, names, config.slippage_overrides
@@ -143,11 +189,7 @@ class Broker:
             or (self._slippage[:, 0] == SLIPPAGE_PYTHON).any()
         )
         self._borrow_rate = np.full(n, config.borrow_rate_annual, dtype=np.float64)
-        self._financing = (
-            config.borrow_rate_annual > 0.0
-            or config.cash_interest_rate_annual > 0.0
-            or config.margin_interest_rate_annual > 0.0
-        )
+        self._financing = settings.financing
         # Shares traded so far this calendar month, for volume-tiered commissions.
         self._month_volume = np.zeros(1)
 
@@ -483,7 +525,7 @@ class Broker:
         price = self._decision_price(a)
         if not math.isfinite(value):
             raise OrderError(f"target value for asset {asset} must be finite, got {value}")
-        shares = value / price if self._round_order else self._round(value / price)
+        shares = shares_for_value(float(value), price, self._settings.rounding)
         return self._order_towards(a, shares, O_TARGET, target_value=float(value))
 
     def order_target_percent(self, asset: str, percent: float) -> int | None:
@@ -540,9 +582,9 @@ class Broker:
                     f"target {what}s array must have one entry per asset, shape "
                     f"({len(self._assets)},), got {p.shape}"
                 )
-        count, problem, i = target_percent_deltas(
-            p, scale, self._last_price, self._positions, self._pending, self._fractional,
-            self._round_order, _TARGET_RTOL, self._rebalance_assets, self._rebalance_quantities,
+        count, problem, i = target_deltas(
+            p, scale, self._last_price, self._positions, self._pending, self._settings.rounding,
+            True, True, self._rebalance_assets, self._rebalance_quantities,
         )  # fmt: skip
         if problem == sizing.NOT_FINITE:
             raise OrderError(f"target {what} for asset {self._assets[i]} must be finite or NaN")
@@ -575,10 +617,9 @@ class Broker:
             self._last_price,
             self._positions,
             self._pending,
-            self._fractional,
-            self._round_order,
+            self._settings.rounding,
             not self._cash_account,
-            _TARGET_RTOL,
+            False,
             self._rebalance_assets,
             self._rebalance_quantities,
         )
@@ -613,7 +654,6 @@ class Broker:
         count = withdraw_opposed(
             book.records, book.n, book.open_ids, book.n_open, self._rebalance_assets,
             self._rebalance_quantities, count, self._positions, self._pending, self._bar,
-            _TARGET_RTOL,
         )  # fmt: skip
         if count == 0:
             return np.zeros(0, dtype=np.int64)
@@ -844,14 +884,14 @@ class Broker:
             self._config.initial_margin,
             self._last_price,
             self._fractional,
-            self._cash_policy,
+            self._settings.cash_policy,
             self._max_participation,
-            self._config.participation_remainder == "keep",
+            self._settings.keep_remainder,
             self._priority,
             children_on_entry_bar,
-            EXECUTION_ORDER_NAMES.index(self._config.execution_order),
-            self._config.slippage_within_bar,
-            self._config.sizing_price == "fill",
+            self._settings.execution_order,
+            self._settings.clamp_to_bar,
+            self._settings.fill_sizing,
             self._trail_basis,
             self._limits,
             self._volume_used,
@@ -1124,27 +1164,19 @@ class Broker:
     def _order_towards(
         self, a: int, target: float, origin: int, *, target_value: float = math.nan
     ) -> int | None:
-        held = self._positions[a] + self._pending[a]
-        delta = self._order_size(target - held)
-        if abs(delta) <= _TARGET_RTOL * max(abs(target), abs(held), 1.0):
+        rounding = self._settings.rounding
+        delta = order_toward(target, self._positions[a] + self._pending[a], rounding)
+        if delta == 0.0:
             return None
         if self._pending[a] != 0.0 and (delta > 0.0) != (self._pending[a] > 0.0):
             # Market orders still working the other way (a remainder under a volume cap, or
             # waiting for a bar) are replaced, not traded against.
             book = self.orders
             withdraw(book.records, book.n, book.open_ids, book.n_open, a, self._bar, self._pending)
-            held = float(self._positions[a])
-            delta = self._order_size(target - held)
-            if abs(delta) <= _TARGET_RTOL * max(abs(target), abs(held), 1.0):
+            delta = order_toward(target, self._positions[a], rounding)
+            if delta == 0.0:
                 return None
         return self._submit(a, delta, origin, target_value=target_value)
-
-    def _order_size(self, delta: float) -> float:
-        """A target order's quantity: whole shares here when ``target_rounding="order"``."""
-        return float(math.trunc(delta)) if self._round_order else float(delta)
-
-    def _round(self, qty: float) -> float:
-        return qty if self._fractional else float(math.trunc(qty))
 
     def _decision_price(self, a: int) -> float:
         price = float(self._last_price[a])

@@ -31,14 +31,13 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
-from .broker import Broker
+from .broker import Broker, kernel_settings
 from .config import BacktestConfig
 from .data.feed import DataFeed
 from .data.labels import align_frame, is_frame
 from .engine import Calendar, build_result, check_slippage, step_arrays
 from .errors import ConfigError, OrderWarning
 from .kernels import driver
-from .kernels.records import EXECUTION_ORDER_NAMES, TRAIL_CLOSE, TRAIL_HIGH_LOW
 from .results.result import BacktestResult
 from .risk.portfolio import PortfolioRule
 from .risk.position import PositionRule
@@ -47,8 +46,7 @@ from .risk.position import PositionRule
 _run_bars: Any = driver.run_bars
 
 SizeType = Literal["percent", "value", "shares"]
-_SIZE_TYPES = ("percent", "value", "shares")
-_TIMINGS = ("next_open", "same_close", "next_close")
+_SIZE_TYPES: tuple[str, ...] = driver.SizeTypeT._fields
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -251,7 +249,14 @@ def _run(
         raise ConfigError(f"feed must be a DataFeed, got {type(feed).__name__}")
     if not isinstance(config, BacktestConfig):
         raise ConfigError(f"config must be a BacktestConfig, got {type(config).__name__}")
+    if size_type == driver.SIZE_SHARES and not config.fractional_shares and size != int(size):
+        # As Broker.order_target_quantity refuses it: an order for a fraction of a share.
+        raise ConfigError(
+            f"size {size} with size_type='shares' is fractional but fractional_shares is off; "
+            "pass a whole number or set BacktestConfig(fractional_shares=True)"
+        )
     broker = Broker(feed.assets, config, columns=feed.array, n_bars=feed.n_bars)
+    codes = kernel_settings(config)
     check_slippage(feed, broker._slippage_models)
     if broker._python_models:
         raise ConfigError(
@@ -299,20 +304,19 @@ def _run(
         book.reserve(max(need, book.n))  # at least doubles when it grows
         log.reserve(max(3 * need, log.n))
         t, book.n, book.n_open, log.n = _run_bars(
-            t, mode, _TIMINGS.index(config.fill_timing), *rows,
+            t, mode, codes.fill_timing, *rows,
             clock.new_month, clock.new_day, clock.years,
             entries, exits, short_entries, short_exits, size, size_type, w, rebalance_bar,
             quantities, limit_prices, stop_prices,
             book.records, book.n, book.open_ids, book.n_open, log.records, log.n,
             b._positions, b._pending, b._account, b._last_price, equity_now,
             b._month_volume, b._volume_used, b._commission, b._slippage,
-            b._financing, b._borrow_rate, config.cash_interest_rate_annual,
-            config.margin_interest_rate_annual, b._cash_account, config.initial_margin,
-            config.maintenance_margin, b._fractional, b._cash_policy, b._max_participation,
-            config.participation_remainder == "keep", b._priority, config.stops_on_entry_bar,
-            EXECUTION_ORDER_NAMES.index(config.execution_order), config.slippage_within_bar,
-            b._size_at_fill, b._round_order,
-            TRAIL_CLOSE if config.trail_basis == "close" else TRAIL_HIGH_LOW,
+            codes.financing, b._borrow_rate, config.cash_interest_rate_annual,
+            config.margin_interest_rate_annual, codes.cash_account, config.initial_margin,
+            config.maintenance_margin, codes.fractional, codes.cash_policy,
+            codes.max_participation, codes.keep_remainder, codes.intrabar_priority,
+            config.stops_on_entry_bar, codes.execution_order, codes.clamp_to_bar, codes.rounding,
+            codes.fill_sizing, codes.trail_basis,
             b._limits, b._halt, daily, daily_liquidate, drawdown, drawdown_liquidate,
             b._rules_on, b._held, b._entry_price, b._entry_bar, b._entry_ref, b._extreme,
             b._position_set, b._asset_set, tables.set_start, tables.set_root, tables.nodes,

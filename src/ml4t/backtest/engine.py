@@ -15,6 +15,7 @@ With ``fill_timing="next_close"`` (Zipline's daily mode) market orders from earl
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -30,7 +31,9 @@ from .data.feed import DataFeed
 from .data.view import BarView
 from .errors import ConfigError, DataError, DataWarning, StrategyError
 from .execution.slippage import SlippageModel, check_slippage_fields, slippage_table
+from .kernels.jit import COMPILING_NOTICE, needs_compile
 from .kernels.records import O_FOLD_END, ORIGIN_NAMES
+from .kernels.step import fill_orders, mark_to_market
 from .orders import Fill
 from .results.result import BacktestResult, describe_strategy
 from .risk.portfolio import PortfolioRule
@@ -80,7 +83,8 @@ class Engine:
     def run(self, *, progress: bool = False, close_at_end: bool = False) -> BacktestResult:
         """Run the backtest from the first bar to the last and return its result.
 
-        ``progress=True`` shows a progress bar once the run has taken more than a second.
+        ``progress=True`` shows a progress bar once the run has taken more than a second; on a
+        first run, while the kernels compile, it says so instead of estimating a time.
         ``close_at_end=True`` ends flat, as walk-forward folds do: after the last bar's
         strategy call, working orders are cancelled and every position is closed by a market
         order filled at the last close, costs paid, with reason ``fold_end``.
@@ -120,6 +124,9 @@ class Engine:
         bar_progress = tqdm(
             total=n_bars, delay=1.0, disable=not progress, unit="bar", desc="backtest", leave=False
         )
+        compiling = progress and needs_compile(fill_orders, mark_to_market)
+        if compiling:
+            tqdm.write(f"backtest: {COMPILING_NOTICE}", file=sys.stderr)
         try:
             strategy.on_start(broker)
         except Exception as exc:
@@ -153,6 +160,10 @@ class Engine:
                 # Close fills change cash and holdings of this bar: record the bar again.
                 broker.mark(t, closes[t], cash, positions_value, gross)
             bar_progress.update(1)
+            if compiling and t == 0:
+                # The rate starts after the compile: the first bar paid for it.
+                bar_progress.reset()
+                bar_progress.update(1)
         if close_at_end and n_bars:
             t = n_bars - 1
             broker.close_all(origin=O_FOLD_END)

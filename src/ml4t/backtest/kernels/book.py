@@ -8,9 +8,8 @@ asset (the caller makes it).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-from .jit import leaf
+from .jit import kernel, leaf
 from .records import (
     CANCELLED,
     GTC,
@@ -25,6 +24,7 @@ from .records import (
     STOP,
     Record,
 )
+from .sizing import TARGET_RTOL
 from .step import cancel_order, reject_growing
 
 # The state of the portfolio halts, one float array: see ``check_halts``.
@@ -83,7 +83,7 @@ def _write(
     order.origin = origin
 
 
-@njit(cache=True)
+@kernel
 def write_orders(
     orders: np.ndarray,
     n_orders: int,
@@ -178,7 +178,7 @@ def add_exit_orders(
     return n_orders
 
 
-@njit(cache=True)
+@kernel
 def margin_call(
     equity: float,
     gross: float,
@@ -226,7 +226,7 @@ def start_day(halt: np.ndarray, equity: float) -> None:
         halt[H_BLOCK] = 0.0
 
 
-@njit(cache=True)
+@kernel
 def check_halts(
     equity: float,
     halt: np.ndarray,
@@ -275,7 +275,7 @@ def check_halts(
     return n_orders, n_open
 
 
-@njit(cache=True)
+@kernel
 def _halt(
     reason: int,
     origin: int,
@@ -340,12 +340,11 @@ def withdraw_opposed(
     positions: np.ndarray,
     pending: np.ndarray,
     bar: int,
-    rtol: float,
 ) -> int:
     """Target deltas (``assets[:count]``, ``quantities[:count]``, net of pending market
     orders) that go against the orders still working on their asset: those orders are
-    withdrawn and the delta becomes the target less the position alone; one within ``rtol``
-    is dropped. Compacts the arrays in place and returns the new count."""
+    withdrawn and the delta becomes the target less the position alone; one within
+    ``sizing.TARGET_RTOL`` is dropped. Compacts the arrays in place and returns the new count."""
     kept = 0
     for k in range(count):
         a = assets[k]
@@ -354,7 +353,7 @@ def withdraw_opposed(
         if p != 0.0 and (q > 0.0) != (p > 0.0):
             withdraw(orders, n_orders, open_ids, n_open, a, bar, pending)
             q += p  # the target less the position alone
-            if abs(q) <= rtol * max(abs(positions[a] + q), abs(positions[a]), 1.0):
+            if abs(q) <= TARGET_RTOL * max(abs(positions[a] + q), abs(positions[a]), 1.0):
                 continue
         assets[kept] = a
         quantities[kept] = q

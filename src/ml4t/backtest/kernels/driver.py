@@ -19,8 +19,9 @@ returns that bar; the caller grows them and calls again from there.
 
 from __future__ import annotations
 
+from typing import Final, NamedTuple
+
 import numpy as np
-from numba import njit
 
 from .book import (
     H_BLOCK,
@@ -33,7 +34,7 @@ from .book import (
     withdraw,
     withdraw_opposed,
 )
-from .jit import leaf
+from .jit import kernel, leaf
 from .records import (
     LIMIT,
     MARKET,
@@ -47,30 +48,39 @@ from .records import (
     PHASE_CLOSE,
     PHASE_OPEN,
     REJECTED,
+    SIZE_AT_DECISION,
     STOP,
     STOP_LIMIT,
+    FillTiming,
 )
 from .rules import evaluate_position_rules, track_entries, update_extremes
-from .sizing import target_deltas
+from .sizing import order_toward, shares_for_value, target_deltas
 from .step import accrue_financing, fill_orders, mark_to_market, reject_growing
 
 MODE_SIGNALS = 0
 MODE_WEIGHTS = 1
 MODE_ORDERS = 2
 
-SIZE_PERCENT = 0
-SIZE_VALUE = 1
-SIZE_SHARES = 2
 
-TIMING_NEXT_OPEN = 0
-TIMING_SAME_CLOSE = 1
-TIMING_NEXT_CLOSE = 2
+class SizeTypeT(NamedTuple):
+    """``run_signals``' ``size_type``: a fraction of equity, an amount of cash, or shares."""
 
-# Mirrors the broker's tolerance for target orders: smaller differences are float noise.
-_TARGET_RTOL = 1e-9
+    percent: int
+    value: int
+    shares: int
 
 
-@njit(cache=True)
+SizeType: Final = SizeTypeT(*range(len(SizeTypeT._fields)))
+SIZE_PERCENT: Final = SizeType.percent
+SIZE_VALUE: Final = SizeType.value
+SIZE_SHARES: Final = SizeType.shares
+
+TIMING_NEXT_OPEN: Final = FillTiming.next_open
+TIMING_SAME_CLOSE: Final = FillTiming.same_close
+TIMING_NEXT_CLOSE: Final = FillTiming.next_close
+
+
+@kernel
 def _row(field: np.ndarray, t: int) -> np.ndarray:
     """Bar ``t`` of a field; a field the feed lacks is one row of NaN, shared by every bar."""
     row: np.ndarray = field[t] if field.shape[0] > 1 else field[0]
@@ -83,6 +93,7 @@ def _toward(
     target: float,
     origin: int,
     target_value: float,
+    rounding: int,
     bar: int,
     positions: np.ndarray,
     pending: np.ndarray,
@@ -93,15 +104,13 @@ def _toward(
 ) -> tuple[int, int]:
     """``Broker._order_towards``: order the difference to ``target``, unless it is noise;
     market orders still working the other way are withdrawn first."""
-    held = positions[a] + pending[a]
-    delta = target - held
-    if abs(delta) <= _TARGET_RTOL * max(abs(target), abs(held), 1.0):
+    delta = order_toward(target, positions[a] + pending[a], rounding)
+    if delta == 0.0:
         return n_orders, n_open
     if pending[a] != 0.0 and (delta > 0.0) != (pending[a] > 0.0):
         withdraw(orders, n_orders, open_ids, n_open, a, bar, pending)
-        held = positions[a]
-        delta = target - held
-        if abs(delta) <= _TARGET_RTOL * max(abs(target), abs(held), 1.0):
+        delta = order_toward(target, positions[a], rounding)
+        if delta == 0.0:
             return n_orders, n_open
     return add_order(
         orders, n_orders, open_ids, n_open, a, delta, bar, origin, MARKET, np.nan, np.nan,
@@ -121,7 +130,7 @@ def _signal_orders(
     equity: float,
     size: float,
     size_type: int,
-    fractional: bool,
+    rounding: int,
     size_at_fill: bool,
     exit_order: np.ndarray,
     positions: np.ndarray,
@@ -151,8 +160,8 @@ def _signal_orders(
         held = positions[a] + pending[a]
         if (leave_long and held > 0.0) or (leave_short and held < 0.0):
             n_orders, n_open = _toward(
-                a, 0.0, O_CLOSE, np.nan, t, positions, pending, orders, n_orders, open_ids,
-                n_open,
+                a, 0.0, O_CLOSE, np.nan, rounding, t, positions, pending, orders, n_orders,
+                open_ids, n_open,
             )  # fmt: skip
         elif (
             (go_long or go_short)
@@ -163,20 +172,18 @@ def _signal_orders(
             side = 1.0 if go_long else -1.0
             if size_type == SIZE_SHARES:
                 n_orders, n_open = _toward(
-                    a, side * size, O_TARGET, np.nan, t, positions, pending, orders, n_orders,
-                    open_ids, n_open,
+                    a, side * size, O_TARGET, np.nan, rounding, t, positions, pending, orders,
+                    n_orders, open_ids, n_open,
                 )  # fmt: skip
                 continue
             if size_type == SIZE_PERCENT and not equity > 0.0:
                 continue  # Broker._no_equity: a percent of equity <= 0 would flip the side
             # order_target_value(asset, value), with value = size * equity for percents.
             value = side * (size * equity if size_type == SIZE_PERCENT else size)
-            target = value / last_price[a]
-            if not fractional:
-                target = float(np.trunc(target))
+            target = shares_for_value(value, last_price[a], rounding)
             n_orders, n_open = _toward(
-                a, target, O_TARGET, value if size_at_fill else np.nan, t, positions, pending,
-                orders, n_orders, open_ids, n_open,
+                a, target, O_TARGET, value if size_at_fill else np.nan, rounding, t, positions,
+                pending, orders, n_orders, open_ids, n_open,
             )  # fmt: skip
     return n_orders, n_open
 
@@ -188,15 +195,14 @@ def _ruled_out(oid: int, orders: np.ndarray, t: int) -> bool:
     return oid >= 0 and orders[oid].end_bar == t and orders[oid].filled != 0.0
 
 
-@njit(cache=True)
+@kernel
 def _weight_orders(
     t: int,
     weights: np.ndarray,
     rebalance_bar: np.ndarray,
     equity: float,
     last_price: np.ndarray,
-    fractional: bool,
-    round_order: bool,
+    rounding: int,
     allow_short: bool,
     size_at_fill: bool,
     scratch_assets: np.ndarray,
@@ -213,12 +219,12 @@ def _weight_orders(
         return n_orders, n_open
     w = weights[t]
     count, _, _ = target_deltas(
-        w, equity, last_price, positions, pending, fractional, round_order, allow_short,
-        _TARGET_RTOL, scratch_assets, scratch_qty,
+        w, equity, last_price, positions, pending, rounding, allow_short, False, scratch_assets,
+        scratch_qty,
     )  # fmt: skip
     count = withdraw_opposed(
         orders, n_orders, open_ids, n_open, scratch_assets, scratch_qty, count, positions,
-        pending, t, _TARGET_RTOL,
+        pending, t,
     )  # fmt: skip
     for k in range(count):
         a = scratch_assets[k]
@@ -230,7 +236,7 @@ def _weight_orders(
     return n_orders, n_open
 
 
-@njit(cache=True)
+@kernel
 def _quantity_orders(
     t: int,
     quantities: np.ndarray,
@@ -264,7 +270,7 @@ def _quantity_orders(
     return n_orders, n_open
 
 
-@njit(cache=True)
+@kernel
 def _fill_at_close(
     t: int,
     market_at_open: bool,
@@ -298,7 +304,7 @@ def _fill_at_close(
     stops_on_entry_bar: bool,
     execution_order: int,
     clamp_to_bar: bool,
-    size_at_fill: bool,
+    fill_sizing: int,
     trail_basis: int,
     limits: np.ndarray,
     volume_used: np.ndarray,
@@ -318,7 +324,7 @@ def _fill_at_close(
         open_ids, n_open, positions, pending, account, commission, month_volume, slippage,
         cash_account, initial_margin, last_price, fractional, cash_policy, max_participation,
         keep_remainder, priority, stops_on_entry_bar, execution_order, clamp_to_bar,
-        size_at_fill, trail_basis, limits, volume_used, fills, n_fills,
+        fill_sizing, trail_basis, limits, volume_used, fills, n_fills,
     )  # fmt: skip
     track_entries(
         fills, first, n_fills, orders, held, entry_price, entry_bar, entry_ref, extreme,
@@ -327,7 +333,7 @@ def _fill_at_close(
     return n_open, n_fills
 
 
-@njit(cache=True)
+@kernel
 def run_bars(
     t0: int,
     mode: int,
@@ -385,8 +391,8 @@ def run_bars(
     stops_on_entry_bar: bool,
     execution_order: int,
     clamp_to_bar: bool,
-    size_at_fill: bool,
-    round_order: bool,
+    rounding: int,
+    fill_sizing: int,
     trail_basis: int,
     limits: np.ndarray,
     halt: np.ndarray,
@@ -429,6 +435,7 @@ def run_bars(
     """
     n_bars, n_assets = closes.shape
     market_at_open = fill_timing == TIMING_NEXT_OPEN
+    size_at_fill = fill_sizing != SIZE_AT_DECISION
     equity = equity_now[0]
     for t in range(t0, n_bars):
         # Every order a bar can add: decisions, rule exits, margin calls and a liquidation,
@@ -462,7 +469,7 @@ def run_bars(
                 n_orders, open_ids, n_open, positions, pending, account, commission,
                 month_volume, slippage, cash_account, initial_margin, last_price, fractional,
                 cash_policy, max_participation, keep_remainder, priority, stops_on_entry_bar,
-                execution_order, clamp_to_bar, size_at_fill, trail_basis, limits, volume_used,
+                execution_order, clamp_to_bar, fill_sizing, trail_basis, limits, volume_used,
                 fills, n_fills,
             )  # fmt: skip
             track_entries(
@@ -489,7 +496,7 @@ def run_bars(
                     n_orders, scratch_ids, count, positions, pending, account, commission,
                     month_volume, slippage, cash_account, initial_margin, last_price,
                     fractional, cash_policy, max_participation, keep_remainder, priority, False,
-                    execution_order, clamp_to_bar, size_at_fill, trail_basis, limits,
+                    execution_order, clamp_to_bar, fill_sizing, trail_basis, limits,
                     volume_used, fills, n_fills,
                 )  # fmt: skip
                 track_entries(
@@ -509,7 +516,7 @@ def run_bars(
                 open_ids, n_open, positions, pending, account, commission, month_volume,
                 slippage, cash_account, initial_margin, last_price, fractional, cash_policy,
                 max_participation, keep_remainder, priority, stops_on_entry_bar,
-                execution_order, clamp_to_bar, size_at_fill, trail_basis, limits, volume_used,
+                execution_order, clamp_to_bar, fill_sizing, trail_basis, limits, volume_used,
                 fills, n_fills, held, entry_price, entry_bar, entry_ref, extreme, position_set,
             )  # fmt: skip
 
@@ -534,13 +541,13 @@ def run_bars(
             if mode == MODE_SIGNALS:
                 n_orders, n_open = _signal_orders(
                     t, entries, exits, short_entries, short_exits, closes, last_price, equity,
-                    size, size_type, fractional, size_at_fill, exit_order, positions, pending,
+                    size, size_type, rounding, size_at_fill, exit_order, positions, pending,
                     orders, n_orders, open_ids, n_open,
                 )  # fmt: skip
             elif mode == MODE_WEIGHTS:
                 n_orders, n_open = _weight_orders(
-                    t, weights, rebalance_bar, equity, last_price, fractional, round_order,
-                    not cash_account, size_at_fill, scratch_assets, scratch_qty, positions,
+                    t, weights, rebalance_bar, equity, last_price, rounding, not cash_account,
+                    size_at_fill, scratch_assets, scratch_qty, positions,
                     pending, orders, n_orders, open_ids, n_open,
                 )  # fmt: skip
             else:
@@ -562,7 +569,7 @@ def run_bars(
                 open_ids, n_open, positions, pending, account, commission, month_volume,
                 slippage, cash_account, initial_margin, last_price, fractional, cash_policy,
                 max_participation, keep_remainder, priority, stops_on_entry_bar,
-                execution_order, clamp_to_bar, size_at_fill, trail_basis, limits, volume_used,
+                execution_order, clamp_to_bar, fill_sizing, trail_basis, limits, volume_used,
                 fills, n_fills, held, entry_price, entry_bar, entry_ref, extreme, position_set,
             )  # fmt: skip
             if n_fills > first:

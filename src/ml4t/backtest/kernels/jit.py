@@ -1,16 +1,174 @@
-"""How the kernels are compiled."""
+"""How the kernels are compiled and cached: every kernel of the package goes through here.
+
+Numba's ``cache=True`` checks a cached kernel against its own source file only: after an edit to
+``step.py``, the cached ``driver.py`` kernels that call into it would keep running the old code,
+in scripts, notebooks and the CLI alike. So the package's kernels are cached under a folder named
+by a hash of every kernel source (``kernel_sources``): any edit to any of them starts a fresh
+cache, in every process. The folder is ``$NUMBA_CACHE_DIR/ml4t-backtest/<package>/<hash>`` when
+``NUMBA_CACHE_DIR`` is set, else ``__pycache__/numba/<hash>`` inside the package (or, where that
+is not writable, the user's cache folder). When a new hash folder is made, the folders of other
+hashes of the same package are deleted, so old caches do not pile up.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
 from collections.abc import Callable
+from functools import cache
+from pathlib import Path
 from typing import Any, TypeVar
 
 from numba import njit
+from numba.core import caching
+from numba.core import config as numba_config
+from numba.core.caching import _CacheLocator, _SourceFileBackedLocatorMixin
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+PACKAGE: Path = Path(__file__).resolve().parent.parent
+# Besides kernels/ (kernels and the codes they read), a module defines kernels if it says so.
+_KERNEL_MARKERS = ("numba", "@kernel", "@leaf")
+
 # ``_nrt`` is a numba option its type stubs do not list.
 _LEAF_OPTIONS: dict[str, Any] = {"cache": True, "_nrt": False}
+_KERNEL_OPTIONS: dict[str, Any] = {"cache": True}
+
+
+def kernel_sources(package: Path = PACKAGE) -> list[Path]:
+    """The source files whose content keys the kernel cache, sorted: everything in
+    ``kernels/`` and every other module of the package that defines or compiles kernels.
+
+    Example:
+        >>> any(p.name == "step.py" for p in kernel_sources())
+        True
+    """
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        if "__pycache__" in path.parts:
+            continue
+        in_kernels = path.parent == package / "kernels"
+        if in_kernels or any(m in path.read_text(errors="ignore") for m in _KERNEL_MARKERS):
+            found.append(path)
+    return found
+
+
+@cache
+def source_hash(package: Path = PACKAGE) -> str:
+    """A hash of the package's kernel sources (names and contents), computed once per process.
+
+    Example:
+        >>> len(source_hash())
+        16
+    """
+    digest = hashlib.sha256()
+    for path in kernel_sources(package):
+        digest.update(path.relative_to(package).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _cache_roots(package: Path) -> list[Path]:
+    """Where the hash folders of ``package`` go, in order of preference."""
+    user_dir = str(getattr(numba_config, "CACHE_DIR", "") or "")
+    if user_dir:
+        # One folder per package location: two checkouts sharing a cache dir do not prune
+        # each other's caches.
+        where = hashlib.sha1(str(package).encode()).hexdigest()[:12]
+        return [Path(user_dir) / "ml4t-backtest" / where]
+    user = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    where = hashlib.sha1(str(package).encode()).hexdigest()[:12]
+    return [package / "__pycache__" / "numba", user / "ml4t-backtest" / "numba" / where]
+
+
+def _prune(root: Path, keep: str) -> None:
+    """Delete the cache folders of other source hashes under ``root``."""
+    for other in root.iterdir():
+        if other.is_dir() and other.name != keep:
+            shutil.rmtree(other, ignore_errors=True)
+
+
+@cache
+def cache_dir(package: Path = PACKAGE) -> Path | None:
+    """The writable folder the package's kernels are cached in (made, and older hash folders
+    pruned, on first use), or None when no candidate is writable (then nothing is cached).
+
+    Example:
+        >>> cache_dir().name == source_hash()  # doctest: +SKIP
+        True
+    """
+    stamp = source_hash(package)
+    for root in _cache_roots(package):
+        folder = root / stamp
+        try:
+            fresh = not folder.is_dir()
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / f".probe-{os.getpid()}"
+            probe.touch()
+            probe.unlink()
+        except OSError:
+            continue
+        if fresh:
+            _prune(root, stamp)
+        return folder
+    return None
+
+
+class SourceHashLocator(_SourceFileBackedLocatorMixin, _CacheLocator):
+    """Numba cache locator for this package's kernels: the cache folder and the freshness
+    stamp both come from the hash of all kernel sources, not from the kernel's own file."""
+
+    def __init__(self, py_func: Callable[..., Any], py_file: str) -> None:
+        self._py_file = py_file
+        self._lineno = py_func.__code__.co_firstlineno
+        folder = cache_dir()
+        assert folder is not None  # from_function made sure of it
+        # Kernels of different folders of the package may share a module name.
+        relative = Path(py_file).resolve().parent.relative_to(PACKAGE)
+        self._cache_path = str(folder / (relative.as_posix().replace("/", "_") or "root"))
+
+    def get_cache_path(self) -> str:
+        return self._cache_path
+
+    def get_source_stamp(self) -> str:
+        return source_hash()
+
+    @classmethod
+    def from_function(cls, py_func: Callable[..., Any], py_file: str) -> Any:
+        path = Path(py_file).resolve()
+        if PACKAGE not in path.parents or cache_dir() is None:
+            return None  # not ours: numba's own locators decide
+        return super().from_function(py_func, py_file)  # type: ignore[no-untyped-call]
+
+
+def _register() -> None:
+    """Put the locator first in numba's list (once, even if this module is loaded twice).
+
+    The list is ``CacheImpl._locator_classes`` (``_CacheImpl`` before numba 0.61). A user who
+    sets ``NUMBA_CACHE_LOCATOR_CLASSES`` replaces the list, and with it this locator.
+    """
+    impl = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl")  # noqa: B009
+    classes: list[Any] = impl._locator_classes
+    if not any(getattr(c, "__name__", "") == SourceHashLocator.__name__ for c in classes):
+        classes.insert(0, SourceHashLocator)
+
+
+_register()
+
+
+def kernel(fn: F) -> F:
+    """Compile a kernel with the package's cache (see the module docstring).
+
+    Example:
+        >>> @kernel
+        ... def twice(x):
+        ...     return 2 * x
+    """
+    compiled: F = njit(**_KERNEL_OPTIONS)(fn)
+    return compiled
 
 
 def leaf(fn: F) -> F:
@@ -29,3 +187,26 @@ def leaf(fn: F) -> F:
     """
     compiled: F = njit(**_LEAF_OPTIONS)(fn)
     return compiled
+
+
+COMPILING_NOTICE = "compiling, first run only: kernels are cached for later runs"
+
+
+def needs_compile(*dispatchers: Any) -> bool:
+    """Whether calling these kernels will compile them: a kernel neither compiled in this
+    process nor in the cache. Decides whether a progress display says it is compiling (a rate
+    measured over the compile would promise hours).
+
+    Example:
+        >>> from ml4t.backtest.kernels.step import fill_orders
+        >>> needs_compile(fill_orders)  # doctest: +SKIP
+        True
+    """
+    for dispatcher in dispatchers:
+        if dispatcher.signatures:
+            continue
+        cache_file = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
+        index = getattr(cache_file, "_index_path", None)
+        if index is None or not os.path.exists(index):
+            return True
+    return False

@@ -6,7 +6,7 @@ results. Both live here so a code and its name can never drift apart.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 
@@ -14,142 +14,238 @@ import numpy as np
 # which numpy's typing of np.void does not describe.
 Record = Any
 
-# Order types.
-MARKET: Final = 0
-LIMIT: Final = 1
-STOP: Final = 2
-STOP_LIMIT: Final = 3
-TRAILING_STOP: Final = 4
-ORDER_TYPE_NAMES: Final = ("market", "limit", "stop", "stop_limit", "trailing_stop")
+# Each set of codes is one table: a NamedTuple whose field names are the names results show
+# and whose values are the codes (VectorBT's ``enums.py`` style), so a code and its name can
+# never drift apart. Kernels read the short ``X: Final`` aliases below: module-level ints, which
+# numba freezes into the compiled code as constants. Each alias is bound by field name.
 
-# Order status.
-OPEN: Final = 0
-PARTIALLY_FILLED: Final = 1
-FILLED: Final = 2
-CANCELLED: Final = 3
-REJECTED: Final = 4
-EXPIRED: Final = 5
-INACTIVE: Final = 6  # a bracket child waiting for its entry to fill
-STATUS_NAMES: Final = (
-    "open",
-    "partially_filled",
-    "filled",
-    "cancelled",
-    "rejected",
-    "expired",
-    "waiting_for_parent",
-)
 
-# Time in force.
-GTC: Final = 0
-DAY: Final = 1
-TIF_NAMES: Final = ("gtc", "day")
+class OrderTypeT(NamedTuple):
+    market: int
+    limit: int
+    stop: int
+    stop_limit: int
+    trailing_stop: int
 
-# Why an order ended the way it did (or why a fill was smaller than asked).
-R_NONE: Final = 0
-R_INSUFFICIENT_CASH: Final = 1
-R_SCALED_DOWN: Final = 2
-R_SHORT_NOT_ALLOWED: Final = 3
-R_CANCELLED_BY_USER: Final = 4
-R_NO_PRICE: Final = 5
-R_END_OF_DATA: Final = 6
-R_TOO_SMALL: Final = 7
-R_DAY_EXPIRED: Final = 8
-R_OCO: Final = 9
-R_PARENT_ENDED: Final = 10
-R_BOTH_STOP_FIRST: Final = 11
-R_BOTH_LIMIT_FIRST: Final = 12
-R_VOLUME_REMAINDER: Final = 13
-R_INSUFFICIENT_MARGIN: Final = 14
-R_SCALED_DOWN_MARGIN: Final = 15
-R_TARGET_MET: Final = 16
-R_MAX_POSITIONS: Final = 17
-R_MAX_POSITION_WEIGHT: Final = 18
-R_MAX_GROSS_EXPOSURE: Final = 19
-R_MAX_NET_EXPOSURE: Final = 20
-R_DAILY_LOSS_LIMIT: Final = 21
-R_MAX_DRAWDOWN_HALT: Final = 22
-R_REPLACED_BY_TARGET: Final = 23
-REASON_NAMES: Final = (
-    "",
-    "insufficient_cash",
-    "scaled_down_insufficient_cash",
-    "short_not_allowed",
-    "cancelled_by_user",
-    "no_price",
-    "open_at_end",
-    "below_minimum_quantity",
-    "day_order_expired",
-    "other_bracket_leg_filled",
-    "bracket_entry_ended_unfilled",
-    "both_bracket_legs_touched_stop_filled",
-    "both_bracket_legs_touched_limit_filled",
-    "volume_limit_remainder_cancelled",
-    "insufficient_margin",
-    "scaled_down_insufficient_margin",
-    "target_already_met_at_fill_price",
-    "max_positions",
-    "max_position_weight",
-    "max_gross_exposure",
-    "max_net_exposure",
-    "daily_loss_limit",
-    "max_drawdown_halt",
-    "replaced_by_target_order",
-)
 
-# Where an order came from; a fill carries its order's origin as its reason.
-O_ORDER: Final = 0
-O_TARGET: Final = 1
-O_REBALANCE: Final = 2
-O_CLOSE: Final = 3
-O_TAKE_PROFIT: Final = 4
-O_STOP_LOSS: Final = 5
-O_MARGIN_CALL: Final = 6
-O_TRAILING_STOP: Final = 7
-O_VOLATILITY_STOP: Final = 8
-O_TIME_EXIT: Final = 9
-O_SIGNAL_EXIT: Final = 10
-O_DAILY_LOSS_LIMIT: Final = 11
-O_MAX_DRAWDOWN_HALT: Final = 12
-O_FOLD_END: Final = 13  # walk-forward: a fold ends flat at its last close
-ORIGIN_NAMES: Final = (
-    "order",
-    "target",
-    "rebalance",
-    "close_position",
-    "take_profit",
-    "stop_loss",
-    "margin_call",
-    "trailing_stop",
-    "volatility_stop",
-    "time_exit",
-    "signal_exit",
-    "daily_loss_limit",
-    "max_drawdown_halt",
-    "fold_end",
-)
+OrderType: Final = OrderTypeT(*range(len(OrderTypeT._fields)))
+MARKET: Final = OrderType.market
+LIMIT: Final = OrderType.limit
+STOP: Final = OrderType.stop
+STOP_LIMIT: Final = OrderType.stop_limit
+TRAILING_STOP: Final = OrderType.trailing_stop
+
+
+class StatusT(NamedTuple):
+    open: int
+    partially_filled: int
+    filled: int
+    cancelled: int
+    rejected: int
+    expired: int
+    waiting_for_parent: int  # a bracket child waiting for its entry to fill
+
+
+Status: Final = StatusT(*range(len(StatusT._fields)))
+OPEN: Final = Status.open
+PARTIALLY_FILLED: Final = Status.partially_filled
+FILLED: Final = Status.filled
+CANCELLED: Final = Status.cancelled
+REJECTED: Final = Status.rejected
+EXPIRED: Final = Status.expired
+INACTIVE: Final = Status.waiting_for_parent
+
+
+class TimeInForceT(NamedTuple):
+    gtc: int
+    day: int
+
+
+TimeInForce: Final = TimeInForceT(*range(len(TimeInForceT._fields)))
+GTC: Final = TimeInForce.gtc
+DAY: Final = TimeInForce.day
+
+
+class ReasonT(NamedTuple):
+    """Why an order ended the way it did (or why a fill was smaller than asked)."""
+
+    none: int  # shown as an empty reason
+    insufficient_cash: int
+    scaled_down_insufficient_cash: int
+    short_not_allowed: int
+    cancelled_by_user: int
+    open_at_end: int
+    day_order_expired: int
+    other_bracket_leg_filled: int
+    bracket_entry_ended_unfilled: int
+    both_bracket_legs_touched_stop_filled: int
+    both_bracket_legs_touched_limit_filled: int
+    volume_limit_remainder_cancelled: int
+    insufficient_margin: int
+    scaled_down_insufficient_margin: int
+    target_already_met_at_fill_price: int
+    max_positions: int
+    max_position_weight: int
+    max_gross_exposure: int
+    max_net_exposure: int
+    daily_loss_limit: int
+    max_drawdown_halt: int
+    replaced_by_target_order: int
+
+
+Reason: Final = ReasonT(*range(len(ReasonT._fields)))
+R_NONE: Final = Reason.none
+R_INSUFFICIENT_CASH: Final = Reason.insufficient_cash
+R_SCALED_DOWN: Final = Reason.scaled_down_insufficient_cash
+R_SHORT_NOT_ALLOWED: Final = Reason.short_not_allowed
+R_CANCELLED_BY_USER: Final = Reason.cancelled_by_user
+R_END_OF_DATA: Final = Reason.open_at_end
+R_DAY_EXPIRED: Final = Reason.day_order_expired
+R_OCO: Final = Reason.other_bracket_leg_filled
+R_PARENT_ENDED: Final = Reason.bracket_entry_ended_unfilled
+R_BOTH_STOP_FIRST: Final = Reason.both_bracket_legs_touched_stop_filled
+R_BOTH_LIMIT_FIRST: Final = Reason.both_bracket_legs_touched_limit_filled
+R_VOLUME_REMAINDER: Final = Reason.volume_limit_remainder_cancelled
+R_INSUFFICIENT_MARGIN: Final = Reason.insufficient_margin
+R_SCALED_DOWN_MARGIN: Final = Reason.scaled_down_insufficient_margin
+R_TARGET_MET: Final = Reason.target_already_met_at_fill_price
+R_MAX_POSITIONS: Final = Reason.max_positions
+R_MAX_POSITION_WEIGHT: Final = Reason.max_position_weight
+R_MAX_GROSS_EXPOSURE: Final = Reason.max_gross_exposure
+R_MAX_NET_EXPOSURE: Final = Reason.max_net_exposure
+R_DAILY_LOSS_LIMIT: Final = Reason.daily_loss_limit
+R_MAX_DRAWDOWN_HALT: Final = Reason.max_drawdown_halt
+R_REPLACED_BY_TARGET: Final = Reason.replaced_by_target_order
+
+
+class OriginT(NamedTuple):
+    """Where an order came from; a fill carries its order's origin as its reason."""
+
+    order: int
+    target: int
+    rebalance: int
+    close_position: int
+    take_profit: int
+    stop_loss: int
+    margin_call: int
+    trailing_stop: int
+    volatility_stop: int
+    time_exit: int
+    signal_exit: int
+    daily_loss_limit: int
+    max_drawdown_halt: int
+    fold_end: int  # walk-forward: a fold ends flat at its last close
+
+
+Origin: Final = OriginT(*range(len(OriginT._fields)))
+O_ORDER: Final = Origin.order
+O_TARGET: Final = Origin.target
+O_REBALANCE: Final = Origin.rebalance
+O_CLOSE: Final = Origin.close_position
+O_TAKE_PROFIT: Final = Origin.take_profit
+O_STOP_LOSS: Final = Origin.stop_loss
+O_MARGIN_CALL: Final = Origin.margin_call
+O_TRAILING_STOP: Final = Origin.trailing_stop
+O_VOLATILITY_STOP: Final = Origin.volatility_stop
+O_TIME_EXIT: Final = Origin.time_exit
+O_SIGNAL_EXIT: Final = Origin.signal_exit
+O_DAILY_LOSS_LIMIT: Final = Origin.daily_loss_limit
+O_MAX_DRAWDOWN_HALT: Final = Origin.max_drawdown_halt
+O_FOLD_END: Final = Origin.fold_end
+
+
+class ExecutionOrderT(NamedTuple):
+    """The order in which one bar's orders execute."""
+
+    as_submitted: int
+    exits_first: int
+    exits_first_smallest_entries_first: int
+
+
+ExecutionOrder: Final = ExecutionOrderT(*range(len(ExecutionOrderT._fields)))
+EXEC_AS_SUBMITTED: Final = ExecutionOrder.as_submitted
+EXEC_EXITS_FIRST: Final = ExecutionOrder.exits_first
+EXEC_EXITS_FIRST_SMALLEST: Final = ExecutionOrder.exits_first_smallest_entries_first
+
+# The names results show, indexed by code, each taken from its table.
+ORDER_TYPE_NAMES: Final[tuple[str, ...]] = OrderTypeT._fields
+STATUS_NAMES: Final[tuple[str, ...]] = StatusT._fields
+TIF_NAMES: Final[tuple[str, ...]] = TimeInForceT._fields
+REASON_NAMES: Final[tuple[str, ...]] = ("", *ReasonT._fields[1:])  # no reason reads as ""
+ORIGIN_NAMES: Final[tuple[str, ...]] = OriginT._fields
+EXECUTION_ORDER_NAMES: Final[tuple[str, ...]] = ExecutionOrderT._fields
 
 # When a step runs: at the bar's open (orders decided on earlier bars) or its close (same-bar mode).
 PHASE_OPEN: Final = 0
 PHASE_CLOSE: Final = 1
 
-# What a cash account does with a buy it cannot pay for in full.
-CASH_SCALE_DOWN: Final = 0
-CASH_REJECT: Final = 1
+# Settings of ``BacktestConfig`` as kernel codes: each table's field names are the config's
+# values, so the config compiles to codes by name (``getattr(CashPolicy, value)``).
 
-# Which bracket leg fills when one bar touches both (the path inside a bar is unknown).
-PRIORITY_STOP: Final = 0
-PRIORITY_LIMIT: Final = 1
 
-# The order in which one bar's orders execute.
-EXEC_AS_SUBMITTED: Final = 0
-EXEC_EXITS_FIRST: Final = 1
-EXEC_EXITS_FIRST_SMALLEST: Final = 2
-EXECUTION_ORDER_NAMES: Final = ("as_submitted", "exits_first", "exits_first_smallest_entries_first")
+class CashPolicyT(NamedTuple):
+    """What a cash account does with a buy it cannot pay for in full."""
 
-# What a trailing stop trails.
-TRAIL_HIGH_LOW: Final = 0
-TRAIL_CLOSE: Final = 1
+    scale_down: int
+    reject: int
+
+
+CashPolicy: Final = CashPolicyT(*range(len(CashPolicyT._fields)))
+CASH_SCALE_DOWN: Final = CashPolicy.scale_down
+CASH_REJECT: Final = CashPolicy.reject
+
+
+class IntrabarPriorityT(NamedTuple):
+    """Which bracket leg fills when one bar touches both (the path inside a bar is unknown)."""
+
+    stop: int
+    limit: int
+
+
+IntrabarPriority: Final = IntrabarPriorityT(*range(len(IntrabarPriorityT._fields)))
+PRIORITY_STOP: Final = IntrabarPriority.stop
+PRIORITY_LIMIT: Final = IntrabarPriority.limit
+
+
+class TrailBasisT(NamedTuple):
+    """What a trailing stop trails."""
+
+    high_low: int
+    close: int
+
+
+TrailBasis: Final = TrailBasisT(*range(len(TrailBasisT._fields)))
+TRAIL_HIGH_LOW: Final = TrailBasis.high_low
+TRAIL_CLOSE: Final = TrailBasis.close
+
+
+class FillTimingT(NamedTuple):
+    """When market orders fill: the next bar's open, this bar's close or the next bar's close."""
+
+    next_open: int
+    same_close: int
+    next_close: int
+
+
+FillTiming: Final = FillTimingT(*range(len(FillTimingT._fields)))
+
+
+class RoundingT(NamedTuple):
+    """How target sizing makes whole shares (``kernels.sizing``): not at all (fractional
+    shares), the target rounded towards zero (``target_rounding="target"``), or the order
+    (``target_rounding="order"``)."""
+
+    fractional: int
+    target: int
+    order: int
+
+
+Rounding: Final = RoundingT(*range(len(RoundingT._fields)))
+ROUND_NONE: Final = Rounding.fractional
+ROUND_TARGET: Final = Rounding.target
+ROUND_ORDER: Final = Rounding.order
+# ``fill_orders``' re-sizing setting when targets are sized at decision time, not at the fill.
+SIZE_AT_DECISION: Final = -1
 
 # Position rules, compiled to one row per node of a rule tree (see ``risk.position``). Leaves
 # compute a level or a condition; combinators pick among their children.

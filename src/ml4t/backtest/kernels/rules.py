@@ -17,9 +17,9 @@ bar), the position's entry price, entry bar and extreme up to bar ``t - 1``, and
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-from .jit import leaf
+from .jit import kernel, leaf
+from .levels import LEVEL_GAPPED, LEVEL_TOUCHED, level_touch
 from .records import (
     LIMIT,
     MARKET,
@@ -121,7 +121,7 @@ def update_extremes(
             extreme[a] = min(extreme[a], best)
 
 
-@njit(cache=True)
+@kernel
 def _hit(
     protective: bool,
     long: bool,
@@ -134,32 +134,30 @@ def _hit(
 ) -> tuple[bool, float]:
     """Whether the bar reaches ``level`` and when: a protective level (a stop: below a long,
     above a short) on the adverse leg, a target on the favorable one; 0 when the open is
-    already past it. Same rules as stop and limit orders in ``kernels.step``."""
+    already past it. The test itself is ``levels.level_touch``, as for stop and limit orders."""
     span = h - lo if h > lo else 1.0
-    if long == protective:
-        # The level is below the price: met when the price falls to it.
-        if o <= level:
-            return True, 0.0
-        if lo <= level:
+    # Met by a falling price: a long's stop loss, a short's take profit.
+    from_above = long == protective
+    touch = level_touch(from_above, level, o, h, lo)
+    if touch == LEVEL_GAPPED:
+        return True, 0.0
+    if touch == LEVEL_TOUCHED:
+        if from_above:
             leg = adverse_leg if long else favorable_leg
             return True, leg + 0.5 * (o - level) / span
-    else:
-        if o >= level:
-            return True, 0.0
-        if h >= level:
-            leg = favorable_leg if long else adverse_leg
-            return True, leg + 0.5 * (level - o) / span
+        leg = favorable_leg if long else adverse_leg
+        return True, leg + 0.5 * (level - o) / span
     return False, np.inf
 
 
-@njit(cache=True)
+@kernel
 def _column_at(columns: np.ndarray, slot: int, bar: int, asset: int) -> float:
     if slot < 0 or bar < 0:
         return np.nan
     return float(columns[slot, bar, asset])
 
 
-@njit(cache=True)
+@kernel
 def evaluate_position_rules(
     bar: int,
     opens: np.ndarray,

@@ -1,46 +1,100 @@
-"""Target sizing as array code: from weights of equity to the orders that reach them.
+"""Target sizing, written once: from a value or a weight of equity to the order that reaches it.
 
-The event driver's ``Broker.rebalance`` calls it once per rebalance; the compiled driver can
-call it from its own loop with the same result.
+Every target order of both drivers goes through these functions: ``Broker.order_target_*`` and
+``Broker.rebalance`` (event driver), the decision rules of ``kernels.driver`` (compiled driver),
+and the re-sizing of target orders at the fill price in ``kernels.step`` (``sizing_price="fill"``).
+
+Whole shares follow a ``Rounding`` code (``kernels.records``): fractional shares are not rounded;
+``target_rounding="target"`` rounds the target towards zero, then orders the difference;
+``target_rounding="order"`` orders the difference rounded towards zero. Holding 12 shares with a
+target of 10.7, the first sells 2 (to 10), the second 1 (to 11), as Backtrader's
+``order_target_*`` does.
 """
 
 from __future__ import annotations
 
+from typing import Final
+
 import numpy as np
-from numba import njit
 
-# What ``target_deltas`` found wrong with the weights (a code and the asset it concerns).
-OK = 0
-NOT_FINITE = 1
-NEGATIVE_IN_CASH_ACCOUNT = 2
-NO_PRICE = 3
+from .jit import leaf
+from .records import ROUND_NONE, ROUND_ORDER, ROUND_TARGET
+
+# Target orders smaller than this share of the target (or of what is held) are float noise, not
+# trades: a target of exactly what is held must not become a 1e-13 share order.
+TARGET_RTOL: Final = 1e-9
+
+# What ``target_deltas`` found wrong with the targets (a code and the asset it concerns).
+OK: Final = 0
+NOT_FINITE: Final = 1
+NEGATIVE_IN_CASH_ACCOUNT: Final = 2
+NO_PRICE: Final = 3
 
 
-@njit(cache=True)
+def rounding_code(*, fractional: bool, target_rounding: str) -> int:
+    """The ``Rounding`` code of a config's ``fractional_shares`` and ``target_rounding``.
+
+    Example:
+        >>> rounding_code(fractional=False, target_rounding="order") == ROUND_ORDER
+        True
+    """
+    if fractional:
+        return ROUND_NONE
+    return ROUND_ORDER if target_rounding == "order" else ROUND_TARGET
+
+
+@leaf
+def shares_for_value(value: float, price: float, rounding: int) -> float:
+    """The target position worth ``value`` at ``price``: whole shares (towards zero) only
+    under ``ROUND_TARGET``; ``ROUND_ORDER`` rounds the order instead (``order_toward``)."""
+    shares = value / price
+    if rounding == ROUND_TARGET:
+        return float(np.trunc(shares))
+    return shares
+
+
+@leaf
+def order_toward(target: float, held: float, rounding: int) -> float:
+    """The signed order that moves ``held`` shares to ``target`` shares, 0.0 for none.
+
+    Under ``ROUND_ORDER`` the order is rounded towards zero. A difference within
+    ``TARGET_RTOL`` of the larger of target and holding is float noise: no order.
+    """
+    delta = target - held
+    if rounding == ROUND_ORDER:
+        delta = np.trunc(delta)
+    if abs(delta) <= TARGET_RTOL * max(abs(target), abs(held), 1.0):
+        return 0.0
+    return float(delta)
+
+
+@leaf
 def target_deltas(
-    weights: np.ndarray,
-    equity: float,
+    targets: np.ndarray,
+    scale: float,
     last_price: np.ndarray,
     positions: np.ndarray,
     pending: np.ndarray,
-    fractional: bool,
-    round_order: bool,
+    rounding: int,
     allow_negative: bool,
-    rtol: float,
+    nan_leaves_alone: bool,
     out_assets: np.ndarray,
     out_quantities: np.ndarray,
 ) -> tuple[int, int, int]:
-    """Orders that move ``positions`` (plus ``pending``) to ``weights`` of ``equity``.
+    """Orders that move ``positions`` (plus ``pending``) to ``targets`` x ``scale`` in value.
 
-    Shares are ``weight * equity / last_price``, truncated towards zero unless ``fractional``
-    (with ``round_order``, the order is truncated instead: target less what is held);
-    differences within ``rtol`` of the larger of target and position are float noise, not
-    orders. Writes the assets and signed quantities into the ``out_`` arrays and returns
+    ``targets`` are weights or percents of an equity ``scale`` (or values, with a scale of 1).
+    NaN leaves an asset alone with ``nan_leaves_alone`` and is a problem otherwise; negative
+    targets are a problem unless ``allow_negative``. Each asset's order is
+    ``order_toward(shares_for_value(target x scale, price), held)``.
+    Writes the assets and signed quantities into the ``out_`` arrays and returns
     ``(count, problem, asset)``; with a problem (a code above), nothing is written.
     """
-    n = weights.shape[0]
+    n = targets.shape[0]
     for i in range(n):
-        w = weights[i]
+        w = targets[i]
+        if np.isnan(w) and nan_leaves_alone:
+            continue
         if not np.isfinite(w):
             return 0, NOT_FINITE, i
         if w < 0.0 and not allow_negative:
@@ -49,66 +103,14 @@ def target_deltas(
             return 0, NO_PRICE, i
     count = 0
     for i in range(n):
-        w = weights[i]
-        target = 0.0
-        if w != 0.0:
-            target = w * equity / last_price[i]
-            if not fractional and not round_order:
-                target = np.trunc(target)
-        delta = target - positions[i] - pending[i]
-        if not fractional and round_order:
-            delta = np.trunc(delta)
-        scale = max(abs(target), abs(positions[i]), 1.0)
-        if abs(delta) > rtol * scale:
-            out_assets[count] = i
-            out_quantities[count] = delta
-            count += 1
-    return count, OK, 0
-
-
-@njit(cache=True)
-def target_percent_deltas(
-    percents: np.ndarray,
-    equity: float,
-    last_price: np.ndarray,
-    positions: np.ndarray,
-    pending: np.ndarray,
-    fractional: bool,
-    round_order: bool,
-    rtol: float,
-    out_assets: np.ndarray,
-    out_quantities: np.ndarray,
-) -> tuple[int, int, int]:
-    """``order_target_percent`` for every asset with a finite percent (NaN: leave it alone).
-
-    Same arithmetic as the one-asset call: value ``percent * equity``, shares ``value / price``
-    truncated unless ``fractional`` (the order instead, with ``round_order``), and no order
-    within ``rtol`` of what is held and pending.
-    Returns ``(count, problem, asset)`` like ``target_deltas``; ``NO_PRICE`` for a non-zero
-    percent on an asset without a price yet.
-    """
-    n = percents.shape[0]
-    for i in range(n):
-        p = percents[i]
-        if np.isinf(p):
-            return 0, NOT_FINITE, i
-        if not np.isnan(p) and p != 0.0 and np.isnan(last_price[i]):
-            return 0, NO_PRICE, i
-    count = 0
-    for i in range(n):
-        p = percents[i]
-        if np.isnan(p):
+        w = targets[i]
+        if np.isnan(w):
             continue
         target = 0.0
-        if p != 0.0:
-            target = p * equity / last_price[i]
-            if not fractional and not round_order:
-                target = np.trunc(target)
-        held = positions[i] + pending[i]
-        delta = target - held
-        if not fractional and round_order:
-            delta = np.trunc(delta)
-        if abs(delta) > rtol * max(abs(target), abs(held), 1.0):
+        if w != 0.0:
+            target = shares_for_value(w * scale, last_price[i], rounding)
+        delta = order_toward(target, positions[i] + pending[i], rounding)
+        if delta != 0.0:
             out_assets[count] = i
             out_quantities[count] = delta
             count += 1

@@ -15,12 +15,19 @@ limit or stop placed at the close can only meet prices of later bars.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, objmode
+from numba import objmode
 
 from ..execution.commission import affordable_quantity, commission_kernel
 from ..execution.slippage import slippage_kernel
 from . import python_models
-from .jit import leaf
+from .jit import kernel, leaf
+from .levels import (
+    LEVEL_GAPPED,
+    LEVEL_TOUCHED,
+    level_touch,
+    limit_price_on_bar,
+    stop_price_on_bar,
+)
 from .records import (
     CANCELLED,
     CASH_REJECT,
@@ -53,12 +60,14 @@ from .records import (
     R_TARGET_MET,
     R_VOLUME_REMAINDER,
     REJECTED,
+    SIZE_AT_DECISION,
     STOP,
     STOP_LIMIT,
     TRAIL_CLOSE,
     TRAILING_STOP,
     Record,
 )
+from .sizing import order_toward, shares_for_value
 
 # Quantities within this relative distance of a position are that position: float round-off
 # must not turn "sell everything" into a tiny short that a cash account would reject.
@@ -76,7 +85,7 @@ def _fee(fee: np.ndarray, asset: int, quantity: float, price: float, month: floa
     return _python_fee(asset, quantity, price, month)
 
 
-@njit(cache=True)
+@kernel
 def _python_fee(asset: int, quantity: float, price: float, month: float) -> float:
     with objmode(out="float64"):
         out = python_models.commission(asset, quantity, price, month)
@@ -104,7 +113,7 @@ def _slipped(
     return _python_fill_price(asset, price, quantity, kind, volume, bid, ask, spread, volatility)
 
 
-@njit(cache=True)
+@kernel
 def _python_fill_price(
     asset: int,
     price: float,
@@ -123,7 +132,7 @@ def _python_fill_price(
     return out
 
 
-@njit(cache=True)
+@kernel
 def _affordable(
     fee: np.ndarray, asset: int, cash: float, price: float, month: float, fractional: bool
 ) -> float:
@@ -138,7 +147,7 @@ def _affordable(
     )
 
 
-@njit(cache=True)
+@kernel
 def _margin_fits(
     asset: int,
     size: float,
@@ -158,7 +167,7 @@ def _margin_fits(
     return equity >= initial_margin * gross
 
 
-@njit(cache=True)
+@kernel
 def _largest_margin_quantity(
     asset: int,
     lo: float,
@@ -196,30 +205,6 @@ def _largest_margin_quantity(
 
 
 @leaf
-def _limit_fill(buy: bool, limit: float, o: float, h: float, lo: float) -> float:
-    """Price a limit order gets on a bar, NaN if the bar never reaches it."""
-    if buy:
-        if o <= limit:
-            return o
-        return limit if lo <= limit else np.nan
-    if o >= limit:
-        return o
-    return limit if h >= limit else np.nan
-
-
-@leaf
-def _stop_fill(buy: bool, stop: float, o: float, h: float, lo: float) -> float:
-    """Price a stop order gets on a bar (the open when it gaps through), NaN if not touched."""
-    if buy:
-        if o >= stop:
-            return o
-        return stop if h >= stop else np.nan
-    if o <= stop:
-        return o
-    return stop if lo <= stop else np.nan
-
-
-@leaf
 def _trail_level(order: Record, buy: bool) -> float:
     """A trailing stop's level from the best price seen: below it for sells, above for buys."""
     ref: float = order.trail_ref
@@ -249,21 +234,20 @@ def _reference_price(
     if phase != PHASE_OPEN:
         return np.nan
     if kind == LIMIT:
-        return _limit_fill(buy, order.limit_price, o, h, lo)
+        return limit_price_on_bar(buy, order.limit_price, o, h, lo)
     if kind == STOP:
-        return _stop_fill(buy, order.stop_price, o, h, lo)
+        return stop_price_on_bar(buy, order.stop_price, o, h, lo)
     if kind == TRAILING_STOP:
-        return _stop_fill(buy, _trail_level(order, buy), o, h, lo)
+        return stop_price_on_bar(buy, _trail_level(order, buy), o, h, lo)
     if kind == STOP_LIMIT:
         if order.triggered:
-            return _limit_fill(buy, order.limit_price, o, h, lo)
+            return limit_price_on_bar(buy, order.limit_price, o, h, lo)
         stop = order.stop_price
-        gap = o >= stop if buy else o <= stop
-        if gap:
+        touch = level_touch(not buy, stop, o, h, lo)
+        if touch == LEVEL_GAPPED:
             order.triggered = True
-            return _limit_fill(buy, order.limit_price, o, h, lo)
-        touched = h >= stop if buy else lo <= stop
-        if touched:
+            return limit_price_on_bar(buy, order.limit_price, o, h, lo)
+        if touch == LEVEL_TOUCHED:
             order.triggered = True
             within = order.limit_price >= stop if buy else order.limit_price <= stop
             return stop if within else np.nan
@@ -316,7 +300,7 @@ def _activate_children(orders: np.ndarray, parent: int, n_orders: int, bar: int)
     return armed
 
 
-@njit(cache=True)
+@kernel
 def fill_orders(
     bar: int,
     phase: int,
@@ -351,7 +335,7 @@ def fill_orders(
     children_on_entry_bar: bool,
     execution_order: int,
     clamp_to_bar: bool,
-    sizing_at_fill: bool,
+    fill_sizing: int,
     trail_basis: int,
     limits: np.ndarray,
     volume_used: np.ndarray,
@@ -370,7 +354,9 @@ def fill_orders(
     ``limits`` holds the portfolio rules checked on each order that grows a position (NaN when
     unset): max positions, max position weight, max gross and max net exposure, the last three
     as multiples of equity; an order breaking one is rejected with the rule as its reason. The
-    other arguments are the settings of ``BacktestConfig`` as codes (see ``Broker.fill_orders``).
+    other arguments are the settings of ``BacktestConfig`` as codes (see ``Broker.fill_orders``);
+    ``fill_sizing`` is ``SIZE_AT_DECISION``, or the ``Rounding`` code with which target orders
+    are sized again at the fill price (``sizing_price="fill"``, see ``kernels.sizing``).
 
     ``fills`` must have room for ``n_open`` more records. Returns the new number of open orders
     (``open_ids`` is compacted in place) and of fills.
@@ -441,12 +427,15 @@ def fill_orders(
                 continue
             open_ids[k] = ~oid
 
-            if sizing_at_fill and order.filled == 0.0 and not np.isnan(order.target_value):
-                # Size the target at this bar's price instead of the decision close.
-                target = order.target_value / price
-                if not fractional:
-                    target = np.trunc(target)
-                resized = target - pos
+            if (
+                fill_sizing != SIZE_AT_DECISION
+                and order.filled == 0.0
+                and not np.isnan(order.target_value)
+            ):
+                # Size the target at this bar's price instead of the decision close, with the
+                # rounding rule decision-time sizing uses.
+                target = shares_for_value(order.target_value, price, fill_sizing)
+                resized = order_toward(target, pos, fill_sizing)
                 if resized == 0.0 or (resized > 0.0) != (remaining > 0.0):
                     _end(order, CANCELLED, R_TARGET_MET, bar, pending)
                     continue
@@ -694,7 +683,7 @@ def _broken_limit(
     return 0
 
 
-@njit(cache=True)
+@kernel
 def reject_growing(
     orders: np.ndarray,
     n_orders: int,

@@ -20,8 +20,9 @@ the way the broker books it (the running sum of fills), and treats as closed:
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 from numpy.typing import NDArray
+
+from ..kernels.jit import kernel
 
 TRADE_DTYPE = np.dtype(
     [
@@ -45,7 +46,7 @@ TRADE_DTYPE = np.dtype(
 QUANTITY_RTOL = 1e-9
 
 
-@njit(cache=True)
+@kernel
 def _match_fifo(
     order: np.ndarray,
     asset: np.ndarray,

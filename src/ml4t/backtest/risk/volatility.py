@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 from numpy.typing import NDArray
 
 from ..errors import ConfigError
+from ..kernels.jit import kernel
 
 
-@njit(cache=True)
+@kernel
 def _wilder_atr(
     highs: np.ndarray, lows: np.ndarray, closes: np.ndarray, window: int, out: np.ndarray
 ) -> None:

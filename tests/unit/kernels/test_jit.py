@@ -1,0 +1,143 @@
+"""The kernel cache is keyed on every kernel source: an edit anywhere recompiles its callers.
+
+Numba checks a cached function against its own file only. ``rules._hit`` calls
+``levels.level_touch``; after an edit to ``levels.py`` alone, a process must run the new
+``level_touch`` inside ``_hit``, not the copy cached with it. Each test copies the package to a
+temporary folder, runs a child process on it, edits the copy, and runs a new child process.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import ml4t.backtest
+from ml4t.backtest import Engine, Strategy, engine
+
+PACKAGE = Path(ml4t.backtest.__file__).resolve().parent
+
+# A long's stop at 95 on a bar that opens at 100 and trades down to 94: touched inside the bar,
+# on the adverse leg (key 1) at (100 - 95) / (101 - 94) / 2 of the way down it.
+CHILD = """
+from ml4t.backtest.kernels.rules import _hit
+hit, when = _hit(True, True, 95.0, 100.0, 101.0, 94.0, 1.0, 2.0)
+print(hit, round(when, 6))
+"""
+TOUCHED = f"True {round(1.0 + 0.5 * 5.0 / 7.0, 6)}"
+# The edit: a bar's range never meets a level (only a gap at the open would).
+ORIGINAL = "        return LEVEL_TOUCHED if lo <= level else LEVEL_MISSED\n"
+EDITED = "        return LEVEL_MISSED\n"
+
+
+def _copy_package(root: Path) -> Path:
+    target = root / "src" / "ml4t" / "backtest"
+    shutil.copytree(PACKAGE, target, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
+
+
+def _run_child(src: Path, cache_dir: Path | None) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["PYTHONPATH"] = str(src)
+    if cache_dir is not None:
+        env["NUMBA_CACHE_DIR"] = str(cache_dir)
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+def _edit_levels(package: Path) -> None:
+    levels = package / "kernels" / "levels.py"
+    text = levels.read_text()
+    assert text.count(ORIGINAL) == 1
+    levels.write_text(text.replace(ORIGINAL, EDITED))
+
+
+def test_an_edit_to_a_callee_recompiles_its_cached_caller_under_numba_cache_dir(tmp_path):
+    package = _copy_package(tmp_path)
+    cache = tmp_path / "cache"
+    assert _run_child(tmp_path / "src", cache) == TOUCHED
+    assert _run_child(tmp_path / "src", cache) == TOUCHED  # now from the cache
+    _edit_levels(package)
+    assert _run_child(tmp_path / "src", cache) == "False inf"
+
+
+def test_a_new_source_hash_prunes_the_caches_of_older_ones(tmp_path):
+    package = _copy_package(tmp_path)
+    cache = tmp_path / "cache"
+    _run_child(tmp_path / "src", cache)
+    (root,) = (cache / "ml4t-backtest").iterdir()  # one folder per package location
+    (before,) = root.iterdir()
+    _edit_levels(package)
+    _run_child(tmp_path / "src", cache)
+    (after,) = root.iterdir()
+    assert after.name != before.name
+
+
+def test_every_kernel_of_the_package_is_compiled_through_kernels_jit():
+    bypass = [
+        f"{path.relative_to(PACKAGE)}:{n}"
+        for path in PACKAGE.rglob("*.py")
+        if path.name != "jit.py"
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if "njit" in line or "cache=True" in line or "numba import jit" in line
+    ]
+    assert bypass == []
+
+
+def test_an_edit_to_a_callee_recompiles_its_cached_caller_in_the_package_tree(tmp_path):
+    package = _copy_package(tmp_path)
+    assert _run_child(tmp_path / "src", None) == TOUCHED
+    _edit_levels(package)
+    assert _run_child(tmp_path / "src", None) == "False inf"
+
+
+NEEDS_COMPILE = """
+from ml4t.backtest.kernels.jit import needs_compile
+from ml4t.backtest.kernels.levels import level_touch
+before = needs_compile(level_touch)
+level_touch(True, 95.0, 100.0, 101.0, 94.0)
+print(before, needs_compile(level_touch))
+"""
+
+
+def test_needs_compile_until_a_kernel_is_compiled_or_cached(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["NUMBA_CACHE_DIR"] = str(tmp_path / "cache")
+
+    def child() -> str:
+        return subprocess.run(
+            [sys.executable, "-c", NEEDS_COMPILE], env=env, capture_output=True, text=True,
+            check=True,
+        ).stdout.strip()  # fmt: skip
+
+    assert child() == "True False"  # empty cache: compiles, then compiled
+    assert child() == "False False"  # a new process finds it in the cache
+
+
+class Idle(Strategy):
+    def on_data(self, timestamp, data, broker):  # type: ignore[no-untyped-def]
+        pass
+
+
+def _tiny_run(make_feed, monkeypatch, compiling: bool) -> None:
+    monkeypatch.setattr(engine, "needs_compile", lambda *kernels: compiling)
+    feed = make_feed({"A": [(10.0, 10.0), (10.0, 11.0)]})
+    Engine(feed, Idle()).run(progress=True)
+
+
+def test_progress_says_compiling_on_a_first_run(make_feed, monkeypatch, capsys):
+    from ml4t.backtest.kernels.jit import COMPILING_NOTICE
+
+    _tiny_run(make_feed, monkeypatch, compiling=True)
+    assert COMPILING_NOTICE in capsys.readouterr().err
+
+
+def test_progress_says_nothing_of_compiling_once_kernels_are_cached(make_feed, monkeypatch, capsys):
+    from ml4t.backtest.kernels.jit import COMPILING_NOTICE
+
+    _tiny_run(make_feed, monkeypatch, compiling=False)
+    assert COMPILING_NOTICE not in capsys.readouterr().err
