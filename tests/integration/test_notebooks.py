@@ -23,6 +23,7 @@ NOTEBOOKS = [
     "01_volatility_scaled_stops.ipynb",
     "02_regime_dependent_rules.ipynb",
     "03_enhanced_slippage.ipynb",
+    "04_pandas_to_tearsheet.ipynb",
 ]
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 # Generous: a fresh machine compiles the numba kernels in the first cell that runs a backtest.
