@@ -1,0 +1,206 @@
+"""The phases of a bar, written once: both drivers run a bar through these functions.
+
+One bar ``t`` (DESIGN.md, "The clock"):
+
+``open_phase``, everything before the decisions:
+
+1. ``start_bar``: a new month resets the monthly volume (tiered commissions), a new day the
+   daily loss limit; the volume used on the bar is cleared; borrow fees and interest accrue;
+2. ``fill_open``: orders decided on earlier bars fill at ``open[t]`` (or their level inside the
+   bar), reductions before entries;
+3. ``apply_rules``: position rules check the bar's open, high and low, and the exits they find
+   fill alone, now; then the positions' best prices take in the bar;
+4. ``fill_next_close``: with ``fill_timing="next_close"`` (Zipline's daily mode) market orders
+   from earlier bars fill at ``close[t]``;
+5. ``mark_bar``: positions are marked at ``close[t]`` and the bar is recorded; then margin calls
+   and portfolio halts.
+
+Then the decisions: ``strategy.on_data`` (event driver) or the arrays (compiled driver).
+
+``close_phase``: with ``fill_timing="same_close"``, the new orders fill at ``close[t]`` and the
+bar is recorded again.
+
+The event driver calls ``open_phase`` and ``close_phase`` from Python, around ``on_data``; when
+the strategy has an ``on_fill`` it calls the steps of ``open_phase`` one by one instead, so the
+fills of each step reach ``on_fill`` before the next step runs. The compiled driver calls the
+same two phases from its loop (``kernels.driver``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .accounts import accrue_financing, margin_call, mark_to_market
+from .book import H_WIDTH, add_exit_orders, check_halts, start_day
+from .jit import kernel
+from .records import O_MARGIN_CALL, PHASE_CLOSE, PHASE_OPEN, FillTiming
+from .rules import evaluate_position_rules, track_entries, update_extremes
+from .state import (
+    A_PENDING,
+    A_POSITION,
+    A_VOLUME_USED,
+    C_FILLS,
+    C_OPEN,
+    C_ORDERS,
+    REC_BORROW,
+    REC_GROSS,
+    REC_INTEREST,
+    RF_OUT_LEVEL,
+    RI_EXIT_ORDER,
+    RI_OUT_ASSET,
+    RI_OUT_ORIGIN,
+    RI_OUT_TYPE,
+    RI_SCRATCH_IDS,
+    S_EQUITY,
+    S_HALT,
+    S_MONTH_VOLUME,
+    S_RULES_ON,
+    Account,
+    Bar,
+    Book,
+    Market,
+    RuleState,
+    Settings,
+)
+from .step import fill_orders
+
+TIMING_NEXT_CLOSE = FillTiming.next_close
+TIMING_SAME_CLOSE = FillTiming.same_close
+
+
+@kernel
+def _row(field: np.ndarray, t: int) -> np.ndarray:
+    """Bar ``t`` of a field; a field the feed lacks is one row of NaN, shared by every bar."""
+    row: np.ndarray = field[t] if field.shape[0] > 1 else field[0]
+    return row
+
+
+@kernel
+def bar_rows(m: Market, t: int) -> Bar:
+    """The rows of bar ``t``, one per field."""
+    return Bar(
+        _row(m.open, t), _row(m.high, t), _row(m.low, t), m.close[t], _row(m.volume, t),
+        _row(m.bid, t), _row(m.ask, t), _row(m.spread, t), _row(m.volatility, t),
+    )  # fmt: skip
+
+
+@kernel
+def open_phase(
+    t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
+) -> None:
+    """Everything bar ``t`` does before its decisions (steps 1 to 5 above)."""
+    start_bar(t, s, m, acc, rec)
+    fill_open(t, s, m, book, acc, rs)
+    apply_rules(t, s, m, book, acc, rs)
+    fill_next_close(t, s, m, book, acc, rs)
+    mark_bar(t, s, m, book, acc, rec)
+
+
+@kernel
+def start_bar(t: int, s: Settings, m: Market, acc: Account, rec: np.ndarray) -> None:
+    """Resets of a new month, day and bar; financing since the previous bar."""
+    if m.new_month[t]:
+        acc.scalars[S_MONTH_VOLUME] = 0.0
+    if s.max_participation > 0.0:
+        acc.assets[A_VOLUME_USED][:] = 0.0
+    if m.new_day[t]:
+        start_day(acc.scalars[S_HALT : S_HALT + H_WIDTH], acc.scalars[S_EQUITY])
+    if t > 0 and s.financing:
+        rec[REC_BORROW, t], rec[REC_INTEREST, t] = accrue_financing(m.years[t], s, acc)
+
+
+@kernel
+def fill_open(t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState) -> None:
+    """Orders from earlier bars fill at the open, or at their level inside the bar."""
+    n_open = book.counts[C_OPEN]
+    if n_open:
+        first = book.counts[C_FILLS]
+        book.counts[C_OPEN] = fill_orders(
+            t, PHASE_OPEN, s.market_at_open, s.stops_on_entry_bar, book.open_ids, n_open, s,
+            bar_rows(m, t), book, acc,
+        )  # fmt: skip
+        track_entries(book.fills, first, book.counts[C_FILLS], book.orders, rs, False)
+
+
+@kernel
+def apply_rules(t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState) -> None:
+    """Exit the positions whose rules this bar triggers, then fold the bar into the positions'
+    best prices.
+
+    Each exit becomes an order (a stop at its level, a limit at a take-profit, a market order at
+    the open) that fills alone, now, like any other, costs included; what a volume cap leaves of
+    it joins the book's open orders."""
+    bar = bar_rows(m, t)
+    positions = acc.assets[A_POSITION]
+    if acc.scalars[S_RULES_ON] != 0.0:
+        count = evaluate_position_rules(t, s, bar, positions, book.orders, rs)
+        if count:
+            ids = rs.ints[RI_SCRATCH_IDS]
+            book.counts[C_ORDERS] = add_exit_orders(
+                count, rs.ints[RI_OUT_ASSET], rs.ints[RI_OUT_TYPE], rs.floats[RF_OUT_LEVEL],
+                rs.ints[RI_OUT_ORIGIN], t, positions, acc.assets[A_PENDING],
+                rs.ints[RI_EXIT_ORDER], book.orders, book.counts[C_ORDERS], ids,
+            )  # fmt: skip
+            first = book.counts[C_FILLS]
+            kept = fill_orders(t, PHASE_OPEN, True, False, ids, count, s, bar, book, acc)
+            track_entries(book.fills, first, book.counts[C_FILLS], book.orders, rs, False)
+            n_open = book.counts[C_OPEN]
+            book.open_ids[n_open : n_open + kept] = ids[:kept]
+            book.counts[C_OPEN] = n_open + kept
+    # Extremes are kept even without rules: rules set later measure from the best price since
+    # entry.
+    update_extremes(bar, positions, rs, s.trail_basis)
+
+
+@kernel
+def fill_next_close(
+    t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState
+) -> None:
+    """Zipline's daily mode: market orders from earlier bars fill at this close."""
+    if s.fill_timing == TIMING_NEXT_CLOSE and book.counts[C_OPEN]:
+        fill_close(t, s, m, book, acc, rs)
+
+
+@kernel
+def fill_close(t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState) -> None:
+    """The close's fill step (market orders only), then the entries it made."""
+    n_open = book.counts[C_OPEN]
+    if n_open:
+        first = book.counts[C_FILLS]
+        book.counts[C_OPEN] = fill_orders(
+            t, PHASE_CLOSE, s.market_at_open, s.stops_on_entry_bar, book.open_ids, n_open, s,
+            bar_rows(m, t), book, acc,
+        )  # fmt: skip
+        track_entries(book.fills, first, book.counts[C_FILLS], book.orders, rs, True)
+
+
+@kernel
+def mark_bar(t: int, s: Settings, m: Market, book: Book, acc: Account, rec: np.ndarray) -> None:
+    """Mark at the close and record the bar; then margin calls and portfolio halts."""
+    equity = mark_to_market(t, m.close[t], acc, rec)
+    acc.scalars[S_EQUITY] = equity
+    if not s.cash_account:
+        margin_call(t, equity, rec[REC_GROSS, t], O_MARGIN_CALL, s, book, acc)
+    check_halts(t, equity, book, acc)
+
+
+@kernel
+def close_phase(
+    t: int,
+    s: Settings,
+    m: Market,
+    book: Book,
+    acc: Account,
+    rs: RuleState,
+    rec: np.ndarray,
+    final: bool,
+) -> None:
+    """Same-bar mode: this bar's decisions fill at its close, and the bar is recorded again.
+    ``final`` fills at the close whatever the timing, and records the bar again (a run that
+    ends flat: the engine has ordered every position out)."""
+    if not (final or s.fill_timing == TIMING_SAME_CLOSE):
+        return
+    first = book.counts[C_FILLS]
+    fill_close(t, s, m, book, acc, rs)
+    if final or book.counts[C_FILLS] > first:
+        acc.scalars[S_EQUITY] = mark_to_market(t, m.close[t], acc, rec)
