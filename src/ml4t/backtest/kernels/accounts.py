@@ -165,7 +165,7 @@ def margin_fits(
     return equity >= initial_margin * gross
 
 
-@kernel
+@leaf
 def largest_fitting_quantity(
     table: np.ndarray,
     asset: int,
@@ -207,7 +207,7 @@ def largest_fitting_quantity(
     return lo
 
 
-@kernel
+@leaf
 def affordable(
     table: np.ndarray, asset: int, cash: float, price: float, month: float, fractional: bool
 ) -> float:
@@ -221,7 +221,7 @@ def affordable(
     )
 
 
-@kernel
+@leaf
 def cash_check(
     asset: int,
     qty: float,
@@ -261,7 +261,7 @@ def cash_check(
     return best, fill_price, cost, True
 
 
-@kernel
+@leaf
 def margin_check(
     asset: int, pos: float, qty: float, fill_price: float, s: Settings, acc: Account,
     marks: np.ndarray,

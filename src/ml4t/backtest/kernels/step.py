@@ -268,7 +268,7 @@ def _eligible(t: int, order: Record, group: int, s: Settings, bar: Bar, acc: Acc
     return _GO
 
 
-@kernel
+@leaf
 def _fill_one(
     t: int,
     phase: int,
