@@ -49,6 +49,7 @@ def test_every_origin_code_alias_names_its_own_origin():
         r.O_SIGNAL_EXIT: "signal_exit",
         r.O_DAILY_LOSS_LIMIT: "daily_loss_limit",
         r.O_MAX_DRAWDOWN_HALT: "max_drawdown_halt",
+        r.O_FOLD_END: "fold_end",
     }
     assert len(expected) == len(r.ORIGIN_NAMES)
     assert {code: r.ORIGIN_NAMES[code] for code in expected} == expected
