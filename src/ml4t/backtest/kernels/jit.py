@@ -32,8 +32,10 @@ PACKAGE: Path = Path(__file__).resolve().parent.parent
 _KERNEL_MARKERS = ("numba", "@kernel", "@leaf")
 
 # ``_nrt`` is a numba option its type stubs do not list.
-_LEAF_OPTIONS: dict[str, Any] = {"cache": True, "_nrt": False}
-_KERNEL_OPTIONS: dict[str, Any] = {"cache": True}
+_LEAF_OPTIONS: dict[str, Any] = {"cache": True, "_nrt": False, "no_cfunc_wrapper": True}
+# No kernel is used as a first-class function (a C callback), so none needs the C wrapper
+# numba would otherwise build for each (about a twentieth of a first run's compile).
+_KERNEL_OPTIONS: dict[str, Any] = {"cache": True, "no_cfunc_wrapper": True}
 
 
 def kernel_sources(package: Path = PACKAGE) -> list[Path]:
