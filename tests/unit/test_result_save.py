@@ -93,3 +93,35 @@ def test_infinite_and_nan_metrics_are_strict_json(make_feed, tmp_path):
     assert metrics["cagr"] == "inf"
     assert metrics["win_rate"] is None
     assert metrics["n_trades"] == 0
+
+
+def test_a_loaded_result_keeps_the_strategy_that_ran(make_feed, tmp_path):
+    result = Engine(make_feed({"A": BARS}), BuyOnce(), BacktestConfig()).run()
+    assert result.strategy == "BuyOnce()"
+    result.save(tmp_path / "run")
+    assert BacktestResult.load(tmp_path / "run").strategy == "BuyOnce()"
+
+
+def test_counts_in_the_metrics_are_whole_numbers(make_feed):
+    m = Engine(make_feed({"A": BARS}), BuyOnce(), BacktestConfig()).run().metrics
+    assert type(m["n_fills"]) is int
+    assert m["n_fills"] == 1
+    # 10 shares bought at 10.0 (bar 1's open): equity 100,010, 100,020, then 100,015 on bar 3
+    # (close 11.5 under 12), back above the peak on bar 4: one bar under water.
+    assert type(m["max_drawdown_bars"]) is int
+    assert m["max_drawdown_bars"] == 1
+
+
+def test_overwrite_saves_into_a_folder_of_other_files_and_keeps_them(make_feed, tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me")
+    (folder / "metrics.json").write_text("an older file of that name")
+    result = Engine(make_feed({"A": BARS}), BuyOnce(), BacktestConfig()).run()
+    with pytest.raises(ConfigError, match="holds files but no saved result"):
+        result.save(folder)
+    result.save(folder, overwrite=True)
+    assert (folder / "notes.txt").read_text() == "keep me"
+    assert json.loads((folder / "metrics.json").read_text())["n_fills"] == 1
+    assert BacktestResult.load(folder).final_value == result.final_value
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import polars as pl
 import pytest
 
 from ml4t.backtest import (
@@ -222,3 +223,23 @@ def test_bars_per_year_come_from_the_feed_not_the_gapped_test_timeline():
     assert result.metrics["volatility"] == pytest.approx(
         np.std(returns, ddof=1) * np.sqrt(252.0), rel=1e-12
     )
+
+
+def test_an_order_from_on_start_shows_its_folds_first_bar_as_submitted():
+    feed = DataFeed(synthetic_universe(n_assets=2, n_bars=60, seed=2))
+    asset = str(feed.assets[0])
+
+    class BuyAtStart(Strategy):
+        def on_start(self, broker):  # type: ignore[no-untyped-def]
+            broker.submit_order(asset, 1)
+
+        def on_data(self, timestamp, data, broker):  # type: ignore[no-untyped-def]
+            pass
+
+    wf = walk_forward(feed, lambda train: BuyAtStart(), train_bars=20, test_bars=20)
+    starts = [feed.datetimes[f.test_start] for f in wf.folds]
+    orders = wf.result.orders.filter(pl.col("origin") == "order")
+    # Each fold's on_start order is decided before that fold's first bar and fills at its open:
+    # it shows that bar, not the last bar of the fold before.
+    assert orders["submitted"].to_list() == starts
+    assert orders["ended"].to_list() == starts

@@ -216,6 +216,7 @@ def _demo(args: argparse.Namespace) -> int:
         top_n=args.top,
         every=args.every,
         out=args.out,
+        overwrite=args.overwrite,
         progress=not args.quiet,
     )
     elapsed = time.perf_counter() - start
@@ -241,7 +242,7 @@ def _run(args: argparse.Namespace) -> int:
     _check_output(out, overwrite=args.overwrite)
     result = spec.run(progress=not (args.quiet or args.json))
     elapsed = time.perf_counter() - start
-    result.save(out)
+    result.save(out, overwrite=args.overwrite)
     (out / "backtest.yaml").write_text(yaml.safe_dump(spec.to_dict(), sort_keys=False))
     result.report(out / "report.html")
     if args.store:

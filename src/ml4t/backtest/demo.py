@@ -20,9 +20,11 @@ def run_demo(
     top_n: int = 10,
     every: int = 5,
     out: str | Path | None = "results/demo",
+    overwrite: bool = False,
     progress: bool = True,
 ) -> BacktestResult:
-    """Run the demo backtest and save its results to ``out`` (skip saving with None).
+    """Run the demo backtest and save its results to ``out`` (skip saving with None;
+    ``overwrite`` as in ``BacktestResult.save``).
 
     Example:
         >>> result = run_demo(n_assets=20, n_bars=100, out=None, progress=False)
@@ -34,5 +36,5 @@ def run_demo(
     strategy = TopNStrategy("score", n=top_n, rebalance_every=every)
     result = Engine(feed, strategy, config).run(progress=progress)
     if out is not None:
-        result.save(out)
+        result.save(out, overwrite=overwrite)
     return result

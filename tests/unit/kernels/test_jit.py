@@ -141,3 +141,23 @@ def test_progress_says_nothing_of_compiling_once_kernels_are_cached(make_feed, m
 
     _tiny_run(make_feed, monkeypatch, compiling=False)
     assert COMPILING_NOTICE not in capsys.readouterr().err
+
+
+def test_a_kernel_called_with_different_constants_is_compiled_once():
+    from numba import njit
+
+    from ml4t.backtest.kernels.jit import _one_specialisation
+
+    @_one_specialisation
+    @njit
+    def add(x, code):
+        return x + code
+
+    @njit
+    def twice(x):
+        # Two constants: numba would type them Literal[int](1) and Literal[int](2) and compile
+        # ``add`` once for each.
+        return add(x, 1) + add(x, 2)
+
+    assert twice(1.0) == 5.0
+    assert len(add.signatures) == 1

@@ -40,7 +40,7 @@ from ..data.feed import DataFeed
 from ..errors import ConfigError
 from ..risk.portfolio import PortfolioRule
 from .store import RunStore
-from .sweep import Constraint, Params, RulesSpec, Runner, StrategyFactory, _sweep
+from .sweep import Constraint, Params, RulesSpec, Runner, StrategyFactory, run_grid
 
 Objective = str | Callable[[Mapping[str, Any]], float]
 # Metrics where a larger number is a worse run although it is negative: minimizing them by
@@ -102,7 +102,7 @@ def optimize(
             f"minimize={minimize!r}: {minimize} is negative (a 20% drawdown is -0.2), so its "
             f"smallest value is the deepest; use maximize={minimize!r} for the shallowest"
         )
-    outcome = _sweep(
+    outcome = run_grid(
         base_config,
         grid,
         feed,

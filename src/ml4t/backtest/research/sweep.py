@@ -144,7 +144,7 @@ def sweep(
     Example:
         >>> table = sweep(BacktestConfig(), {"n": [2, 5]}, feed, make_topn)  # doctest: +SKIP
     """
-    return _sweep(
+    return run_grid(
         base_config,
         grid,
         feed,
@@ -185,7 +185,7 @@ class SweepInterrupted(KeyboardInterrupt):
 
 
 @dataclasses.dataclass(frozen=True)
-class _Outcome:
+class GridOutcome:
     """A finished sweep: the combinations run, their rows, and the table of them."""
 
     combos: list[Params]
@@ -193,7 +193,7 @@ class _Outcome:
     table: pl.DataFrame
 
 
-def _sweep(
+def run_grid(
     base_config: BacktestConfig,
     grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]],
     feed: DataFeed | None,
@@ -209,7 +209,9 @@ def _sweep(
     store: RunStore | str | Path | None,
     name: str | None,
     feed_of: Callable[[Params], DataFeed] | None = None,
-) -> _Outcome:
+) -> GridOutcome:
+    """Run every parameter set of ``grid`` (what ``sweep`` and ``optimize`` share): the
+    combinations kept by ``constraint``, their rows, and the table."""
     if (strategy_factory is None) == (run is None):
         raise ConfigError("sweep needs exactly one of strategy_factory or run")
     combos = _constrained(expand_grid(grid), constraint)
@@ -249,7 +251,7 @@ def _sweep(
         raise SweepInterrupted(
             table, len(combos), None if recorder is None else recorder.store.path
         )
-    return _Outcome(combos, ordered, table)
+    return GridOutcome(combos, ordered, table)
 
 
 def _constrained(combos: list[Params], constraint: Constraint | None) -> list[Params]:
@@ -662,7 +664,7 @@ def sweep_spec(
         _SpecRun.build(base, combo, spec.base_dir).build_strategy()
     runner = _SpecRun(base, spec.base_dir)
     varies_data = any(key.split(".")[0] == "data" for key in keys)
-    return _sweep(
+    return run_grid(
         spec.config,
         combos,
         None if varies_data else spec.feed(),

@@ -237,7 +237,9 @@ def _stitch(
         f["order_id"] += order_offset
         o = result._orders.copy()
         for field in ("submit_bar", "active_bar"):
-            o[field] += bar_offset
+            # An order from on_start carries bar -1 (before the fold's first bar): on the joint
+            # timeline it belongs to that fold's first bar, not the last bar of the fold before.
+            o[field] = np.maximum(o[field], 0) + bar_offset
         o["end_bar"] = np.where(o["end_bar"] >= 0, o["end_bar"] + bar_offset, -1)
         for field in ("parent", "oco"):
             o[field] = np.where(o[field] >= 0, o[field] + order_offset, -1)

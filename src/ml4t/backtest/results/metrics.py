@@ -136,7 +136,7 @@ def compute_metrics(
         "sortino": sortino,
         "calmar": cagr / -max_drawdown if max_drawdown < 0 else math.nan,
         "max_drawdown": max_drawdown,
-        "max_drawdown_bars": float(drawdown_bars(wealth)),
+        "max_drawdown_bars": int(drawdown_bars(wealth)),
         "n_trades": n_trades,
         "win_rate": win_rate,
         "profit_factor": float(wins.sum()) / gross_loss if gross_loss > 0 else math.nan,

@@ -391,7 +391,7 @@ class BacktestResult:
             risk_free_rate=self._risk_free_rate,
         )
         m["final_value"] = self.final_value
-        m["n_fills"] = float(len(self._fills))
+        m["n_fills"] = len(self._fills)
         m["total_commission"] = float(self._fills["commission"].sum())
         m["total_slippage"] = float(self._fills["slippage"].sum())
         m["total_borrow_fee"] = float(self._borrow.sum())
@@ -467,14 +467,17 @@ class BacktestResult:
         lines += [f"{k:<{width}}  {v:>20}" for k, v in rows]
         return "\n".join(lines)
 
-    def save(self, directory: str | Path) -> Path:
+    def save(self, directory: str | Path, *, overwrite: bool = False) -> Path:
         """Write equity, fills, trades and orders as Parquet, metrics as JSON and the config
         as YAML into ``directory``; returns the directory.
 
         The folder is written whole or not at all: everything goes to a temporary folder beside
         it, which then takes its place. An earlier result saved there is replaced whole (with
         any ``report.html`` beside it), so no file of it outlives the new one. A folder that
-        holds other files is refused (``ConfigError``), and so is a config value YAML cannot
+        holds other files is refused (``ConfigError``) unless ``overwrite=True``: then each of
+        the save's own entries (the Parquet files, ``metrics.json``, ``config.yaml`` and the
+        ``records`` folder) replaces the one of that name, and the other files stay. A config
+        value YAML cannot
         record, such as a Python callable as commission (the error names the key); nothing is
         written then. In ``metrics.json`` a NaN metric is ``null`` and an infinite one the
         string ``"inf"`` (or ``"-inf"``), keeping the file strict JSON.
@@ -491,7 +494,10 @@ class BacktestResult:
         config_text = _config_yaml(self.config)
         if out.exists() and not out.is_dir():
             raise ConfigError(f"cannot save into {out}: it is a file, not a folder")
-        if out.is_dir() and any(out.iterdir()) and not (out / "records" / "meta.json").is_file():
+        foreign = (
+            out.is_dir() and any(out.iterdir()) and not (out / "records" / "meta.json").is_file()
+        )
+        if foreign and not overwrite:
             raise ConfigError(
                 f"cannot save into {out}: it holds files but no saved result (no "
                 "records/meta.json), and a save replaces the whole folder; give an empty or new "
@@ -503,7 +509,10 @@ class BacktestResult:
         staging.mkdir()
         try:
             self._write(staging, config_text)
-            if out.exists():
+            if foreign:
+                _replace_entries(staging, out, tag)
+                shutil.rmtree(staging, ignore_errors=True)
+            elif out.exists():
                 old = out.parent / f".{out.name}.replaced-{tag}"
                 out.rename(old)
                 try:
@@ -544,6 +553,7 @@ class BacktestResult:
             "initial_cash": self.initial_cash,
             "periods_per_year": self.periods_per_year,
             "risk_free_rate": self._risk_free_rate,
+            "strategy": self.strategy,
         }
         (records / "meta.json").write_text(json.dumps(meta))
 
@@ -586,6 +596,7 @@ class BacktestResult:
             highs=_optional(records / "highs.npy"),
             lows=_optional(records / "lows.npy"),
             benchmark=_optional(records / "benchmark.npy"),
+            strategy=str(meta.get("strategy", "")),
         )
 
     def plot(
@@ -715,6 +726,25 @@ def _unrecordable(value: object, key: str) -> tuple[str, object] | None:
     if value is None or type(value) in (str, bool, int, float):
         return None
     return key, value
+
+
+def _replace_entries(staging: Path, out: Path, tag: str) -> None:
+    """Move each entry of ``staging`` into ``out``, replacing the entry of the same name (a
+    save into a folder that also holds other files, which stay)."""
+    import shutil
+
+    for entry in sorted(staging.iterdir()):
+        target = out / entry.name
+        if target.exists():
+            old = out / f".{entry.name}.replaced-{tag}"
+            target.rename(old)
+            entry.rename(target)
+            if old.is_dir():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                old.unlink()
+        else:
+            entry.rename(target)
 
 
 def _optional(path: Path) -> NDArray[np.float64] | None:
