@@ -23,7 +23,7 @@ import numpy as np
 from ..execution.commission import affordable_quantity
 from .book import add_order
 from .costs import fee, slipped
-from .jit import kernel, leaf
+from .jit import counted, leaf
 from .records import (
     CASH_REJECT,
     MARKET,
@@ -355,7 +355,7 @@ def stable_order(keys: np.ndarray, n: int, out: np.ndarray) -> None:
         out[j] = i
 
 
-@kernel
+@leaf
 def margin_call(t: int, equity: float, gross: float, origin: int, s: Settings, book: Book,
                 acc: Account) -> None:  # fmt: skip
     """Below maintenance margin (equity < maintenance x gross), close positions largest first
@@ -363,6 +363,13 @@ def margin_call(t: int, equity: float, gross: float, origin: int, s: Settings, b
     maintenance = s.maintenance_margin
     if gross <= 0.0 or equity >= maintenance * gross:
         return
+    _close_largest_first(t, equity, gross, origin, maintenance, book, acc)
+
+
+@counted
+def _close_largest_first(t: int, equity: float, gross: float, origin: int, maintenance: float,
+                         book: Book, acc: Account) -> None:  # fmt: skip
+    """``margin_call``'s closes, largest position first (it sorts, so it allocates)."""
     n = acc.assets.shape[1]
     values = np.zeros(n)
     for a in range(n):

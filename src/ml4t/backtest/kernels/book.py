@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .jit import kernel, leaf
+from .jit import counted, kernel, leaf
 from .records import (
     CANCELLED,
     GTC,
@@ -288,7 +288,7 @@ def start_day(halt: np.ndarray, equity: float) -> None:
         halt[H_BLOCK] = 0.0
 
 
-@kernel
+@leaf
 def check_halts(t: int, equity: float, book: Book, acc: Account) -> None:
     """After a close: fire the drawdown halt (its limit below the peak) and the daily loss limit
     (its limit below the day's start) when breached; NaN limits are off. The limits and the
@@ -320,7 +320,7 @@ def check_halts(t: int, equity: float, book: Book, acc: Account) -> None:
         _halt(R_DAILY_LOSS_LIMIT, O_DAILY_LOSS_LIMIT, liquidate, halt, t, book, acc)
 
 
-@kernel
+@counted
 def _halt(
     reason: int, origin: int, liquidate: bool, halt: np.ndarray, t: int, book: Book, acc: Account
 ) -> None:

@@ -32,7 +32,7 @@ import numpy as np
 
 from .accounts import accrue_financing, margin_call, mark_to_market
 from .book import H_WIDTH, add_exit_orders, check_halts, start_day
-from .jit import kernel
+from .jit import inlined, leaf
 from .records import O_MARGIN_CALL, PHASE_CLOSE, PHASE_OPEN, FillTiming
 from .rules import evaluate_position_rules, track_entries, update_extremes
 from .state import (
@@ -68,14 +68,14 @@ TIMING_NEXT_CLOSE = FillTiming.next_close
 TIMING_SAME_CLOSE = FillTiming.same_close
 
 
-@kernel
+@inlined
 def _row(field: np.ndarray, t: int) -> np.ndarray:
     """Bar ``t`` of a field; a field the feed lacks is one row of NaN, shared by every bar."""
     row: np.ndarray = field[t] if field.shape[0] > 1 else field[0]
     return row
 
 
-@kernel
+@inlined
 def bar_rows(m: Market, t: int) -> Bar:
     """The rows of bar ``t``, one per field."""
     return Bar(
@@ -84,7 +84,7 @@ def bar_rows(m: Market, t: int) -> Bar:
     )  # fmt: skip
 
 
-@kernel
+@leaf
 def open_phase(
     t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
 ) -> None:
@@ -96,7 +96,7 @@ def open_phase(
     mark_bar(t, s, m, book, acc, rec)
 
 
-@kernel
+@leaf
 def start_bar(t: int, s: Settings, m: Market, acc: Account, rec: np.ndarray) -> None:
     """Resets of a new month, day and bar; financing since the previous bar."""
     if m.new_month[t]:
@@ -109,7 +109,7 @@ def start_bar(t: int, s: Settings, m: Market, acc: Account, rec: np.ndarray) -> 
         rec[REC_BORROW, t], rec[REC_INTEREST, t] = accrue_financing(m.years[t], s, acc)
 
 
-@kernel
+@leaf
 def fill_open(t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState) -> None:
     """Orders from earlier bars fill at the open, or at their level inside the bar."""
     n_open = book.counts[C_OPEN]
@@ -122,7 +122,7 @@ def fill_open(t: int, s: Settings, m: Market, book: Book, acc: Account, rs: Rule
         track_entries(book.fills, first, book.counts[C_FILLS], book.orders, rs, False)
 
 
-@kernel
+@leaf
 def apply_rules(t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState) -> None:
     """Exit the positions whose rules this bar triggers, then fold the bar into the positions'
     best prices.
@@ -145,14 +145,15 @@ def apply_rules(t: int, s: Settings, m: Market, book: Book, acc: Account, rs: Ru
             kept = fill_orders(t, PHASE_OPEN, True, False, ids, count, s, bar, book, acc)
             track_entries(book.fills, first, book.counts[C_FILLS], book.orders, rs, False)
             n_open = book.counts[C_OPEN]
-            book.open_ids[n_open : n_open + kept] = ids[:kept]
+            for k in range(kept):  # a loop: slice assignment needs reference counting
+                book.open_ids[n_open + k] = ids[k]
             book.counts[C_OPEN] = n_open + kept
     # Extremes are kept even without rules: rules set later measure from the best price since
     # entry.
     update_extremes(bar, positions, rs, s.trail_basis)
 
 
-@kernel
+@leaf
 def fill_next_close(
     t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState
 ) -> None:
@@ -161,7 +162,7 @@ def fill_next_close(
         fill_close(t, s, m, book, acc, rs)
 
 
-@kernel
+@leaf
 def fill_close(t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState) -> None:
     """The close's fill step (market orders only), then the entries it made."""
     n_open = book.counts[C_OPEN]
@@ -174,7 +175,7 @@ def fill_close(t: int, s: Settings, m: Market, book: Book, acc: Account, rs: Rul
         track_entries(book.fills, first, book.counts[C_FILLS], book.orders, rs, True)
 
 
-@kernel
+@leaf
 def mark_bar(t: int, s: Settings, m: Market, book: Book, acc: Account, rec: np.ndarray) -> None:
     """Mark at the close and record the bar; then margin calls and portfolio halts."""
     equity = mark_to_market(t, m.close[t], acc, rec)
@@ -184,7 +185,7 @@ def mark_bar(t: int, s: Settings, m: Market, book: Book, acc: Account, rec: np.n
     check_halts(t, equity, book, acc)
 
 
-@kernel
+@leaf
 def close_phase(
     t: int,
     s: Settings,

@@ -26,7 +26,7 @@ import numpy as np
 
 from .book import H_BLOCK, H_STOPPED, add_order, reject_growing, withdraw, withdraw_opposed
 from .clock import close_phase, open_phase
-from .jit import kernel, leaf
+from .jit import counted, leaf
 from .records import (
     LIMIT,
     MARKET,
@@ -183,7 +183,7 @@ def _ruled_out(oid: int, orders: np.ndarray, t: int) -> bool:
     return oid >= 0 and orders[oid].end_bar == t and orders[oid].filled != 0.0
 
 
-@kernel
+@leaf
 def _weight_orders(
     t: int, d: Decisions, s: Settings, book: Book, acc: Account, rs: RuleState
 ) -> None:
@@ -215,7 +215,7 @@ def _weight_orders(
     book.counts[C_ORDERS], book.counts[C_OPEN] = n_orders, n_open
 
 
-@kernel
+@leaf
 def _quantity_orders(t: int, d: Decisions, book: Book, acc: Account) -> None:
     """Each finite, non-zero quantity is ``submit_order``: a limit, stop or stop-limit where
     the level arrays hold a level."""
@@ -243,7 +243,7 @@ def _quantity_orders(t: int, d: Decisions, book: Book, acc: Account) -> None:
     book.counts[C_ORDERS], book.counts[C_OPEN] = n_orders, n_open
 
 
-@kernel
+@leaf
 def decide(
     t: int, d: Decisions, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState
 ) -> None:
@@ -259,15 +259,22 @@ def decide(
         _weight_orders(t, d, s, book, acc, rs)
     else:
         _quantity_orders(t, d, book, acc)
+    if halt[H_BLOCK] and book.counts[C_ORDERS] > first_new:
+        _reject_new(t, first_new, int(halt[H_BLOCK]), book, acc)
+
+
+@counted
+def _reject_new(t: int, first_new: int, reason: int, book: Book, acc: Account) -> None:
+    """Reject the orders from ``first_new`` on that would grow a position (it makes their id
+    list, so it is compiled with reference counting, unlike ``decide``)."""
     n_orders = book.counts[C_ORDERS]
-    if halt[H_BLOCK] and n_orders > first_new:
-        reject_growing(
-            book.orders, n_orders, np.arange(first_new, n_orders), acc.assets[A_POSITION], t,
-            REJECTED, int(halt[H_BLOCK]), acc.assets[A_PENDING],
-        )  # fmt: skip
+    reject_growing(
+        book.orders, n_orders, np.arange(first_new, n_orders), acc.assets[A_POSITION], t,
+        REJECTED, reason, acc.assets[A_PENDING],
+    )  # fmt: skip
 
 
-@kernel
+@leaf
 def run_bars(
     t0: int,
     s: Settings,

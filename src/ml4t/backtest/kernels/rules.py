@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .jit import kernel, leaf
+from .jit import counted, kernel, leaf
 from .levels import LEVEL_GAPPED, LEVEL_TOUCHED, level_touch
 from .records import (
     LIMIT,
@@ -161,7 +161,7 @@ def _column_at(columns: np.ndarray, slot: int, bar: int, asset: int) -> float:
     return float(columns[slot, bar, asset])
 
 
-@kernel
+@counted
 def evaluate_position_rules(
     t: int, s: Settings, bar: Bar, positions: np.ndarray, orders: np.ndarray, rs: RuleState
 ) -> int:

@@ -175,7 +175,10 @@ S_DAILY_LIQUIDATE: Final = 13
 S_DRAWDOWN_LIMIT: Final = 14
 S_DRAWDOWN_LIQUIDATE: Final = 15
 S_RULES_ON: Final = 16  # 1 when any position rule is set
-S_WIDTH: Final = 17
+# Scratch of the fill step: the account's exposure as its fills move it (``accounts.M_*``, six
+# values), kept here so the step allocates nothing.
+S_MARKS: Final = 17
+S_WIDTH: Final = 23
 
 A_POSITION: Final = 0
 A_PENDING: Final = 1  # signed quantities of market orders still working

@@ -41,7 +41,7 @@ from .accounts import (
 )
 from .book import activate_children, end_children, end_order
 from .costs import fee, slipped
-from .jit import kernel, leaf
+from .jit import counted, kernel, leaf
 from .levels import (
     LEVEL_GAPPED,
     LEVEL_TOUCHED,
@@ -90,6 +90,7 @@ from .state import (
     C_FILLS,
     C_ORDERS,
     S_CASH,
+    S_MARKS,
     S_MONTH_VOLUME,
     Account,
     Bar,
@@ -170,7 +171,7 @@ def _update_trail(order: Record, h: float, lo: float, c: float, trail_basis: int
         order.trail_ref = max(order.trail_ref, best)
 
 
-@kernel
+@leaf
 def fill_orders(
     t: int,
     phase: int,
@@ -191,11 +192,62 @@ def fill_orders(
     at this open may then fill on the rest of the bar (``children_on_entry_bar``). An asset
     whose price is NaN has no bar: its orders wait. The fill log must have room for ``n_ids``
     more records.
+
+    Compiled without reference counting (the phases call it a few times a bar): it allocates
+    nothing, its marks are account scratch values (``S_MARKS``); only the smallest-first order
+    needs an array, made in ``_fill_by_size``.
     """
-    marks = np.empty(M_WIDTH)
+    marks = acc.scalars[S_MARKS : S_MARKS + M_WIDTH]
     exposure_at_marks(s, acc, marks)
+    if s.execution_order == EXEC_EXITS_FIRST_SMALLEST:
+        _fill_by_size(t, phase, market_at_open, children_on_entry_bar, ids, n_ids, s, bar, book,
+                      acc)  # fmt: skip
+    else:
+        # ``visit`` is read only smallest first: any int array stands in for it.
+        _fill_groups(t, phase, market_at_open, children_on_entry_bar, ids, n_ids, ids, s, bar,
+                     book, acc)  # fmt: skip
+    return _expire_and_compact(t, phase, s, bar, book, acc, ids, n_ids)
+
+
+@counted
+def _fill_by_size(
+    t: int,
+    phase: int,
+    market_at_open: bool,
+    children_on_entry_bar: bool,
+    ids: np.ndarray,
+    n_ids: int,
+    s: Settings,
+    bar: Bar,
+    book: Book,
+    acc: Account,
+) -> None:
+    """``_fill_groups`` with entries visited smallest first (the one order that needs an
+    array of its own, so it is made here, with reference counting)."""
+    visit = _visiting_order(phase, ids, n_ids, bar, book.orders)
+    _fill_groups(t, phase, market_at_open, children_on_entry_bar, ids, n_ids, visit, s, bar,
+                 book, acc)  # fmt: skip
+
+
+@leaf
+def _fill_groups(
+    t: int,
+    phase: int,
+    market_at_open: bool,
+    children_on_entry_bar: bool,
+    ids: np.ndarray,
+    n_ids: int,
+    visit: np.ndarray,
+    s: Settings,
+    bar: Bar,
+    book: Book,
+    acc: Account,
+) -> None:
+    """The visits of ``fill_orders``: reductions, then entries (in ``visit`` order when
+    smallest first), then bracket legs armed on this bar; orders visited for good are marked
+    in ``ids``."""
+    marks = acc.scalars[S_MARKS : S_MARKS + M_WIDTH]
     smallest_first = s.execution_order == EXEC_EXITS_FIRST_SMALLEST
-    visit = _visiting_order(phase, ids, n_ids, smallest_first, bar, book.orders)
     armed_here = False  # a bracket leg armed on this bar is waiting for group 2
     for group in range(3):
         if group == 1 and s.execution_order == EXEC_AS_SUBMITTED:
@@ -224,17 +276,14 @@ def fill_orders(
             ids[k] = ~oid
             if _fill_one(t, phase, market_at_open, oid, price, s, bar, book, acc, marks):
                 armed_here = True
-    return _expire_and_compact(t, phase, s, bar, book, acc, ids, n_ids)
 
 
 @kernel
 def _visiting_order(
-    phase: int, ids: np.ndarray, n_ids: int, smallest_first: bool, bar: Bar, orders: np.ndarray
+    phase: int, ids: np.ndarray, n_ids: int, bar: Bar, orders: np.ndarray
 ) -> np.ndarray:
-    """With ``smallest_first``, positions of ``ids`` in ascending order of value, so the last
-    (largest) entry is the one a cash shortfall trims; else nothing (submission order)."""
-    if not smallest_first:
-        return np.empty(0, dtype=np.int64)
+    """Positions of ``ids`` in ascending order of value, so the last (largest) entry is the
+    one a cash shortfall trims."""
     size = np.empty(n_ids)
     for k in range(n_ids):
         order = orders[ids[k]]
