@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -60,6 +60,7 @@ from .kernels.records import (
     STOP,
     STOP_LIMIT,
     TRAILING_STOP,
+    FillTiming,
 )
 from .kernels.sizing import order_toward, shares_for_value, target_deltas
 from .kernels.state import (
@@ -67,6 +68,9 @@ from .kernels.state import (
     A_PENDING,
     A_POSITION,
     A_VOLUME_USED,
+    C_FILLS,
+    C_OPEN,
+    C_ORDERS,
     REC_WIDTH,
     RF_ENTRY_PRICE,
     RF_SCRATCH_QTY,
@@ -143,6 +147,7 @@ class Broker:
         self._fractional = settings.fractional
         self._cash_account = settings.cash_account
         self._size_at_fill = settings.fill_sizing != SIZE_AT_DECISION
+        self._same_close = settings.fill_timing == FillTiming.same_close
         names = [str(a) for a in assets]
         slippage, self._slippage_models = slippage_table(
             config.slippage, names, config.slippage_overrides
@@ -186,6 +191,9 @@ class Broker:
         self.orders = OrderBook()
         self.fills = FillLog(self.orders.counts)
         self._book: Book | None = None
+        # ``open_phase``'s compiled function for the records it was last called with.
+        self._open_for: tuple[object, ...] | None = None
+        self._open_call: Callable[..., None] = clock.open_phase
         # What the engine attaches for a run: the market and the per-bar records.
         self._market: Market | None = None
         self._records = np.zeros((REC_WIDTH, max(n_bars, 1)))
@@ -778,7 +786,17 @@ class Broker:
         assert market is not None, "attach the market first"
         s, book, acc, rs = self._phase_state()
         if on_fills is None:
-            clock.open_phase(bar, s, market, book, acc, rs, records)
+            records_now = (s, market, book, acc, rs, records)
+            if self._open_for is None or any(
+                a is not b for a, b in zip(records_now, self._open_for, strict=True)
+            ):
+                clock.open_phase(bar, s, market, book, acc, rs, records)
+                self._open_call = _compiled_entry(
+                    clock.open_phase, (bar, s, market, book, acc, rs, records)
+                )
+                self._open_for = records_now
+                return
+            self._open_call(bar, s, market, book, acc, rs, records)
             return
         clock.start_bar(bar, s, market, acc, records)
         for step in (clock.fill_open, clock.apply_rules, clock.fill_next_close):
@@ -796,6 +814,8 @@ class Broker:
         again (``kernels.clock.close_phase``). ``final`` fills at this close whatever the
         timing (after ``close_all``). ``on_fills`` gets the range of the fills, before the bar
         is recorded again."""
+        if not final and not self._same_close:
+            return  # the phase does nothing then: spare the compiled call
         market, records = self._market, self._records
         assert market is not None, "attach the market first"
         s, book, acc, rs = self._phase_state()
@@ -809,9 +829,16 @@ class Broker:
 
     def _phase_state(self) -> tuple[Settings, Book, Account, RuleState]:
         """The records for a compiled phase, with room in the book for what a bar can add."""
-        orders_needed, fills_needed = room_for_bar(self.orders.n_open, len(self._assets))
-        self.orders.reserve(orders_needed)
-        self.fills.reserve(fills_needed)
+        o, f = self.orders, self.fills
+        counts = o.counts
+        orders_needed, fills_needed = room_for_bar(int(counts[C_OPEN]), len(self._assets))
+        if (
+            counts[C_ORDERS] + orders_needed > o.records.shape[0]
+            or counts[C_OPEN] + orders_needed > o.open_ids.shape[0]
+            or counts[C_FILLS] + fills_needed > f.records.shape[0]
+        ):
+            o.reserve(orders_needed)
+            f.reserve(fills_needed)
         if self._python_models:
             python_models.install(self._commission_models, self._slippage_models)
         return self._settings, self._book_record(), self._acc, self._rules_record()
@@ -1062,6 +1089,16 @@ class Broker:
                     f"weights array must have one entry per asset, shape ({n},), got {w.shape}"
                 )
         return w
+
+
+def _compiled_entry(dispatcher: Any, args: tuple[object, ...]) -> Callable[..., Any]:
+    """The compiled function ``dispatcher`` runs for ``args`` (compiled already), called
+    without the dispatcher: numba types every element of every record on each call (about 5 us
+    for a phase's records, twice the phase itself). Only for later calls with the same records
+    (so the same types); the dispatcher itself when no such compiled function is found."""
+    types = tuple(dispatcher.typeof_pyval(a) for a in args)
+    compiled = dispatcher.overloads.get(types)
+    return dispatcher if compiled is None else compiled.entry_point  # type: ignore[no-any-return]
 
 
 def _weight_problem(problem: int, asset: str, weight: float, bar: int) -> str:
