@@ -193,7 +193,11 @@ class Broker:
         self._book: Book | None = None
         # ``open_phase``'s compiled function for the records it was last called with.
         self._open_for: tuple[object, ...] | None = None
-        self._open_call: Callable[..., None] = clock.open_phase
+        self._open_call: Callable[..., None] = clock.open_plain
+        # The steps of the open phase this run's settings need (``clock.open_steps``); rules
+        # and portfolio rules set later change them.
+        self._open_steps: tuple[Callable[..., None], ...] | None = None
+        self._steps_one_by_one = False
         # What the engine attaches for a run: the market and the per-bar records.
         self._market: Market | None = None
         self._records = np.zeros((REC_WIDTH, max(n_bars, 1)))
@@ -311,6 +315,7 @@ class Broker:
         if position_rules is not None:
             self.orders.records["rule_set"][ids[0]] = self._rules.set_id(position_rules)
             self._rule_state = None  # the tables may have grown
+        self._open_steps = None
         self._screen(ids)
         return int(ids[0])
 
@@ -693,6 +698,7 @@ class Broker:
             self._asset_own[ids] = rules is not None
             self._asset_set[ids] = set_id if rules is not None else self._global_set
         self._rule_state = None  # the tables may have grown
+        self._open_steps = None
         self._account[S_RULES_ON] = float(
             (self._asset_set >= 0).any()
             or (self.orders.records["rule_set"][: self.orders.n] >= 0).any()
@@ -741,6 +747,7 @@ class Broker:
         scalars[S_DAILY_LIQUIDATE] = daily is not None and daily.action == "liquidate"
         scalars[S_DRAWDOWN_LIMIT] = math.nan if drawdown is None else drawdown.limit
         scalars[S_DRAWDOWN_LIQUIDATE] = drawdown is not None and drawdown.action == "liquidate"
+        self._open_steps = None
 
     @property
     def stopped(self) -> bool:
@@ -785,27 +792,29 @@ class Broker:
         market, records = self._market, self._records
         assert market is not None, "attach the market first"
         s, book, acc, rs = self._phase_state()
-        if on_fills is None:
+        steps = self._open_steps
+        if steps is None or (on_fills is not None) != self._steps_one_by_one:
+            steps = self._open_steps = clock.open_steps(s, acc, one_by_one=on_fills is not None)
+            self._steps_one_by_one = on_fills is not None
+        if on_fills is None and len(steps) == 1:
             records_now = (s, market, book, acc, rs, records)
             if self._open_for is None or any(
                 a is not b for a, b in zip(records_now, self._open_for, strict=True)
             ):
-                clock.open_phase(bar, s, market, book, acc, rs, records)
+                steps[0](bar, s, market, book, acc, rs, records)
                 self._open_call = _compiled_entry(
-                    clock.open_phase, (bar, s, market, book, acc, rs, records)
+                    steps[0], (bar, s, market, book, acc, rs, records)
                 )
                 self._open_for = records_now
                 return
             self._open_call(bar, s, market, book, acc, rs, records)
             return
-        clock.start_bar(bar, s, market, acc, records)
-        for step in (clock.fill_open, clock.apply_rules, clock.fill_next_close):
+        for step in steps:
             first = self.fills.n
-            step(bar, s, market, book, acc, rs)
-            if self.fills.n > first:
+            step(bar, s, market, book, acc, rs, records)
+            if on_fills is not None and self.fills.n > first:
                 on_fills(first, self.fills.n)
                 s, book, acc, rs = self._phase_state()  # on_fill may have added orders
-        clock.mark_bar(bar, s, market, book, acc, records)
 
     def close_phase(
         self, bar: int, on_fills: FillRange | None = None, *, final: bool = False

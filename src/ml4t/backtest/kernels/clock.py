@@ -28,10 +28,12 @@ same two phases from its loop (``kernels.driver``).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .accounts import accrue_financing, margin_call, mark_to_market
-from .book import H_WIDTH, add_exit_orders, check_halts, start_day
+from .book import H_PEAK, H_WIDTH, add_exit_orders, check_halts, start_day
 from .jit import inlined, leaf
 from .records import O_MARGIN_CALL, PHASE_CLOSE, PHASE_OPEN, FillTiming
 from .rules import evaluate_position_rules, track_entries, update_extremes
@@ -51,6 +53,8 @@ from .state import (
     RI_OUT_ORIGIN,
     RI_OUT_TYPE,
     RI_SCRATCH_IDS,
+    S_DAILY_LIMIT,
+    S_DRAWDOWN_LIMIT,
     S_EQUITY,
     S_HALT,
     S_MONTH_VOLUME,
@@ -88,16 +92,34 @@ def bar_rows(m: Market, t: int) -> Bar:
 def open_phase(
     t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
 ) -> None:
-    """Everything bar ``t`` does before its decisions (steps 1 to 5 above)."""
-    start_bar(t, s, m, acc, rec)
-    fill_open(t, s, m, book, acc, rs)
-    apply_rules(t, s, m, book, acc, rs)
-    fill_next_close(t, s, m, book, acc, rs)
-    mark_bar(t, s, m, book, acc, rec)
+    """Everything bar ``t`` does before its decisions (steps 1 to 5 above), in the order of
+    ``OPEN_STEPS``."""
+    start_bar(t, s, m, book, acc, rs, rec)
+    fill_open(t, s, m, book, acc, rs, rec)
+    apply_rules(t, s, m, book, acc, rs, rec)
+    fill_next_close(t, s, m, book, acc, rs, rec)
+    mark_bar(t, s, m, book, acc, rs, rec)
+    margin_calls(t, s, m, book, acc, rs, rec)
+    halts(t, s, m, book, acc, rs, rec)
 
 
 @leaf
-def start_bar(t: int, s: Settings, m: Market, acc: Account, rec: np.ndarray) -> None:
+def open_plain(
+    t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
+) -> None:
+    """``open_phase`` for a run with none of the optional steps (``open_steps``): no position
+    rules, no next-close fills, a cash account, no halts. Compiled alone, it spares the event
+    driver's first run the compile of the steps its run never takes."""
+    start_bar(t, s, m, book, acc, rs, rec)
+    fill_open(t, s, m, book, acc, rs, rec)
+    track_extremes(t, s, m, book, acc, rs, rec)
+    mark_bar(t, s, m, book, acc, rs, rec)
+
+
+@leaf
+def start_bar(
+    t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
+) -> None:
     """Resets of a new month, day and bar; financing since the previous bar."""
     if m.new_month[t]:
         acc.scalars[S_MONTH_VOLUME] = 0.0
@@ -110,7 +132,9 @@ def start_bar(t: int, s: Settings, m: Market, acc: Account, rec: np.ndarray) -> 
 
 
 @leaf
-def fill_open(t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState) -> None:
+def fill_open(
+    t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
+) -> None:
     """Orders from earlier bars fill at the open, or at their level inside the bar."""
     n_open = book.counts[C_OPEN]
     if n_open:
@@ -123,7 +147,9 @@ def fill_open(t: int, s: Settings, m: Market, book: Book, acc: Account, rs: Rule
 
 
 @leaf
-def apply_rules(t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState) -> None:
+def apply_rules(
+    t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
+) -> None:
     """Exit the positions whose rules this bar triggers, then fold the bar into the positions'
     best prices.
 
@@ -154,8 +180,17 @@ def apply_rules(t: int, s: Settings, m: Market, book: Book, acc: Account, rs: Ru
 
 
 @leaf
+def track_extremes(
+    t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
+) -> None:
+    """``apply_rules`` without position rules: only the positions' best prices take in the
+    bar."""
+    update_extremes(bar_rows(m, t), acc.assets[A_POSITION], rs, s.trail_basis)
+
+
+@leaf
 def fill_next_close(
-    t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState
+    t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
 ) -> None:
     """Zipline's daily mode: market orders from earlier bars fill at this close."""
     if s.fill_timing == TIMING_NEXT_CLOSE and book.counts[C_OPEN]:
@@ -176,13 +211,31 @@ def fill_close(t: int, s: Settings, m: Market, book: Book, acc: Account, rs: Rul
 
 
 @leaf
-def mark_bar(t: int, s: Settings, m: Market, book: Book, acc: Account, rec: np.ndarray) -> None:
-    """Mark at the close and record the bar; then margin calls and portfolio halts."""
+def mark_bar(
+    t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
+) -> None:
+    """Mark at the close and record the bar; the equity peak (for a drawdown halt, set now or
+    later) takes in the mark."""
     equity = mark_to_market(t, m.close[t], acc, rec)
     acc.scalars[S_EQUITY] = equity
+    acc.scalars[S_HALT + H_PEAK] = max(acc.scalars[S_HALT + H_PEAK], equity)
+
+
+@leaf
+def margin_calls(
+    t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
+) -> None:
+    """A margin account below its maintenance margin at the mark orders positions out."""
     if not s.cash_account:
-        margin_call(t, equity, rec[REC_GROSS, t], O_MARGIN_CALL, s, book, acc)
-    check_halts(t, equity, book, acc)
+        margin_call(t, acc.scalars[S_EQUITY], rec[REC_GROSS, t], O_MARGIN_CALL, s, book, acc)
+
+
+@leaf
+def halts(
+    t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
+) -> None:
+    """The portfolio halts (drawdown, daily loss) at the mark."""
+    check_halts(t, acc.scalars[S_EQUITY], book, acc)
 
 
 @leaf
@@ -205,3 +258,37 @@ def close_phase(
     fill_close(t, s, m, book, acc, rs)
     if final or book.counts[C_FILLS] > first:
         acc.scalars[S_EQUITY] = mark_to_market(t, m.close[t], acc, rec)
+
+
+# The steps of ``open_phase``, in its order (a test checks it against ``open_phase``'s body).
+OPEN_STEPS = (start_bar, fill_open, apply_rules, fill_next_close, mark_bar, margin_calls, halts)
+
+
+def open_steps(s: Settings, acc: Account, *, one_by_one: bool = False) -> tuple[Any, ...]:
+    """The compiled steps the event driver calls from Python for bar's open phase, in
+    ``OPEN_STEPS`` order, leaving out those the run's settings make no-ops: numba compiles
+    every kernel a called kernel reaches, so a run without rules, margin or halts would
+    otherwise compile them all on its first run. ``(open_plain,)`` when none is needed and
+    ``one_by_one`` (a strategy's ``on_fill`` sees each step's fills) is off.
+
+    Example:
+        >>> steps = open_steps(broker.kernel_state.settings, broker.kernel_state.account)
+        >>> steps == (open_plain,)  # doctest: +SKIP
+        True
+    """
+    rules = acc.scalars[S_RULES_ON] != 0.0
+    limits = acc.scalars[S_DRAWDOWN_LIMIT], acc.scalars[S_DAILY_LIMIT]
+    wanted = {
+        apply_rules: rules,
+        fill_next_close: s.fill_timing == TIMING_NEXT_CLOSE,
+        margin_calls: not s.cash_account,
+        halts: not (np.isnan(limits[0]) and np.isnan(limits[1])),
+    }
+    if not one_by_one and not any(wanted.values()):
+        return (open_plain,)
+    # Without rules the rules step still keeps the positions' best prices.
+    return tuple(
+        step if wanted.get(step, True) else track_extremes
+        for step in OPEN_STEPS
+        if wanted.get(step, True) or step is apply_rules
+    )
