@@ -34,7 +34,7 @@ import numpy as np
 
 from .accounts import accrue_financing, margin_call, mark_to_market
 from .book import H_PEAK, H_WIDTH, add_exit_orders, check_halts, start_day
-from .jit import inlined, leaf
+from .jit import inlined, leaf, step
 from .records import O_MARGIN_CALL, PHASE_CLOSE, PHASE_OPEN, FillTiming
 from .rules import evaluate_position_rules, track_entries, update_extremes
 from .state import (
@@ -88,7 +88,7 @@ def bar_rows(m: Market, t: int) -> Bar:
     )  # fmt: skip
 
 
-@leaf
+@step
 def open_phase(
     t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
 ) -> None:
@@ -116,7 +116,7 @@ def open_plain(
     mark_bar(t, s, m, book, acc, rs, rec)
 
 
-@leaf
+@step
 def start_bar(
     t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
 ) -> None:
@@ -131,7 +131,7 @@ def start_bar(
         rec[REC_BORROW, t], rec[REC_INTEREST, t] = accrue_financing(m.years[t], s, acc)
 
 
-@leaf
+@step
 def fill_open(
     t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
 ) -> None:
@@ -146,7 +146,7 @@ def fill_open(
         track_entries(book.fills, first, book.counts[C_FILLS], book.orders, rs, False)
 
 
-@leaf
+@step
 def apply_rules(
     t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
 ) -> None:
@@ -179,7 +179,7 @@ def apply_rules(
     update_extremes(bar, positions, rs, s.trail_basis)
 
 
-@leaf
+@step
 def track_extremes(
     t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
 ) -> None:
@@ -188,7 +188,7 @@ def track_extremes(
     update_extremes(bar_rows(m, t), acc.assets[A_POSITION], rs, s.trail_basis)
 
 
-@leaf
+@step
 def fill_next_close(
     t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
 ) -> None:
@@ -197,7 +197,7 @@ def fill_next_close(
         fill_close(t, s, m, book, acc, rs)
 
 
-@leaf
+@step
 def fill_close(t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState) -> None:
     """The close's fill step (market orders only), then the entries it made."""
     n_open = book.counts[C_OPEN]
@@ -210,7 +210,7 @@ def fill_close(t: int, s: Settings, m: Market, book: Book, acc: Account, rs: Rul
         track_entries(book.fills, first, book.counts[C_FILLS], book.orders, rs, True)
 
 
-@leaf
+@step
 def mark_bar(
     t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
 ) -> None:
@@ -221,7 +221,7 @@ def mark_bar(
     acc.scalars[S_HALT + H_PEAK] = max(acc.scalars[S_HALT + H_PEAK], equity)
 
 
-@leaf
+@step
 def margin_calls(
     t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
 ) -> None:
@@ -230,7 +230,7 @@ def margin_calls(
         margin_call(t, acc.scalars[S_EQUITY], rec[REC_GROSS, t], O_MARGIN_CALL, s, book, acc)
 
 
-@leaf
+@step
 def halts(
     t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
 ) -> None:
@@ -238,7 +238,7 @@ def halts(
     check_halts(t, acc.scalars[S_EQUITY], book, acc)
 
 
-@leaf
+@step
 def close_phase(
     t: int,
     s: Settings,
@@ -288,7 +288,7 @@ def open_steps(s: Settings, acc: Account, *, one_by_one: bool = False) -> tuple[
         return (open_plain,)
     # Without rules the rules step still keeps the positions' best prices.
     return tuple(
-        step if wanted.get(step, True) else track_extremes
-        for step in OPEN_STEPS
-        if wanted.get(step, True) or step is apply_rules
+        kernel if wanted.get(kernel, True) else track_extremes
+        for kernel in OPEN_STEPS
+        if wanted.get(kernel, True) or kernel is apply_rules
     )
