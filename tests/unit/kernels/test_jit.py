@@ -163,13 +163,13 @@ def test_a_kernel_called_with_different_constants_is_compiled_once():
     assert len(add.signatures) == 1
 
 
-def test_a_step_called_from_a_kernel_compiles_no_kernel_of_its_own():
+def test_a_folded_kernel_called_from_a_kernel_compiles_no_kernel_of_its_own():
     import numpy as np
     from numba import njit
 
-    from ml4t.backtest.kernels.jit import step
+    from ml4t.backtest.kernels.jit import folded
 
-    @step
+    @folded
     def bump(a, by):
         a[0] += by
 

@@ -23,7 +23,7 @@ import numpy as np
 from ..execution.commission import affordable_quantity
 from .book import add_order
 from .costs import fee, slipped
-from .jit import counted, leaf
+from .jit import counted, folded, leaf
 from .records import (
     CASH_REJECT,
     MARKET,
@@ -94,7 +94,7 @@ def exposure_at_marks(s: Settings, acc: Account, marks: np.ndarray) -> None:
     marks[M_LIMITS] = 1.0 if checks_limits else 0.0
 
 
-@leaf
+@folded
 def track_fill(
     asset: int, pos: float, qty: float, fill_price: float, cost: float, acc: Account, m: np.ndarray
 ) -> None:
@@ -207,7 +207,7 @@ def largest_fitting_quantity(
     return lo
 
 
-@leaf
+@folded
 def affordable(
     table: np.ndarray, asset: int, cash: float, price: float, month: float, fractional: bool
 ) -> float:

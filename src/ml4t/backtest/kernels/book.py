@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .jit import counted, kernel, leaf
+from .jit import counted, folded, kernel, leaf
 from .records import (
     CANCELLED,
     GTC,
@@ -280,7 +280,7 @@ def add_exit_orders(
     return n_orders
 
 
-@leaf
+@folded
 def start_day(halt: np.ndarray, equity: float) -> None:
     """A new calendar day: its loss is measured from ``equity``; a daily block lifts."""
     halt[H_DAY_START] = equity

@@ -34,7 +34,7 @@ import numpy as np
 
 from .accounts import accrue_financing, margin_call, mark_to_market
 from .book import H_PEAK, H_WIDTH, add_exit_orders, check_halts, start_day
-from .jit import inlined, leaf, step
+from .jit import folded, inlined, leaf
 from .records import O_MARGIN_CALL, PHASE_CLOSE, PHASE_OPEN, FillTiming
 from .rules import evaluate_position_rules, track_entries, update_extremes
 from .state import (
@@ -88,7 +88,7 @@ def bar_rows(m: Market, t: int) -> Bar:
     )  # fmt: skip
 
 
-@step
+@folded
 def open_phase(
     t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
 ) -> None:
@@ -116,7 +116,7 @@ def open_plain(
     mark_bar(t, s, m, book, acc, rs, rec)
 
 
-@step
+@folded
 def start_bar(
     t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
 ) -> None:
@@ -131,7 +131,7 @@ def start_bar(
         rec[REC_BORROW, t], rec[REC_INTEREST, t] = accrue_financing(m.years[t], s, acc)
 
 
-@step
+@folded
 def fill_open(
     t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
 ) -> None:
@@ -146,7 +146,7 @@ def fill_open(
         track_entries(book.fills, first, book.counts[C_FILLS], book.orders, rs, False)
 
 
-@step
+@folded
 def apply_rules(
     t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
 ) -> None:
@@ -179,7 +179,7 @@ def apply_rules(
     update_extremes(bar, positions, rs, s.trail_basis)
 
 
-@step
+@folded
 def track_extremes(
     t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
 ) -> None:
@@ -188,7 +188,7 @@ def track_extremes(
     update_extremes(bar_rows(m, t), acc.assets[A_POSITION], rs, s.trail_basis)
 
 
-@step
+@folded
 def fill_next_close(
     t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
 ) -> None:
@@ -197,7 +197,7 @@ def fill_next_close(
         fill_close(t, s, m, book, acc, rs)
 
 
-@step
+@folded
 def fill_close(t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState) -> None:
     """The close's fill step (market orders only), then the entries it made."""
     n_open = book.counts[C_OPEN]
@@ -210,7 +210,7 @@ def fill_close(t: int, s: Settings, m: Market, book: Book, acc: Account, rs: Rul
         track_entries(book.fills, first, book.counts[C_FILLS], book.orders, rs, True)
 
 
-@step
+@folded
 def mark_bar(
     t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
 ) -> None:
@@ -221,7 +221,7 @@ def mark_bar(
     acc.scalars[S_HALT + H_PEAK] = max(acc.scalars[S_HALT + H_PEAK], equity)
 
 
-@step
+@folded
 def margin_calls(
     t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
 ) -> None:
@@ -230,7 +230,7 @@ def margin_calls(
         margin_call(t, acc.scalars[S_EQUITY], rec[REC_GROSS, t], O_MARGIN_CALL, s, book, acc)
 
 
-@step
+@folded
 def halts(
     t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
 ) -> None:
@@ -238,7 +238,7 @@ def halts(
     check_halts(t, acc.scalars[S_EQUITY], book, acc)
 
 
-@step
+@folded
 def close_phase(
     t: int,
     s: Settings,

@@ -14,11 +14,11 @@ from numba import objmode
 from ..execution.commission import commission_kernel
 from ..execution.slippage import slippage_kernel
 from . import python_models
-from .jit import kernel, leaf
+from .jit import folded, kernel
 from .state import Bar
 
 
-@leaf
+@folded
 def fee(table: np.ndarray, asset: int, quantity: float, price: float, month: float) -> float:
     """Commission for one fill: compiled model, or the asset's Python model (code -1)."""
     if table[0] >= 0.0:
@@ -33,7 +33,7 @@ def _python_fee(asset: int, quantity: float, price: float, month: float) -> floa
     return out
 
 
-@leaf
+@folded
 def slipped(
     quote: np.ndarray, asset: int, price: float, quantity: float, kind: int, bar: Bar
 ) -> float:

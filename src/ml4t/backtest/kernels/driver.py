@@ -26,7 +26,7 @@ import numpy as np
 
 from .book import H_BLOCK, H_STOPPED, add_order, reject_growing, withdraw, withdraw_opposed
 from .clock import close_phase, open_phase
-from .jit import counted, leaf, step
+from .jit import counted, folded, leaf
 from .records import (
     LIMIT,
     MARKET,
@@ -243,7 +243,7 @@ def _quantity_orders(t: int, d: Decisions, book: Book, acc: Account) -> None:
     book.counts[C_ORDERS], book.counts[C_OPEN] = n_orders, n_open
 
 
-@step
+@folded
 def decide(
     t: int, d: Decisions, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState
 ) -> None:

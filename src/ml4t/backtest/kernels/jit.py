@@ -38,7 +38,7 @@ _LEAF_OPTIONS: dict[str, Any] = {"cache": True, "_nrt": False, "no_cfunc_wrapper
 _KERNEL_OPTIONS: dict[str, Any] = {"cache": True, "no_cfunc_wrapper": True}
 _COUNTED_OPTIONS: dict[str, Any] = {**_KERNEL_OPTIONS, "_nrt": True}
 _INLINED_OPTIONS: dict[str, Any] = {"inline": "always", "no_cfunc_wrapper": True}
-_STEP_OPTIONS: dict[str, Any] = {**_LEAF_OPTIONS, "inline": "always"}
+_FOLDED_OPTIONS: dict[str, Any] = {**_LEAF_OPTIONS, "inline": "always"}
 
 
 def kernel_sources(package: Path = PACKAGE) -> list[Path]:
@@ -252,20 +252,21 @@ def inlined(fn: F) -> F:
     return compiled
 
 
-def step(fn: F) -> F:
-    """A ``leaf`` that is also inlined (numba IR inlining) into the kernels that call it.
+def folded(fn: F) -> F:
+    """A ``leaf`` that numba inlines (IR inlining) into the kernels that call it.
 
-    For the thin steps of a bar's phases (``kernels.clock``): a phase calls each once, and a
-    step compiled as a kernel of its own would cost the first run a compiled library and a
-    CPython wrapper unboxing every record, for a body of a few calls. Called from Python (the
-    event driver's steps one by one) it compiles as a ``leaf``.
+    For a kernel with one caller, or a thin step of a bar's phase (``kernels.clock``): compiled
+    as a kernel of its own, it would cost a first run a library (optimised and compiled to
+    machine code again inside each caller's) and a CPython wrapper unboxing every record, often
+    for a body of a few lines. Called from Python, it compiles alone, as a ``leaf``. Not for
+    kernels with many callers: each call site types the body again.
 
     Example:
-        >>> @step
+        >>> @folded
         ... def clear(a):
         ...     a[:] = 0.0
     """
-    compiled: F = njit(**_STEP_OPTIONS)(fn)
+    compiled: F = njit(**_FOLDED_OPTIONS)(fn)
     return compiled
 
 

@@ -41,7 +41,7 @@ from .accounts import (
 )
 from .book import activate_children, end_children, end_order
 from .costs import fee, slipped
-from .jit import counted, kernel, leaf
+from .jit import counted, folded, kernel, leaf
 from .levels import (
     LEVEL_GAPPED,
     LEVEL_TOUCHED,
@@ -108,7 +108,7 @@ _ARMED_HERE: Final = 1  # a bracket leg armed during this step: only group 2 may
 _GO: Final = 2
 
 
-@leaf
+@folded
 def _trail_level(order: Record, buy: bool) -> float:
     """A trailing stop's level from the best price seen: below it for sells, above for buys."""
     ref: float = order.trail_ref
@@ -158,7 +158,7 @@ def _reference_price(
     return np.nan
 
 
-@leaf
+@folded
 def _update_trail(order: Record, h: float, lo: float, c: float, trail_basis: int) -> None:
     """After a bar the stop did not fill on, move its reference to the bar's best price."""
     if np.isnan(c):
