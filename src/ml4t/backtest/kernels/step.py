@@ -229,7 +229,7 @@ def _fill_by_size(
                  book, acc)  # fmt: skip
 
 
-@leaf
+@folded
 def _fill_groups(
     t: int,
     phase: int,
