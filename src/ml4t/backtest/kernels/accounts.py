@@ -66,7 +66,7 @@ M_LIMITS: Final = 5
 M_WIDTH: Final = 6
 
 
-@leaf
+@folded
 def exposure_at_marks(s: Settings, acc: Account, marks: np.ndarray) -> None:
     """Fill ``marks`` (``M_*``) from the account at its last marks."""
     checks_limits = False
@@ -295,7 +295,7 @@ def margin_check(
     return (best if qty > 0.0 else -best), True
 
 
-@leaf
+@folded
 def mark_to_market(t: int, closes: np.ndarray, acc: Account, rec: np.ndarray) -> float:
     """Take ``closes`` as the new marks (NaN keeps the last one), record bar ``t`` in ``rec``
     (``REC_*`` rows) and return equity."""
@@ -355,7 +355,7 @@ def stable_order(keys: np.ndarray, n: int, out: np.ndarray) -> None:
         out[j] = i
 
 
-@leaf
+@folded
 def margin_call(t: int, equity: float, gross: float, origin: int, s: Settings, book: Book,
                 acc: Account) -> None:  # fmt: skip
     """Below maintenance margin (equity < maintenance x gross), close positions largest first

@@ -288,7 +288,7 @@ def start_day(halt: np.ndarray, equity: float) -> None:
         halt[H_BLOCK] = 0.0
 
 
-@leaf
+@folded
 def check_halts(t: int, equity: float, book: Book, acc: Account) -> None:
     """After a close: fire the drawdown halt (its limit below the peak) and the daily loss limit
     (its limit below the day's start) when breached; NaN limits are off. The limits and the

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .jit import counted, kernel, leaf
+from .jit import counted, folded, kernel, leaf
 from .levels import LEVEL_GAPPED, LEVEL_TOUCHED, level_touch
 from .records import (
     LIMIT,
@@ -108,7 +108,7 @@ def track_entries(
         held[a] = new
 
 
-@leaf
+@folded
 def update_extremes(bar: Bar, positions: np.ndarray, rs: RuleState, trail_basis: int) -> None:
     """After the rules ran on a bar, fold its best price into each position's extreme: the high
     for longs, the low for shorts (or the close with ``trail_basis="close"``). Trailing levels

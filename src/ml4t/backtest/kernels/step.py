@@ -542,7 +542,7 @@ def _book_fill(
     return armed
 
 
-@leaf
+@folded
 def _expire_and_compact(
     t: int,
     phase: int,
