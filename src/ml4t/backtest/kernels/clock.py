@@ -20,10 +20,14 @@ Then the decisions: ``strategy.on_data`` (event driver) or the arrays (compiled 
 ``close_phase``: with ``fill_timing="same_close"``, the new orders fill at ``close[t]`` and the
 bar is recorded again.
 
-The event driver calls ``open_phase`` and ``close_phase`` from Python, around ``on_data``; when
-the strategy has an ``on_fill`` it calls the steps of ``open_phase`` one by one instead, so the
-fills of each step reach ``on_fill`` before the next step runs. The compiled driver calls the
-same two phases from its loop (``kernels.driver``).
+The compiled driver calls ``open_phase`` and ``close_phase`` from its loop (``kernels.driver``).
+The event driver calls, around ``on_data``, the steps of ``open_phase`` its run needs
+(``open_steps``, in the order of ``OPEN_STEPS``): one compiled call, ``open_plain``, for a run
+without position rules, next-close fills, margin or halts; the steps one by one otherwise, and
+when the strategy has an ``on_fill`` (the fills of each step reach it before the next runs).
+Numba compiles every kernel a called kernel reaches, whatever the branches taken: a plain run
+then never compiles the rules, margin calls or halts. The steps are ``folded`` kernels, inlined
+into the phase that calls them (one compiled library, not one per step).
 """
 
 from __future__ import annotations
