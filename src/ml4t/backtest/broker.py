@@ -1,7 +1,10 @@
 """The broker: the strategy's handle on orders, positions and cash.
 
-Its state is arrays over assets (positions, pending quantities, last prices) plus the order book
-and fill log; the per-bar matching is the compiled step in ``kernels.step``. Sizing helpers
+A thin front end over the run's state records (``kernels.state``: settings, book, account, rule
+state): the methods a strategy calls check their arguments and write orders into the book; the
+phases of each bar are compiled (``kernels.clock``) and the engine runs them through
+``open_phase`` and ``close_phase``. The compiled driver reads the same records
+(``kernel_state``). Sizing helpers
 (``order_target_percent``, ``rebalance``, ...) work at decision time: they use the equity and the
 close of the bar the strategy is looking at, and net out orders still waiting to fill.
 """
@@ -11,7 +14,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from typing import Literal, NamedTuple
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -20,20 +23,19 @@ from .config import BacktestConfig
 from .errors import ConfigError, OrderError, OrderWarning
 from .execution.commission import COMMISSION_PYTHON, commission_table
 from .execution.slippage import SLIPPAGE_PYTHON, slippage_table
-from .kernels import python_models, sizing
+from .kernels import clock, python_models, sizing
+from .kernels.accounts import mark_to_market
 from .kernels.book import (
     H_BLOCK,
-    H_DAY_START,
-    H_PEAK,
     H_STOPPED,
     H_WIDTH,
-    add_exit_orders,
-    check_halts,
-    margin_call,
+    cancel_order,
+    reject_growing,
     start_day,
     withdraw,
     withdraw_opposed,
 )
+from .kernels.driver import room_for_bar
 from .kernels.records import (
     DAY,
     GTC,
@@ -41,9 +43,6 @@ from .kernels.records import (
     LIMIT,
     MARKET,
     O_CLOSE,
-    O_DAILY_LOSS_LIMIT,
-    O_MARGIN_CALL,
-    O_MAX_DRAWDOWN_HALT,
     O_ORDER,
     O_REBALANCE,
     O_STOP_LOSS,
@@ -52,8 +51,6 @@ from .kernels.records import (
     OPEN,
     ORDER_TYPE_NAMES,
     PARTIALLY_FILLED,
-    PHASE_CLOSE,
-    PHASE_OPEN,
     R_CANCELLED_BY_USER,
     R_END_OF_DATA,
     REASON_NAMES,
@@ -63,20 +60,41 @@ from .kernels.records import (
     STOP,
     STOP_LIMIT,
     TRAILING_STOP,
-    CashPolicy,
-    ExecutionOrder,
     FillTiming,
-    IntrabarPriority,
-    TrailBasis,
 )
-from .kernels.rules import evaluate_position_rules, track_entries, update_extremes
-from .kernels.sizing import order_toward, rounding_code, shares_for_value, target_deltas
-from .kernels.step import (
-    accrue_financing,
-    cancel_order,
-    fill_orders,
-    mark_to_market,
-    reject_growing,
+from .kernels.sizing import order_toward, shares_for_value, target_deltas
+from .kernels.state import (
+    A_LAST_PRICE,
+    A_PENDING,
+    A_POSITION,
+    A_VOLUME_USED,
+    C_FILLS,
+    C_OPEN,
+    C_ORDERS,
+    REC_WIDTH,
+    RF_ENTRY_PRICE,
+    RF_SCRATCH_QTY,
+    RI_ASSET_SET,
+    RI_POSITION_SET,
+    RI_SCRATCH_ASSETS,
+    S_DAILY_LIMIT,
+    S_DAILY_LIQUIDATE,
+    S_DRAWDOWN_LIMIT,
+    S_DRAWDOWN_LIQUIDATE,
+    S_EQUITY,
+    S_HALT,
+    S_LIMITS,
+    S_MONTH_VOLUME,
+    S_RULES_ON,
+    Account,
+    Book,
+    KernelState,
+    Market,
+    RuleState,
+    Settings,
+    new_account,
+    new_rule_rows,
+    settings_from_config,
 )
 from .orders import FillLog, Order, OrderBook
 from .risk.portfolio import (
@@ -95,57 +113,13 @@ OrderType = Literal["market", "limit", "stop", "stop_limit", "trailing_stop"]
 TimeInForce = Literal["gtc", "day"]
 
 
-class KernelSettings(NamedTuple):
-    """The settings of a ``BacktestConfig`` as the codes the kernels read (``kernels.records``).
+# The config's kernel codes: ``kernels.state.settings_from_config`` is the one translation; these
+# names keep the spelling part 1 of issue 14 gave them.
+KernelSettings = Settings
+kernel_settings = settings_from_config
 
-    Built once per run by ``kernel_settings``; both drivers read their codes from it, so a
-    setting is turned into its code in one place.
-    """
-
-    fractional: bool
-    cash_account: bool
-    cash_policy: int
-    intrabar_priority: int
-    max_participation: float  # 0.0: no volume cap
-    keep_remainder: bool
-    execution_order: int
-    clamp_to_bar: bool
-    fill_timing: int
-    rounding: int
-    fill_sizing: int  # SIZE_AT_DECISION, or the rounding code to size again at the fill
-    trail_basis: int
-    financing: bool
-
-
-def kernel_settings(config: BacktestConfig) -> KernelSettings:
-    """The kernel codes of ``config``: each code table's field names are the config's values.
-
-    Example:
-        >>> kernel_settings(BacktestConfig(trail_basis="close")).trail_basis == TrailBasis.close
-        True
-    """
-    rounding = rounding_code(
-        fractional=config.fractional_shares, target_rounding=config.target_rounding
-    )
-    return KernelSettings(
-        fractional=config.fractional_shares,
-        cash_account=config.account == "cash",
-        cash_policy=getattr(CashPolicy, config.on_insufficient_cash),
-        intrabar_priority=getattr(IntrabarPriority, config.intrabar_priority),
-        max_participation=config.max_participation or 0.0,
-        keep_remainder=config.participation_remainder == "keep",
-        execution_order=getattr(ExecutionOrder, config.execution_order),
-        clamp_to_bar=config.slippage_within_bar,
-        fill_timing=getattr(FillTiming, config.fill_timing),
-        rounding=rounding,
-        fill_sizing=rounding if config.sizing_price == "fill" else SIZE_AT_DECISION,
-        trail_basis=getattr(TrailBasis, config.trail_basis),
-        financing=(
-            config.borrow_rate_annual > 0.0
-            or config.cash_interest_rate_annual > 0.0
-            or config.margin_interest_rate_annual > 0.0
-        ),
-    )
+# Called with the range [first, last) of the fills a step of a bar made.
+FillRange = Callable[[int, int], None]
 
 
 class Broker:
@@ -169,72 +143,64 @@ class Broker:
         self._assets = assets
         self._index = {str(a): i for i, a in enumerate(assets)}
         self._config = config
-        self._settings = settings = kernel_settings(config)
+        self._settings = settings = settings_from_config(config)
         self._fractional = settings.fractional
         self._cash_account = settings.cash_account
-        self._priority = settings.intrabar_priority
-        self._max_participation = settings.max_participation
         self._size_at_fill = settings.fill_sizing != SIZE_AT_DECISION
-        self._trail_basis = settings.trail_basis
+        self._same_close = settings.fill_timing == FillTiming.same_close
         names = [str(a) for a in assets]
-        self._slippage, self._slippage_models = slippage_table(
+        slippage, self._slippage_models = slippage_table(
             config.slippage, names, config.slippage_overrides
         )
-        self._commission, self._commission_models = commission_table(
+        commission, self._commission_models = commission_table(
             config.commission, names, config.commission_overrides
         )
         # Models written in Python run through a callback from the step (see python_models).
         self._python_models = bool(
-            (self._commission[:, 0] == COMMISSION_PYTHON).any()
-            or (self._slippage[:, 0] == SLIPPAGE_PYTHON).any()
+            (commission[:, 0] == COMMISSION_PYTHON).any()
+            or (slippage[:, 0] == SLIPPAGE_PYTHON).any()
         )
-        self._borrow_rate = np.full(n, config.borrow_rate_annual, dtype=np.float64)
-        self._financing = settings.financing
-        # Shares traded so far this calendar month, for volume-tiered commissions.
-        self._month_volume = np.zeros(1)
-
-        self._rebalance_assets = np.zeros(n, dtype=np.int64)
-        self._rebalance_quantities = np.zeros(n, dtype=np.float64)
-        self._positions = np.zeros(n, dtype=np.float64)
-        self._pending = np.zeros(n, dtype=np.float64)
-        self._last_price = np.full(n, np.nan, dtype=np.float64)
-        self._account = np.array([config.initial_cash], dtype=np.float64)
-        self._equity = float(config.initial_cash)
+        self._acc = acc = new_account(
+            config.initial_cash, n, borrow_rate=config.borrow_rate_annual,
+            commission=commission, slippage=slippage,
+        )  # fmt: skip
+        # Views of the account's rows: Python and the compiled phases share the memory.
+        self._account = acc.scalars  # cash is its first value
+        self._positions: NDArray[np.float64] = acc.assets[A_POSITION]
+        self._pending: NDArray[np.float64] = acc.assets[A_PENDING]
+        self._last_price: NDArray[np.float64] = acc.assets[A_LAST_PRICE]
+        self._halt = acc.scalars[S_HALT : S_HALT + H_WIDTH]
         self._warned_no_equity = False
         self._bar = -1
-        self._volume_used = np.zeros(n if self._max_participation > 0.0 else 0)
 
         # Position rules: what each position was entered at, and the compiled rule sets.
         self._rules = RuleTables(
             None if columns is None else self._rule_column_source(columns), n_bars, n
         )
-        self._held = np.zeros(n, dtype=np.float64)
-        self._entry_price = np.full(n, np.nan)
-        self._entry_bar = np.full(n, -1, dtype=np.int64)
-        self._entry_ref = np.full(n, -1, dtype=np.int64)
-        self._extreme = np.full(n, np.nan)
-        self._position_set = np.full(n, -1, dtype=np.int64)
-        self._asset_set = np.full(n, -1, dtype=np.int64)
+        self._rule_rows = new_rule_rows(n)
+        floats, ints = self._rule_rows
+        self._position_set = ints[RI_POSITION_SET]
+        self._asset_set = ints[RI_ASSET_SET]
+        self._entry_price = floats[RF_ENTRY_PRICE]
+        self._rebalance_assets = ints[RI_SCRATCH_ASSETS]
+        self._rebalance_quantities = floats[RF_SCRATCH_QTY]
         self._asset_own = np.zeros(n, dtype=np.bool_)  # set per asset, not by the global rule
         self._global_set = -1
-        self._exit_order = np.full(n, -1, dtype=np.int64)
-        self._exits = (
-            np.zeros(n, dtype=np.int64),
-            np.zeros(n, dtype=np.int64),
-            np.zeros(n, dtype=np.float64),
-            np.zeros(n, dtype=np.int64),
-        )
-        self._rules_on = False
-
-        # Portfolio rules: limits checked at fills (NaN: unset), halts checked at closes.
-        self._limits = np.full(4, np.nan)
-        self._daily_limit = (math.nan, False)  # (loss fraction, liquidate)
-        self._drawdown_limit = (math.nan, False)
-        self._halt = np.zeros(H_WIDTH)
-        self._halt[H_DAY_START] = self._halt[H_PEAK] = config.initial_cash
+        self._rule_state: RuleState | None = None  # built from the tables when they change
 
         self.orders = OrderBook()
-        self.fills = FillLog()
+        self.fills = FillLog(self.orders.counts)
+        self._book: Book | None = None
+        # ``open_phase``'s compiled function for the records it was last called with.
+        self._open_for: tuple[object, ...] | None = None
+        self._open_call: Callable[..., None] = clock.open_plain
+        # The steps of the open phase this run's settings need (``clock.open_steps``); rules
+        # and portfolio rules set later change them.
+        self._open_steps: tuple[Callable[..., None], ...] | None = None
+        self._steps_one_by_one = False
+        # What the engine attaches for a run: the market and the per-bar records.
+        self._market: Market | None = None
+        self._records = np.zeros((REC_WIDTH, max(n_bars, 1)))
 
     # ---- what the strategy reads -------------------------------------------------------------
 
@@ -251,7 +217,7 @@ class Broker:
     @property
     def equity(self) -> float:
         """Cash plus positions marked at the latest close (the close of the current bar)."""
-        return self._equity
+        return float(self._account[S_EQUITY])
 
     @property
     def assets(self) -> NDArray[np.str_]:
@@ -348,6 +314,8 @@ class Broker:
             self._pending[a] += qty
         if position_rules is not None:
             self.orders.records["rule_set"][ids[0]] = self._rules.set_id(position_rules)
+            self._rule_state = None  # the tables may have grown
+        self._open_steps = None
         self._screen(ids)
         return int(ids[0])
 
@@ -729,7 +697,9 @@ class Broker:
             ids = [self._asset_id(name) for name in names]
             self._asset_own[ids] = rules is not None
             self._asset_set[ids] = set_id if rules is not None else self._global_set
-        self._rules_on = bool(
+        self._rule_state = None  # the tables may have grown
+        self._open_steps = None
+        self._account[S_RULES_ON] = float(
             (self._asset_set >= 0).any()
             or (self.orders.records["rule_set"][: self.orders.n] >= 0).any()
             or (self._position_set >= 0).any()
@@ -771,15 +741,13 @@ class Broker:
                 daily = rule
             elif isinstance(rule, MaxDrawdownHalt):
                 drawdown = rule
-        self._limits[:] = limits
-        self._daily_limit = (
-            (math.nan, False) if daily is None else (daily.limit, daily.action == "liquidate")
-        )
-        self._drawdown_limit = (
-            (math.nan, False)
-            if drawdown is None
-            else (drawdown.limit, drawdown.action == "liquidate")
-        )
+        scalars = self._account
+        scalars[S_LIMITS : S_LIMITS + 4] = limits
+        scalars[S_DAILY_LIMIT] = math.nan if daily is None else daily.limit
+        scalars[S_DAILY_LIQUIDATE] = daily is not None and daily.action == "liquidate"
+        scalars[S_DRAWDOWN_LIMIT] = math.nan if drawdown is None else drawdown.limit
+        scalars[S_DRAWDOWN_LIQUIDATE] = drawdown is not None and drawdown.action == "liquidate"
+        self._open_steps = None
 
     @property
     def stopped(self) -> bool:
@@ -794,232 +762,127 @@ class Broker:
 
     # ---- what the engine drives --------------------------------------------------------------
 
-    def start_bar(self, bar: int, *, new_month: bool = False, new_day: bool = False) -> None:
-        """Engine: the clock moved to ``bar``; new orders are stamped with it."""
-        self._bar = bar
-        if new_month:
-            self._month_volume[0] = 0.0
-        if self._max_participation > 0.0:
-            self._volume_used[:] = 0.0
-        if new_day:
-            start_day(self._halt, self._equity)
+    @property
+    def kernel_state(self) -> KernelState:
+        """The run's state records as the compiled phases take them (``kernels.state``): the
+        settings, the book, the account and the rule state. Arrays are shared, not copied; the
+        book is current as of this call (the order book and fill log grow by replacing their
+        arrays).
 
-    def fill_orders(
-        self,
-        bar: int,
-        *,
-        at_close: bool,
-        opens: NDArray[np.float64],
-        highs: NDArray[np.float64],
-        lows: NDArray[np.float64],
-        closes: NDArray[np.float64],
-        volumes: NDArray[np.float64],
-        bids: NDArray[np.float64],
-        asks: NDArray[np.float64],
-        spreads: NDArray[np.float64],
-        volatilities: NDArray[np.float64],
-    ) -> tuple[int, int]:
-        """Engine: fill what this bar fills (one row per field over assets).
-
-        ``at_close`` is the same-bar phase, where only market orders fill, at the close.
-        Returns the range ``[first, last)`` of the fills this produced in ``fills``.
+        Example:
+            >>> state = broker.kernel_state                  # doctest: +SKIP
+            >>> float(state.account.scalars[S_CASH]) == broker.cash
+            True
         """
-        book = self.orders
-        first = self.fills.n
-        if book.n_open == 0:
-            return first, first
-        rows = (opens, highs, lows, closes, volumes, bids, asks, spreads, volatilities)
-        book.n_open = self._step(
-            bar,
-            at_close,
-            self._config.fill_timing == "next_open",
-            book.open_ids,
-            book.n_open,
-            self._config.stops_on_entry_bar,
-            rows,
-        )
-        return first, self.fills.n
+        return KernelState(self._settings, self._book_record(), self._acc, self._rules_record())
 
-    def _step(
-        self,
-        bar: int,
-        at_close: bool,
-        market_at_open: bool,
-        open_ids: NDArray[np.int64],
-        n_open: int,
-        children_on_entry_bar: bool,
-        rows: tuple[NDArray[np.float64], ...],
-    ) -> int:
-        """Run the compiled step over ``open_ids[:n_open]``; returns how many stay open."""
-        book = self.orders
+    def attach(self, market: Market, records: NDArray[np.float64]) -> None:
+        """Engine: the market of the run (``core.market_arrays``) and the per-bar records
+        (``REC_*`` rows over bars) that ``open_phase`` and ``close_phase`` read and write."""
+        self._market = market
+        self._records = records
+
+    def open_phase(self, bar: int, on_fills: FillRange | None = None) -> None:
+        """Engine: everything bar ``bar`` does before the strategy decides (``kernels.clock``):
+        fills at the open, position rules, next-close fills, the mark, margin calls and halts.
+
+        ``on_fills`` gets the range ``[first, last)`` of the fills of each step that made some,
+        right after the step (the steps then run as separate compiled calls)."""
+        self._bar = bar
+        market, records = self._market, self._records
+        assert market is not None, "attach the market first"
+        s, book, acc, rs = self._phase_state()
+        steps = self._open_steps
+        if steps is None or (on_fills is not None) != self._steps_one_by_one:
+            steps = self._open_steps = clock.open_steps(s, acc, one_by_one=on_fills is not None)
+            self._steps_one_by_one = on_fills is not None
+        if on_fills is None and len(steps) == 1:
+            records_now = (s, market, book, acc, rs, records)
+            if self._open_for is None or any(
+                a is not b for a, b in zip(records_now, self._open_for, strict=True)
+            ):
+                steps[0](bar, s, market, book, acc, rs, records)
+                self._open_call = _compiled_entry(
+                    steps[0], (bar, s, market, book, acc, rs, records)
+                )
+                self._open_for = records_now
+                return
+            self._open_call(bar, s, market, book, acc, rs, records)
+            return
+        for step in steps:
+            first = self.fills.n
+            step(bar, s, market, book, acc, rs, records)
+            if on_fills is not None and self.fills.n > first:
+                on_fills(first, self.fills.n)
+                s, book, acc, rs = self._phase_state()  # on_fill may have added orders
+
+    def close_phase(
+        self, bar: int, on_fills: FillRange | None = None, *, final: bool = False
+    ) -> None:
+        """Engine, after the strategy decided: same-bar fills at the close and the bar recorded
+        again (``kernels.clock.close_phase``). ``final`` fills at this close whatever the
+        timing (after ``close_all``). ``on_fills`` gets the range of the fills, before the bar
+        is recorded again."""
+        if not final and not self._same_close:
+            return  # the phase does nothing then: spare the compiled call
+        market, records = self._market, self._records
+        assert market is not None, "attach the market first"
+        s, book, acc, rs = self._phase_state()
+        if on_fills is None:
+            clock.close_phase(bar, s, market, book, acc, rs, records, final)
+            return
         first = self.fills.n
-        self.fills.reserve(n_open)
+        clock.close_phase(bar, s, market, book, acc, rs, records, final)
+        if self.fills.n > first:
+            on_fills(first, self.fills.n)
+
+    def _phase_state(self) -> tuple[Settings, Book, Account, RuleState]:
+        """The records for a compiled phase, with room in the book for what a bar can add."""
+        o, f = self.orders, self.fills
+        counts = o.counts
+        orders_needed, fills_needed = room_for_bar(int(counts[C_OPEN]), len(self._assets))
+        if (
+            counts[C_ORDERS] + orders_needed > o.records.shape[0]
+            or counts[C_OPEN] + orders_needed > o.open_ids.shape[0]
+            or counts[C_FILLS] + fills_needed > f.records.shape[0]
+        ):
+            o.reserve(orders_needed)
+            f.reserve(fills_needed)
         if self._python_models:
             python_models.install(self._commission_models, self._slippage_models)
-        opens, highs, lows, closes, volumes, bids, asks, spreads, volatilities = rows
-        n_kept, self.fills.n = fill_orders(
-            bar,
-            PHASE_CLOSE if at_close else PHASE_OPEN,
-            market_at_open,
-            opens,
-            highs,
-            lows,
-            closes,
-            volumes,
-            bids,
-            asks,
-            spreads,
-            volatilities,
-            book.records,
-            book.n,
-            open_ids,
-            n_open,
-            self._positions,
-            self._pending,
-            self._account,
-            self._commission,
-            self._month_volume,
-            self._slippage,
-            self._cash_account,
-            self._config.initial_margin,
-            self._last_price,
-            self._fractional,
-            self._settings.cash_policy,
-            self._max_participation,
-            self._settings.keep_remainder,
-            self._priority,
-            children_on_entry_bar,
-            self._settings.execution_order,
-            self._settings.clamp_to_bar,
-            self._settings.fill_sizing,
-            self._trail_basis,
-            self._limits,
-            self._volume_used,
-            self.fills.records,
-            first,
-        )
-        if self.fills.n > first:
-            self._track(first, at_close)
-        return int(n_kept)
+        return self._settings, self._book_record(), self._acc, self._rules_record()
 
-    def apply_position_rules(
-        self,
-        bar: int,
-        *,
-        opens: NDArray[np.float64],
-        highs: NDArray[np.float64],
-        lows: NDArray[np.float64],
-        closes: NDArray[np.float64],
-        volumes: NDArray[np.float64],
-        bids: NDArray[np.float64],
-        asks: NDArray[np.float64],
-        spreads: NDArray[np.float64],
-        volatilities: NDArray[np.float64],
-    ) -> tuple[int, int]:
-        """Engine, after the open's fills: exit the positions whose rules this bar triggers.
+    def _book_record(self) -> Book:
+        book, o, f = self._book, self.orders, self.fills
+        if (
+            book is None
+            or book.orders is not o.records
+            or book.open_ids is not o.open_ids
+            or book.fills is not f.records
+        ):
+            book = self._book = Book(o.records, o.open_ids, f.records, o.counts)
+        return book
 
-        Each exit becomes an order (a stop at its level, a limit at a take-profit, a market
-        order at the open) that fills on this bar like any other, costs included; what a volume
-        cap leaves of it keeps working. Then the positions' best prices take in this bar.
-        Returns the range ``[first, last)`` of the exit fills in ``fills``.
-        """
-        first = self.fills.n
-        rows = (opens, highs, lows, closes, volumes, bids, asks, spreads, volatilities)
-        if self._rules_on:
-            out_asset, out_type, out_level, out_origin = self._exits
-            tables = self._rules
-            count = evaluate_position_rules(
-                bar, opens, highs, lows, closes, self._positions, self._entry_price,
-                self._entry_bar, self._entry_ref, self._extreme, self._position_set,
-                self._asset_set, tables.set_start, tables.set_root, tables.nodes,
-                tables.children, tables.child_keys, tables.columns, self._priority,
-                self._config.stops_on_entry_bar, self._exit_order, self.orders.records,
-                out_asset, out_type, out_level, out_origin,
+    def _rules_record(self) -> RuleState:
+        if self._rule_state is None:
+            t = self._rules
+            floats, ints = self._rule_rows
+            self._rule_state = RuleState(
+                floats, ints, t.set_start, t.set_root, t.nodes, t.children, t.child_keys,
+                t.columns,
             )  # fmt: skip
-            if count:
-                self._exit_positions(bar, count, rows)
-        update_extremes(highs, lows, closes, self._positions, self._extreme, self._trail_basis)
-        return first, self.fills.n
+        return self._rule_state
 
-    def _exit_positions(self, bar: int, count: int, rows: tuple[NDArray[np.float64], ...]) -> None:
-        out_asset, out_type, out_level, out_origin = self._exits
-        book = self.orders
-        book.reserve(count)
-        ids = np.empty(count, dtype=np.int64)
-        book.n = add_exit_orders(
-            count, out_asset, out_type, out_level, out_origin, bar, self._positions,
-            self._pending, self._exit_order, book.records, book.n, ids,
-        )  # fmt: skip
-        # Fill the exits alone, now, at the open or their level; what is left of them (a
-        # volume cap) joins the book's open orders.
-        kept = self._step(bar, False, True, ids, count, False, rows)
-        book.open_ids[book.n_open : book.n_open + kept] = ids[:kept]
-        book.n_open += kept
-
-    def _track(self, first: int, at_close: bool) -> None:
-        track_entries(
-            self.fills.records, first, self.fills.n, self.orders.records, self._held,
-            self._entry_price, self._entry_bar, self._entry_ref, self._extreme,
-            self._position_set, at_close,
-        )  # fmt: skip
-
-    def accrue(self, years: float) -> tuple[float, float]:
-        """Engine: charge borrow fees and cash interest for ``years`` since the last bar."""
-        if years <= 0.0 or not self._financing:
-            return 0.0, 0.0
-        borrow, interest = accrue_financing(
-            years,
-            self._positions,
-            self._last_price,
-            self._account,
-            self._borrow_rate,
-            self._config.cash_interest_rate_annual,
-            self._config.margin_interest_rate_annual,
-        )
-        return float(borrow), float(interest)
-
-    def check_margin(self, gross_exposure: float) -> NDArray[np.int64]:
-        """Engine, after the mark: below maintenance margin, close positions largest first.
-
-        Returns the ids of the liquidation orders (reason ``margin_call``); they fill like any
-        market order (next open, or this close in same-bar mode), before entries.
-        """
-        if self._cash_account:
-            return np.zeros(0, dtype=np.int64)
-        book = self.orders
-        book.reserve(len(self._assets))
-        first = book.n
-        book.n, book.n_open = margin_call(
-            self._equity, gross_exposure, self._config.maintenance_margin, self._bar,
-            self._positions, self._last_price, self._pending, O_MARGIN_CALL, book.records,
-            book.n, book.open_ids, book.n_open,
-        )  # fmt: skip
-        return np.arange(first, book.n, dtype=np.int64)
-
-    def check_portfolio(self) -> None:
-        """Engine, after the close's mark: apply the halts whose limit this close breached."""
-        daily, daily_liquidate = self._daily_limit
-        drawdown, drawdown_liquidate = self._drawdown_limit
-        if math.isnan(daily) and math.isnan(drawdown):
-            self._halt[H_PEAK] = max(self._halt[H_PEAK], self._equity)
-            return
-        book = self.orders
-        book.reserve(len(self._assets))
-        book.n, book.n_open = check_halts(
-            self._equity, self._halt, daily, daily_liquidate, drawdown, drawdown_liquidate,
-            O_DAILY_LOSS_LIMIT, O_MAX_DRAWDOWN_HALT, self._bar, self._positions, self._pending,
-            book.records, book.n, book.open_ids, book.n_open,
-        )  # fmt: skip
-
-    def close_all(self, *, origin: int) -> None:
-        """Engine: cancel every working order (reason ``open_at_end``) and order every position
-        out at market with ``origin``; a close phase then fills them like any order."""
-        book = self.orders
-        for oid in book.open_ids[: book.n_open]:
-            cancel_order(book.records, book.n, int(oid), self._bar, R_END_OF_DATA, self._pending)
-        self._pending[:] = 0.0  # nothing works any more: no float residue of the cancels
-        for a in np.flatnonzero(self._positions):
-            self._submit(int(a), -float(self._positions[a]), origin)
+    def start_bar(self, bar: int, *, new_month: bool = False, new_day: bool = False) -> None:
+        """The clock moved to ``bar`` (new orders are stamped with it), outside a run: what
+        ``open_phase`` does first, for a broker driven by hand."""
+        self._bar = bar
+        if new_month:
+            self._account[S_MONTH_VOLUME] = 0.0
+        if self._settings.max_participation > 0.0:
+            self._acc.assets[A_VOLUME_USED] = 0.0
+        if new_day:
+            start_day(self._halt, self._equity)
 
     def mark(
         self,
@@ -1029,18 +892,28 @@ class Broker:
         positions_value_out: NDArray[np.float64],
         gross_out: NDArray[np.float64],
     ) -> float:
-        """Engine: mark positions at ``closes``, record the bar's account state, return equity."""
-        self._equity = mark_to_market(
-            bar,
-            closes,
-            self._last_price,
-            self._positions,
-            self._account,
-            cash_out,
-            positions_value_out,
-            gross_out,
-        )
-        return self._equity
+        """Mark positions at ``closes`` and record the account into the ``_out`` arrays at
+        ``bar``, outside a run (a broker driven by hand); returns equity."""
+        records = np.zeros((REC_WIDTH, bar + 1))
+        closes = np.asarray(closes, dtype=np.float64)
+        equity = float(mark_to_market(bar, closes, self._acc, records))
+        self._account[S_EQUITY] = equity
+        cash_out[bar], positions_value_out[bar], gross_out[bar] = records[:3, bar]
+        return equity
+
+    def close_all(self, *, origin: int) -> None:
+        """Engine: cancel every working order (reason ``open_at_end``) and order every position
+        out at market with ``origin``; ``close_phase(final=True)`` then fills them."""
+        book = self.orders
+        for oid in book.open_ids[: book.n_open]:
+            cancel_order(book.records, book.n, int(oid), self._bar, R_END_OF_DATA, self._pending)
+        self._pending[:] = 0.0  # nothing works any more: no float residue of the cancels
+        for a in np.flatnonzero(self._positions):
+            self._submit(int(a), -float(self._positions[a]), origin)
+
+    @property
+    def _equity(self) -> float:
+        return float(self._account[S_EQUITY])
 
     # ---- internals ---------------------------------------------------------------------------
 
@@ -1225,6 +1098,16 @@ class Broker:
                     f"weights array must have one entry per asset, shape ({n},), got {w.shape}"
                 )
         return w
+
+
+def _compiled_entry(dispatcher: Any, args: tuple[object, ...]) -> Callable[..., Any]:
+    """The compiled function ``dispatcher`` runs for ``args`` (compiled already), called
+    without the dispatcher: numba types every element of every record on each call (about 5 us
+    for a phase's records, twice the phase itself). Only for later calls with the same records
+    (so the same types); the dispatcher itself when no such compiled function is found."""
+    types = tuple(dispatcher.typeof_pyval(a) for a in args)
+    compiled = dispatcher.overloads.get(types)
+    return dispatcher if compiled is None else compiled.entry_point  # type: ignore[no-any-return]
 
 
 def _weight_problem(problem: int, asset: str, weight: float, bar: int) -> str:

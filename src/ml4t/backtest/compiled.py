@@ -1,10 +1,12 @@
 """The compiled driver: whole backtests from precomputed decisions, in one compiled loop.
 
-``run_signals``, ``run_weights`` and ``run_orders`` run the same broker step, position rules and
-portfolio rules as ``Engine``, bar by bar in the same order, but the loop over bars and the
-decisions are compiled too: no Python runs between bars. For the same decisions the fills,
-trades and equity are identical to the event driver's (a property test checks it), so a signal
-researched at full speed here can move to a ``Strategy`` without a surprise.
+``run_signals``, ``run_weights`` and ``run_orders`` run the phases of a bar that ``Engine`` runs
+(``kernels.clock.open_phase`` and ``close_phase``, over the same state records), but the loop
+over bars and the decisions are compiled too (``kernels.driver.run_bars``): no Python runs
+between bars. The run is set up as ``Engine`` sets it up: a ``Broker`` holds the state records
+(``Broker.kernel_state``), ``core`` builds the market and the result. For the same decisions
+the fills, trades and equity are identical to the event driver's (a property test checks it),
+so a signal researched at full speed here can move to a ``Strategy`` without a surprise.
 
 What cannot run without Python is refused, naming the setting: commission or slippage models
 written in Python (use a built-in model, or ``Engine``).
@@ -31,13 +33,16 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
-from .broker import Broker, kernel_settings
+from .broker import Broker
 from .config import BacktestConfig
+from .core import Calendar, build_result, check_slippage, market_arrays
 from .data.feed import DataFeed
 from .data.labels import align_frame, is_frame
-from .engine import Calendar, build_result, check_slippage, step_arrays
 from .errors import ConfigError, OrderWarning
+from .execution.commission import COMMISSION_PYTHON
+from .execution.slippage import SLIPPAGE_PYTHON, slippage_table
 from .kernels import driver
+from .kernels.state import REC_CASH, REC_POSITIONS_VALUE, REC_WIDTH
 from .results.result import BacktestResult
 from .risk.portfolio import PortfolioRule
 from .risk.position import PositionRule
@@ -256,9 +261,14 @@ def _run(
             "pass a whole number or set BacktestConfig(fractional_shares=True)"
         )
     broker = Broker(feed.assets, config, columns=feed.array, n_bars=feed.n_bars)
-    codes = kernel_settings(config)
-    check_slippage(feed, broker._slippage_models)
-    if broker._python_models:
+    _, models = slippage_table(
+        config.slippage, [str(a) for a in feed.assets], config.slippage_overrides
+    )
+    check_slippage(feed, models)
+    acc = broker.kernel_state.account
+    if (acc.commission[:, 0] == COMMISSION_PYTHON).any() or (
+        acc.slippage[:, 0] == SLIPPAGE_PYTHON
+    ).any():
         raise ConfigError(
             "the compiled driver cannot call commission or slippage models written in Python "
             "(a function or a SlippageModel/CommissionModel subclass of your own); use a "
@@ -268,67 +278,38 @@ def _run(
         broker.set_position_rules(position_rules)
     broker.set_portfolio_rules(portfolio_rules)
 
-    n_bars, n_assets = feed.n_bars, feed.n_assets
+    n_bars = feed.n_bars
     clock = Calendar(feed)
-    # A field the feed lacks is one row of NaN that the loop reads on every bar (driver._row).
-    missing = np.full((1, n_assets), np.nan)
-    rows = [missing if a is None else a for a in step_arrays(feed, broker._slippage_models)]
+    market = market_arrays(feed, models, clock)
     no_bool = np.zeros((0, 0), dtype=np.bool_)
     no_float = np.zeros((0, 0))
     entries, exits, short_entries, short_exits = signals or (no_bool,) * 4
     w, rebalance_bar = weights or (no_float, np.zeros(0, dtype=np.bool_))
     quantities, limit_prices, stop_prices = orders or (no_float,) * 3
-
-    cash = np.empty(n_bars)
-    positions_value = np.empty(n_bars)
-    gross = np.empty(n_bars)
-    borrow = np.zeros(n_bars)
-    interest = np.zeros(n_bars)
-    b = broker
-    book, log = b.orders, b.fills
-    tables = b._rules
-    equity_now = np.array([config.initial_cash])
-    scratch_ids = np.zeros(n_assets, dtype=np.int64)
-    scratch_assets = np.zeros(n_assets, dtype=np.int64)
-    scratch_qty = np.zeros(n_assets)
-    daily, daily_liquidate = b._daily_limit
-    drawdown, drawdown_liquidate = b._drawdown_limit
-    t = 0
+    decisions = driver.Decisions(
+        mode, entries, exits, short_entries, short_exits, size, size_type, w, rebalance_bar,
+        quantities, limit_prices, stop_prices,
+    )  # fmt: skip
+    records = np.zeros((REC_WIDTH, n_bars))
+    book, log = broker.orders, broker.fills
     # Room for the orders the decisions can make (and as many rule exits), so the loop rarely
     # has to come back for more; it returns when it does.
     expected = _expected_orders(mode, signals, w, rebalance_bar, quantities)
-    book.reserve(2 * expected + 8 * n_assets + 64)
-    log.reserve(2 * expected + 8 * n_assets + 64)
+    book.reserve(2 * expected + 8 * feed.n_assets + 64)
+    log.reserve(2 * expected + 8 * feed.n_assets + 64)
+    t = 0
     while t < n_bars:
-        need = book.n_open + 4 * n_assets
-        book.reserve(max(need, book.n))  # at least doubles when it grows
-        log.reserve(max(3 * need, log.n))
-        t, book.n, book.n_open, log.n = _run_bars(
-            t, mode, codes.fill_timing, *rows,
-            clock.new_month, clock.new_day, clock.years,
-            entries, exits, short_entries, short_exits, size, size_type, w, rebalance_bar,
-            quantities, limit_prices, stop_prices,
-            book.records, book.n, book.open_ids, book.n_open, log.records, log.n,
-            b._positions, b._pending, b._account, b._last_price, equity_now,
-            b._month_volume, b._volume_used, b._commission, b._slippage,
-            codes.financing, b._borrow_rate, config.cash_interest_rate_annual,
-            config.margin_interest_rate_annual, codes.cash_account, config.initial_margin,
-            config.maintenance_margin, codes.fractional, codes.cash_policy,
-            codes.max_participation, codes.keep_remainder, codes.intrabar_priority,
-            config.stops_on_entry_bar, codes.execution_order, codes.clamp_to_bar, codes.rounding,
-            codes.fill_sizing, codes.trail_basis,
-            b._limits, b._halt, daily, daily_liquidate, drawdown, drawdown_liquidate,
-            b._rules_on, b._held, b._entry_price, b._entry_bar, b._entry_ref, b._extreme,
-            b._position_set, b._asset_set, tables.set_start, tables.set_root, tables.nodes,
-            tables.children, tables.child_keys, tables.columns, b._exit_order, *b._exits,
-            scratch_ids, scratch_assets, scratch_qty,
-            cash, positions_value, gross, borrow, interest,
-        )  # fmt: skip
-    if percent_bars is not None:
-        _warn_no_equity(
-            feed, percent_bars & ~(cash + positions_value > 0.0), cash + positions_value
+        orders_needed, fills_needed = driver.room_for_bar(book.n_open, feed.n_assets)
+        book.reserve(max(orders_needed, book.n))  # at least doubles when it grows
+        log.reserve(max(fills_needed, log.n))
+        state = broker.kernel_state
+        t = _run_bars(
+            t, state.settings, market, decisions, state.book, state.account, state.rules, records
         )
-    return build_result(feed, broker, clock, cash, positions_value, gross, borrow, interest)
+    if percent_bars is not None:
+        equity = records[REC_CASH] + records[REC_POSITIONS_VALUE]
+        _warn_no_equity(feed, percent_bars & ~(equity > 0.0), equity)
+    return build_result(feed, broker, clock, records)
 
 
 def _warn_no_equity(

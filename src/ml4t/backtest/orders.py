@@ -26,6 +26,7 @@ from .kernels.records import (
     STATUS_NAMES,
     TIF_NAMES,
 )
+from .kernels.state import C_FILLS, C_OPEN, C_ORDERS, C_WIDTH
 
 _INITIAL_CAPACITY = 1024
 _T = TypeVar("_T", bound=np.generic)
@@ -90,13 +91,33 @@ class Fill:
 
 
 class OrderBook:
-    """Every order ever submitted (one record each, id = row) and the ids still open."""
+    """Every order ever submitted (one record each, id = row) and the ids still open.
+
+    The counts live in ``counts`` (``kernels.state.C_*``), shared with the ``FillLog`` of the
+    same run, so compiled phases update them in place."""
 
     def __init__(self) -> None:
         self.records: NDArray[np.void] = np.zeros(_INITIAL_CAPACITY, dtype=ORDER_DTYPE)
-        self.n = 0
         self.open_ids: NDArray[np.int64] = np.zeros(_INITIAL_CAPACITY, dtype=np.int64)
-        self.n_open = 0
+        self.counts: NDArray[np.int64] = np.zeros(C_WIDTH, dtype=np.int64)
+
+    @property
+    def n(self) -> int:
+        """How many orders were submitted (the next order's id)."""
+        return int(self.counts[C_ORDERS])
+
+    @n.setter
+    def n(self, value: int) -> None:
+        self.counts[C_ORDERS] = value
+
+    @property
+    def n_open(self) -> int:
+        """How many ids of ``open_ids`` are open orders (or bracket legs waiting)."""
+        return int(self.counts[C_OPEN])
+
+    @n_open.setter
+    def n_open(self, value: int) -> None:
+        self.counts[C_OPEN] = value
 
     def add(
         self,
@@ -159,11 +180,23 @@ class OrderBook:
 
 
 class FillLog:
-    """Every fill, in the order they happened, as one growable record array."""
+    """Every fill, in the order they happened, as one growable record array.
 
-    def __init__(self) -> None:
+    ``counts`` is the counts array of the run's ``OrderBook`` (the fill count is
+    ``counts[C_FILLS]``); a log of its own when none is given."""
+
+    def __init__(self, counts: NDArray[np.int64] | None = None) -> None:
         self.records: NDArray[np.void] = np.zeros(_INITIAL_CAPACITY, dtype=FILL_DTYPE)
-        self.n = 0
+        self.counts = counts if counts is not None else np.zeros(C_WIDTH, dtype=np.int64)
+
+    @property
+    def n(self) -> int:
+        """How many fills there are."""
+        return int(self.counts[C_FILLS])
+
+    @n.setter
+    def n(self, value: int) -> None:
+        self.counts[C_FILLS] = value
 
     def reserve(self, k: int) -> None:
         """Make room for ``k`` more fills (the step writes at most one per open order)."""

@@ -161,3 +161,28 @@ def test_a_kernel_called_with_different_constants_is_compiled_once():
 
     assert twice(1.0) == 5.0
     assert len(add.signatures) == 1
+
+
+def test_a_folded_kernel_called_from_a_kernel_compiles_no_kernel_of_its_own():
+    import numpy as np
+    from numba import njit
+
+    from ml4t.backtest.kernels.jit import folded
+
+    @folded
+    def bump(a, by):
+        a[0] += by
+
+    @njit
+    def phase(a):
+        bump(a, 2.0)
+        bump(a, 3.0)
+
+    a = np.zeros(1)
+    phase(a)
+    # Inlined into ``phase``: 0 + 2 + 3, and no compiled ``bump`` of its own.
+    assert a[0] == 5.0
+    assert bump.signatures == []
+    bump(a, 1.0)  # from Python it compiles alone
+    assert a[0] == 6.0
+    assert len(bump.signatures) == 1

@@ -8,6 +8,7 @@ import numpy as np
 
 from ml4t.backtest.execution.commission import commission_table
 from ml4t.backtest.execution.slippage import slippage_table
+from ml4t.backtest.kernels.accounts import affordable, mark_to_market, stable_order
 from ml4t.backtest.kernels.book import add_order
 from ml4t.backtest.kernels.records import (
     CASH_SCALE_DOWN,
@@ -24,7 +25,25 @@ from ml4t.backtest.kernels.records import (
     SIZE_AT_DECISION,
     TRAIL_HIGH_LOW,
 )
-from ml4t.backtest.kernels.step import _affordable, fill_orders, mark_to_market
+from ml4t.backtest.kernels.state import (
+    A_LAST_PRICE,
+    A_PENDING,
+    A_POSITION,
+    C_OPEN,
+    C_ORDERS,
+    C_WIDTH,
+    REC_CASH,
+    REC_GROSS,
+    REC_POSITIONS_VALUE,
+    REC_WIDTH,
+    Bar,
+    Settings,
+    new_account,
+)
+from ml4t.backtest.kernels.state import (
+    Book as BookRecord,
+)
+from ml4t.backtest.kernels.step import fill_orders
 
 ASSETS = ["A", "B"]
 
@@ -32,63 +51,82 @@ ASSETS = ["A", "B"]
 def test_affordable_buys_the_most_whole_shares_cash_and_commission_pay_for():
     # 1,000 cash at 10 a share with 0.1% commission: q x 10 x 1.001 <= 1,000 -> q <= 99.9.
     fee, _ = commission_table(0.001, ["A"])
-    assert _affordable(fee[0], 0, 1_000.0, 10.0, 0.0, False) == 99.0
+    assert affordable(fee[0], 0, 1_000.0, 10.0, 0.0, False) == 99.0
 
 
 def test_affordable_with_fractional_shares_spends_the_cash_to_the_cent():
     fee, _ = commission_table(0.0, ["A"])
-    assert math.isclose(_affordable(fee[0], 0, 1_000.0, 30.0, 0.0, True), 1_000.0 / 30.0)
+    assert math.isclose(affordable(fee[0], 0, 1_000.0, 30.0, 0.0, True), 1_000.0 / 30.0)
 
 
 def test_mark_to_market_takes_new_closes_keeps_old_marks_and_records_equity():
     # Asset A closes at 10 (5 held: 50), B has no bar and keeps its mark of 20 (-2: -40).
-    last = np.array([9.0, 20.0])
-    cash, value, gross = np.zeros(1), np.zeros(1), np.zeros(1)
-    equity = mark_to_market(
-        0, np.array([10.0, np.nan]), last, np.array([5.0, -2.0]), np.array([100.0]), cash, value,
-        gross,
+    acc = new_account(100.0, 2, borrow_rate=0.0, commission=np.zeros((2, 1)),
+                      slippage=np.zeros((2, 1)))  # fmt: skip
+    acc.assets[A_LAST_PRICE] = [9.0, 20.0]
+    acc.assets[A_POSITION] = [5.0, -2.0]
+    rec = np.zeros((REC_WIDTH, 1))
+    equity = mark_to_market(0, np.array([10.0, np.nan]), acc, rec)
+    assert acc.assets[A_LAST_PRICE].tolist() == [10.0, 20.0]
+    assert (rec[REC_CASH, 0], rec[REC_POSITIONS_VALUE, 0], rec[REC_GROSS, 0], equity) == (
+        100.0, 10.0, 90.0, 110.0,
     )  # fmt: skip
-    assert last.tolist() == [10.0, 20.0]
-    assert (cash[0], value[0], gross[0], equity) == (100.0, 10.0, 90.0, 110.0)
+
+
+def test_stable_order_sorts_ascending_keeps_ties_in_order_and_puts_nan_last():
+    # Keys 3, 1, NaN, 1, 2: the two 1s (positions 1 and 3) in their order, then 2, 3, NaN.
+    out = np.zeros(5, dtype=np.int64)
+    stable_order(np.array([3.0, 1.0, np.nan, 1.0, 2.0]), 5, out)
+    assert out.tolist() == [1, 3, 4, 0, 2]
 
 
 class Book:
     """Two assets in a cash account: an order book, positions, cash and the fill log."""
 
     def __init__(self, cash: float, positions: list[float], marks: list[float]) -> None:
-        self.orders = np.zeros(8, dtype=ORDER_DTYPE)
-        self.open_ids = np.zeros(8, dtype=np.int64)
-        self.n_orders = self.n_open = 0
-        self.positions = np.array(positions)
-        self.pending = np.zeros(2)
-        self.account = np.array([cash])
-        self.last_price = np.array(marks)
-        self.fills = np.zeros(8, dtype=FILL_DTYPE)
+        commission, _ = commission_table(0.0, ASSETS)
+        slippage, _ = slippage_table(0.0, ASSETS)
+        self.acc = new_account(cash, 2, borrow_rate=0.0, commission=commission, slippage=slippage)
+        self.acc.assets[A_POSITION] = positions
+        self.acc.assets[A_LAST_PRICE] = marks
+        self.book = BookRecord(
+            np.zeros(8, dtype=ORDER_DTYPE), np.zeros(8, dtype=np.int64),
+            np.zeros(8, dtype=FILL_DTYPE), np.zeros(C_WIDTH, dtype=np.int64),
+        )  # fmt: skip
+        self.orders, self.fills = self.book.orders, self.book.fills
+        self.positions = self.acc.assets[A_POSITION]
+        self.pending = self.acc.assets[A_PENDING]
+        self.account = self.acc.scalars  # cash first
 
     def market(self, asset: int, quantity: float) -> None:
         self.limit(asset, quantity, math.nan, MARKET)
 
     def limit(self, asset: int, quantity: float, level: float, kind: int = LIMIT) -> None:
-        self.n_orders, self.n_open = add_order(
-            self.orders, self.n_orders, self.open_ids, self.n_open, asset, quantity, -1, O_ORDER,
-            kind, level, math.nan, math.nan, self.pending,
+        counts = self.book.counts
+        counts[C_ORDERS], counts[C_OPEN] = add_order(
+            self.orders, counts[C_ORDERS], self.book.open_ids, counts[C_OPEN], asset, quantity,
+            -1, O_ORDER, kind, level, math.nan, math.nan, self.acc.assets[A_PENDING],
         )  # fmt: skip
 
     def fill_at(self, opens: list[float], highs: list[float], lows: list[float]) -> int:
         """Fill the bar (no costs, no caps, exits first); returns the number of fills."""
         nan = np.full(2, np.nan)
-        closes = np.array(opens)
-        commission, _ = commission_table(0.0, ASSETS)
-        slippage, _ = slippage_table(0.0, ASSETS)
-        self.n_open, n_fills = fill_orders(
-            0, PHASE_OPEN, True, np.array(opens), np.array(highs), np.array(lows), closes,
-            np.full(2, 1e6), nan, nan, nan, nan, self.orders, self.n_orders, self.open_ids,
-            self.n_open, self.positions, self.pending, self.account, commission, np.zeros(1),
-            slippage, True, 1.0, self.last_price, False, CASH_SCALE_DOWN, 0.0, True,
-            PRIORITY_STOP, True, EXEC_EXITS_FIRST, False, SIZE_AT_DECISION, TRAIL_HIGH_LOW,
-            np.full(4, np.nan), np.zeros(0), self.fills, 0,
+        o, h, lo = np.array(opens), np.array(highs), np.array(lows)
+        bar = Bar(o, h, lo, o.copy(), np.full(2, 1e6), nan, nan, nan, nan)
+        s = Settings(
+            fractional=False, cash_account=True, cash_policy=CASH_SCALE_DOWN,
+            intrabar_priority=PRIORITY_STOP, max_participation=0.0, keep_remainder=True,
+            execution_order=EXEC_EXITS_FIRST, clamp_to_bar=False, fill_timing=0,
+            market_at_open=True, rounding=0, fill_sizing=SIZE_AT_DECISION,
+            trail_basis=TRAIL_HIGH_LOW, stops_on_entry_bar=True, financing=False,
+            initial_margin=1.0, maintenance_margin=0.25, cash_rate=0.0, margin_rate=0.0,
         )  # fmt: skip
-        return int(n_fills)
+        counts = self.book.counts
+        counts[C_OPEN] = fill_orders(
+            0, PHASE_OPEN, True, True, self.book.open_ids, counts[C_OPEN], s, bar, self.book,
+            self.acc,
+        )  # fmt: skip
+        return int(counts[2])
 
 
 def test_fill_orders_sells_first_so_the_buy_spends_the_freed_cash():
@@ -103,7 +141,7 @@ def test_fill_orders_sells_first_so_the_buy_spends_the_freed_cash():
     assert book.positions.tolist() == [0.0, 30.0]
     assert book.account[0] == 10.0
     assert book.pending.tolist() == [0.0, 0.0]
-    assert book.n_open == 0
+    assert int(book.book.counts[C_OPEN]) == 0
 
 
 def test_fill_orders_scales_a_buy_down_to_the_cash_left_after_exits():
@@ -126,4 +164,4 @@ def test_fill_orders_fills_a_limit_at_its_level_and_leaves_an_unreached_one_open
     assert book.fill_at([21.0, 40.0], [21.0, 40.0], [18.0, 39.0]) == 1
     assert (book.fills["asset"][0], book.fills["price"][0]) == (0, 19.0)
     assert book.account[0] == 1_000.0 - 190.0
-    assert book.n_open == 1 and book.open_ids[0] == 1
+    assert int(book.book.counts[C_OPEN]) == 1 and book.book.open_ids[0] == 1

@@ -50,7 +50,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import ConfigError
-from ..kernels.jit import leaf
+from ..kernels.jit import folded, leaf
 
 __all__ = [
     "COMMISSION_FIXED",
@@ -112,7 +112,7 @@ _TIER_BASES: Final = ("monthly_volume", "notional")
 # ---------------------------------------------------------------------------------------------
 
 
-@leaf
+@folded
 def _tier_rate(params: np.ndarray, x: float) -> float:
     """Rate of the last tier whose threshold is <= ``x`` (thresholds ascend from 0)."""
     n = int(params[PARAM_N_TIERS])
@@ -165,7 +165,7 @@ def commission_kernel(
     return float(fee)
 
 
-@leaf
+@folded
 def _total_cost(params: np.ndarray, qty: float, price: float, monthly_volume: float) -> float:
     # Written exactly as the broker step debits cash (qty * price + commission) so that a
     # quantity accepted here can never push cash below zero there.

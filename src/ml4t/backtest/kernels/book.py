@@ -1,31 +1,48 @@
-"""Orders the engine itself submits, as array code: rule exits, margin calls and halts.
+"""The order book as array code: writing orders, ending them (with their bracket legs), and the
+orders the engine itself submits: rule exits, halts, and withdrawals of market orders a target
+order replaces.
 
-Both drivers use these: the event driver from ``Broker`` between its Python calls, the compiled
-driver inside its loop. Each function that adds orders needs room in the book for one order per
-asset (the caller makes it).
+Both drivers use these: the event driver from ``Broker`` (orders the strategy submits) and from
+the phases of a bar (``kernels.clock``), the compiled driver inside its loop. Each function that
+adds orders needs room in the book for one order per asset (the caller makes it).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .jit import kernel, leaf
+from .jit import counted, folded, kernel, leaf
 from .records import (
     CANCELLED,
     GTC,
     INACTIVE,
     LIMIT,
     MARKET,
+    O_DAILY_LOSS_LIMIT,
+    O_MAX_DRAWDOWN_HALT,
     OPEN,
     PARTIALLY_FILLED,
     R_DAILY_LOSS_LIMIT,
     R_MAX_DRAWDOWN_HALT,
+    R_PARENT_ENDED,
     R_REPLACED_BY_TARGET,
     STOP,
     Record,
 )
 from .sizing import TARGET_RTOL
-from .step import cancel_order, reject_growing
+from .state import (
+    A_PENDING,
+    A_POSITION,
+    C_OPEN,
+    C_ORDERS,
+    S_DAILY_LIMIT,
+    S_DAILY_LIQUIDATE,
+    S_DRAWDOWN_LIMIT,
+    S_DRAWDOWN_LIQUIDATE,
+    S_HALT,
+    Account,
+    Book,
+)
 
 # The state of the portfolio halts, one float array: see ``check_halts``.
 H_DAY_START: int = 0  # equity at the last close of the previous calendar day
@@ -119,6 +136,91 @@ def write_orders(
 
 
 @leaf
+def end_order(order: Record, status: int, reason: int, bar: int, pending: np.ndarray) -> None:
+    """Close an order's life; market orders stop counting towards the asset's pending quantity."""
+    if order.order_type == MARKET:
+        pending[order.asset] -= order.quantity - order.filled
+    order.status = status
+    order.reason = reason
+    order.end_bar = bar
+
+
+@leaf
+def end_children(
+    orders: np.ndarray, parent: int, n_orders: int, bar: int, pending: np.ndarray
+) -> None:
+    """An entry that ended without any fill takes its bracket legs with it."""
+    # Children are submitted right after their entry, so they sit in the next two rows.
+    for oid in range(parent + 1, min(parent + 3, n_orders)):
+        child = orders[oid]
+        if child.parent == parent and child.status == INACTIVE:
+            end_order(child, CANCELLED, R_PARENT_ENDED, bar, pending)
+
+
+@leaf
+def activate_children(orders: np.ndarray, parent: int, n_orders: int, bar: int) -> bool:
+    """An entry that filled arms its bracket legs for the quantity filled so far; returns
+    whether it armed one that was waiting."""
+    armed = False
+    filled = orders[parent].filled
+    for oid in range(parent + 1, min(parent + 3, n_orders)):
+        child = orders[oid]
+        if child.parent == parent and (child.status == INACTIVE or child.status == OPEN):
+            child.quantity = -filled
+            if child.status == INACTIVE:
+                armed = True
+                child.status = OPEN
+                child.active_bar = bar
+                if not np.isnan(child.level_offset):
+                    # Levels anchored to the entry: set from its fill price, now it is known.
+                    level = orders[parent].avg_price * (1.0 + child.level_offset)
+                    if child.order_type == LIMIT:
+                        child.limit_price = level
+                    else:
+                        child.stop_price = level
+    return armed
+
+
+@kernel
+def reject_growing(
+    orders: np.ndarray,
+    n_orders: int,
+    ids: np.ndarray,
+    positions: np.ndarray,
+    bar: int,
+    status: int,
+    reason: int,
+    pending: np.ndarray,
+) -> int:
+    """End (``status``: rejected or cancelled) every live order in ``ids`` that would grow its
+    asset's position, with ``reason``; returns how many. Used while entries are blocked."""
+    count = 0
+    for k in range(ids.shape[0]):
+        order = orders[ids[k]]
+        if order.status != OPEN and order.status != PARTIALLY_FILLED:
+            continue  # bracket legs waiting for their entry go with it
+        pos = positions[order.asset]
+        if abs(pos + order.quantity - order.filled) > abs(pos):
+            end_order(order, status, reason, bar, pending)
+            end_children(orders, ids[k], n_orders, bar, pending)
+            count += 1
+    return count
+
+
+@leaf
+def cancel_order(
+    orders: np.ndarray, n_orders: int, oid: int, bar: int, reason: int, pending: np.ndarray
+) -> bool:
+    """Cancel an open (or waiting) order and its unarmed bracket legs; False if already ended."""
+    order = orders[oid]
+    if order.status != OPEN and order.status != PARTIALLY_FILLED and order.status != INACTIVE:
+        return False
+    end_order(order, CANCELLED, reason, bar, pending)
+    end_children(orders, oid, n_orders, bar, pending)
+    return True
+
+
+@leaf
 def add_order(
     orders: np.ndarray,
     n_orders: int,
@@ -178,47 +280,7 @@ def add_exit_orders(
     return n_orders
 
 
-@kernel
-def margin_call(
-    equity: float,
-    gross: float,
-    maintenance: float,
-    bar: int,
-    positions: np.ndarray,
-    last_price: np.ndarray,
-    pending: np.ndarray,
-    origin: int,
-    orders: np.ndarray,
-    n_orders: int,
-    open_ids: np.ndarray,
-    n_open: int,
-) -> tuple[int, int]:
-    """Below maintenance margin (equity < maintenance x gross), close positions largest first
-    until the rest meets it; each close is a market order with reason ``margin_call``."""
-    if gross <= 0.0 or equity >= maintenance * gross:
-        return n_orders, n_open
-    n = positions.shape[0]
-    values = np.zeros(n)
-    for a in range(n):
-        p = last_price[a]
-        values[a] = abs(positions[a] * (0.0 if np.isnan(p) else p))
-    remaining = gross
-    for a in np.argsort(-values, kind="mergesort"):
-        if values[a] == 0.0:
-            break
-        delta = -positions[a] - pending[a]
-        if delta != 0.0:
-            n_orders, n_open = add_order(
-                orders, n_orders, open_ids, n_open, a, delta, bar, origin, MARKET, np.nan,
-                np.nan, np.nan, pending,
-            )  # fmt: skip
-        remaining -= values[a]
-        if equity > 0.0 and equity >= maintenance * remaining:
-            break
-    return n_orders, n_open
-
-
-@leaf
+@folded
 def start_day(halt: np.ndarray, equity: float) -> None:
     """A new calendar day: its loss is measured from ``equity``; a daily block lifts."""
     halt[H_DAY_START] = equity
@@ -226,30 +288,18 @@ def start_day(halt: np.ndarray, equity: float) -> None:
         halt[H_BLOCK] = 0.0
 
 
-@kernel
-def check_halts(
-    equity: float,
-    halt: np.ndarray,
-    daily_limit: float,
-    daily_liquidate: bool,
-    drawdown_limit: float,
-    drawdown_liquidate: bool,
-    daily_origin: int,
-    drawdown_origin: int,
-    bar: int,
-    positions: np.ndarray,
-    pending: np.ndarray,
-    orders: np.ndarray,
-    n_orders: int,
-    open_ids: np.ndarray,
-    n_open: int,
-) -> tuple[int, int]:
-    """After a close: fire the drawdown halt (``drawdown_limit`` below the peak) and the daily
-    loss limit (``daily_limit`` below the day's start) when breached; NaN limits are off.
+@folded
+def check_halts(t: int, equity: float, book: Book, acc: Account) -> None:
+    """After a close: fire the drawdown halt (its limit below the peak) and the daily loss limit
+    (its limit below the day's start) when breached; NaN limits are off. The limits and the
+    halt state are account scalars (``S_DAILY_LIMIT``, ``S_DRAWDOWN_LIMIT``, ``S_HALT``).
 
     Firing blocks entries with the halt's reason and cancels working orders that would grow a
     position; a liquidating halt instead cancels every working order and closes every position.
     """
+    halt = acc.scalars[S_HALT : S_HALT + H_WIDTH]
+    drawdown_limit = acc.scalars[S_DRAWDOWN_LIMIT]
+    daily_limit = acc.scalars[S_DAILY_LIMIT]
     halt[H_PEAK] = max(halt[H_PEAK], equity)
     if (
         not np.isnan(drawdown_limit)
@@ -257,54 +307,43 @@ def check_halts(
         and equity <= halt[H_PEAK] * (1.0 - drawdown_limit)
     ):
         halt[H_FOR_GOOD] = 1.0
-        n_orders, n_open = _halt(
-            R_MAX_DRAWDOWN_HALT, drawdown_origin, drawdown_liquidate, halt, bar, positions,
-            pending, orders, n_orders, open_ids, n_open,
-        )  # fmt: skip
-        if drawdown_liquidate:
+        liquidate = acc.scalars[S_DRAWDOWN_LIQUIDATE] != 0.0
+        _halt(R_MAX_DRAWDOWN_HALT, O_MAX_DRAWDOWN_HALT, liquidate, halt, t, book, acc)
+        if liquidate:
             halt[H_STOPPED] = 1.0
     if (
         not np.isnan(daily_limit)
         and halt[H_BLOCK] == 0.0
         and equity <= halt[H_DAY_START] * (1.0 - daily_limit)
     ):
-        n_orders, n_open = _halt(
-            R_DAILY_LOSS_LIMIT, daily_origin, daily_liquidate, halt, bar, positions, pending,
-            orders, n_orders, open_ids, n_open,
-        )  # fmt: skip
-    return n_orders, n_open
+        liquidate = acc.scalars[S_DAILY_LIQUIDATE] != 0.0
+        _halt(R_DAILY_LOSS_LIMIT, O_DAILY_LOSS_LIMIT, liquidate, halt, t, book, acc)
 
 
-@kernel
+@counted
 def _halt(
-    reason: int,
-    origin: int,
-    liquidate: bool,
-    halt: np.ndarray,
-    bar: int,
-    positions: np.ndarray,
-    pending: np.ndarray,
-    orders: np.ndarray,
-    n_orders: int,
-    open_ids: np.ndarray,
-    n_open: int,
-) -> tuple[int, int]:
+    reason: int, origin: int, liquidate: bool, halt: np.ndarray, t: int, book: Book, acc: Account
+) -> None:
     halt[H_BLOCK] = reason
-    live = open_ids[:n_open].copy()
+    orders = book.orders
+    n_orders, n_open = book.counts[C_ORDERS], book.counts[C_OPEN]
+    positions, pending = acc.assets[A_POSITION], acc.assets[A_PENDING]
+    live = book.open_ids[:n_open].copy()
     if not liquidate:
-        reject_growing(orders, n_orders, live, positions, bar, CANCELLED, reason, pending)
-        return n_orders, n_open
+        reject_growing(orders, n_orders, live, positions, t, CANCELLED, reason, pending)
+        return
     for k in range(live.shape[0]):
         status = orders[live[k]].status
         if status in (OPEN, PARTIALLY_FILLED, INACTIVE):
-            cancel_order(orders, n_orders, live[k], bar, reason, pending)
+            cancel_order(orders, n_orders, live[k], t, reason, pending)
     for a in range(positions.shape[0]):
         if positions[a] != 0.0:
             n_orders, n_open = add_order(
-                orders, n_orders, open_ids, n_open, a, -positions[a] - pending[a], bar,
+                orders, n_orders, book.open_ids, n_open, a, -positions[a] - pending[a], t,
                 origin, MARKET, np.nan, np.nan, np.nan, pending,
             )  # fmt: skip
-    return n_orders, n_open
+    book.counts[C_ORDERS] = n_orders
+    book.counts[C_OPEN] = n_open
 
 
 @leaf

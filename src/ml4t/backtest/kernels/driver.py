@@ -1,8 +1,8 @@
 """The compiled driver: the event driver's loop over bars, compiled, with decisions from arrays.
 
-Each bar runs the steps ``Engine.run`` runs, in the same order and through the same kernels
-(``step``, ``rules``, ``book``), so the two drivers give the same fills for the same decisions.
-Only the strategy differs: here it is one of three decision rules over precomputed arrays,
+Each bar runs the phases ``Engine.run`` runs (``kernels.clock.open_phase``, the decisions,
+``close_phase``): the same functions, so the two drivers give the same fills for the same
+decisions. Only the decisions differ: here they are one of three rules over precomputed arrays,
 written to make exactly the broker calls a strategy would make:
 
 - signals: per asset in order, an exit signal closes a long (or a short exit a short) as
@@ -14,7 +14,8 @@ written to make exactly the broker calls a strategy would make:
   the price arrays give levels).
 
 The loop stops early when the order book or the fill log could overflow on the next bar and
-returns that bar; the caller grows them and calls again from there.
+returns that bar; the caller grows them and calls again from there (``room_for_bar`` is the
+bound both drivers reserve).
 """
 
 from __future__ import annotations
@@ -23,39 +24,40 @@ from typing import Final, NamedTuple
 
 import numpy as np
 
-from .book import (
-    H_BLOCK,
-    H_STOPPED,
-    add_exit_orders,
-    add_order,
-    check_halts,
-    margin_call,
-    start_day,
-    withdraw,
-    withdraw_opposed,
-)
-from .jit import kernel, leaf
+from .book import H_BLOCK, H_STOPPED, add_order, reject_growing, withdraw, withdraw_opposed
+from .clock import close_phase, open_phase
+from .jit import counted, folded, leaf
 from .records import (
     LIMIT,
     MARKET,
     O_CLOSE,
-    O_DAILY_LOSS_LIMIT,
-    O_MARGIN_CALL,
-    O_MAX_DRAWDOWN_HALT,
     O_ORDER,
     O_REBALANCE,
     O_TARGET,
-    PHASE_CLOSE,
-    PHASE_OPEN,
     REJECTED,
     SIZE_AT_DECISION,
     STOP,
     STOP_LIMIT,
-    FillTiming,
 )
-from .rules import evaluate_position_rules, track_entries, update_extremes
 from .sizing import order_toward, shares_for_value, target_deltas
-from .step import accrue_financing, fill_orders, mark_to_market, reject_growing
+from .state import (
+    A_LAST_PRICE,
+    A_PENDING,
+    A_POSITION,
+    C_FILLS,
+    C_OPEN,
+    C_ORDERS,
+    RF_SCRATCH_QTY,
+    RI_EXIT_ORDER,
+    RI_SCRATCH_ASSETS,
+    S_EQUITY,
+    S_HALT,
+    Account,
+    Book,
+    Market,
+    RuleState,
+    Settings,
+)
 
 MODE_SIGNALS = 0
 MODE_WEIGHTS = 1
@@ -75,117 +77,103 @@ SIZE_PERCENT: Final = SizeType.percent
 SIZE_VALUE: Final = SizeType.value
 SIZE_SHARES: Final = SizeType.shares
 
-TIMING_NEXT_OPEN: Final = FillTiming.next_open
-TIMING_SAME_CLOSE: Final = FillTiming.same_close
-TIMING_NEXT_CLOSE: Final = FillTiming.next_close
+
+class Decisions(NamedTuple):
+    """The decisions of a compiled run: ``mode`` says which arrays hold them (the others are
+    empty): entry and exit signals with a size, weights per rebalance bar, or quantities with
+    optional limit and stop levels, all ``[bars, assets]``."""
+
+    mode: int
+    entries: np.ndarray
+    exits: np.ndarray
+    short_entries: np.ndarray
+    short_exits: np.ndarray
+    size: float
+    size_type: int
+    weights: np.ndarray
+    rebalance_bar: np.ndarray
+    quantities: np.ndarray
+    limit_prices: np.ndarray
+    stop_prices: np.ndarray
 
 
-@kernel
-def _row(field: np.ndarray, t: int) -> np.ndarray:
-    """Bar ``t`` of a field; a field the feed lacks is one row of NaN, shared by every bar."""
-    row: np.ndarray = field[t] if field.shape[0] > 1 else field[0]
-    return row
+@leaf
+def room_for_bar(n_open: int, n_assets: int) -> tuple[int, int]:
+    """Room a bar needs in the order book and in the fill log: every order a bar can add
+    (decisions, rule exits, margin calls and a liquidation, one per asset each), and at most
+    one fill per open order per step, three steps."""
+    bound = n_open + 4 * n_assets
+    return bound, 3 * bound
 
 
 @leaf
 def _toward(
-    a: int,
-    target: float,
-    origin: int,
-    target_value: float,
-    rounding: int,
-    bar: int,
-    positions: np.ndarray,
-    pending: np.ndarray,
-    orders: np.ndarray,
-    n_orders: int,
-    open_ids: np.ndarray,
-    n_open: int,
-) -> tuple[int, int]:
-    """``Broker._order_towards``: order the difference to ``target``, unless it is noise;
+    a: int, target: float, origin: int, target_value: float, t: int, s: Settings, book: Book,
+    acc: Account,
+) -> None:  # fmt: skip
+    """``Broker``'s target orders: order the difference to ``target``, unless it is noise;
     market orders still working the other way are withdrawn first."""
-    delta = order_toward(target, positions[a] + pending[a], rounding)
+    positions, pending = acc.assets[A_POSITION], acc.assets[A_PENDING]
+    delta = order_toward(target, positions[a] + pending[a], s.rounding)
     if delta == 0.0:
-        return n_orders, n_open
+        return
+    n_orders, n_open = book.counts[C_ORDERS], book.counts[C_OPEN]
     if pending[a] != 0.0 and (delta > 0.0) != (pending[a] > 0.0):
-        withdraw(orders, n_orders, open_ids, n_open, a, bar, pending)
-        delta = order_toward(target, positions[a], rounding)
+        withdraw(book.orders, n_orders, book.open_ids, n_open, a, t, pending)
+        delta = order_toward(target, positions[a], s.rounding)
         if delta == 0.0:
-            return n_orders, n_open
-    return add_order(
-        orders, n_orders, open_ids, n_open, a, delta, bar, origin, MARKET, np.nan, np.nan,
-        target_value, pending,
+            return
+    book.counts[C_ORDERS], book.counts[C_OPEN] = add_order(
+        book.orders, n_orders, book.open_ids, n_open, a, delta, t, origin, MARKET, np.nan,
+        np.nan, target_value, pending,
     )  # fmt: skip
 
 
 @leaf
 def _signal_orders(
-    t: int,
-    entries: np.ndarray,
-    exits: np.ndarray,
-    short_entries: np.ndarray,
-    short_exits: np.ndarray,
-    closes: np.ndarray,
-    last_price: np.ndarray,
-    equity: float,
-    size: float,
-    size_type: int,
-    rounding: int,
-    size_at_fill: bool,
-    exit_order: np.ndarray,
-    positions: np.ndarray,
-    pending: np.ndarray,
-    orders: np.ndarray,
-    n_orders: int,
-    open_ids: np.ndarray,
-    n_open: int,
-) -> tuple[int, int]:
-    shorts = short_entries.shape[0] > 0
-    for a in range(closes.shape[1]):
-        if not (entries[t, a] or exits[t, a]) and not (
-            shorts and (short_entries[t, a] or short_exits[t, a])
-        ):
+    t: int, d: Decisions, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState
+) -> None:
+    """Per asset in order: an exit signal closes a long (a short exit a short), as
+    ``close_position``; an entry signal on an asset with no position and no pending order
+    orders ``size`` as ``order_target_value`` (or ``order_target_quantity`` for shares)."""
+    shorts = d.short_entries.shape[0] > 0
+    positions, pending = acc.assets[A_POSITION], acc.assets[A_PENDING]
+    equity = acc.scalars[S_EQUITY]
+    size_at_fill = s.fill_sizing != SIZE_AT_DECISION
+    for a in range(m.close.shape[1]):
+        entry, leave = d.entries[t, a], d.exits[t, a]
+        short_entry = shorts and d.short_entries[t, a]
+        short_leave = shorts and d.short_exits[t, a]
+        if not (entry or leave or short_entry or short_leave):
             continue  # no signal on this asset: most assets on most bars
-        if np.isnan(closes[t, a]):
+        if np.isnan(m.close[t, a]):
             continue
-        go_long = entries[t, a] and not exits[t, a]
-        leave_long = exits[t, a] and not entries[t, a]
-        go_short = False
-        leave_short = False
-        if shorts:
-            go_short = short_entries[t, a] and not short_exits[t, a]
-            leave_short = short_exits[t, a] and not short_entries[t, a]
+        go_long = entry and not leave
+        leave_long = leave and not entry
+        go_short = short_entry and not short_leave
+        leave_short = short_leave and not short_entry
         if go_long and go_short:
             go_long = go_short = False
         held = positions[a] + pending[a]
         if (leave_long and held > 0.0) or (leave_short and held < 0.0):
-            n_orders, n_open = _toward(
-                a, 0.0, O_CLOSE, np.nan, rounding, t, positions, pending, orders, n_orders,
-                open_ids, n_open,
-            )  # fmt: skip
+            _toward(a, 0.0, O_CLOSE, np.nan, t, s, book, acc)
         elif (
             (go_long or go_short)
             and positions[a] == 0.0
             and pending[a] == 0.0
-            and not _ruled_out(exit_order[a], orders, t)
+            and not _ruled_out(rs.ints[RI_EXIT_ORDER, a], book.orders, t)
         ):
             side = 1.0 if go_long else -1.0
-            if size_type == SIZE_SHARES:
-                n_orders, n_open = _toward(
-                    a, side * size, O_TARGET, np.nan, rounding, t, positions, pending, orders,
-                    n_orders, open_ids, n_open,
-                )  # fmt: skip
+            if d.size_type == SIZE_SHARES:
+                _toward(a, side * d.size, O_TARGET, np.nan, t, s, book, acc)
                 continue
-            if size_type == SIZE_PERCENT and not equity > 0.0:
-                continue  # Broker._no_equity: a percent of equity <= 0 would flip the side
+            if d.size_type == SIZE_PERCENT and not equity > 0.0:
+                continue  # as Broker: a percent of equity <= 0 would flip the side
             # order_target_value(asset, value), with value = size * equity for percents.
-            value = side * (size * equity if size_type == SIZE_PERCENT else size)
-            target = shares_for_value(value, last_price[a], rounding)
-            n_orders, n_open = _toward(
-                a, target, O_TARGET, value if size_at_fill else np.nan, rounding, t, positions,
-                pending, orders, n_orders, open_ids, n_open,
-            )  # fmt: skip
-    return n_orders, n_open
+            value = side * (d.size * equity if d.size_type == SIZE_PERCENT else d.size)
+            target = shares_for_value(value, acc.assets[A_LAST_PRICE, a], s.rounding)
+            value_at_fill = value if size_at_fill else np.nan
+            _toward(a, target, O_TARGET, value_at_fill, t, s, book, acc)
 
 
 @leaf
@@ -195,67 +183,52 @@ def _ruled_out(oid: int, orders: np.ndarray, t: int) -> bool:
     return oid >= 0 and orders[oid].end_bar == t and orders[oid].filled != 0.0
 
 
-@kernel
+@leaf
 def _weight_orders(
-    t: int,
-    weights: np.ndarray,
-    rebalance_bar: np.ndarray,
-    equity: float,
-    last_price: np.ndarray,
-    rounding: int,
-    allow_short: bool,
-    size_at_fill: bool,
-    scratch_assets: np.ndarray,
-    scratch_qty: np.ndarray,
-    positions: np.ndarray,
-    pending: np.ndarray,
-    orders: np.ndarray,
-    n_orders: int,
-    open_ids: np.ndarray,
-    n_open: int,
-) -> tuple[int, int]:
-    if not rebalance_bar[t] or not equity > 0.0:
+    t: int, d: Decisions, s: Settings, book: Book, acc: Account, rs: RuleState
+) -> None:
+    """On a rebalance bar, ``Broker.rebalance`` to the row (nothing while equity <= 0)."""
+    equity = acc.scalars[S_EQUITY]
+    if not d.rebalance_bar[t] or not equity > 0.0:
         # Broker.rebalance places nothing while equity <= 0 (percents of it flip sides).
-        return n_orders, n_open
-    w = weights[t]
+        return
+    positions, pending = acc.assets[A_POSITION], acc.assets[A_PENDING]
+    scratch_assets, scratch_qty = rs.ints[RI_SCRATCH_ASSETS], rs.floats[RF_SCRATCH_QTY]
+    w = d.weights[t]
     count, _, _ = target_deltas(
-        w, equity, last_price, positions, pending, rounding, allow_short, False, scratch_assets,
-        scratch_qty,
+        w, equity, acc.assets[A_LAST_PRICE], positions, pending, s.rounding,
+        not s.cash_account, False, scratch_assets, scratch_qty,
     )  # fmt: skip
+    n_orders, n_open = book.counts[C_ORDERS], book.counts[C_OPEN]
     count = withdraw_opposed(
-        orders, n_orders, open_ids, n_open, scratch_assets, scratch_qty, count, positions,
-        pending, t,
+        book.orders, n_orders, book.open_ids, n_open, scratch_assets, scratch_qty, count,
+        positions, pending, t,
     )  # fmt: skip
+    size_at_fill = s.fill_sizing != SIZE_AT_DECISION
     for k in range(count):
         a = scratch_assets[k]
         value = w[a] * equity if size_at_fill else np.nan
         n_orders, n_open = add_order(
-            orders, n_orders, open_ids, n_open, a, scratch_qty[k], t, O_REBALANCE, MARKET,
-            np.nan, np.nan, value, pending,
+            book.orders, n_orders, book.open_ids, n_open, a, scratch_qty[k], t, O_REBALANCE,
+            MARKET, np.nan, np.nan, value, pending,
         )  # fmt: skip
-    return n_orders, n_open
+    book.counts[C_ORDERS], book.counts[C_OPEN] = n_orders, n_open
 
 
-@kernel
-def _quantity_orders(
-    t: int,
-    quantities: np.ndarray,
-    limit_prices: np.ndarray,
-    stop_prices: np.ndarray,
-    pending: np.ndarray,
-    orders: np.ndarray,
-    n_orders: int,
-    open_ids: np.ndarray,
-    n_open: int,
-) -> tuple[int, int]:
-    has_limit = limit_prices.shape[0] > 0
-    has_stop = stop_prices.shape[0] > 0
-    for a in range(quantities.shape[1]):
-        q = quantities[t, a]
+@leaf
+def _quantity_orders(t: int, d: Decisions, book: Book, acc: Account) -> None:
+    """Each finite, non-zero quantity is ``submit_order``: a limit, stop or stop-limit where
+    the level arrays hold a level."""
+    has_limit = d.limit_prices.shape[0] > 0
+    has_stop = d.stop_prices.shape[0] > 0
+    pending = acc.assets[A_PENDING]
+    n_orders, n_open = book.counts[C_ORDERS], book.counts[C_OPEN]
+    for a in range(d.quantities.shape[1]):
+        q = d.quantities[t, a]
         if not np.isfinite(q) or q == 0.0:
             continue
-        limit = limit_prices[t, a] if has_limit else np.nan
-        stop = stop_prices[t, a] if has_stop else np.nan
+        limit = d.limit_prices[t, a] if has_limit else np.nan
+        stop = d.stop_prices[t, a] if has_stop else np.nan
         kind = MARKET
         if not np.isnan(limit) and not np.isnan(stop):
             kind = STOP_LIMIT
@@ -264,318 +237,67 @@ def _quantity_orders(
         elif not np.isnan(stop):
             kind = STOP
         n_orders, n_open = add_order(
-            orders, n_orders, open_ids, n_open, a, q, t, O_ORDER, kind, limit, stop, np.nan,
-            pending,
+            book.orders, n_orders, book.open_ids, n_open, a, q, t, O_ORDER, kind, limit, stop,
+            np.nan, pending,
         )  # fmt: skip
-    return n_orders, n_open
+    book.counts[C_ORDERS], book.counts[C_OPEN] = n_orders, n_open
 
 
-@kernel
-def _fill_at_close(
-    t: int,
-    market_at_open: bool,
-    o: np.ndarray,
-    h: np.ndarray,
-    lo: np.ndarray,
-    c: np.ndarray,
-    v: np.ndarray,
-    bid: np.ndarray,
-    ask: np.ndarray,
-    spread: np.ndarray,
-    vol: np.ndarray,
-    orders: np.ndarray,
-    n_orders: int,
-    open_ids: np.ndarray,
-    n_open: int,
-    positions: np.ndarray,
-    pending: np.ndarray,
-    account: np.ndarray,
-    commission: np.ndarray,
-    month_volume: np.ndarray,
-    slippage: np.ndarray,
-    cash_account: bool,
-    initial_margin: float,
-    last_price: np.ndarray,
-    fractional: bool,
-    cash_policy: int,
-    max_participation: float,
-    keep_remainder: bool,
-    priority: int,
-    stops_on_entry_bar: bool,
-    execution_order: int,
-    clamp_to_bar: bool,
-    fill_sizing: int,
-    trail_basis: int,
-    limits: np.ndarray,
-    volume_used: np.ndarray,
-    fills: np.ndarray,
-    n_fills: int,
-    held: np.ndarray,
-    entry_price: np.ndarray,
-    entry_bar: np.ndarray,
-    entry_ref: np.ndarray,
-    extreme: np.ndarray,
-    position_set: np.ndarray,
-) -> tuple[int, int]:
-    """The close's fill step (market orders only), then the entries it made."""
-    first = n_fills
-    n_open, n_fills = fill_orders(
-        t, PHASE_CLOSE, market_at_open, o, h, lo, c, v, bid, ask, spread, vol, orders, n_orders,
-        open_ids, n_open, positions, pending, account, commission, month_volume, slippage,
-        cash_account, initial_margin, last_price, fractional, cash_policy, max_participation,
-        keep_remainder, priority, stops_on_entry_bar, execution_order, clamp_to_bar,
-        fill_sizing, trail_basis, limits, volume_used, fills, n_fills,
+@folded
+def decide(
+    t: int, d: Decisions, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState
+) -> None:
+    """The decisions of bar ``t`` from the arrays; while a halt blocks entries, new orders
+    that would grow a position are rejected (as ``Broker`` screens each order it submits)."""
+    halt = acc.scalars[S_HALT:]
+    if halt[H_STOPPED]:
+        return
+    first_new = book.counts[C_ORDERS]
+    if d.mode == MODE_SIGNALS:
+        _signal_orders(t, d, s, m, book, acc, rs)
+    elif d.mode == MODE_WEIGHTS:
+        _weight_orders(t, d, s, book, acc, rs)
+    else:
+        _quantity_orders(t, d, book, acc)
+    if halt[H_BLOCK] and book.counts[C_ORDERS] > first_new:
+        _reject_new(t, first_new, int(halt[H_BLOCK]), book, acc)
+
+
+@counted
+def _reject_new(t: int, first_new: int, reason: int, book: Book, acc: Account) -> None:
+    """Reject the orders from ``first_new`` on that would grow a position (it makes their id
+    list, so it is compiled with reference counting, unlike ``decide``)."""
+    n_orders = book.counts[C_ORDERS]
+    reject_growing(
+        book.orders, n_orders, np.arange(first_new, n_orders), acc.assets[A_POSITION], t,
+        REJECTED, reason, acc.assets[A_PENDING],
     )  # fmt: skip
-    track_entries(
-        fills, first, n_fills, orders, held, entry_price, entry_bar, entry_ref, extreme,
-        position_set, True,
-    )  # fmt: skip
-    return n_open, n_fills
 
 
-@kernel
+@leaf
 def run_bars(
     t0: int,
-    mode: int,
-    fill_timing: int,
-    opens: np.ndarray,
-    highs: np.ndarray,
-    lows: np.ndarray,
-    closes: np.ndarray,
-    volumes: np.ndarray,
-    bids: np.ndarray,
-    asks: np.ndarray,
-    spreads: np.ndarray,
-    volatilities: np.ndarray,
-    new_month: np.ndarray,
-    new_day: np.ndarray,
-    years: np.ndarray,
-    entries: np.ndarray,
-    exits: np.ndarray,
-    short_entries: np.ndarray,
-    short_exits: np.ndarray,
-    size: float,
-    size_type: int,
-    weights: np.ndarray,
-    rebalance_bar: np.ndarray,
-    quantities: np.ndarray,
-    limit_prices: np.ndarray,
-    stop_prices: np.ndarray,
-    orders: np.ndarray,
-    n_orders: int,
-    open_ids: np.ndarray,
-    n_open: int,
-    fills: np.ndarray,
-    n_fills: int,
-    positions: np.ndarray,
-    pending: np.ndarray,
-    account: np.ndarray,
-    last_price: np.ndarray,
-    equity_now: np.ndarray,
-    month_volume: np.ndarray,
-    volume_used: np.ndarray,
-    commission: np.ndarray,
-    slippage: np.ndarray,
-    financing: bool,
-    borrow_rate: np.ndarray,
-    cash_rate: float,
-    margin_rate: float,
-    cash_account: bool,
-    initial_margin: float,
-    maintenance_margin: float,
-    fractional: bool,
-    cash_policy: int,
-    max_participation: float,
-    keep_remainder: bool,
-    priority: int,
-    stops_on_entry_bar: bool,
-    execution_order: int,
-    clamp_to_bar: bool,
-    rounding: int,
-    fill_sizing: int,
-    trail_basis: int,
-    limits: np.ndarray,
-    halt: np.ndarray,
-    daily_limit: float,
-    daily_liquidate: bool,
-    drawdown_limit: float,
-    drawdown_liquidate: bool,
-    rules_on: bool,
-    held: np.ndarray,
-    entry_price: np.ndarray,
-    entry_bar: np.ndarray,
-    entry_ref: np.ndarray,
-    extreme: np.ndarray,
-    position_set: np.ndarray,
-    asset_set: np.ndarray,
-    set_start: np.ndarray,
-    set_root: np.ndarray,
-    nodes: np.ndarray,
-    children: np.ndarray,
-    child_keys: np.ndarray,
-    columns: np.ndarray,
-    exit_order: np.ndarray,
-    out_asset: np.ndarray,
-    out_type: np.ndarray,
-    out_level: np.ndarray,
-    out_origin: np.ndarray,
-    scratch_ids: np.ndarray,
-    scratch_assets: np.ndarray,
-    scratch_qty: np.ndarray,
-    cash_out: np.ndarray,
-    positions_value_out: np.ndarray,
-    gross_out: np.ndarray,
-    borrow_out: np.ndarray,
-    interest_out: np.ndarray,
-) -> tuple[int, int, int, int]:
-    """Run bars ``t0, t0 + 1, ...``; returns ``(next bar, n_orders, n_open, n_fills)``.
-
-    The next bar is the number of bars when the run is complete, or the bar that might not
-    fit in the books (the caller grows them and calls again from it).
-    """
-    n_bars, n_assets = closes.shape
-    market_at_open = fill_timing == TIMING_NEXT_OPEN
-    size_at_fill = fill_sizing != SIZE_AT_DECISION
-    equity = equity_now[0]
+    s: Settings,
+    m: Market,
+    d: Decisions,
+    book: Book,
+    acc: Account,
+    rs: RuleState,
+    rec: np.ndarray,
+) -> int:
+    """Run bars ``t0, t0 + 1, ...``; returns the next bar: the number of bars when the run is
+    complete, or the bar that might not fit in the books (the caller grows them and calls
+    again from it)."""
+    n_bars, n_assets = m.close.shape
     for t in range(t0, n_bars):
-        # Every order a bar can add: decisions, rule exits, margin calls and a liquidation,
-        # one per asset each; every fill: at most one per open order per step, three steps.
-        bound = n_open + 4 * n_assets
-        if n_orders + bound > orders.shape[0] or n_open + bound > open_ids.shape[0]:
-            equity_now[0] = equity
-            return t, n_orders, n_open, n_fills
-        if n_fills + 3 * bound > fills.shape[0]:
-            equity_now[0] = equity
-            return t, n_orders, n_open, n_fills
-        if new_month[t]:
-            month_volume[0] = 0.0
-        if max_participation > 0.0:
-            volume_used[:] = 0.0
-        if new_day[t]:
-            start_day(halt, equity)
-        if t > 0 and financing:
-            borrow_out[t], interest_out[t] = accrue_financing(
-                years[t], positions, last_price, account, borrow_rate, cash_rate, margin_rate
-            )
-        o, h, lo, c = _row(opens, t), _row(highs, t), _row(lows, t), closes[t]
-        v, bid, ask = _row(volumes, t), _row(bids, t), _row(asks, t)
-        spread, vol = _row(spreads, t), _row(volatilities, t)
-
-        # 1. Orders from earlier bars fill at the open (or their level inside the bar).
-        if n_open:
-            first = n_fills
-            n_open, n_fills = fill_orders(
-                t, PHASE_OPEN, market_at_open, o, h, lo, c, v, bid, ask, spread, vol, orders,
-                n_orders, open_ids, n_open, positions, pending, account, commission,
-                month_volume, slippage, cash_account, initial_margin, last_price, fractional,
-                cash_policy, max_participation, keep_remainder, priority, stops_on_entry_bar,
-                execution_order, clamp_to_bar, fill_sizing, trail_basis, limits, volume_used,
-                fills, n_fills,
-            )  # fmt: skip
-            track_entries(
-                fills, first, n_fills, orders, held, entry_price, entry_bar, entry_ref, extreme,
-                position_set, False,
-            )  # fmt: skip
-
-        # 2. Position rules: exits found on this bar fill alone, now.
-        if rules_on:
-            count = evaluate_position_rules(
-                t, o, h, lo, c, positions, entry_price, entry_bar, entry_ref, extreme,
-                position_set, asset_set, set_start, set_root, nodes, children, child_keys,
-                columns, priority, stops_on_entry_bar, exit_order, orders, out_asset, out_type,
-                out_level, out_origin,
-            )  # fmt: skip
-            if count:
-                n_orders = add_exit_orders(
-                    count, out_asset, out_type, out_level, out_origin, t, positions, pending,
-                    exit_order, orders, n_orders, scratch_ids,
-                )  # fmt: skip
-                first = n_fills
-                kept, n_fills = fill_orders(
-                    t, PHASE_OPEN, True, o, h, lo, c, v, bid, ask, spread, vol, orders,
-                    n_orders, scratch_ids, count, positions, pending, account, commission,
-                    month_volume, slippage, cash_account, initial_margin, last_price,
-                    fractional, cash_policy, max_participation, keep_remainder, priority, False,
-                    execution_order, clamp_to_bar, fill_sizing, trail_basis, limits,
-                    volume_used, fills, n_fills,
-                )  # fmt: skip
-                track_entries(
-                    fills, first, n_fills, orders, held, entry_price, entry_bar, entry_ref,
-                    extreme, position_set, False,
-                )  # fmt: skip
-                open_ids[n_open : n_open + kept] = scratch_ids[:kept]
-                n_open += kept
-        if rules_on:
-            # Rules are fixed for the whole compiled run: without them no extreme is read.
-            update_extremes(h, lo, c, positions, extreme, trail_basis)
-
-        # Zipline's daily mode: market orders from earlier bars fill at this close.
-        if fill_timing == TIMING_NEXT_CLOSE and n_open:
-            n_open, n_fills = _fill_at_close(
-                t, market_at_open, o, h, lo, c, v, bid, ask, spread, vol, orders, n_orders,
-                open_ids, n_open, positions, pending, account, commission, month_volume,
-                slippage, cash_account, initial_margin, last_price, fractional, cash_policy,
-                max_participation, keep_remainder, priority, stops_on_entry_bar,
-                execution_order, clamp_to_bar, fill_sizing, trail_basis, limits, volume_used,
-                fills, n_fills, held, entry_price, entry_bar, entry_ref, extreme, position_set,
-            )  # fmt: skip
-
-        # 3. Mark at the close; margin calls and halts.
-        equity = mark_to_market(
-            t, c, last_price, positions, account, cash_out, positions_value_out, gross_out
-        )
-        if not cash_account:
-            n_orders, n_open = margin_call(
-                equity, gross_out[t], maintenance_margin, t, positions, last_price, pending,
-                O_MARGIN_CALL, orders, n_orders, open_ids, n_open,
-            )  # fmt: skip
-        n_orders, n_open = check_halts(
-            equity, halt, daily_limit, daily_liquidate, drawdown_limit, drawdown_liquidate,
-            O_DAILY_LOSS_LIMIT, O_MAX_DRAWDOWN_HALT, t, positions, pending, orders, n_orders,
-            open_ids, n_open,
-        )  # fmt: skip
-
-        # 4. The decisions of this bar, from the arrays.
-        if not halt[H_STOPPED]:
-            first_new = n_orders
-            if mode == MODE_SIGNALS:
-                n_orders, n_open = _signal_orders(
-                    t, entries, exits, short_entries, short_exits, closes, last_price, equity,
-                    size, size_type, rounding, size_at_fill, exit_order, positions, pending,
-                    orders, n_orders, open_ids, n_open,
-                )  # fmt: skip
-            elif mode == MODE_WEIGHTS:
-                n_orders, n_open = _weight_orders(
-                    t, weights, rebalance_bar, equity, last_price, rounding, not cash_account,
-                    size_at_fill, scratch_assets, scratch_qty, positions,
-                    pending, orders, n_orders, open_ids, n_open,
-                )  # fmt: skip
-            else:
-                n_orders, n_open = _quantity_orders(
-                    t, quantities, limit_prices, stop_prices, pending, orders, n_orders,
-                    open_ids, n_open,
-                )  # fmt: skip
-            if halt[H_BLOCK] and n_orders > first_new:
-                reject_growing(
-                    orders, n_orders, np.arange(first_new, n_orders), positions, t, REJECTED,
-                    int(halt[H_BLOCK]), pending,
-                )  # fmt: skip
-
-        # 5. Same-bar mode: this bar's decisions fill at its close, and the bar is recorded again.
-        if fill_timing == TIMING_SAME_CLOSE and n_open:
-            first = n_fills
-            n_open, n_fills = _fill_at_close(
-                t, market_at_open, o, h, lo, c, v, bid, ask, spread, vol, orders, n_orders,
-                open_ids, n_open, positions, pending, account, commission, month_volume,
-                slippage, cash_account, initial_margin, last_price, fractional, cash_policy,
-                max_participation, keep_remainder, priority, stops_on_entry_bar,
-                execution_order, clamp_to_bar, fill_sizing, trail_basis, limits, volume_used,
-                fills, n_fills, held, entry_price, entry_bar, entry_ref, extreme, position_set,
-            )  # fmt: skip
-            if n_fills > first:
-                equity = mark_to_market(
-                    t, c, last_price, positions, account, cash_out, positions_value_out,
-                    gross_out,
-                )  # fmt: skip
-    equity_now[0] = equity
-    return n_bars, n_orders, n_open, n_fills
+        orders_needed, fills_needed = room_for_bar(book.counts[C_OPEN], n_assets)
+        if (
+            book.counts[C_ORDERS] + orders_needed > book.orders.shape[0]
+            or book.counts[C_OPEN] + orders_needed > book.open_ids.shape[0]
+            or book.counts[C_FILLS] + fills_needed > book.fills.shape[0]
+        ):
+            return t
+        open_phase(t, s, m, book, acc, rs, rec)
+        decide(t, d, s, m, book, acc, rs)
+        close_phase(t, s, m, book, acc, rs, rec, False)
+    return int(n_bars)

@@ -36,6 +36,9 @@ _LEAF_OPTIONS: dict[str, Any] = {"cache": True, "_nrt": False, "no_cfunc_wrapper
 # No kernel is used as a first-class function (a C callback), so none needs the C wrapper
 # numba would otherwise build for each (about a twentieth of a first run's compile).
 _KERNEL_OPTIONS: dict[str, Any] = {"cache": True, "no_cfunc_wrapper": True}
+_COUNTED_OPTIONS: dict[str, Any] = {**_KERNEL_OPTIONS, "_nrt": True}
+_INLINED_OPTIONS: dict[str, Any] = {"inline": "always", "no_cfunc_wrapper": True}
+_FOLDED_OPTIONS: dict[str, Any] = {**_LEAF_OPTIONS, "inline": "always"}
 
 
 def kernel_sources(package: Path = PACKAGE) -> list[Path]:
@@ -212,6 +215,58 @@ def leaf(fn: F) -> F:
         ...     return a[0]
     """
     compiled: F = _one_specialisation(njit(**_LEAF_OPTIONS)(fn))
+    return compiled
+
+
+def counted(fn: F) -> F:
+    """A ``kernel`` that makes arrays and is called from ``leaf`` kernels.
+
+    Numba compiles a kernel called from another kernel with the caller's options where the
+    callee sets none; ``kernel`` sets none for reference counting, so a kernel first called
+    from a ``leaf`` would be compiled without it, and numba refuses the arrays it makes.
+    ``counted`` asks for reference counting whoever calls it. It returns no array to a leaf.
+
+    Example:
+        >>> import numpy as np
+        >>> @counted
+        ... def total(n):
+        ...     return np.ones(n).sum()
+    """
+    compiled: F = _one_specialisation(njit(**_COUNTED_OPTIONS)(fn))
+    return compiled
+
+
+def inlined(fn: F) -> F:
+    """Compile a tiny kernel into each kernel that calls it (numba IR inlining).
+
+    For a helper that returns views of its arguments (``clock.bar_rows``) to kernels compiled
+    without reference counting (``leaf``): a ``leaf`` may not return arrays, but the inlined
+    body makes its views inside the caller, which owns them. Not for calls from Python.
+
+    Example:
+        >>> @inlined
+        ... def row(a, t):
+        ...     return a[t]
+    """
+    compiled: F = njit(**_INLINED_OPTIONS)(fn)
+    return compiled
+
+
+def folded(fn: F) -> F:
+    """A ``leaf`` that numba inlines (IR inlining) into the kernels that call it.
+
+    For a kernel with one caller, or a thin step of a bar's phase (``kernels.clock``): compiled
+    as a kernel of its own, it would cost a first run a library (optimised and compiled to
+    machine code again inside each caller's) and a CPython wrapper unboxing every record, often
+    for a body of a few lines. Called from Python, it compiles alone, as a ``leaf``. Not for
+    kernels with many callers: each call site types the body again.
+
+    Example:
+        >>> @folded
+        ... def clear(a):
+        ...     a[:] = 0.0
+    """
+    compiled: F = njit(**_FOLDED_OPTIONS)(fn)
     return compiled
 
 

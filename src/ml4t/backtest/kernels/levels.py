@@ -13,7 +13,7 @@ from typing import Final
 
 import numpy as np
 
-from .jit import leaf
+from .jit import folded, leaf
 
 LEVEL_MISSED: Final = 0
 LEVEL_GAPPED: Final = 1  # the open was already at or past the level
@@ -44,14 +44,14 @@ def level_price(from_above: bool, level: float, o: float, h: float, lo: float) -
     return np.nan
 
 
-@leaf
+@folded
 def limit_price_on_bar(buy: bool, limit: float, o: float, h: float, lo: float) -> float:
     """Price a limit order gets on a bar, NaN if the bar never reaches it: a buy limit is met
     by a falling price, a sell limit by a rising one."""
     return level_price(buy, limit, o, h, lo)
 
 
-@leaf
+@folded
 def stop_price_on_bar(buy: bool, stop: float, o: float, h: float, lo: float) -> float:
     """Price a stop order gets on a bar (the open when it gaps through), NaN if not touched:
     a buy stop is met by a rising price, a sell stop by a falling one."""

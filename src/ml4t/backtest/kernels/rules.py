@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .jit import kernel, leaf
+from .jit import counted, folded, kernel, leaf
 from .levels import LEVEL_GAPPED, LEVEL_TOUCHED, level_touch
 from .records import (
     LIMIT,
@@ -47,21 +47,28 @@ from .records import (
     STOP,
     TRAIL_CLOSE,
 )
+from .state import (
+    RF_ENTRY_PRICE,
+    RF_EXTREME,
+    RF_HELD,
+    RF_OUT_LEVEL,
+    RI_ASSET_SET,
+    RI_ENTRY_BAR,
+    RI_ENTRY_REF,
+    RI_EXIT_ORDER,
+    RI_OUT_ASSET,
+    RI_OUT_ORIGIN,
+    RI_OUT_TYPE,
+    RI_POSITION_SET,
+    Bar,
+    RuleState,
+    Settings,
+)
 
 
 @leaf
 def track_entries(
-    fills: np.ndarray,
-    first: int,
-    last: int,
-    orders: np.ndarray,
-    held: np.ndarray,
-    entry_price: np.ndarray,
-    entry_bar: np.ndarray,
-    entry_ref: np.ndarray,
-    extreme: np.ndarray,
-    position_set: np.ndarray,
-    at_close: bool,
+    fills: np.ndarray, first: int, last: int, orders: np.ndarray, rs: RuleState, at_close: bool
 ) -> None:
     """Fold fills ``[first, last)`` into each asset's entry state.
 
@@ -71,6 +78,10 @@ def track_entries(
     its entry price; reducing leaves it; closing clears it. An order carrying its own rule set
     hands it to the position it opens or adds to.
     """
+    held, entry_price = rs.floats[RF_HELD], rs.floats[RF_ENTRY_PRICE]
+    extreme = rs.floats[RF_EXTREME]
+    entry_bar, entry_ref = rs.ints[RI_ENTRY_BAR], rs.ints[RI_ENTRY_REF]
+    position_set = rs.ints[RI_POSITION_SET]
     for i in range(first, last):
         f = fills[i]
         a = f.asset
@@ -97,28 +108,21 @@ def track_entries(
         held[a] = new
 
 
-@leaf
-def update_extremes(
-    highs: np.ndarray,
-    lows: np.ndarray,
-    closes: np.ndarray,
-    positions: np.ndarray,
-    extreme: np.ndarray,
-    trail_basis: int,
-) -> None:
+@folded
+def update_extremes(bar: Bar, positions: np.ndarray, rs: RuleState, trail_basis: int) -> None:
     """After the rules ran on a bar, fold its best price into each position's extreme: the high
     for longs, the low for shorts (or the close with ``trail_basis="close"``). Trailing levels
     read the extreme of earlier bars only, so a bar's own high never raises its own stop."""
     for a in range(positions.shape[0]):
         q = positions[a]
-        if q == 0.0 or np.isnan(closes[a]):
+        if q == 0.0 or np.isnan(bar.close[a]):
             continue
-        own_extreme = highs[a] if q > 0.0 else lows[a]
-        best = closes[a] if trail_basis == TRAIL_CLOSE else own_extreme
+        own_extreme = bar.high[a] if q > 0.0 else bar.low[a]
+        best = bar.close[a] if trail_basis == TRAIL_CLOSE else own_extreme
         if q > 0.0:
-            extreme[a] = max(extreme[a], best)
+            rs.floats[RF_EXTREME, a] = max(rs.floats[RF_EXTREME, a], best)
         else:
-            extreme[a] = min(extreme[a], best)
+            rs.floats[RF_EXTREME, a] = min(rs.floats[RF_EXTREME, a], best)
 
 
 @kernel
@@ -157,166 +161,202 @@ def _column_at(columns: np.ndarray, slot: int, bar: int, asset: int) -> float:
     return float(columns[slot, bar, asset])
 
 
-@kernel
+@counted
 def evaluate_position_rules(
-    bar: int,
-    opens: np.ndarray,
-    highs: np.ndarray,
-    lows: np.ndarray,
-    closes: np.ndarray,
-    positions: np.ndarray,
-    entry_price: np.ndarray,
-    entry_bar: np.ndarray,
-    entry_ref: np.ndarray,
-    extreme: np.ndarray,
-    position_set: np.ndarray,
-    asset_set: np.ndarray,
-    set_start: np.ndarray,
-    set_root: np.ndarray,
-    nodes: np.ndarray,
-    children: np.ndarray,
-    child_keys: np.ndarray,
-    columns: np.ndarray,
-    priority: int,
-    on_entry_bar: bool,
-    exit_order: np.ndarray,
-    orders: np.ndarray,
-    out_asset: np.ndarray,
-    out_type: np.ndarray,
-    out_level: np.ndarray,
-    out_origin: np.ndarray,
+    t: int, s: Settings, bar: Bar, positions: np.ndarray, orders: np.ndarray, rs: RuleState
 ) -> int:
-    """Find the positions bar ``bar`` exits; returns how many, written to the ``out_`` arrays.
+    """Find the positions bar ``t`` exits; returns how many, written to the scratch rows of
+    ``rs`` (``RI_OUT_ASSET``, ``RI_OUT_TYPE``, ``RF_OUT_LEVEL``, ``RI_OUT_ORIGIN``).
 
     Each exit is an asset, the order type that executes it (stop, limit or market at the open),
     its level, and its reason (an origin code). A position uses its own rule set if the order
-    that opened it had one, else its asset's (``asset_set``, which holds the global set for
-    assets without their own). Positions without a bar, opened at this bar's open while
-    ``on_entry_bar`` is off, or with an exit from an earlier bar still working are skipped.
+    that opened it had one, else its asset's (which holds the global set for assets without
+    their own). Positions without a bar, opened at this bar's open while ``stops_on_entry_bar``
+    is off, or with an exit from an earlier bar still working are skipped.
     """
-    adverse_leg = 1.0 if priority == PRIORITY_STOP else 2.0
-    favorable_leg = 3.0 - adverse_leg
+    adverse_leg = 1.0 if s.intrabar_priority == PRIORITY_STOP else 2.0
     width = 0
-    for s in range(set_start.shape[0]):
-        width = max(width, set_root[s] - set_start[s] + 1)
-    trig = np.zeros(width, dtype=np.bool_)
-    when = np.empty(width)
-    level = np.empty(width)
-    kind = np.empty(width, dtype=np.int64)
-    origin = np.empty(width, dtype=np.int64)
+    for k in range(rs.set_start.shape[0]):
+        width = max(width, rs.set_root[k] - rs.set_start[k] + 1)
+    work_f = np.empty((2, width))
+    work_i = np.zeros((3, width), dtype=np.int64)
     count = 0
     for a in range(positions.shape[0]):
-        q = positions[a]
-        if q == 0.0 or np.isnan(closes[a]):
+        sid = _rule_set_of(t, a, s, bar, positions, orders, rs)
+        if sid < 0:
             continue
-        s = position_set[a] if position_set[a] >= 0 else asset_set[a]
-        if s < 0:
-            continue
-        if entry_bar[a] == bar and not on_entry_bar:
-            continue
-        pending_exit = exit_order[a]
-        if pending_exit >= 0:
-            status = orders[pending_exit].status
-            if status in (OPEN, PARTIALLY_FILLED):
-                continue
-        long = q > 0.0
-        d = 1.0 if long else -1.0
-        e = entry_price[a]
-        o = opens[a]
-        h = highs[a]
-        lo = lows[a]
-        start = set_start[s]
-        for node in range(start, set_root[s] + 1):
-            j = node - start
-            row = nodes[node]
-            k = int(row[RN_KIND])
-            v = row[RN_VALUE]
-            amount = row[RN_AMOUNT] == 1.0
-            slot = int(row[RN_SLOT])
-            trig[j] = False
-            when[j] = np.inf
-            level[j] = np.nan
-            kind[j] = STOP
-            origin[j] = int(row[RN_ORIGIN])
-            c0 = int(row[RN_CHILD_START])
-            nc = int(row[RN_CHILD_COUNT])
-            if k <= RULE_VOLATILITY_STOP:
-                if k == RULE_STOP_LOSS:
-                    lvl = e - d * v if amount else e * (1.0 - d * v)
-                elif k == RULE_TAKE_PROFIT:
-                    lvl = e + d * v if amount else e * (1.0 + d * v)
-                    kind[j] = LIMIT
-                elif k == RULE_TRAILING_STOP:
-                    x = extreme[a]
-                    lvl = x - d * v if amount else x * (1.0 - d * v)
-                else:
-                    at = entry_ref[a] if row[RN_FIXED] == 1.0 else bar - 1
-                    vol = _column_at(columns, slot, at, a)
-                    # RN_AMOUNT marks a volatility given as a fraction of price (of the entry).
-                    lvl = e - d * v * vol * (e if amount else 1.0)
-                hit, at_key = _hit(
-                    k != RULE_TAKE_PROFIT, long, lvl, o, h, lo, adverse_leg, favorable_leg
-                )
-                trig[j] = hit
-                when[j] = at_key
-                level[j] = lvl
-            elif k == RULE_TIME_EXIT:
-                if bar - entry_bar[a] >= v:
-                    trig[j] = True
-                    when[j] = 0.0
-                    kind[j] = MARKET
-            elif k == RULE_SIGNAL_EXIT:
-                value = _column_at(columns, slot, bar - 1, a)
-                if (long and value < v) or (not long and value > v):
-                    trig[j] = True
-                    when[j] = 0.0
-                    kind[j] = MARKET
-            else:
-                pick = -1
-                if k == RULE_CHAIN:
-                    for c in range(c0, c0 + nc):
-                        if trig[children[c] - start]:
-                            pick = children[c] - start
-                            break
-                elif k == RULE_ANY_OF:
-                    for c in range(c0, c0 + nc):
-                        m = children[c] - start
-                        if trig[m] and (pick < 0 or when[m] < when[pick]):
-                            pick = m
-                elif k == RULE_ALL_OF:
-                    for c in range(c0, c0 + nc):
-                        m = children[c] - start
-                        if not trig[m]:
-                            pick = -1
-                            break
-                        # All must have happened: the exit is when the last of them did.
-                        if pick < 0 or when[m] > when[pick]:
-                            pick = m
-                elif k == RULE_REGIME:
-                    regime = _column_at(columns, slot, bar - 1, a)
-                    fallback = -1
-                    for c in range(c0, c0 + nc):
-                        key = child_keys[c]
-                        if np.isnan(key):
-                            fallback = children[c] - start
-                        elif key == regime:
-                            pick = children[c] - start
-                            break
-                    if pick < 0:
-                        pick = fallback
-                    if pick >= 0 and not trig[pick]:
-                        pick = -1
-                if pick >= 0:
-                    trig[j] = True
-                    when[j] = when[pick]
-                    level[j] = level[pick]
-                    kind[j] = kind[pick]
-                    origin[j] = origin[pick]
-        root = set_root[s] - start
-        if trig[root]:
-            out_asset[count] = a
-            out_type[count] = kind[root]
-            out_level[count] = level[root]
-            out_origin[count] = origin[root]
+        root = _evaluate_set(t, a, sid, positions[a] > 0.0, adverse_leg, rs, bar, work_f, work_i)
+        if work_i[W_TRIG, root]:
+            rs.ints[RI_OUT_ASSET, count] = a
+            rs.ints[RI_OUT_TYPE, count] = work_i[W_KIND, root]
+            rs.floats[RF_OUT_LEVEL, count] = work_f[W_LEVEL, root]
+            rs.ints[RI_OUT_ORIGIN, count] = work_i[W_ORIGIN, root]
             count += 1
     return count
+
+
+# The working rows of a rule set's nodes while it is evaluated.
+W_WHEN = 0  # floats: when inside the bar the node fires (a key along the bar's path)
+W_LEVEL = 1  # floats: the level it exits at
+W_TRIG = 0  # ints: 1 when it fires
+W_KIND = 1  # ints: the order type that executes it
+W_ORIGIN = 2  # ints: its origin code
+
+
+@leaf
+def _rule_set_of(
+    t: int, a: int, s: Settings, bar: Bar, positions: np.ndarray, orders: np.ndarray,
+    rs: RuleState,
+) -> int:  # fmt: skip
+    """The rule set that watches asset ``a``'s position on this bar, -1 for none (no position,
+    no bar, no rules, entered on this bar with ``stops_on_entry_bar`` off, or an exit from an
+    earlier bar still working)."""
+    if positions[a] == 0.0 or np.isnan(bar.close[a]):
+        return -1
+    own = rs.ints[RI_POSITION_SET, a]
+    sid = own if own >= 0 else rs.ints[RI_ASSET_SET, a]
+    if sid < 0:
+        return -1
+    if rs.ints[RI_ENTRY_BAR, a] == t and not s.stops_on_entry_bar:
+        return -1
+    pending_exit = rs.ints[RI_EXIT_ORDER, a]
+    if pending_exit >= 0:
+        status = orders[pending_exit].status
+        if status in (OPEN, PARTIALLY_FILLED):
+            return -1
+    return int(sid)
+
+
+@leaf
+def _evaluate_set(
+    t: int,
+    a: int,
+    sid: int,
+    long: bool,
+    adverse_leg: float,
+    rs: RuleState,
+    bar: Bar,
+    wf: np.ndarray,
+    wi: np.ndarray,
+) -> int:
+    """Evaluate rule set ``sid`` on asset ``a``'s position, children before parents, into the
+    working rows; returns the row of its root."""
+    start = rs.set_start[sid]
+    for node in range(start, rs.set_root[sid] + 1):
+        j = node - start
+        row = rs.nodes[node]
+        wi[W_TRIG, j] = 0
+        wf[W_WHEN, j] = np.inf
+        wf[W_LEVEL, j] = np.nan
+        wi[W_KIND, j] = STOP
+        wi[W_ORIGIN, j] = int(row[RN_ORIGIN])
+        if int(row[RN_KIND]) <= RULE_SIGNAL_EXIT:
+            _leaf_rule(t, a, j, row, long, adverse_leg, rs, bar, wf, wi)
+            continue
+        pick = _combine(t, a, row, start, rs, wf, wi)
+        if pick >= 0:
+            wi[W_TRIG, j] = 1
+            wf[W_WHEN, j] = wf[W_WHEN, pick]
+            wf[W_LEVEL, j] = wf[W_LEVEL, pick]
+            wi[W_KIND, j] = wi[W_KIND, pick]
+            wi[W_ORIGIN, j] = wi[W_ORIGIN, pick]
+    return int(rs.set_root[sid] - start)
+
+
+@leaf
+def _leaf_rule(
+    t: int,
+    a: int,
+    j: int,
+    row: np.ndarray,
+    long: bool,
+    adverse_leg: float,
+    rs: RuleState,
+    bar: Bar,
+    wf: np.ndarray,
+    wi: np.ndarray,
+) -> None:
+    """A rule without children: a level (stop loss, take profit, trailing or volatility stop)
+    that the bar may reach, or a time or signal exit at the open."""
+    k = int(row[RN_KIND])
+    v = row[RN_VALUE]
+    amount = row[RN_AMOUNT] == 1.0
+    slot = int(row[RN_SLOT])
+    if k <= RULE_VOLATILITY_STOP:
+        d = 1.0 if long else -1.0
+        e = rs.floats[RF_ENTRY_PRICE, a]
+        if k == RULE_STOP_LOSS:
+            lvl = e - d * v if amount else e * (1.0 - d * v)
+        elif k == RULE_TAKE_PROFIT:
+            lvl = e + d * v if amount else e * (1.0 + d * v)
+            wi[W_KIND, j] = LIMIT
+        elif k == RULE_TRAILING_STOP:
+            x = rs.floats[RF_EXTREME, a]
+            lvl = x - d * v if amount else x * (1.0 - d * v)
+        else:
+            at = rs.ints[RI_ENTRY_REF, a] if row[RN_FIXED] == 1.0 else t - 1
+            vol = _column_at(rs.columns, slot, at, a)
+            # RN_AMOUNT marks a volatility given as a fraction of price (of the entry).
+            lvl = e - d * v * vol * (e if amount else 1.0)
+        hit, at_key = _hit(
+            k != RULE_TAKE_PROFIT, long, lvl, bar.open[a], bar.high[a], bar.low[a], adverse_leg,
+            3.0 - adverse_leg,
+        )  # fmt: skip
+        wi[W_TRIG, j] = 1 if hit else 0
+        wf[W_WHEN, j] = at_key
+        wf[W_LEVEL, j] = lvl
+        return
+    if k == RULE_TIME_EXIT:
+        fires = t - rs.ints[RI_ENTRY_BAR, a] >= v
+    else:
+        value = _column_at(rs.columns, slot, t - 1, a)
+        fires = (long and value < v) or (not long and value > v)
+    if fires:
+        wi[W_TRIG, j] = 1
+        wf[W_WHEN, j] = 0.0
+        wi[W_KIND, j] = MARKET
+
+
+@leaf
+def _combine(
+    t: int, a: int, row: np.ndarray, start: int, rs: RuleState, wf: np.ndarray, wi: np.ndarray
+) -> int:
+    """Which child of a combinator node decides it (its working row), -1 when none fires: the
+    first that fires (chain), the earliest (any of), the last when all fire (all of), or the
+    one for the regime of the previous bar (regime)."""
+    k = int(row[RN_KIND])
+    c0 = int(row[RN_CHILD_START])
+    nc = int(row[RN_CHILD_COUNT])
+    pick = -1
+    if k == RULE_CHAIN:
+        for c in range(c0, c0 + nc):
+            if wi[W_TRIG, rs.children[c] - start]:
+                return int(rs.children[c] - start)
+    elif k == RULE_ANY_OF:
+        for c in range(c0, c0 + nc):
+            m = rs.children[c] - start
+            if wi[W_TRIG, m] and (pick < 0 or wf[W_WHEN, m] < wf[W_WHEN, pick]):
+                pick = m
+    elif k == RULE_ALL_OF:
+        for c in range(c0, c0 + nc):
+            m = rs.children[c] - start
+            if not wi[W_TRIG, m]:
+                return -1
+            # All must have happened: the exit is when the last of them did.
+            if pick < 0 or wf[W_WHEN, m] > wf[W_WHEN, pick]:
+                pick = m
+    elif k == RULE_REGIME:
+        regime = _column_at(rs.columns, int(row[RN_SLOT]), t - 1, a)
+        fallback = -1
+        for c in range(c0, c0 + nc):
+            key = rs.child_keys[c]
+            if np.isnan(key):
+                fallback = rs.children[c] - start
+            elif key == regime:
+                pick = rs.children[c] - start
+                break
+        if pick < 0:
+            pick = fallback
+        if pick >= 0 and not wi[W_TRIG, pick]:
+            pick = -1
+    return pick

@@ -1,0 +1,298 @@
+"""The phases of a bar, written once: both drivers run a bar through these functions.
+
+One bar ``t`` (DESIGN.md, "The clock"):
+
+``open_phase``, everything before the decisions:
+
+1. ``start_bar``: a new month resets the monthly volume (tiered commissions), a new day the
+   daily loss limit; the volume used on the bar is cleared; borrow fees and interest accrue;
+2. ``fill_open``: orders decided on earlier bars fill at ``open[t]`` (or their level inside the
+   bar), reductions before entries;
+3. ``apply_rules``: position rules check the bar's open, high and low, and the exits they find
+   fill alone, now; then the positions' best prices take in the bar;
+4. ``fill_next_close``: with ``fill_timing="next_close"`` (Zipline's daily mode) market orders
+   from earlier bars fill at ``close[t]``;
+5. ``mark_bar``: positions are marked at ``close[t]`` and the bar is recorded; then margin calls
+   and portfolio halts.
+
+Then the decisions: ``strategy.on_data`` (event driver) or the arrays (compiled driver).
+
+``close_phase``: with ``fill_timing="same_close"``, the new orders fill at ``close[t]`` and the
+bar is recorded again.
+
+The compiled driver calls ``open_phase`` and ``close_phase`` from its loop (``kernels.driver``).
+The event driver calls, around ``on_data``, the steps of ``open_phase`` its run needs
+(``open_steps``, in the order of ``OPEN_STEPS``): one compiled call, ``open_plain``, for a run
+without position rules, next-close fills, margin or halts; the steps one by one otherwise, and
+when the strategy has an ``on_fill`` (the fills of each step reach it before the next runs).
+Numba compiles every kernel a called kernel reaches, whatever the branches taken: a plain run
+then never compiles the rules, margin calls or halts. The steps are ``folded`` kernels, inlined
+into the phase that calls them (one compiled library, not one per step).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .accounts import accrue_financing, margin_call, mark_to_market
+from .book import H_PEAK, H_WIDTH, add_exit_orders, check_halts, start_day
+from .jit import folded, inlined, leaf
+from .records import O_MARGIN_CALL, PHASE_CLOSE, PHASE_OPEN, FillTiming
+from .rules import evaluate_position_rules, track_entries, update_extremes
+from .state import (
+    A_PENDING,
+    A_POSITION,
+    A_VOLUME_USED,
+    C_FILLS,
+    C_OPEN,
+    C_ORDERS,
+    REC_BORROW,
+    REC_GROSS,
+    REC_INTEREST,
+    RF_OUT_LEVEL,
+    RI_EXIT_ORDER,
+    RI_OUT_ASSET,
+    RI_OUT_ORIGIN,
+    RI_OUT_TYPE,
+    RI_SCRATCH_IDS,
+    S_DAILY_LIMIT,
+    S_DRAWDOWN_LIMIT,
+    S_EQUITY,
+    S_HALT,
+    S_MONTH_VOLUME,
+    S_RULES_ON,
+    Account,
+    Bar,
+    Book,
+    Market,
+    RuleState,
+    Settings,
+)
+from .step import fill_orders
+
+TIMING_NEXT_CLOSE = FillTiming.next_close
+TIMING_SAME_CLOSE = FillTiming.same_close
+
+
+@inlined
+def _row(field: np.ndarray, t: int) -> np.ndarray:
+    """Bar ``t`` of a field; a field the feed lacks is one row of NaN, shared by every bar."""
+    row: np.ndarray = field[t] if field.shape[0] > 1 else field[0]
+    return row
+
+
+@inlined
+def bar_rows(m: Market, t: int) -> Bar:
+    """The rows of bar ``t``, one per field."""
+    return Bar(
+        _row(m.open, t), _row(m.high, t), _row(m.low, t), m.close[t], _row(m.volume, t),
+        _row(m.bid, t), _row(m.ask, t), _row(m.spread, t), _row(m.volatility, t),
+    )  # fmt: skip
+
+
+@folded
+def open_phase(
+    t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
+) -> None:
+    """Everything bar ``t`` does before its decisions (steps 1 to 5 above), in the order of
+    ``OPEN_STEPS``."""
+    start_bar(t, s, m, book, acc, rs, rec)
+    fill_open(t, s, m, book, acc, rs, rec)
+    apply_rules(t, s, m, book, acc, rs, rec)
+    fill_next_close(t, s, m, book, acc, rs, rec)
+    mark_bar(t, s, m, book, acc, rs, rec)
+    margin_calls(t, s, m, book, acc, rs, rec)
+    halts(t, s, m, book, acc, rs, rec)
+
+
+@leaf
+def open_plain(
+    t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
+) -> None:
+    """``open_phase`` for a run with none of the optional steps (``open_steps``): no position
+    rules, no next-close fills, a cash account, no halts. Compiled alone, it spares the event
+    driver's first run the compile of the steps its run never takes."""
+    start_bar(t, s, m, book, acc, rs, rec)
+    fill_open(t, s, m, book, acc, rs, rec)
+    track_extremes(t, s, m, book, acc, rs, rec)
+    mark_bar(t, s, m, book, acc, rs, rec)
+
+
+@folded
+def start_bar(
+    t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
+) -> None:
+    """Resets of a new month, day and bar; financing since the previous bar."""
+    if m.new_month[t]:
+        acc.scalars[S_MONTH_VOLUME] = 0.0
+    if s.max_participation > 0.0:
+        acc.assets[A_VOLUME_USED][:] = 0.0
+    if m.new_day[t]:
+        start_day(acc.scalars[S_HALT : S_HALT + H_WIDTH], acc.scalars[S_EQUITY])
+    if t > 0 and s.financing:
+        rec[REC_BORROW, t], rec[REC_INTEREST, t] = accrue_financing(m.years[t], s, acc)
+
+
+@folded
+def fill_open(
+    t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
+) -> None:
+    """Orders from earlier bars fill at the open, or at their level inside the bar."""
+    n_open = book.counts[C_OPEN]
+    if n_open:
+        first = book.counts[C_FILLS]
+        book.counts[C_OPEN] = fill_orders(
+            t, PHASE_OPEN, s.market_at_open, s.stops_on_entry_bar, book.open_ids, n_open, s,
+            bar_rows(m, t), book, acc,
+        )  # fmt: skip
+        track_entries(book.fills, first, book.counts[C_FILLS], book.orders, rs, False)
+
+
+@folded
+def apply_rules(
+    t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
+) -> None:
+    """Exit the positions whose rules this bar triggers, then fold the bar into the positions'
+    best prices.
+
+    Each exit becomes an order (a stop at its level, a limit at a take-profit, a market order at
+    the open) that fills alone, now, like any other, costs included; what a volume cap leaves of
+    it joins the book's open orders."""
+    bar = bar_rows(m, t)
+    positions = acc.assets[A_POSITION]
+    if acc.scalars[S_RULES_ON] != 0.0:
+        count = evaluate_position_rules(t, s, bar, positions, book.orders, rs)
+        if count:
+            ids = rs.ints[RI_SCRATCH_IDS]
+            book.counts[C_ORDERS] = add_exit_orders(
+                count, rs.ints[RI_OUT_ASSET], rs.ints[RI_OUT_TYPE], rs.floats[RF_OUT_LEVEL],
+                rs.ints[RI_OUT_ORIGIN], t, positions, acc.assets[A_PENDING],
+                rs.ints[RI_EXIT_ORDER], book.orders, book.counts[C_ORDERS], ids,
+            )  # fmt: skip
+            first = book.counts[C_FILLS]
+            kept = fill_orders(t, PHASE_OPEN, True, False, ids, count, s, bar, book, acc)
+            track_entries(book.fills, first, book.counts[C_FILLS], book.orders, rs, False)
+            n_open = book.counts[C_OPEN]
+            for k in range(kept):  # a loop: slice assignment needs reference counting
+                book.open_ids[n_open + k] = ids[k]
+            book.counts[C_OPEN] = n_open + kept
+    # Extremes are kept even without rules: rules set later measure from the best price since
+    # entry.
+    update_extremes(bar, positions, rs, s.trail_basis)
+
+
+@folded
+def track_extremes(
+    t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
+) -> None:
+    """``apply_rules`` without position rules: only the positions' best prices take in the
+    bar."""
+    update_extremes(bar_rows(m, t), acc.assets[A_POSITION], rs, s.trail_basis)
+
+
+@folded
+def fill_next_close(
+    t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
+) -> None:
+    """Zipline's daily mode: market orders from earlier bars fill at this close."""
+    if s.fill_timing == TIMING_NEXT_CLOSE and book.counts[C_OPEN]:
+        fill_close(t, s, m, book, acc, rs)
+
+
+@folded
+def fill_close(t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState) -> None:
+    """The close's fill step (market orders only), then the entries it made."""
+    n_open = book.counts[C_OPEN]
+    if n_open:
+        first = book.counts[C_FILLS]
+        book.counts[C_OPEN] = fill_orders(
+            t, PHASE_CLOSE, s.market_at_open, s.stops_on_entry_bar, book.open_ids, n_open, s,
+            bar_rows(m, t), book, acc,
+        )  # fmt: skip
+        track_entries(book.fills, first, book.counts[C_FILLS], book.orders, rs, True)
+
+
+@folded
+def mark_bar(
+    t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
+) -> None:
+    """Mark at the close and record the bar; the equity peak (for a drawdown halt, set now or
+    later) takes in the mark."""
+    equity = mark_to_market(t, m.close[t], acc, rec)
+    acc.scalars[S_EQUITY] = equity
+    acc.scalars[S_HALT + H_PEAK] = max(acc.scalars[S_HALT + H_PEAK], equity)
+
+
+@folded
+def margin_calls(
+    t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
+) -> None:
+    """A margin account below its maintenance margin at the mark orders positions out."""
+    if not s.cash_account:
+        margin_call(t, acc.scalars[S_EQUITY], rec[REC_GROSS, t], O_MARGIN_CALL, s, book, acc)
+
+
+@folded
+def halts(
+    t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
+) -> None:
+    """The portfolio halts (drawdown, daily loss) at the mark."""
+    check_halts(t, acc.scalars[S_EQUITY], book, acc)
+
+
+@folded
+def close_phase(
+    t: int,
+    s: Settings,
+    m: Market,
+    book: Book,
+    acc: Account,
+    rs: RuleState,
+    rec: np.ndarray,
+    final: bool,
+) -> None:
+    """Same-bar mode: this bar's decisions fill at its close, and the bar is recorded again.
+    ``final`` fills at the close whatever the timing, and records the bar again (a run that
+    ends flat: the engine has ordered every position out)."""
+    if not (final or s.fill_timing == TIMING_SAME_CLOSE):
+        return
+    first = book.counts[C_FILLS]
+    fill_close(t, s, m, book, acc, rs)
+    if final or book.counts[C_FILLS] > first:
+        acc.scalars[S_EQUITY] = mark_to_market(t, m.close[t], acc, rec)
+
+
+# The steps of ``open_phase``, in its order (a test checks it against ``open_phase``'s body).
+OPEN_STEPS = (start_bar, fill_open, apply_rules, fill_next_close, mark_bar, margin_calls, halts)
+
+
+def open_steps(s: Settings, acc: Account, *, one_by_one: bool = False) -> tuple[Any, ...]:
+    """The compiled steps the event driver calls from Python for bar's open phase, in
+    ``OPEN_STEPS`` order, leaving out those the run's settings make no-ops: numba compiles
+    every kernel a called kernel reaches, so a run without rules, margin or halts would
+    otherwise compile them all on its first run. ``(open_plain,)`` when none is needed and
+    ``one_by_one`` (a strategy's ``on_fill`` sees each step's fills) is off.
+
+    Example:
+        >>> steps = open_steps(broker.kernel_state.settings, broker.kernel_state.account)
+        >>> steps == (open_plain,)  # doctest: +SKIP
+        True
+    """
+    rules = acc.scalars[S_RULES_ON] != 0.0
+    limits = acc.scalars[S_DRAWDOWN_LIMIT], acc.scalars[S_DAILY_LIMIT]
+    wanted = {
+        apply_rules: rules,
+        fill_next_close: s.fill_timing == TIMING_NEXT_CLOSE,
+        margin_calls: not s.cash_account,
+        halts: not (np.isnan(limits[0]) and np.isnan(limits[1])),
+    }
+    if not one_by_one and not any(wanted.values()):
+        return (open_plain,)
+    # Without rules the rules step still keeps the positions' best prices.
+    return tuple(
+        kernel if wanted.get(kernel, True) else track_extremes
+        for kernel in OPEN_STEPS
+        if wanted.get(kernel, True) or kernel is apply_rules
+    )

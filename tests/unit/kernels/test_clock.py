@@ -1,0 +1,62 @@
+"""The open phase's step order is written once (``OPEN_STEPS``): the compiled ``open_phase``,
+the plain ``open_plain`` and the event driver's step list all follow it."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import textwrap
+
+import numpy as np
+
+from ml4t.backtest import BacktestConfig, Broker
+from ml4t.backtest.kernels import clock
+from ml4t.backtest.kernels.state import S_DRAWDOWN_LIMIT, S_RULES_ON, KernelState
+
+
+def _calls(kernel: object) -> list[str]:
+    """The names of the functions a kernel's body calls, in order."""
+    source = textwrap.dedent(inspect.getsource(kernel.py_func))  # type: ignore[attr-defined]
+    body = ast.parse(source).body[0]
+    return [
+        node.value.func.id
+        for node in body.body  # type: ignore[attr-defined]
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+    ]
+
+
+def _names(steps: tuple[object, ...]) -> list[str]:
+    return [s.py_func.__name__ for s in steps]  # type: ignore[attr-defined]
+
+
+def test_open_phase_calls_the_steps_in_open_steps_order() -> None:
+    assert _calls(clock.open_phase) == _names(clock.OPEN_STEPS)
+
+
+def test_open_plain_is_the_open_steps_without_the_optional_ones() -> None:
+    # The rules step without rules keeps only the best prices (track_extremes).
+    expected = ["start_bar", "fill_open", "track_extremes", "mark_bar"]
+    assert _calls(clock.open_plain) == expected
+
+
+def _state(**config: object) -> KernelState:
+    broker = Broker(np.array(["A", "B"]), BacktestConfig(**config))  # type: ignore[arg-type]
+    return broker.kernel_state
+
+
+def test_a_plain_cash_run_calls_only_open_plain() -> None:
+    state = _state()
+    assert clock.open_steps(state.settings, state.account) == (clock.open_plain,)
+
+
+def test_steps_one_by_one_follow_open_steps_and_skip_what_is_unset() -> None:
+    state = _state()
+    steps = clock.open_steps(state.settings, state.account, one_by_one=True)
+    assert _names(steps) == ["start_bar", "fill_open", "track_extremes", "mark_bar"]
+
+
+def test_rules_next_close_margin_and_halts_add_their_steps_in_order() -> None:
+    state = _state(account="margin", fill_timing="next_close")
+    state.account.scalars[S_RULES_ON] = 1.0
+    state.account.scalars[S_DRAWDOWN_LIMIT] = 0.2
+    assert clock.open_steps(state.settings, state.account) == clock.OPEN_STEPS
