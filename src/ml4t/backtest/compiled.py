@@ -42,7 +42,7 @@ from .errors import ConfigError, OrderWarning
 from .execution.commission import COMMISSION_PYTHON
 from .execution.slippage import SLIPPAGE_PYTHON, slippage_table
 from .kernels import driver
-from .kernels.state import REC_CASH, REC_POSITIONS_VALUE, REC_WIDTH
+from .kernels.state import REC_CASH, REC_POSITIONS_VALUE, REC_WIDTH, S_KEEP_EXTREMES
 from .results.result import BacktestResult
 from .risk.portfolio import PortfolioRule
 from .risk.position import PositionRule
@@ -277,6 +277,8 @@ def _run(
     if position_rules is not None:
         broker.set_position_rules(position_rules)
     broker.set_portfolio_rules(portfolio_rules)
+    # Rules cannot change during a compiled run: without any, no best price is ever read.
+    broker.kernel_state.account.scalars[S_KEEP_EXTREMES] = 0.0
 
     n_bars = feed.n_bars
     clock = Calendar(feed)

@@ -61,6 +61,7 @@ from .state import (
     S_DRAWDOWN_LIMIT,
     S_EQUITY,
     S_HALT,
+    S_KEEP_EXTREMES,
     S_MONTH_VOLUME,
     S_RULES_ON,
     Account,
@@ -178,9 +179,10 @@ def apply_rules(
             for k in range(kept):  # a loop: slice assignment needs reference counting
                 book.open_ids[n_open + k] = ids[k]
             book.counts[C_OPEN] = n_open + kept
-    # Extremes are kept even without rules: rules set later measure from the best price since
-    # entry.
-    update_extremes(bar, positions, rs, s.trail_basis)
+    # Extremes are kept even without rules where rules may be set later (they measure from the
+    # best price since entry); the compiled driver's rules are fixed for its run.
+    if acc.scalars[S_RULES_ON] != 0.0 or acc.scalars[S_KEEP_EXTREMES] != 0.0:
+        update_extremes(bar, positions, rs, s.trail_basis)
 
 
 @folded

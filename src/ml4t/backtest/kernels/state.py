@@ -178,7 +178,10 @@ S_RULES_ON: Final = 16  # 1 when any position rule is set
 # Scratch of the fill step: the account's exposure as its fills move it (``accounts.M_*``, six
 # values), kept here so the step allocates nothing.
 S_MARKS: Final = 17
-S_WIDTH: Final = 23
+# 1 while positions' best prices are kept for rules set later (the event driver, whose strategy
+# may set rules mid-run); the compiled driver's rules are fixed, so it keeps them only with rules.
+S_KEEP_EXTREMES: Final = 23
+S_WIDTH: Final = 24
 
 A_POSITION: Final = 0
 A_PENDING: Final = 1  # signed quantities of market orders still working
@@ -252,6 +255,7 @@ def new_account(
     scalars[S_HALT + H_DAY_START] = scalars[S_HALT + H_PEAK] = initial_cash
     scalars[S_LIMITS : S_LIMITS + 4] = np.nan
     scalars[S_DAILY_LIMIT] = scalars[S_DRAWDOWN_LIMIT] = np.nan
+    scalars[S_KEEP_EXTREMES] = 1.0
     assets = np.zeros((A_WIDTH, n_assets))
     assets[A_LAST_PRICE] = np.nan
     assets[A_BORROW_RATE] = borrow_rate
