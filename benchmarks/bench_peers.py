@@ -537,7 +537,7 @@ def goals(t: dict[str, dict[str, Timing]], rss_peaks: dict[str, float]) -> list[
 
     ev, comp, vbt = r[VECTORIZED].best, r[COMPILED].best, r[VECTORBT].best
     rate = 1.26 / ev
-    out = ["## Goals (issue 6), random entries and exits, 500 x 2520", ""]
+    out = ["## Speed goals (issues 6 and 14), random entries and exits, 500 x 2520", ""]
     out.append(
         f"- Event driver, vectorized strategy: {rate:.1f} M asset-bars/s (goal > 10: "
         f"{met(rate > 10)}); {vbt / ev:.2f}x VectorBT's speed (goal > 1: {met(vbt > ev)})"

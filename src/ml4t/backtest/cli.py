@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -27,114 +28,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Event-driven backtesting for machine-learning trading strategies.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser(
-        "demo",
-        help="run a top-N model-score strategy on the bundled synthetic universe",
-        description=(
-            "Run a top-N strategy on a synthetic universe with a noisy predictive score, print "
-            "the summary and save the results.\n\nexample:\n"
-            "  ml4t-backtest demo --assets 200 --bars 2520 --out results/demo"
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    demo.add_argument("--assets", type=int, default=100, help="number of assets (default 100)")
-    demo.add_argument("--bars", type=int, default=1260, help="number of daily bars (default 1260)")
-    demo.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
-    demo.add_argument("--top", type=int, default=10, help="assets held (default 10)")
-    demo.add_argument("--every", type=int, default=5, help="rebalance every N bars (default 5)")
-    demo.add_argument(
-        "--out", default="results/demo", help="folder for the results (default results/demo)"
-    )
-    demo.add_argument("--quiet", action="store_true", help="no progress bar")
-    demo.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
-    run = sub.add_parser(
-        "run",
-        help="run a backtest described by a YAML file",
-        description=(
-            "Run the backtest a YAML file describes (data, strategy, config, rules, output), "
-            "print its summary and write Parquet results, the resolved config and report.html "
-            "to its output folder.\n\nexample:\n"
-            "  ml4t-backtest run examples/configs/ml_topn.yaml --out results/topn"
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    run.add_argument("config", help="the backtest's YAML file")
-    run.add_argument("--out", help="results folder (default: the file's 'output' key)")
-    run.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
-    run.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    run.add_argument("--store", help="also record the run in this run store (a DuckDB file)")
-    run.add_argument(
-        "--benchmark",
-        metavar="ASSET",
-        help="an asset of the data, or equal_weight (a buy-and-hold of every asset, 1/N each): "
-        "the metrics get alpha and beta, the report draws it (default: the file's 'benchmark')",
-    )
-    run.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
-    sweep = sub.add_parser(
-        "sweep",
-        help="run a YAML backtest once per combination of its grid section",
-        description=(
-            "Run the backtest a YAML file describes once per combination of its 'grid' section "
-            "(dotted paths into the file, each with a list of values), on local processes or a "
-            "Dask cluster, and print one row per run with its parameters and metrics.\n\n"
-            "example grid section:\n"
-            "  grid:\n"
-            "    strategy.params.n: [5, 10, 20]\n"
-            "    config.commission: [0.0005, 0.001]\n\n"
-            "example:\n"
-            "  ml4t-backtest sweep examples/configs/ml_topn_sweep.yaml --store runs.duckdb"
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    sweep.add_argument("config", help="the backtest's YAML file, with a grid section")
-    sweep.add_argument("--dask", help="a Dask scheduler address, host:port (default: local)")
-    sweep.add_argument("--store", help="record every run in this run store (a DuckDB file)")
-    sweep.add_argument("--out", help="also write the table to this Parquet file")
-    sweep.add_argument("--quiet", action="store_true", help="no progress bar, no table")
-    sweep.add_argument("--json", action="store_true", help="print the table as JSON rows")
-    runs = sub.add_parser(
-        "runs",
-        help="list, show and compare runs in a run store",
-        description=(
-            "Read the run store (a DuckDB file written by run --store, sweep --store, or the "
-            "Python API).\n\nexamples:\n"
-            "  ml4t-backtest runs list\n"
-            "  ml4t-backtest runs show 12\n"
-            "  ml4t-backtest runs compare 12 15 --store research/runs.duckdb"
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    runs.add_argument("action", choices=["list", "show", "compare"], help="what to print")
-    runs.add_argument("ids", nargs="*", type=int, help="run ids (show: one; compare: two or more)")
-    runs.add_argument(
-        "--store", default="runs.duckdb", help="the DuckDB file (default runs.duckdb)"
-    )
-    runs.add_argument("--json", action="store_true", help="print JSON")
-    report = sub.add_parser(
-        "report",
-        help="rebuild the HTML report of saved results",
-        description=(
-            "Rebuild report.html from a results folder written by `run` (or result.save).\n\n"
-            "example:\n  ml4t-backtest report results/ml_topn"
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    report.add_argument("results", help="the results folder")
-    report.add_argument("--out", help="where to write it (default RESULTS/report.html)")
-    validate = sub.add_parser(
-        "validate",
-        help="run the parity suite against VectorBT and Backtrader and print the table",
-        description=(
-            "Run every parity scenario in the peer frameworks and here (with the matching "
-            "preset) and print: scenario, framework, our final value, theirs, the difference, "
-            "and how many fills matched. Needs the 'validation' extra (vectorbt, backtrader)."
-            "\n\nexample:\n  ml4t-backtest validate --framework backtrader"
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    validate.add_argument("--framework", action="append", help="only this peer (repeatable)")
-    validate.add_argument("--scenario", action="append", help="only this scenario (repeatable)")
-    validate.add_argument("--json", action="store_true", help="print JSON rows")
+    _add_demo_command(sub)
+    _add_run_command(sub)
+    _add_sweep_command(sub)
+    _add_runs_command(sub)
+    _add_report_command(sub)
+    _add_validate_command(sub)
     args = parser.parse_args(argv)
 
     try:
@@ -162,6 +61,132 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         raise
     return 1
+
+
+def _add_demo_command(sub: Any) -> None:
+    demo = sub.add_parser(
+        "demo",
+        help="run a top-N model-score strategy on the bundled synthetic universe",
+        description=(
+            "Run a top-N strategy on a synthetic universe with a noisy predictive score, print "
+            "the summary and save the results.\n\nexample:\n"
+            "  ml4t-backtest demo --assets 200 --bars 2520 --out results/demo"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    demo.add_argument("--assets", type=int, default=100, help="number of assets (default 100)")
+    demo.add_argument("--bars", type=int, default=1260, help="number of daily bars (default 1260)")
+    demo.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    demo.add_argument("--top", type=int, default=10, help="assets held (default 10)")
+    demo.add_argument("--every", type=int, default=5, help="rebalance every N bars (default 5)")
+    demo.add_argument(
+        "--out", default="results/demo", help="folder for the results (default results/demo)"
+    )
+    demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    demo.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
+
+
+def _add_run_command(sub: Any) -> None:
+    run = sub.add_parser(
+        "run",
+        help="run a backtest described by a YAML file",
+        description=(
+            "Run the backtest a YAML file describes (data, strategy, config, rules, output), "
+            "print its summary and write Parquet results, the resolved config and report.html "
+            "to its output folder.\n\nexample:\n"
+            "  ml4t-backtest run examples/configs/ml_topn.yaml --out results/topn"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("config", help="the backtest's YAML file")
+    run.add_argument("--out", help="results folder (default: the file's 'output' key)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
+    run.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    run.add_argument("--store", help="also record the run in this run store (a DuckDB file)")
+    run.add_argument(
+        "--benchmark",
+        metavar="ASSET",
+        help="an asset of the data, or equal_weight (a buy-and-hold of every asset, 1/N each): "
+        "the metrics get alpha and beta, the report draws it (default: the file's 'benchmark')",
+    )
+    run.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
+
+
+def _add_sweep_command(sub: Any) -> None:
+    sweep = sub.add_parser(
+        "sweep",
+        help="run a YAML backtest once per combination of its grid section",
+        description=(
+            "Run the backtest a YAML file describes once per combination of its 'grid' section "
+            "(dotted paths into the file, each with a list of values), on local processes or a "
+            "Dask cluster, and print one row per run with its parameters and metrics.\n\n"
+            "example grid section:\n"
+            "  grid:\n"
+            "    strategy.params.n: [5, 10, 20]\n"
+            "    config.commission: [0.0005, 0.001]\n\n"
+            "example:\n"
+            "  ml4t-backtest sweep examples/configs/ml_topn_sweep.yaml --store runs.duckdb"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sweep.add_argument("config", help="the backtest's YAML file, with a grid section")
+    sweep.add_argument("--dask", help="a Dask scheduler address, host:port (default: local)")
+    sweep.add_argument("--store", help="record every run in this run store (a DuckDB file)")
+    sweep.add_argument("--out", help="also write the table to this Parquet file")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar, no table")
+    sweep.add_argument("--json", action="store_true", help="print the table as JSON rows")
+
+
+def _add_runs_command(sub: Any) -> None:
+    runs = sub.add_parser(
+        "runs",
+        help="list, show and compare runs in a run store",
+        description=(
+            "Read the run store (a DuckDB file written by run --store, sweep --store, or the "
+            "Python API).\n\nexamples:\n"
+            "  ml4t-backtest runs list\n"
+            "  ml4t-backtest runs show 12\n"
+            "  ml4t-backtest runs compare 12 15 --store research/runs.duckdb"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    runs.add_argument("action", choices=["list", "show", "compare"], help="what to print")
+    runs.add_argument("ids", nargs="*", type=int, help="run ids (show: one; compare: two or more)")
+    runs.add_argument(
+        "--store", default="runs.duckdb", help="the DuckDB file (default runs.duckdb)"
+    )
+    runs.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _add_report_command(sub: Any) -> None:
+    report = sub.add_parser(
+        "report",
+        help="rebuild the HTML report of saved results",
+        description=(
+            "Rebuild report.html from a results folder written by `run` (or result.save).\n\n"
+            "example:\n  ml4t-backtest report results/ml_topn"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    report.add_argument("results", help="the results folder")
+    report.add_argument("--out", help="where to write it (default RESULTS/report.html)")
+
+
+def _add_validate_command(sub: Any) -> None:
+    validate = sub.add_parser(
+        "validate",
+        help="run the parity suite against VectorBT and Backtrader and print the table",
+        description=(
+            "Run every parity scenario in the peer frameworks and here (with the matching "
+            "preset) and print: scenario, framework, our final value, theirs, the difference, "
+            "and how many fills matched. Needs the 'validation' extra (vectorbt, backtrader)."
+            "\n\nexample:\n  ml4t-backtest validate --framework backtrader"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    validate.add_argument("--framework", action="append", help="only this peer (repeatable)")
+    validate.add_argument("--scenario", action="append", help="only this scenario (repeatable)")
+    validate.add_argument("--json", action="store_true", help="print JSON rows")
 
 
 _OVERWRITE_HELP = (

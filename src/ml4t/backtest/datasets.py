@@ -132,20 +132,6 @@ def synthetic_universe(
         keep = ~missing
     score = _standardise_rows(score, keep)
 
-    flat_keep = None if keep is None else keep.ravel()
-    timestamps = np.repeat(dates.astype("datetime64[us]"), N)
-    asset_index = np.tile(np.arange(N, dtype=np.uint32), T)
-    if flat_keep is not None:
-        timestamps = timestamps[flat_keep]
-        asset_index = asset_index[flat_keep]
-    digits = max(4, len(str(N - 1)))
-    names = pl.Series("asset", [f"A{i:0{digits}d}" for i in range(N)], dtype=pl.String)
-
-    columns: list[pl.Series] = [
-        pl.Series("timestamp", timestamps, dtype=pl.Datetime("us")),
-        names.gather(asset_index),
-    ]
-    del timestamps, asset_index
     arrays = {
         "open": open_,
         "high": high,
@@ -157,6 +143,31 @@ def synthetic_universe(
         "volatility_20": volatility_20,
     }
     del open_, high, low, close, volume, score, momentum_20, volatility_20
+    return _long_frame(dates, N, keep, arrays)
+
+
+def _long_frame(
+    dates: NDArray[np.datetime64],
+    N: int,
+    keep: NDArray[np.bool_] | None,
+    arrays: dict[str, NDArray[np.float64]],
+) -> pl.DataFrame:
+    """The long frame of ``[T, N]`` arrays (emptied from ``arrays`` as they are placed), rows
+    sorted by (timestamp, asset), without the cells ``keep`` drops."""
+    flat_keep = None if keep is None else keep.ravel()
+    timestamps = np.repeat(dates.astype("datetime64[us]"), N)
+    asset_index = np.tile(np.arange(N, dtype=np.uint32), len(dates))
+    if flat_keep is not None:
+        timestamps = timestamps[flat_keep]
+        asset_index = asset_index[flat_keep]
+    digits = max(4, len(str(N - 1)))
+    names = pl.Series("asset", [f"A{i:0{digits}d}" for i in range(N)], dtype=pl.String)
+
+    columns: list[pl.Series] = [
+        pl.Series("timestamp", timestamps, dtype=pl.Datetime("us")),
+        names.gather(asset_index),
+    ]
+    del timestamps, asset_index
     # Polars wraps a contiguous float64 array without copying; with missing bars each array
     # is compacted and released one at a time, so at most one extra (T, N) copy is alive.
     for name in list(arrays):

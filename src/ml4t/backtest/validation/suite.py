@@ -259,30 +259,25 @@ def _zl_run(
 
 
 def _scenarios() -> list[Scenario]:
+    return _vectorbt_scenarios() + _backtrader_scenarios() + _zipline_scenarios()
+
+
+def _signal_market(
+    n_assets: int, n_bars: int, seed: int, *, zipline: bool = False
+) -> tuple[Market, Any, Any]:
+    """A market and its moving-average crossover entries and exits."""
+    market = Market(n_assets, n_bars, seed, zipline=zipline)
+    entries, exits = ma_cross(market.arrays()["close"])
+    return market, entries, exits
+
+
+def _vectorbt_scenarios() -> list[Scenario]:
     one = Market(1, 500, 1)
     stress = Market(1, 2500, 7)
     wide = Market(25, 300, 3)
     hundred = Market(100, 252, 5)
     sl, tp = StopLoss(0.03), TakeProfit(0.05)
     vbt = "vectorbt"
-    btr = "backtrader"
-
-    def sig(m: Market) -> tuple[Any, Any]:
-        return ma_cross(m.arrays()["close"])
-
-    e1, x1 = sig(one)
-    e2, x2 = sig(stress)
-    ib = PerShareCommission(0.01, minimum=1.0)
-    zone = Market(1, 500, 1, zipline=True)
-    zstress = Market(1, 2500, 7, zipline=True)
-    ze, zx = sig(zone)
-    ze2, zx2 = sig(zstress)
-    zl = "zipline"
-    zipline_no_orders = (
-        "Zipline's daily mode triggers and fills stop and limit orders on the session close "
-        "only (its blotter never reads the open, high or low); our levels meet the bar's "
-        "range and no setting reproduces close-only triggers (a presets.md gap)"
-    )
     return [
         Scenario("ma_crossover", vbt, lambda: _vbt_signals(one)),
         Scenario("percent_commission", vbt, lambda: _vbt_signals(one, fees=0.001)),
@@ -331,6 +326,15 @@ def _scenarios() -> list[Scenario]:
         ),
         Scenario("limit_entries", vbt, None, "the open-source from_signals has no limit orders"),
         Scenario("bracket_orders", vbt, None, "no bracket orders (stops are sl_stop/tp_stop)"),
+    ]
+
+
+def _backtrader_scenarios() -> list[Scenario]:
+    one, e1, x1 = _signal_market(1, 500, 1)
+    stress, e2, x2 = _signal_market(1, 2500, 7)
+    ib = PerShareCommission(0.01, minimum=1.0)
+    btr = "backtrader"
+    return [
         Scenario("ma_crossover", btr, lambda: _bt_run(one, signal_plan(e1, x1, 50))),
         Scenario(
             "percent_commission",
@@ -374,6 +378,20 @@ def _scenarios() -> list[Scenario]:
             btr,
             lambda: _bt_run(stress, signal_plan(e2, x2, 50), commission=0.001),
         ),
+    ]
+
+
+def _zipline_scenarios() -> list[Scenario]:
+    zone, ze, zx = _signal_market(1, 500, 1, zipline=True)
+    zstress, ze2, zx2 = _signal_market(1, 2500, 7, zipline=True)
+    ib = PerShareCommission(0.01, minimum=1.0)
+    zl = "zipline"
+    zipline_no_orders = (
+        "Zipline's daily mode triggers and fills stop and limit orders on the session close "
+        "only (its blotter never reads the open, high or low); our levels meet the bar's "
+        "range and no setting reproduces close-only triggers (a presets.md gap)"
+    )
+    return [
         Scenario("ma_crossover", zl, lambda: _zl_run(zone, signal_plan(ze, zx, 50))),
         Scenario(
             "percent_commission",
