@@ -782,6 +782,18 @@ class Broker:
         self._market = market
         self._records = records
 
+    def phase_kernels(self, *, one_by_one: bool = False) -> tuple[Callable[..., None], ...]:
+        """Engine: the compiled steps this run's open phase calls from Python (with its settings
+        and rules as they are now), then the close phase; what a first run compiles.
+
+        Example:
+            >>> broker.phase_kernels()  # doctest: +SKIP
+            (CPUDispatcher(<function open_plain ...>), CPUDispatcher(<function close_phase ...>))
+        """
+        state = self.kernel_state
+        steps = clock.open_steps(state.settings, state.account, one_by_one=one_by_one)
+        return (*steps, clock.close_phase)
+
     def open_phase(self, bar: int, on_fills: FillRange | None = None) -> None:
         """Engine: everything bar ``bar`` does before the strategy decides (``kernels.clock``):
         fills at the open, position rules, next-close fills, the mark, margin calls and halts.

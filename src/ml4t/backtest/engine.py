@@ -30,7 +30,6 @@ from .data.feed import DataFeed
 from .data.view import BarView
 from .errors import ConfigError, StrategyError
 from .execution.slippage import slippage_table
-from .kernels.clock import open_plain
 from .kernels.jit import COMPILING_NOTICE, needs_compile
 from .kernels.records import O_FOLD_END, ORIGIN_NAMES
 from .kernels.state import REC_WIDTH
@@ -114,7 +113,9 @@ class Engine:
         bar_progress = tqdm(
             total=n_bars, delay=1.0, disable=not progress, unit="bar", desc="backtest", leave=False
         )
-        compiling = progress and needs_compile(open_plain)
+        compiling = progress and needs_compile(
+            *broker.phase_kernels(one_by_one=on_fills is not None)
+        )
         if compiling:
             tqdm.write(f"backtest: {COMPILING_NOTICE}", file=sys.stderr)
         try:

@@ -186,3 +186,16 @@ def test_a_folded_kernel_called_from_a_kernel_compiles_no_kernel_of_its_own():
     bump(a, 1.0)  # from Python it compiles alone
     assert a[0] == 6.0
     assert len(bump.signatures) == 1
+
+
+def test_the_compile_notice_looks_at_every_step_the_run_calls(make_feed, monkeypatch):
+    from ml4t.backtest.risk import StopLoss
+    from ml4t.backtest.kernels import clock
+
+    asked: list[object] = []
+    monkeypatch.setattr(engine, "needs_compile", lambda *kernels: asked.extend(kernels) or False)
+    feed = make_feed({"A": [(10.0, 10.0), (10.0, 11.0)]})
+    Engine(feed, Idle(), position_rules=StopLoss(0.05)).run(progress=True)
+    # A run with position rules calls the rules step: a first run compiles it too.
+    assert clock.apply_rules in asked
+    assert clock.close_phase in asked
