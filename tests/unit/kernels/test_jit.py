@@ -189,8 +189,8 @@ def test_a_folded_kernel_called_from_a_kernel_compiles_no_kernel_of_its_own():
 
 
 def test_the_compile_notice_looks_at_every_step_the_run_calls(make_feed, monkeypatch):
-    from ml4t.backtest.risk import StopLoss
     from ml4t.backtest.kernels import clock
+    from ml4t.backtest.risk import StopLoss
 
     asked: list[object] = []
     monkeypatch.setattr(engine, "needs_compile", lambda *kernels: asked.extend(kernels) or False)
