@@ -261,3 +261,19 @@ def test_a_negative_spread_column_read_by_the_model_is_a_data_error_naming_it():
     data = feed(spread=[0.2, -5.0, 0.2])
     with pytest.raises(DataError, match=r"column 'spread'.* is -5.0 for asset A at 2024-01-02"):
         run(data, {}, slippage=SpreadSlippage())
+
+
+def test_crossed_quotes_the_model_reads_are_a_warning_naming_asset_and_time():
+    # Bar 1's bid is above its ask: half of a negative spread is charged as 0.
+    quotes = feed(bid=[99.8, 100.4, 99.9], ask=[100.2, 100.0, 100.1])
+    with pytest.warns(DataWarning, match=r"crossed quotes on 1 bars .*asset A at 2024-01-02"):
+        result, _ = run(
+            quotes, {0: lambda b, d: b.submit_order("A", 10)}, slippage=SpreadSlippage()
+        )
+    assert result.fills["price"].to_list() == [100.0]  # the open, no spread paid
+
+
+def test_quotes_a_model_does_not_read_are_not_checked_for_crossing(recwarn):
+    quotes = feed(bid=[99.8, 100.4, 99.9], ask=[100.2, 100.0, 100.1])
+    run(quotes, {0: lambda b, d: b.submit_order("A", 10)}, slippage=FixedBpsSlippage(10))
+    assert not [w for w in recwarn if issubclass(w.category, DataWarning)]

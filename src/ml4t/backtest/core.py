@@ -96,7 +96,8 @@ def check_slippage(feed: DataFeed, models: Sequence[SlippageModel]) -> None:
 
     A model needing a column the feed lacks is a ``ConfigError``. A spread or volatility
     column a model reads with a value outside its unit's range (``_QUOTE_RANGES``) on a bar
-    the asset trades is a ``DataError`` naming column, asset and timestamp. A column it needs
+    the asset trades is a ``DataError`` naming column, asset and timestamp; crossed quotes (bid
+    above ask) are a ``DataWarning``, as fills there pay no spread. A column it needs
     that is NaN on bars where the asset has a price is a ``DataWarning``: the model cannot
     price a fill there, so orders on those bars wait for one it can price, which the user
     should know before reading the results.
@@ -115,6 +116,7 @@ def check_slippage(feed: DataFeed, models: Sequence[SlippageModel]) -> None:
             has_bar = ~np.isnan(feed.array("close"))
         cols = np.asarray(ids)
         _check_quote_ranges(feed, model, groups, cols, has_bar[:, cols])
+        _warn_crossed_quotes(feed, model, groups, cols, has_bar[:, cols])
         priced = np.zeros((feed.n_bars, len(ids)), dtype=bool)
         for group in groups:
             present = np.ones_like(priced)
@@ -162,6 +164,37 @@ def _check_quote_ranges(
                 "is something else, name the model's source explicitly (a constant, or "
                 "another column)"
             )
+
+
+def _warn_crossed_quotes(
+    feed: DataFeed,
+    model: SlippageModel,
+    groups: list[tuple[str, ...]],
+    cols: NDArray[np.intp],
+    has_bar: NDArray[np.bool_],
+) -> None:
+    """A ``DataWarning`` when the bid and ask ``model`` reads cross (bid above ask) on bars the
+    asset trades: the spread there is negative, and half of it is charged as 0, so fills on those
+    bars pay no spread at all."""
+    read = {column for group in groups for column in group}
+    named = model.quote_columns()
+    bid_column, ask_column = named.get("bid", "bid"), named.get("ask", "ask")
+    if bid_column not in read or ask_column not in read:
+        return
+    bid, ask = feed.array(bid_column)[:, cols], feed.array(ask_column)[:, cols]
+    with np.errstate(invalid="ignore"):
+        crossed = has_bar & (bid > ask)
+    if crossed.any():
+        t, k = np.argwhere(crossed)[0]
+        warnings.warn(
+            f"{model!r} reads crossed quotes on {int(crossed.sum())} bars ({bid_column!r} above "
+            f"{ask_column!r}; first: asset {feed.assets[cols[k]]!s} at {feed.datetimes[t]}, bid "
+            f"{float(bid[t, k])!r}, ask {float(ask[t, k])!r}): fills on those bars pay no "
+            "spread. Check the columns (swapped, or stale quotes), or give the model a "
+            "constant spread",
+            DataWarning,
+            stacklevel=4,
+        )
 
 
 # The feed columns of ``Market``'s price and quote fields, in its order.
