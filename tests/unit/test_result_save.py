@@ -125,3 +125,16 @@ def test_overwrite_saves_into_a_folder_of_other_files_and_keeps_them(make_feed, 
     assert json.loads((folder / "metrics.json").read_text())["n_fills"] == 1
     assert BacktestResult.load(folder).final_value == result.final_value
     assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []
+
+
+def test_a_result_rebuilt_from_its_records_is_the_same_run(make_feed):
+    result = Engine(make_feed({"A": BARS}), BuyOnce(), BacktestConfig()).run()
+    rebuilt = BacktestResult(
+        **result.records._asdict(),
+        config=result.config,
+        initial_cash=result.initial_cash,
+        periods_per_year=result.periods_per_year,
+    )
+    assert rebuilt.final_value == result.final_value == 100_030.0  # 10 shares, 10 -> 13
+    assert rebuilt.fills.equals(result.fills)
+    assert rebuilt.equity.equals(result.equity)

@@ -210,9 +210,10 @@ def walk_forward(
 
 def _check_flat(result: BacktestResult, fold: Fold, test: DataFeed) -> None:
     """A fold must end flat, or the next fold's cash would hold positions no fill sold."""
-    if result._gross.size == 0 or result._gross[-1] == 0.0:
+    records = result.records
+    if records.gross_exposure.size == 0 or records.gross_exposure[-1] == 0.0:
         return
-    fills = result._fills
+    fills = records.fills
     held = np.bincount(fills["asset"], weights=fills["quantity"], minlength=len(test.assets))
     asset = int(np.argmax(np.abs(held)))
     raise DataError(
@@ -230,12 +231,13 @@ def _stitch(
     fills, orders = [], []
     bar_offset = 0
     order_offset = 0
-    for result in results:
+    parts = [result.records for result in results]
+    for part in parts:
         # The stitched record arrays are the folds' own, shifted onto the joint timeline.
-        f = result._fills.copy()
+        f = part.fills.copy()
         f["bar"] += bar_offset
         f["order_id"] += order_offset
-        o = result._orders.copy()
+        o = part.orders.copy()
         for field in ("submit_bar", "active_bar"):
             # An order from on_start carries bar -1 (before the fold's first bar): on the joint
             # timeline it belongs to that fold's first bar, not the last bar of the fold before.
@@ -245,26 +247,26 @@ def _stitch(
             o[field] = np.where(o[field] >= 0, o[field] + order_offset, -1)
         fills.append(f)
         orders.append(o)
-        bar_offset += len(result._cash)
+        bar_offset += len(part.cash)
         order_offset += len(o)
-    last = results[-1]
+    last = parts[-1]
     return BacktestResult(
-        timestamps=pl.concat([r._timestamps for r in results]),
-        assets=last._assets,
-        cash=np.concatenate([r._cash for r in results]),
-        positions_value=np.concatenate([r._positions_value for r in results]),
-        gross_exposure=np.concatenate([r._gross for r in results]),
-        borrow_fees=np.concatenate([r._borrow for r in results]),
-        interest=np.concatenate([r._interest for r in results]),
+        timestamps=pl.concat([r.timestamps for r in parts]),
+        assets=last.assets,
+        cash=np.concatenate([r.cash for r in parts]),
+        positions_value=np.concatenate([r.positions_value for r in parts]),
+        gross_exposure=np.concatenate([r.gross_exposure for r in parts]),
+        borrow_fees=np.concatenate([r.borrow_fees for r in parts]),
+        interest=np.concatenate([r.interest for r in parts]),
         fills=np.concatenate(fills),
         orders=np.concatenate(orders),
-        last_price=last._last_price,
+        last_price=last.last_price,
         config=config.to_dict() | {"walk_forward_folds": [dataclasses.asdict(f) for f in folds]},
         initial_cash=config.initial_cash,
         periods_per_year=config.periods_per_year,
         risk_free_rate=config.risk_free_rate,
-        highs=_joined([r._highs for r in results]),
-        lows=_joined([r._lows for r in results]),
+        highs=_joined([r.highs for r in parts]),
+        lows=_joined([r.lows for r in parts]),
     )
 
 

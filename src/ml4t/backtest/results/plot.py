@@ -72,7 +72,7 @@ def plot_inputs(
         raise ConfigError(
             f"rolling_window must be an integer number of bars >= 2, got {rolling_window!r}"
         )
-    prices = benchmark if benchmark is not None else result._benchmark
+    prices = benchmark if benchmark is not None else result.records.benchmark
     bench = bench_returns = None
     if prices is not None:
         bench = np.asarray(prices, dtype=np.float64)
@@ -459,8 +459,9 @@ def figure(
 
 def open_positions(result: BacktestResult) -> NDArray[np.float64]:
     """Open positions at each bar's close, rebuilt from the fills."""
-    fills = result._fills
-    n_bars = len(result._cash)
+    records = result.records
+    fills = records.fills
+    n_bars = len(records.cash)
     if len(fills) == 0:
         return np.zeros(n_bars)
     assets = np.unique(fills["asset"])
@@ -476,7 +477,7 @@ def monthly_turnover(result: BacktestResult) -> pl.DataFrame:
     """One row per calendar month: ``month`` (its first day), ``traded`` (notional bought and
     sold) and ``turnover`` = traded / 2 / the mean equity of the month's bars (one-way)."""
     eq = result.equity
-    fills = result._fills
+    fills = result.records.fills
     traded = np.bincount(
         fills["bar"], weights=np.abs(fills["quantity"] * fills["price"]), minlength=eq.height
     )

@@ -138,7 +138,7 @@ def _subtitle(result: BacktestResult) -> str:
     period = f"{_when(ts[0])} to {_when(ts[-1])}" if len(ts) else "no bars"
     parts = [
         f"<span class='strategy'>{html.escape(result.strategy)}</span>" if result.strategy else "",
-        f"{html.escape(period)}, {len(ts)} bars x {len(result._assets)} assets, "
+        f"{html.escape(period)}, {len(ts)} bars x {len(result.records.assets)} assets, "
         f"{result.periods_per_year:g} bars a year",
     ]
     return "<p class='subtitle'>" + "<br>".join(p for p in parts if p) + "</p>"

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, time
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import polars as pl
@@ -35,6 +35,34 @@ from .trades import match_trades
 
 if TYPE_CHECKING:
     from plotly.graph_objects import Figure
+
+
+class RunRecords(NamedTuple):
+    """The arrays a ``BacktestResult`` is built from, as the drivers recorded them: per-bar
+    account records, the fill and order records (``kernels.records.FILL_DTYPE``,
+    ``ORDER_DTYPE``), the last marks, and the feed's highs, lows and benchmark (None when
+    absent). ``BacktestResult(**records._asdict(), ...)`` rebuilds a result from them; they
+    are the result's own arrays, not copies: copy before changing one.
+
+    Example:
+        >>> records = result.records                       # doctest: +SKIP
+        >>> len(records.fills) == result.fills.height      # doctest: +SKIP
+        True
+    """
+
+    timestamps: pl.Series
+    assets: NDArray[np.str_]
+    cash: NDArray[np.float64]
+    positions_value: NDArray[np.float64]
+    gross_exposure: NDArray[np.float64]
+    borrow_fees: NDArray[np.float64]
+    interest: NDArray[np.float64]
+    fills: NDArray[np.void]
+    orders: NDArray[np.void]
+    last_price: NDArray[np.float64]
+    highs: NDArray[np.float64] | None
+    lows: NDArray[np.float64] | None
+    benchmark: NDArray[np.float64] | None
 
 
 class BacktestResult:
@@ -98,6 +126,25 @@ class BacktestResult:
         self._lows = lows
         self._benchmark = benchmark
         self.strategy = strategy
+
+    @property
+    def records(self) -> RunRecords:
+        """The arrays this result was built from (see ``RunRecords``), e.g. to stitch runs."""
+        return RunRecords(
+            timestamps=self._timestamps,
+            assets=self._assets,
+            cash=self._cash,
+            positions_value=self._positions_value,
+            gross_exposure=self._gross,
+            borrow_fees=self._borrow,
+            interest=self._interest,
+            fills=self._fills,
+            orders=self._orders,
+            last_price=self._last_price,
+            highs=self._highs,
+            lows=self._lows,
+            benchmark=self._benchmark,
+        )
 
     @property
     def final_value(self) -> float:
