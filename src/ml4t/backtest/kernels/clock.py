@@ -141,14 +141,7 @@ def fill_open(
     t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
 ) -> None:
     """Orders from earlier bars fill at the open, or at their level inside the bar."""
-    n_open = book.counts[C_OPEN]
-    if n_open:
-        first = book.counts[C_FILLS]
-        book.counts[C_OPEN] = fill_orders(
-            t, PHASE_OPEN, s.market_at_open, s.stops_on_entry_bar, book.open_ids, n_open, s,
-            bar_rows(m, t), book, acc,
-        )  # fmt: skip
-        track_entries(book.fills, first, book.counts[C_FILLS], book.orders, rs, False)
+    _fill_book(t, PHASE_OPEN, s, m, book, acc, rs)
 
 
 @folded
@@ -206,14 +199,23 @@ def fill_next_close(
 @folded
 def fill_close(t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState) -> None:
     """The close's fill step (market orders only), then the entries it made."""
+    _fill_book(t, PHASE_CLOSE, s, m, book, acc, rs)
+
+
+@folded
+def _fill_book(
+    t: int, phase: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState
+) -> None:
+    """The book's open orders through the fill step of ``phase``, then the entries it made."""
     n_open = book.counts[C_OPEN]
     if n_open:
         first = book.counts[C_FILLS]
         book.counts[C_OPEN] = fill_orders(
-            t, PHASE_CLOSE, s.market_at_open, s.stops_on_entry_bar, book.open_ids, n_open, s,
+            t, phase, s.market_at_open, s.stops_on_entry_bar, book.open_ids, n_open, s,
             bar_rows(m, t), book, acc,
         )  # fmt: skip
-        track_entries(book.fills, first, book.counts[C_FILLS], book.orders, rs, True)
+        at_close = phase == PHASE_CLOSE
+        track_entries(book.fills, first, book.counts[C_FILLS], book.orders, rs, at_close)
 
 
 @folded
