@@ -6,7 +6,10 @@ pivot, so building the feed costs one pass per field and memory close to the arr
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import itertools
+import sys
 import unicodedata
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -90,8 +93,12 @@ class DataFeed:
         arrays = {}
         for name in names:
             # One column at a time (a Parquet column is read only now): peak memory is the
-            # arrays plus one column, not a whole frame plus all the arrays.
-            arrays[name] = cells.scatter(table.take(name))
+            # arrays plus one column, not a whole frame plus all the arrays. Each array is
+            # frozen at once (unless adjust rescales it), so the scratch array its copy frees is
+            # the one the next column is scattered into, not one hole in the heap per field.
+            values = cells.scatter(table.take(name))
+            arrays[name] = values if adjust else _read_only(values)
+            del values
         del table
         if adjust:
             _adjust(arrays, grid)
@@ -108,6 +115,8 @@ class DataFeed:
             arrays |= _signal_arrays(signal_frame, cells, grid)
 
         self._setup(cells.timestamps, cells.assets, timezone, arrays)
+        del cells, arrays
+        _return_freed_heap()
         self._warn_missing_bars(stacklevel=3)
 
     @classmethod
@@ -605,8 +614,45 @@ def _read_only(array: NDArray[Any]) -> NDArray[Any]:
     of it); numpy refuses to make an array over a ``bytes`` object writeable, so no strategy,
     run or caller can change a feed's data through what the feed hands out.
     """
+    if _is_frozen(array):
+        return array
     frozen = np.frombuffer(np.ascontiguousarray(array).tobytes(), dtype=array.dtype)
     return frozen.reshape(array.shape)
+
+
+def _is_frozen(array: NDArray[Any]) -> bool:
+    """True for what ``_read_only`` returns: a C-contiguous view whose memory is ``bytes``."""
+    owner: object = array
+    while isinstance(owner, np.ndarray):
+        owner = owner.base
+    return isinstance(owner, bytes) and bool(array.flags.c_contiguous)
+
+
+def _return_freed_heap() -> None:
+    """Give the heap's free pages back to the operating system (glibc's ``malloc_trim``).
+
+    Building a feed frees a column-sized scratch array and the key positions. glibc keeps
+    such blocks in its heap once its dynamic mmap threshold has grown past their size (any
+    earlier large free does that), so the process would stay ~20 MB above the arrays it holds
+    into the run. ``malloc_trim`` only releases pages nothing uses; where it does not exist
+    (macOS, Windows, musl) there is nothing to do.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (AttributeError, OSError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return trim  # type: ignore[no-any-return]
 
 
 def _check_asset_names(assets: Sequence[str]) -> None:
