@@ -23,7 +23,9 @@ from ml4t.backtest import BacktestConfig, BacktestResult, DataFeed, run_signals
 from ml4t.backtest.risk import StopLoss
 
 
-def best(calls: int, setup: Callable[[], BacktestResult], read: Callable[[BacktestResult], object]) -> float:
+def best(
+    calls: int, setup: Callable[[], BacktestResult], read: Callable[[BacktestResult], object]
+) -> float:
     times = []
     for _ in range(calls):
         result = setup()
@@ -56,7 +58,7 @@ def main() -> None:
         )  # fmt: skip
 
     first = run()  # compiles or loads the kernels
-    first.metrics
+    _ = first.metrics
     run_s = min(_timed(run) for _ in range(args.calls))
     trades_s = best(args.calls, run, lambda r: r.trades)
     metrics_s = best(args.calls, run, lambda r: r.metrics)

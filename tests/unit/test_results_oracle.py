@@ -489,3 +489,15 @@ def test_runs_of_both_drivers_give_the_old_trades_and_metrics(driver, seed):
     assert result.trades.height > 20
     assert (result.trades["direction"] == "short").any()
     assert_matches_oracle(result, initial_cash=100_000.0, rf=rf)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_drawdown_bars_gives_the_old_loop_on_curves_with_nan_and_inf(seed):
+    from ml4t.backtest.results.metrics import drawdown_bars
+
+    rng = np.random.default_rng(seed)
+    wealth = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.05, int(rng.integers(0, 80)))))
+    odd = rng.random(len(wealth))
+    wealth[odd < 0.1] = np.nan
+    wealth[odd > 0.97] = rng.choice([np.inf, -np.inf])
+    assert drawdown_bars(wealth) == oracle_drawdown_bars([float(w) for w in wealth])
