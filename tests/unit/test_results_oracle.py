@@ -301,6 +301,12 @@ def assert_matches_oracle(result: BacktestResult, *, initial_cash: float, rf: fl
     expected = oracle_trades(result)
     trades = result.trades
     assert trades.columns == list(expected)
+    # The old frame's types: strings forced to String even when empty, numbers from numpy.
+    time = result.records.timestamps.dtype
+    texts = {"asset", "direction", "status", "entry_reason", "exit_reason"}
+    kinds = {name: pl.String for name in texts} | {"entry_time": time, "exit_time": time}
+    kinds["bars_held"] = pl.Int64
+    assert dict(trades.schema) == {name: kinds.get(name, pl.Float64) for name in expected}
     assert trades.height == len(expected["asset"])
     for name, values in expected.items():
         got = trades[name].to_list()
