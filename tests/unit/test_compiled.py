@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ml4t.backtest import BacktestConfig, ConfigError, run_orders, run_signals, run_weights
-from ml4t.backtest.risk import StopLoss
+from ml4t.backtest.risk import StopLoss, TrailingStop
 
 CFG = BacktestConfig(initial_cash=10_000.0)
 
@@ -177,3 +177,25 @@ def test_percent_signals_at_negative_equity_enter_nothing(make_feed):
         )  # fmt: skip
     fills = result.fills.select("asset", "side", "quantity", "price", "reason").rows()
     assert fills == [("A", "sell", 100.0, 100.0, "target"), COVER]
+
+
+def test_a_trailing_stop_starting_next_bar_starts_from_the_entry_price(make_feed):
+    # Bars (open, high, low, close). Entry at bar 1's open, 100; with stops from the next bar
+    # on, bar 1's high of 120 is not watched: bar 2 is checked against 100 x 0.9 = 90, then
+    # its high of 113 joins the trail, and bar 3's low of 101 reaches 113 x 0.9 = 101.7.
+    bars = [
+        (100.0, 100.0, 100.0, 100.0),
+        (100.0, 120.0, 99.0, 115.0),
+        (112.0, 113.0, 107.0, 110.0),
+        (110.0, 111.0, 101.0, 105.0),
+    ]
+    feed = make_feed({"A": bars})
+    entries = np.array([[True], [False], [False], [False]])
+    config = BacktestConfig(initial_cash=10_000.0, stops_on_entry_bar=False)
+    result = run_signals(
+        feed, entries, size=10.0, size_type="shares", config=config,
+        position_rules=TrailingStop(0.10),
+    )  # fmt: skip
+    when, side, qty, price, reason = fills_of(result)[1][0], *fills_of(result)[1][2:]
+    assert (when, side, qty, reason) == (day(3), "sell", 10.0, "trailing_stop")
+    assert price == pytest.approx(113.0 * 0.9)
