@@ -216,12 +216,14 @@ def _enter(
 @leaf
 def signal_replaced(a: int, t: int, s: Settings, orders: np.ndarray, rs: RuleState) -> bool:
     """Whether a position rule's exit replaces asset ``a``'s entry signal decided at bar
-    ``t``: VectorBT's stop replaces the signals of the bar it fills on, so this is a rule exit
-    filled (in part) on the bar the signal would fill on. With ``same_close`` fills that is bar
-    ``t`` itself. With fills on a later bar it is never: the exit a rule makes on that bar
-    replaces the signal decided the bar before, when the position was still held (an entry
-    then does nothing anyway), and a signal decided after a rule exit fills on the next bar, as
-    in VectorBT with signals shifted one bar and ``price=open``."""
+    ``t``: a rule exit filled (in part) on the bar the entry would fill on, which VectorBT
+    (``simulate_from_signals_nb``: the stop is checked first and its exit replaces the bar's
+    signals) gives to the stop alone. With ``same_close`` fills that is bar ``t`` itself. With
+    fills on a later bar it is never: an entry decided at the close of a rule's bar fills on
+    the next bar, as in VectorBT with signals shifted one bar and ``price=open``.
+
+    (VectorBT also drops a shifted exit or reversal when the stop fires on the bar it would
+    fill at the open; here that order fills at the open, before the rules see the bar.)"""
     if s.fill_timing != TIMING_SAME_CLOSE:
         return False
     oid = rs.ints[RI_EXIT_ORDER, a]
