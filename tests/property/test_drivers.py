@@ -43,13 +43,15 @@ from ml4t.backtest.risk import (
 class SignalTwin(Strategy):
     """``run_signals``'s decisions, made through the broker."""
 
-    def __init__(self, entries, exits, short_entries, short_exits, size, size_type):  # type: ignore[no-untyped-def]
+    def __init__(self, entries, exits, short_entries, short_exits, size, size_type, opposite):  # type: ignore[no-untyped-def]
         self.args = (entries, exits, short_entries, short_exits)
-        self.size, self.size_type = size, size_type
+        self.size, self.size_type, self.opposite = size, size_type, opposite
         self.ruled_out: set[tuple[datetime, str]] = set()
 
     def on_fill(self, fill, broker):  # type: ignore[no-untyped-def]
-        if fill.reason in RULE_REASONS:
+        # A rule exit replaces the entries that would fill on its bar: with same-close fills,
+        # those decided at its close; with later fills, none a strategy could still make.
+        if fill.reason in RULE_REASONS and broker.config.fill_timing == "same_close":
             self.ruled_out.add((fill.timestamp, fill.asset))
 
     def on_data(self, timestamp: datetime, data: BarView, broker: Broker) -> None:
@@ -69,21 +71,31 @@ class SignalTwin(Strategy):
             if go_long and go_short:
                 go_long = go_short = False
             held = broker.position(asset) + broker.pending[a]
-            if (leave_long and held > 0) or (leave_short and held < 0):
+            replaced = (timestamp, asset) in self.ruled_out
+            opposite = (go_short and held > 0) or (go_long and held < 0)
+            if opposite and self.opposite == "reverse" and not replaced:
+                self.enter(broker, asset, 1.0 if go_long else -1.0)
+            elif (
+                (leave_long and held > 0)
+                or (leave_short and held < 0)
+                or (opposite and self.opposite == "close")
+            ):
                 broker.close_position(asset)
             elif (
                 (go_long or go_short)
                 and broker.position(asset) == 0
                 and broker.pending[a] == 0
-                and (timestamp, asset) not in self.ruled_out
+                and not replaced
             ):
-                side = 1.0 if go_long else -1.0
-                if self.size_type == "shares":
-                    broker.order_target_quantity(asset, side * self.size)
-                elif self.size_type == "value":
-                    broker.order_target_value(asset, side * self.size)
-                else:
-                    broker.order_target_percent(asset, side * self.size)
+                self.enter(broker, asset, 1.0 if go_long else -1.0)
+
+    def enter(self, broker: Broker, asset: str, side: float) -> None:
+        if self.size_type == "shares":
+            broker.order_target_quantity(asset, side * self.size)
+        elif self.size_type == "value":
+            broker.order_target_value(asset, side * self.size)
+        else:
+            broker.order_target_percent(asset, side * self.size)
 
 
 class WeightTwin(Strategy):
@@ -201,14 +213,15 @@ sizes = st.sampled_from(
         ("shares", 7.5),
     ]
 )
+opposites = st.sampled_from(["reverse", "close", "ignore"])
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(**common, sized=sizes, shorts=st.booleans())
+@given(**common, sized=sizes, shorts=st.booleans(), opposite=opposites)
 def test_run_signals_matches_the_event_driver(
-    seed, n_assets, n_bars, config, rules, limits, sized, shorts
+    seed, n_assets, n_bars, config, rules, limits, sized, shorts, opposite
 ):
-    signals_case(seed, n_assets, n_bars, config, rules, limits, sized, shorts)
+    signals_case(seed, n_assets, n_bars, config, rules, limits, sized, shorts, opposite)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -217,10 +230,10 @@ def test_both_drivers_refuse_a_fractional_share_size_with_fractional_shares_off(
     seed, n_assets, n_bars, config, rules, limits, shorts
 ):
     config = config | {"fractional_shares": False}
-    signals_case(seed, n_assets, n_bars, config, rules, limits, ("shares", 7.5), shorts)
+    signals_case(seed, n_assets, n_bars, config, rules, limits, ("shares", 7.5), shorts, "reverse")
 
 
-def signals_case(seed, n_assets, n_bars, config, rules, limits, sized, shorts):  # type: ignore[no-untyped-def]
+def signals_case(seed, n_assets, n_bars, config, rules, limits, sized, shorts, opposite):  # type: ignore[no-untyped-def]
     """Both drivers on the same random signals: equal results, or the same refusal."""
     size_type, size = sized
     feed = DataFeed(frame_with_columns(seed, n_assets, n_bars))
@@ -235,6 +248,7 @@ def signals_case(seed, n_assets, n_bars, config, rules, limits, sized, shorts): 
     compile_args = {
         "short_entries": short_entries, "short_exits": short_exits, "size": size,
         "size_type": size_type, "config": cfg, "position_rules": rules, "portfolio_rules": limits,
+        "upon_opposite_entry": opposite,
     }  # fmt: skip
     if size_type == "shares" and size != int(size) and not cfg.fractional_shares:
         # Every asset enters long on the first bar (every asset has it): the event driver
@@ -243,11 +257,11 @@ def signals_case(seed, n_assets, n_bars, config, rules, limits, sized, shorts): 
         if short_entries is not None:
             short_entries[0] = False
         with pytest.raises(OrderError, match="fractional"):
-            engine(feed, SignalTwin(*args, size, size_type), cfg, rules, limits)
+            engine(feed, SignalTwin(*args, size, size_type, opposite), cfg, rules, limits)
         with pytest.raises(ConfigError, match="fractional"):
             run_signals(feed, entries, exits, **compile_args)
         return
-    event = engine(feed, SignalTwin(*args, size, size_type), cfg, rules, limits)
+    event = engine(feed, SignalTwin(*args, size, size_type, opposite), cfg, rules, limits)
     compiled = run_signals(feed, entries, exits, **compile_args)
     assert_same(event, compiled)
 

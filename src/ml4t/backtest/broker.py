@@ -35,7 +35,7 @@ from .kernels.book import (
     withdraw,
     withdraw_opposed,
 )
-from .kernels.driver import room_for_bar
+from .kernels.driver import room_for_bar, signals_replaced
 from .kernels.records import (
     DAY,
     GTC,
@@ -75,6 +75,7 @@ from .kernels.state import (
     RF_ENTRY_PRICE,
     RF_SCRATCH_QTY,
     RI_ASSET_SET,
+    RI_EXIT_ORDER,
     RI_POSITION_SET,
     RI_SCRATCH_ASSETS,
     S_DAILY_LIMIT,
@@ -759,6 +760,24 @@ class Broker:
         """The halt blocking new entries now (``"daily_loss_limit"``, ...), or None."""
         reason = int(self._halt[H_BLOCK])
         return REASON_NAMES[reason] if reason else None
+
+    @property
+    def signals_replaced(self) -> NDArray[np.bool_]:
+        """Per asset, whether a position rule's exit replaces an entry decided now: with
+        ``fill_timing="same_close"``, a rule closed (part of) the position on this bar, and an
+        entry (or a reversal) decided at its close would fill on that same bar, which VectorBT
+        gives to the stop alone. Always False with fills on a later bar. ``run_signals`` and
+        ``SignalStrategy`` drop such entries (``kernels.driver.signal_replaced``).
+
+        Example:
+            >>> broker.signals_replaced  # doctest: +SKIP
+            array([False,  True])
+        """
+        out = np.zeros(len(self._assets), dtype=np.bool_)
+        if self._same_close and (self._rule_rows[1][RI_EXIT_ORDER] >= 0).any():
+            state = self.kernel_state
+            signals_replaced(self._bar, state.settings, state.book.orders, state.rules, out)
+        return out
 
     # ---- what the engine drives --------------------------------------------------------------
 

@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import difflib
 import math
 import warnings
 from collections.abc import Iterable
@@ -52,6 +53,8 @@ _run_bars: Any = driver.run_bars
 
 SizeType = Literal["percent", "value", "shares"]
 _SIZE_TYPES: tuple[str, ...] = driver.SizeTypeT._fields
+OppositeEntry = Literal["reverse", "close", "ignore"]
+_OPPOSITE_ENTRIES: tuple[str, ...] = driver.OppositeEntryT._fields
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -69,6 +72,7 @@ def run_signals(
     short_exits: Decisions | None = None,
     size: float = 1.0,
     size_type: SizeType = "percent",
+    upon_opposite_entry: OppositeEntry = "reverse",
     config: BacktestConfig | None = None,
     position_rules: PositionRule | None = None,
     portfolio_rules: Iterable[PortfolioRule] = (),
@@ -86,10 +90,16 @@ def run_signals(
     position and no order waiting opens one of ``size``: a fraction of equity
     (``size_type="percent"``, at the close, as ``order_target_percent``), an amount of cash
     (``"value"``) or a number of shares (``"shares"``). An entry and an exit of the same side
-    on the same bar cancel out, as do a long and a short entry. Orders fill as the config says
-    (next open by default); position rules (stops, ...) close positions without a signal, and
-    an asset a rule closed on a bar is not entered again on that bar's signal (VectorBT's stop
-    replaces the bar's signals the same way).
+    on the same bar cancel out, as do a long and a short entry. An entry signal against the
+    position held (a short entry while long, a long entry while short) reverses it with
+    ``upon_opposite_entry="reverse"`` (the default, VectorBT's): one order from the position to
+    ``size`` on the other side, even when the bar also has an exit signal; ``"close"`` only
+    closes the position, and ``"ignore"`` does nothing (an exit signal still closes). Orders
+    fill as the config says (next open by default); position rules (stops, ...) close
+    positions without a signal, and replace the entry signals that would have filled on their
+    bar, as VectorBT's stops do: with ``fill_timing="same_close"`` an asset a rule closed on a
+    bar is not entered (or reversed) on that bar's signal; with fills on a later bar a signal
+    decided at the close of the rule's bar fills there as usual.
 
     Example:
         >>> result = run_signals(feed, "entry", "exit", size=0.01)  # doctest: +SKIP
@@ -100,6 +110,13 @@ def run_signals(
     """
     if size_type not in _SIZE_TYPES:
         raise ConfigError(f"size_type must be one of {_SIZE_TYPES}, got {size_type!r}")
+    if upon_opposite_entry not in _OPPOSITE_ENTRIES:
+        near = difflib.get_close_matches(str(upon_opposite_entry), _OPPOSITE_ENTRIES, n=1)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        raise ConfigError(
+            f"upon_opposite_entry must be one of {_OPPOSITE_ENTRIES}, got "
+            f"{upon_opposite_entry!r}{hint}"
+        )
     if not isinstance(size, int | float) or not math.isfinite(size) or size <= 0:
         raise ConfigError(f"size must be a finite number > 0, got {size!r}")
     n = (feed.n_bars, feed.n_assets)
@@ -124,6 +141,7 @@ def run_signals(
         feed, config, position_rules, portfolio_rules, driver.MODE_SIGNALS,
         signals=(long_in, long_out, short_in, short_out),
         size=float(size), size_type=_SIZE_TYPES.index(size_type), percent_bars=percent_bars,
+        upon_opposite_entry=_OPPOSITE_ENTRIES.index(upon_opposite_entry),
     )  # fmt: skip
 
 
@@ -249,6 +267,7 @@ def _run(
     weights: tuple[NDArray[np.float64], NDArray[np.bool_]] | None = None,
     orders: tuple[NDArray[np.float64], ...] | None = None,
     percent_bars: NDArray[np.bool_] | None = None,
+    upon_opposite_entry: int = 0,
 ) -> BacktestResult:
     if not isinstance(feed, DataFeed):
         raise ConfigError(f"feed must be a DataFeed, got {type(feed).__name__}")
@@ -290,7 +309,7 @@ def _run(
     quantities, limit_prices, stop_prices = orders or (no_float,) * 3
     decisions = driver.Decisions(
         mode, entries, exits, short_entries, short_exits, size, size_type, w, rebalance_bar,
-        quantities, limit_prices, stop_prices,
+        quantities, limit_prices, stop_prices, upon_opposite_entry,
     )  # fmt: skip
     records = np.zeros((REC_WIDTH, n_bars))
     book, log = broker.orders, broker.fills

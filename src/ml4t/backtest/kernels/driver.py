@@ -5,10 +5,12 @@ Each bar runs the phases ``Engine.run`` runs (``kernels.clock.open_phase``, the 
 decisions. Only the decisions differ: here they are one of three rules over precomputed arrays,
 written to make exactly the broker calls a strategy would make:
 
-- signals: per asset in order, an exit signal closes a long (or a short exit a short) as
-  ``close_position`` does; an entry signal on an asset with no position and no pending order
-  orders ``size`` as ``order_target_value`` (or ``order_target_quantity`` for shares) does,
-  unless a position rule closed the asset's position on this bar.
+- signals: per asset in order, an entry signal against the position held reverses it (by
+  default, as VectorBT's ``upon_opposite_entry="reverse"``); an exit signal closes a long (or
+  a short exit a short) as ``close_position`` does; an entry signal on an asset with no
+  position and no pending order orders ``size`` as ``order_target_value`` (or
+  ``order_target_quantity`` for shares) does. A position rule's exit replaces the signals
+  that would have filled on its bar (``signal_replaced``).
 - weights: on bars with any finite weight, ``rebalance`` to the row (NaN counts as 0).
 - orders: each finite, non-zero quantity is ``submit_order`` (a limit, stop or stop-limit when
   the price arrays give levels).
@@ -38,6 +40,7 @@ from .records import (
     SIZE_AT_DECISION,
     STOP,
     STOP_LIMIT,
+    FillTiming,
 )
 from .sizing import order_toward, shares_for_value, target_deltas
 from .state import (
@@ -59,6 +62,8 @@ from .state import (
     Settings,
 )
 
+TIMING_SAME_CLOSE = FillTiming.same_close
+
 MODE_SIGNALS = 0
 MODE_WEIGHTS = 1
 MODE_ORDERS = 2
@@ -78,6 +83,22 @@ SIZE_VALUE: Final = SizeType.value
 SIZE_SHARES: Final = SizeType.shares
 
 
+class OppositeEntryT(NamedTuple):
+    """``run_signals``' ``upon_opposite_entry``: what an entry signal against the position held
+    does. ``reverse``: one order from the position to ``size`` on the other side (VectorBT's
+    default, ``OppositeEntryMode.Reverse``); ``close``: close the position only; ``ignore``:
+    nothing (an exit signal on the same bar still closes)."""
+
+    reverse: int
+    close: int
+    ignore: int
+
+
+OppositeEntry: Final = OppositeEntryT(*range(len(OppositeEntryT._fields)))
+OPPOSITE_REVERSE: Final = OppositeEntry.reverse
+OPPOSITE_CLOSE: Final = OppositeEntry.close
+
+
 class Decisions(NamedTuple):
     """The decisions of a compiled run: ``mode`` says which arrays hold them (the others are
     empty): entry and exit signals with a size, weights per rebalance bar, or quantities with
@@ -95,6 +116,7 @@ class Decisions(NamedTuple):
     quantities: np.ndarray
     limit_prices: np.ndarray
     stop_prices: np.ndarray
+    upon_opposite_entry: int
 
 
 @leaf
@@ -133,13 +155,14 @@ def _toward(
 def _signal_orders(
     t: int, d: Decisions, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState
 ) -> None:
-    """Per asset in order: an exit signal closes a long (a short exit a short), as
-    ``close_position``; an entry signal on an asset with no position and no pending order
-    orders ``size`` as ``order_target_value`` (or ``order_target_quantity`` for shares)."""
+    """Per asset in order: an entry signal against the position held reverses it to ``size``
+    on the other side (``upon_opposite_entry``: or closes it, or is ignored); an exit signal
+    closes a long (a short exit a short), as ``close_position``; an entry signal on an asset
+    with no position and no pending order orders ``size`` as ``order_target_value`` (or
+    ``order_target_quantity`` for shares). Entries and reversals a position rule's exit
+    replaces (``signal_replaced``) are dropped, as VectorBT's stop replaces them."""
     shorts = d.short_entries.shape[0] > 0
     positions, pending = acc.assets[A_POSITION], acc.assets[A_PENDING]
-    equity = acc.scalars[S_EQUITY]
-    size_at_fill = s.fill_sizing != SIZE_AT_DECISION
     for a in range(m.close.shape[1]):
         entry, leave = d.entries[t, a], d.exits[t, a]
         short_entry = shorts and d.short_entries[t, a]
@@ -155,32 +178,65 @@ def _signal_orders(
         if go_long and go_short:
             go_long = go_short = False
         held = positions[a] + pending[a]
-        if (leave_long and held > 0.0) or (leave_short and held < 0.0):
-            _toward(a, 0.0, O_CLOSE, np.nan, t, s, book, acc)
+        replaced = signal_replaced(a, t, s, book.orders, rs)
+        # VectorBT (signals_to_size_nb) reads an opposite entry before the exits.
+        opposite = (go_short and held > 0.0) or (go_long and held < 0.0)
+        if opposite and d.upon_opposite_entry == OPPOSITE_REVERSE and not replaced:
+            _enter(a, 1.0 if go_long else -1.0, t, d, s, book, acc)
         elif (
-            (go_long or go_short)
-            and positions[a] == 0.0
-            and pending[a] == 0.0
-            and not _ruled_out(rs.ints[RI_EXIT_ORDER, a], book.orders, t)
+            (leave_long and held > 0.0)
+            or (leave_short and held < 0.0)
+            or (opposite and d.upon_opposite_entry == OPPOSITE_CLOSE)
         ):
-            side = 1.0 if go_long else -1.0
-            if d.size_type == SIZE_SHARES:
-                _toward(a, side * d.size, O_TARGET, np.nan, t, s, book, acc)
-                continue
-            if d.size_type == SIZE_PERCENT and not equity > 0.0:
-                continue  # as Broker: a percent of equity <= 0 would flip the side
-            # order_target_value(asset, value), with value = size * equity for percents.
-            value = side * (d.size * equity if d.size_type == SIZE_PERCENT else d.size)
-            target = shares_for_value(value, acc.assets[A_LAST_PRICE, a], s.rounding)
-            value_at_fill = value if size_at_fill else np.nan
-            _toward(a, target, O_TARGET, value_at_fill, t, s, book, acc)
+            _toward(a, 0.0, O_CLOSE, np.nan, t, s, book, acc)
+        elif (go_long or go_short) and positions[a] == 0.0 and pending[a] == 0.0 and not replaced:
+            _enter(a, 1.0 if go_long else -1.0, t, d, s, book, acc)
 
 
 @leaf
-def _ruled_out(oid: int, orders: np.ndarray, t: int) -> bool:
-    """Whether a position rule closed (part of) the asset's position on bar ``t``: the bar's
-    entry signal is then ignored, as VectorBT lets a stop replace the bar's signals."""
-    return oid >= 0 and orders[oid].end_bar == t and orders[oid].filled != 0.0
+def _enter(
+    a: int, side: float, t: int, d: Decisions, s: Settings, book: Book, acc: Account
+) -> None:
+    """Order asset ``a`` to ``size`` on ``side`` (+1 long, -1 short) from what it holds, as
+    ``order_target_value`` (``order_target_quantity`` for shares): one order, through zero
+    for a reversal."""
+    if d.size_type == SIZE_SHARES:
+        _toward(a, side * d.size, O_TARGET, np.nan, t, s, book, acc)
+        return
+    equity = acc.scalars[S_EQUITY]
+    if d.size_type == SIZE_PERCENT and not equity > 0.0:
+        return  # as Broker: a percent of equity <= 0 would flip the side
+    # order_target_value(asset, value), with value = size * equity for percents.
+    value = side * (d.size * equity if d.size_type == SIZE_PERCENT else d.size)
+    target = shares_for_value(value, acc.assets[A_LAST_PRICE, a], s.rounding)
+    value_at_fill = value if s.fill_sizing != SIZE_AT_DECISION else np.nan
+    _toward(a, target, O_TARGET, value_at_fill, t, s, book, acc)
+
+
+@leaf
+def signal_replaced(a: int, t: int, s: Settings, orders: np.ndarray, rs: RuleState) -> bool:
+    """Whether a position rule's exit replaces asset ``a``'s entry signal decided at bar
+    ``t``: a rule exit filled (in part) on the bar the entry would fill on, which VectorBT
+    (``simulate_from_signals_nb``: the stop is checked first and its exit replaces the bar's
+    signals) gives to the stop alone. With ``same_close`` fills that is bar ``t`` itself. With
+    fills on a later bar it is never: an entry decided at the close of a rule's bar fills on
+    the next bar, as in VectorBT with signals shifted one bar and ``price=open``.
+
+    (VectorBT also drops a shifted exit or reversal when the stop fires on the bar it would
+    fill at the open; here that order fills at the open, before the rules see the bar.)"""
+    if s.fill_timing != TIMING_SAME_CLOSE:
+        return False
+    oid = rs.ints[RI_EXIT_ORDER, a]
+    return bool(oid >= 0 and orders[oid].end_bar == t and orders[oid].filled != 0.0)
+
+
+@leaf
+def signals_replaced(
+    t: int, s: Settings, orders: np.ndarray, rs: RuleState, out: np.ndarray
+) -> None:
+    """``signal_replaced`` of every asset, into ``out`` (``Broker.signals_replaced``)."""
+    for a in range(out.shape[0]):
+        out[a] = signal_replaced(a, t, s, orders, rs)
 
 
 @leaf
