@@ -8,7 +8,8 @@ written to make exactly the broker calls a strategy would make:
 - signals: per asset in order, an exit signal closes a long (or a short exit a short) as
   ``close_position`` does; an entry signal on an asset with no position and no pending order
   orders ``size`` as ``order_target_value`` (or ``order_target_quantity`` for shares) does,
-  unless a position rule closed the asset's position on this bar.
+  unless a position rule closed the asset's position on this bar; a ``size`` of inf is an
+  all-in order, as ``order_target_value(asset, +-inf)``.
 - weights: on bars with any finite weight, ``rebalance`` to the row (NaN counts as 0).
 - orders: each finite, non-zero quantity is ``submit_order`` (a limit, stop or stop-limit when
   the price arrays give levels).
@@ -39,7 +40,7 @@ from .records import (
     STOP,
     STOP_LIMIT,
 )
-from .sizing import order_toward, shares_for_value, target_deltas
+from .sizing import all_in_estimate, order_toward, shares_for_value, target_deltas
 from .state import (
     A_LAST_PRICE,
     A_PENDING,
@@ -50,6 +51,7 @@ from .state import (
     RF_SCRATCH_QTY,
     RI_EXIT_ORDER,
     RI_SCRATCH_ASSETS,
+    S_CASH,
     S_EQUITY,
     S_HALT,
     Account,
@@ -108,11 +110,12 @@ def room_for_bar(n_open: int, n_assets: int) -> tuple[int, int]:
 
 @leaf
 def _toward(
-    a: int, target: float, origin: int, target_value: float, t: int, s: Settings, book: Book,
-    acc: Account,
+    a: int, target: float, origin: int, target_value: float, target_weight: float, t: int,
+    s: Settings, book: Book, acc: Account,
 ) -> None:  # fmt: skip
     """``Broker``'s target orders: order the difference to ``target``, unless it is noise;
-    market orders still working the other way are withdrawn first."""
+    market orders still working the other way are withdrawn first. The order carries
+    ``target_weight`` (a weight of equity, NaN for none) when ``sizing_equity="fill"``."""
     positions, pending = acc.assets[A_POSITION], acc.assets[A_PENDING]
     delta = order_toward(target, positions[a] + pending[a], s.rounding)
     if delta == 0.0:
@@ -127,6 +130,8 @@ def _toward(
         book.orders, n_orders, book.open_ids, n_open, a, delta, t, origin, MARKET, np.nan,
         np.nan, target_value, pending,
     )  # fmt: skip
+    if s.fill_equity:
+        book.orders[n_orders].target_weight = target_weight
 
 
 @leaf
@@ -156,7 +161,7 @@ def _signal_orders(
             go_long = go_short = False
         held = positions[a] + pending[a]
         if (leave_long and held > 0.0) or (leave_short and held < 0.0):
-            _toward(a, 0.0, O_CLOSE, np.nan, t, s, book, acc)
+            _toward(a, 0.0, O_CLOSE, np.nan, np.nan, t, s, book, acc)
         elif (
             (go_long or go_short)
             and positions[a] == 0.0
@@ -164,8 +169,15 @@ def _signal_orders(
             and not _ruled_out(rs.ints[RI_EXIT_ORDER, a], book.orders, t)
         ):
             side = 1.0 if go_long else -1.0
+            if np.isinf(d.size):
+                # All-in: Broker.order_target_value(asset, side * inf); sized at the fill.
+                estimate = all_in_estimate(
+                    acc.scalars[S_CASH], acc.assets[A_LAST_PRICE, a], s.fractional
+                )
+                _toward(a, side * estimate, O_TARGET, side * np.inf, np.nan, t, s, book, acc)
+                continue
             if d.size_type == SIZE_SHARES:
-                _toward(a, side * d.size, O_TARGET, np.nan, t, s, book, acc)
+                _toward(a, side * d.size, O_TARGET, np.nan, np.nan, t, s, book, acc)
                 continue
             if d.size_type == SIZE_PERCENT and not equity > 0.0:
                 continue  # as Broker: a percent of equity <= 0 would flip the side
@@ -173,7 +185,8 @@ def _signal_orders(
             value = side * (d.size * equity if d.size_type == SIZE_PERCENT else d.size)
             target = shares_for_value(value, acc.assets[A_LAST_PRICE, a], s.rounding)
             value_at_fill = value if size_at_fill else np.nan
-            _toward(a, target, O_TARGET, value_at_fill, t, s, book, acc)
+            weight = side * d.size if d.size_type == SIZE_PERCENT else np.nan
+            _toward(a, target, O_TARGET, value_at_fill, weight, t, s, book, acc)
 
 
 @leaf
@@ -212,6 +225,8 @@ def _weight_orders(
             book.orders, n_orders, book.open_ids, n_open, a, scratch_qty[k], t, O_REBALANCE,
             MARKET, np.nan, np.nan, value, pending,
         )  # fmt: skip
+        if s.fill_equity:
+            book.orders[n_orders - 1].target_weight = w[a]
     book.counts[C_ORDERS], book.counts[C_OPEN] = n_orders, n_open
 
 
