@@ -283,14 +283,16 @@ def _all_in_price(
 
 @folded
 def equity_at_prices(prices: np.ndarray, acc: Account) -> float:
-    """Cash plus positions marked at ``prices`` (an asset without one at its last mark)."""
-    equity = acc.scalars[S_CASH]
+    """Cash plus positions marked at ``prices`` (an asset without one at its last mark),
+    summed as ``mark_to_market`` sums them: at the decision close's prices it is the equity
+    of that mark to the last bit."""
+    value = 0.0
     for i in range(acc.assets.shape[1]):
         q = acc.assets[A_POSITION, i]
         if q != 0.0:
             p = prices[i]
-            equity += q * (p if not np.isnan(p) else acc.assets[A_LAST_PRICE, i])
-    return float(equity)
+            value += q * (p if not np.isnan(p) else acc.assets[A_LAST_PRICE, i])
+    return float(acc.scalars[S_CASH]) + value
 
 
 @leaf
