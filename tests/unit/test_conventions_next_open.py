@@ -25,9 +25,7 @@ FILL_EQUITY = {"sizing_price": "fill", "sizing_equity": "fill"}
 
 def _two_assets(make_feed, a_last=(70.0, 70.0)):  # type: ignore[no-untyped-def]
     # A rises from the decision close (60) to the next open (70); B stays at 10.
-    return make_feed(
-        {"A": [(50.0, 50.0), (50.0, 60.0), a_last], "B": [(10.0, 10.0)] * 3}
-    )
+    return make_feed({"A": [(50.0, 50.0), (50.0, 60.0), a_last], "B": [(10.0, 10.0)] * 3})
 
 
 def _entries(feed, bars):  # type: ignore[no-untyped-def]
@@ -111,9 +109,7 @@ def test_all_in_buys_what_the_cash_pays_for_commission_and_slippage_included(mak
         assert (fill["quantity"], fill["price"], fill["reason"]) == (99.0, 100.1, origin)
         assert fill["commission"] == pytest.approx(19.8198, rel=1e-12)
         # A plain fill: not a scale-down of an oversized order.
-        assert result.orders.select("quantity", "status", "reason").rows() == [
-            (99.0, "filled", "")
-        ]
+        assert result.orders.select("quantity", "status", "reason").rows() == [(99.0, "filled", "")]
 
 
 def test_all_in_with_fractional_shares_spends_the_cash_to_the_cent(make_feed):
@@ -161,11 +157,11 @@ def test_all_in_is_an_amount_not_a_percent(make_feed):
 def test_close_at_end_sells_at_the_last_close_with_costs_in_both_drivers(make_feed):
     feed = make_feed({"A": [(10.0, 10.0), (10.0, 12.0), (13.0, 15.0)]})
     config = {"commission": 0.01, "close_at_end": True}
-    event, _ = run(
-        feed,
-        {0: lambda b, d: b.submit_order("A", 100), 2: lambda b, d: b.submit_order("A", 5, limit_price=1.0)},
-        **config,
-    )
+    actions = {
+        0: lambda b, d: b.submit_order("A", 100),
+        2: lambda b, d: b.submit_order("A", 5, limit_price=1.0),  # still working at the end
+    }
+    event, _ = run(feed, actions, **config)
     quantities = np.zeros((3, 1))
     quantities[0, 0], quantities[2, 0] = 100, 5
     limits = np.full((3, 1), np.nan)
@@ -209,9 +205,7 @@ def test_allow_fills_a_buy_past_the_cash_and_cash_goes_negative(make_feed, accou
     compiled = run_orders(feed, quantities, config=BacktestConfig(**config))
     # 50 x 100 = 5,000 against 1,000 of cash (and a 50% margin would allow 20): all of it.
     for result in (event, compiled):
-        assert result.orders.select("quantity", "status", "reason").rows() == [
-            (50.0, "filled", "")
-        ]
+        assert result.orders.select("quantity", "status", "reason").rows() == [(50.0, "filled", "")]
         assert result.equity["cash"][-1] == -4_000.0
 
 
