@@ -105,7 +105,7 @@ class OrderTwin(Strategy):
         t = data.index
         for a, asset in enumerate(map(str, broker.assets)):
             q = self.quantities[t, a]
-            if np.isfinite(q) and q != 0:
+            if not np.isnan(q) and q != 0:  # +-inf: all-in
                 limit, stop = self.limits[t, a], self.stops[t, a]
                 broker.submit_order(
                     asset,
@@ -293,6 +293,8 @@ def test_run_orders_matches_the_event_driver(seed, n_assets, n_bars, config, rul
     rng = np.random.default_rng(seed)
     shape = (feed.n_bars, feed.n_assets)
     quantities = rng.choice([0.0, 0.0, 5.0, -5.0, 20.0], size=shape)
+    # Now and then all-in (+-inf): sized at the fill from the cash.
+    quantities = np.where(rng.uniform(size=shape) < 0.05, np.sign(quantities) * np.inf, quantities)
     if config["account"] == "cash":
         quantities = np.abs(quantities)
     close = np.nan_to_num(feed.array("close"), nan=50.0)

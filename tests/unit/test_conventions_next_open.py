@@ -112,6 +112,21 @@ def test_all_in_buys_what_the_cash_pays_for_commission_and_slippage_included(mak
         assert result.orders.select("quantity", "status", "reason").rows() == [(99.0, "filled", "")]
 
 
+def test_run_orders_takes_inf_as_an_all_in_order(make_feed):
+    feed = make_feed({"A": [(90.0, 95.0), (100.0, 100.0)]})
+    quantities = np.array([[np.inf], [0.0]])
+    config = BacktestConfig(initial_cash=10_000.0, commission=0.002, slippage=0.001)
+    result = run_orders(feed, quantities, config=config)
+    # As submit_order(asset, math.inf): 99 shares at 100.1 (see above).
+    assert result.fills.select("quantity", "price", "reason").rows() == [(99.0, 100.1, "order")]
+
+
+def test_run_orders_refuses_an_all_in_short_in_a_cash_account(make_feed):
+    feed = make_feed({"A": [(90.0, 95.0), (100.0, 100.0)]})
+    with pytest.raises(ConfigError, match="all-in short"):
+        run_orders(feed, np.array([[-np.inf], [0.0]]))
+
+
 def test_all_in_with_fractional_shares_spends_the_cash_to_the_cent(make_feed):
     feed = make_feed({"A": [(90.0, 95.0), (100.0, 100.0)]})
     result, _ = run(

@@ -206,6 +206,10 @@ def run_orders(
 ) -> BacktestResult:
     """Submit orders from arrays: signed quantities per [bar, asset] (NaN or 0: none).
 
+    ``np.inf`` is an all-in buy (``-np.inf`` an all-in short, margin accounts), VectorBT's
+    ``size=np.inf``: the order takes its size at its fill, the most the cash (or margin) pays
+    for at the fill price, costs included (``broker.submit_order(asset, math.inf)``).
+
     Quantities and levels may also be frames labelled by timestamp and asset, aligned by label
     (a bar or asset the frame leaves out is NaN: no order, no level). Each order is decided at
     its bar's close, like ``broker.submit_order``: a market order, or a limit, stop or
@@ -218,11 +222,15 @@ def run_orders(
     config = config if config is not None else BacktestConfig()
     q = _numbers(feed, "quantities", quantities)
     q = np.where(np.isnan(q), 0.0, q)
-    if np.isinf(q).any():
-        t, a = np.argwhere(np.isinf(q))[0]
-        raise ConfigError(f"quantities: {_at(feed, t, a)} is infinite")
-    if not config.fractional_shares and (q != np.trunc(q)).any():
-        t, a = np.argwhere(q != np.trunc(q))[0]
+    if config.account == "cash" and (q == -np.inf).any():
+        t, a = np.argwhere(q == -np.inf)[0]
+        raise ConfigError(
+            f"quantities: {_at(feed, t, a)} is -inf, an all-in short, which a cash account "
+            "cannot sell; use BacktestConfig(account='margin')"
+        )
+    fractional = np.isfinite(q) & (q != np.trunc(q))
+    if not config.fractional_shares and fractional.any():
+        t, a = np.argwhere(fractional)[0]
         raise ConfigError(
             f"quantities: {_at(feed, t, a)} is {q[t, a]}, fractional, but fractional_shares "
             "is off; pass whole numbers or set BacktestConfig(fractional_shares=True)"

@@ -11,8 +11,8 @@ written to make exactly the broker calls a strategy would make:
   unless a position rule closed the asset's position on this bar; a ``size`` of inf is an
   all-in order, as ``order_target_value(asset, +-inf)``.
 - weights: on bars with any finite weight, ``rebalance`` to the row (NaN counts as 0).
-- orders: each finite, non-zero quantity is ``submit_order`` (a limit, stop or stop-limit when
-  the price arrays give levels).
+- orders: each non-zero quantity is ``submit_order`` (a limit, stop or stop-limit when
+  the price arrays give levels; +-inf is all-in).
 
 The loop stops early when the order book or the fill log could overflow on the next bar and
 returns that bar; the caller grows them and calls again from there (``room_for_bar`` is the
@@ -231,17 +231,23 @@ def _weight_orders(
 
 
 @leaf
-def _quantity_orders(t: int, d: Decisions, book: Book, acc: Account) -> None:
-    """Each finite, non-zero quantity is ``submit_order``: a limit, stop or stop-limit where
-    the level arrays hold a level."""
+def _quantity_orders(t: int, d: Decisions, s: Settings, book: Book, acc: Account) -> None:
+    """Each non-zero quantity is ``submit_order``: a limit, stop or stop-limit where the level
+    arrays hold a level; +-inf is all-in (``submit_order(asset, math.inf)``)."""
     has_limit = d.limit_prices.shape[0] > 0
     has_stop = d.stop_prices.shape[0] > 0
     pending = acc.assets[A_PENDING]
     n_orders, n_open = book.counts[C_ORDERS], book.counts[C_OPEN]
     for a in range(d.quantities.shape[1]):
         q = d.quantities[t, a]
-        if not np.isfinite(q) or q == 0.0:
+        if np.isnan(q) or q == 0.0:
             continue
+        value = np.nan
+        if np.isinf(q):
+            value = q  # all-in: sized at the fill; submitted with what the cash buys now
+            side = 1.0 if q > 0.0 else -1.0
+            q = side * all_in_estimate(acc.scalars[S_CASH], acc.assets[A_LAST_PRICE, a],
+                                       s.fractional)  # fmt: skip
         limit = d.limit_prices[t, a] if has_limit else np.nan
         stop = d.stop_prices[t, a] if has_stop else np.nan
         kind = MARKET
@@ -253,7 +259,7 @@ def _quantity_orders(t: int, d: Decisions, book: Book, acc: Account) -> None:
             kind = STOP
         n_orders, n_open = add_order(
             book.orders, n_orders, book.open_ids, n_open, a, q, t, O_ORDER, kind, limit, stop,
-            np.nan, pending,
+            value, pending,
         )  # fmt: skip
     book.counts[C_ORDERS], book.counts[C_OPEN] = n_orders, n_open
 
@@ -273,7 +279,7 @@ def decide(
     elif d.mode == MODE_WEIGHTS:
         _weight_orders(t, d, s, book, acc, rs)
     else:
-        _quantity_orders(t, d, book, acc)
+        _quantity_orders(t, d, s, book, acc)
     if halt[H_BLOCK] and book.counts[C_ORDERS] > first_new:
         _reject_new(t, first_new, int(halt[H_BLOCK]), book, acc)
 
