@@ -539,7 +539,9 @@ class Broker:
 
         While equity is zero or negative no order is placed (a percent of a negative equity
         would turn a buy into a sell) and an ``OrderWarning`` says so, once per run; close
-        positions with ``close_position`` or ``order_target_quantity``.
+        positions with ``close_position`` or ``order_target_quantity``. With
+        ``sizing_equity="fill"`` the percent is of the equity at the fill bar (its open, before
+        its fills), not of ``equity`` now.
         """
         if not math.isfinite(percent):
             raise OrderError(f"target percent for asset {asset} must be finite, got {percent}")
