@@ -7,6 +7,7 @@ fills, orders and equity curves.
 
 from __future__ import annotations
 
+import math
 from dataclasses import fields
 from datetime import datetime
 
@@ -116,7 +117,7 @@ class OrderTwin(Strategy):
         t = data.index
         for a, asset in enumerate(map(str, broker.assets)):
             q = self.quantities[t, a]
-            if np.isfinite(q) and q != 0:
+            if not np.isnan(q) and q != 0:  # +-inf: all-in
                 limit, stop = self.limits[t, a], self.stops[t, a]
                 broker.submit_order(
                     asset,
@@ -136,13 +137,14 @@ SETTINGS = {
     "slippage_overrides": st.sampled_from([None, {"X0": 0.001}]),
     "fill_timing": st.sampled_from(["next_open", "same_close", "next_close"]),
     "sizing_price": st.sampled_from(["decision", "fill"]),
+    "sizing_equity": st.sampled_from(["decision", "fill"]),
     "target_rounding": st.sampled_from(["target", "order"]),
     "execution_order": st.sampled_from(
         ["as_submitted", "exits_first", "exits_first_smallest_entries_first"]
     ),
     "slippage_within_bar": st.booleans(),
     "fractional_shares": st.booleans(),
-    "on_insufficient_cash": st.sampled_from(["scale_down", "reject"]),
+    "on_insufficient_cash": st.sampled_from(["scale_down", "reject", "allow"]),
     "account": st.sampled_from(["cash", "margin"]),
     "initial_margin": st.sampled_from([0.5, 1.0]),
     "maintenance_margin": st.sampled_from([0.25, 0.4]),
@@ -155,10 +157,21 @@ SETTINGS = {
     "trail_basis": st.sampled_from(["high_low", "close"]),
     "max_participation": st.sampled_from([None, 0.001]),
     "participation_remainder": st.sampled_from(["keep", "cancel"]),
+    "close_at_end": st.booleans(),
     "periods_per_year": st.sampled_from([None, 252.0]),
     "risk_free_rate": st.sampled_from([0.0, 0.02]),
 }
-configs = st.fixed_dictionaries(SETTINGS)
+
+
+def _coherent(config: dict[str, object]) -> dict[str, object]:
+    """Equity valued at the fill is converted into shares at the fill's price: the config
+    refuses sizing_equity='fill' without sizing_price='fill'."""
+    if config["sizing_equity"] == "fill":
+        return config | {"sizing_price": "fill"}
+    return config
+
+
+configs = st.fixed_dictionaries(SETTINGS).map(_coherent)
 
 
 def test_every_config_setting_is_varied():
@@ -209,6 +222,7 @@ sizes = st.sampled_from(
         ("percent", 0.05),
         ("value", 3_000.0),
         ("value", 1_234.5),
+        ("value", math.inf),  # all-in
         ("shares", 7.0),
         ("shares", 7.5),
     ]
@@ -293,6 +307,8 @@ def test_run_orders_matches_the_event_driver(seed, n_assets, n_bars, config, rul
     rng = np.random.default_rng(seed)
     shape = (feed.n_bars, feed.n_assets)
     quantities = rng.choice([0.0, 0.0, 5.0, -5.0, 20.0], size=shape)
+    # Now and then all-in (+-inf): sized at the fill from the cash.
+    quantities = np.where(rng.uniform(size=shape) < 0.05, np.sign(quantities) * np.inf, quantities)
     if config["account"] == "cash":
         quantities = np.abs(quantities)
     close = np.nan_to_num(feed.array("close"), nan=50.0)
@@ -327,7 +343,15 @@ def test_sizing_at_the_fill_price_equals_sizing_at_decision_when_the_prices_agre
     low = -0.5 if config["account"] == "margin" else 0.0
     weights = rng.uniform(low, 0.5, size=shape)
     weights[rng.uniform(size=feed.n_bars) < 0.3] = np.nan
-    config = config | {"fill_timing": "same_close", "max_participation": None}
+    config = config | {
+        "fill_timing": "same_close",
+        "max_participation": None,
+        "sizing_price": "decision",
+        "sizing_equity": "decision",
+    }
     at_decision = run_weights(feed, weights, config=BacktestConfig(**config))
     at_fill = run_weights(feed, weights, config=BacktestConfig(**config | {"sizing_price": "fill"}))
     assert_same(at_decision, at_fill)
+    # Equity at the fill step's prices is, at the decision close, the decision's equity.
+    fill_equity = config | {"sizing_price": "fill", "sizing_equity": "fill"}
+    assert_same(at_decision, run_weights(feed, weights, config=BacktestConfig(**fill_equity)))

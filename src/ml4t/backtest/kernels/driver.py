@@ -10,10 +10,11 @@ written to make exactly the broker calls a strategy would make:
   a short exit a short) as ``close_position`` does; an entry signal on an asset with no
   position and no pending order orders ``size`` as ``order_target_value`` (or
   ``order_target_quantity`` for shares) does. A position rule's exit replaces the signals
-  that would have filled on its bar (``signal_replaced``).
+  that would have filled on its bar (``signal_replaced``). A ``size`` of inf is an all-in
+  order, as ``order_target_value(asset, +-inf)``.
 - weights: on bars with any finite weight, ``rebalance`` to the row (NaN counts as 0).
-- orders: each finite, non-zero quantity is ``submit_order`` (a limit, stop or stop-limit when
-  the price arrays give levels).
+- orders: each non-zero quantity is ``submit_order`` (a limit, stop or stop-limit when
+  the price arrays give levels; +-inf is all-in).
 
 The loop stops early when the order book or the fill log could overflow on the next bar and
 returns that bar; the caller grows them and calls again from there (``room_for_bar`` is the
@@ -42,7 +43,7 @@ from .records import (
     STOP_LIMIT,
     FillTiming,
 )
-from .sizing import order_toward, shares_for_value, target_deltas
+from .sizing import all_in_estimate, order_toward, shares_for_value, target_deltas
 from .state import (
     A_LAST_PRICE,
     A_PENDING,
@@ -53,6 +54,7 @@ from .state import (
     RF_SCRATCH_QTY,
     RI_EXIT_ORDER,
     RI_SCRATCH_ASSETS,
+    S_CASH,
     S_EQUITY,
     S_HALT,
     Account,
@@ -130,11 +132,12 @@ def room_for_bar(n_open: int, n_assets: int) -> tuple[int, int]:
 
 @leaf
 def _toward(
-    a: int, target: float, origin: int, target_value: float, t: int, s: Settings, book: Book,
-    acc: Account,
+    a: int, target: float, origin: int, target_value: float, target_weight: float, t: int,
+    s: Settings, book: Book, acc: Account,
 ) -> None:  # fmt: skip
     """``Broker``'s target orders: order the difference to ``target``, unless it is noise;
-    market orders still working the other way are withdrawn first."""
+    market orders still working the other way are withdrawn first. The order carries
+    ``target_weight`` (a weight of equity, NaN for none) when ``sizing_equity="fill"``."""
     positions, pending = acc.assets[A_POSITION], acc.assets[A_PENDING]
     delta = order_toward(target, positions[a] + pending[a], s.rounding)
     if delta == 0.0:
@@ -149,6 +152,8 @@ def _toward(
         book.orders, n_orders, book.open_ids, n_open, a, delta, t, origin, MARKET, np.nan,
         np.nan, target_value, pending,
     )  # fmt: skip
+    if s.fill_equity:
+        book.orders[n_orders].target_weight = target_weight
 
 
 @leaf
@@ -188,7 +193,7 @@ def _signal_orders(
             or (leave_short and held < 0.0)
             or (opposite and d.upon_opposite_entry == OPPOSITE_CLOSE)
         ):
-            _toward(a, 0.0, O_CLOSE, np.nan, t, s, book, acc)
+            _toward(a, 0.0, O_CLOSE, np.nan, np.nan, t, s, book, acc)
         elif (go_long or go_short) and positions[a] == 0.0 and pending[a] == 0.0 and not replaced:
             _enter(a, 1.0 if go_long else -1.0, t, d, s, book, acc)
 
@@ -200,8 +205,13 @@ def _enter(
     """Order asset ``a`` to ``size`` on ``side`` (+1 long, -1 short) from what it holds, as
     ``order_target_value`` (``order_target_quantity`` for shares): one order, through zero
     for a reversal."""
+    if np.isinf(d.size):
+        # All-in: Broker.order_target_value(asset, side * inf); sized at the fill.
+        estimate = all_in_estimate(acc.scalars[S_CASH], acc.assets[A_LAST_PRICE, a], s.fractional)
+        _toward(a, side * estimate, O_TARGET, side * np.inf, np.nan, t, s, book, acc)
+        return
     if d.size_type == SIZE_SHARES:
-        _toward(a, side * d.size, O_TARGET, np.nan, t, s, book, acc)
+        _toward(a, side * d.size, O_TARGET, np.nan, np.nan, t, s, book, acc)
         return
     equity = acc.scalars[S_EQUITY]
     if d.size_type == SIZE_PERCENT and not equity > 0.0:
@@ -210,7 +220,8 @@ def _enter(
     value = side * (d.size * equity if d.size_type == SIZE_PERCENT else d.size)
     target = shares_for_value(value, acc.assets[A_LAST_PRICE, a], s.rounding)
     value_at_fill = value if s.fill_sizing != SIZE_AT_DECISION else np.nan
-    _toward(a, target, O_TARGET, value_at_fill, t, s, book, acc)
+    weight = side * d.size if d.size_type == SIZE_PERCENT else np.nan
+    _toward(a, target, O_TARGET, value_at_fill, weight, t, s, book, acc)
 
 
 @leaf
@@ -268,21 +279,29 @@ def _weight_orders(
             book.orders, n_orders, book.open_ids, n_open, a, scratch_qty[k], t, O_REBALANCE,
             MARKET, np.nan, np.nan, value, pending,
         )  # fmt: skip
+        if s.fill_equity:
+            book.orders[n_orders - 1].target_weight = w[a]
     book.counts[C_ORDERS], book.counts[C_OPEN] = n_orders, n_open
 
 
 @leaf
-def _quantity_orders(t: int, d: Decisions, book: Book, acc: Account) -> None:
-    """Each finite, non-zero quantity is ``submit_order``: a limit, stop or stop-limit where
-    the level arrays hold a level."""
+def _quantity_orders(t: int, d: Decisions, s: Settings, book: Book, acc: Account) -> None:
+    """Each non-zero quantity is ``submit_order``: a limit, stop or stop-limit where the level
+    arrays hold a level; +-inf is all-in (``submit_order(asset, math.inf)``)."""
     has_limit = d.limit_prices.shape[0] > 0
     has_stop = d.stop_prices.shape[0] > 0
     pending = acc.assets[A_PENDING]
     n_orders, n_open = book.counts[C_ORDERS], book.counts[C_OPEN]
     for a in range(d.quantities.shape[1]):
         q = d.quantities[t, a]
-        if not np.isfinite(q) or q == 0.0:
+        if np.isnan(q) or q == 0.0:
             continue
+        value = np.nan
+        if np.isinf(q):
+            value = q  # all-in: sized at the fill; submitted with what the cash buys now
+            side = 1.0 if q > 0.0 else -1.0
+            q = side * all_in_estimate(acc.scalars[S_CASH], acc.assets[A_LAST_PRICE, a],
+                                       s.fractional)  # fmt: skip
         limit = d.limit_prices[t, a] if has_limit else np.nan
         stop = d.stop_prices[t, a] if has_stop else np.nan
         kind = MARKET
@@ -294,7 +313,7 @@ def _quantity_orders(t: int, d: Decisions, book: Book, acc: Account) -> None:
             kind = STOP
         n_orders, n_open = add_order(
             book.orders, n_orders, book.open_ids, n_open, a, q, t, O_ORDER, kind, limit, stop,
-            np.nan, pending,
+            value, pending,
         )  # fmt: skip
     book.counts[C_ORDERS], book.counts[C_OPEN] = n_orders, n_open
 
@@ -314,7 +333,7 @@ def decide(
     elif d.mode == MODE_WEIGHTS:
         _weight_orders(t, d, s, book, acc, rs)
     else:
-        _quantity_orders(t, d, book, acc)
+        _quantity_orders(t, d, s, book, acc)
     if halt[H_BLOCK] and book.counts[C_ORDERS] > first_new:
         _reject_new(t, first_new, int(halt[H_BLOCK]), book, acc)
 
