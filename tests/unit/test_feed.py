@@ -1275,6 +1275,17 @@ def test_read_only_of_a_frozen_array_is_the_array_itself() -> None:
     assert not frozen.flags.writeable
 
 
+def test_read_only_of_a_window_of_a_frozen_array_copies_it() -> None:
+    from ml4t.backtest.data.feed import _read_only
+
+    frozen = _read_only(np.arange(12.0).reshape(4, 3))
+    window = _read_only(frozen[:2])
+    # A view would keep the later rows reachable through its base (walk-forward's fit window).
+    assert not np.shares_memory(window, frozen)
+    assert len(window.base.base if window.base.base is not None else window.base) == 48
+    assert np.array_equal(window, [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]])
+
+
 def test_bad_bar_in_a_later_validation_block_is_reported(monkeypatch: Any) -> None:
     import ml4t.backtest.data.validation as validation_module
 

@@ -621,11 +621,16 @@ def _read_only(array: NDArray[Any]) -> NDArray[Any]:
 
 
 def _is_frozen(array: NDArray[Any]) -> bool:
-    """True for what ``_read_only`` returns: a C-contiguous view whose memory is ``bytes``."""
+    """True for what ``_read_only`` returns: a C-contiguous view of the whole of a ``bytes``.
+
+    A view of part of one (a window of a feed) is not: its base would still reach the rest,
+    such as the bars after a walk-forward training window."""
     owner: object = array
     while isinstance(owner, np.ndarray):
         owner = owner.base
-    return isinstance(owner, bytes) and bool(array.flags.c_contiguous)
+    return (
+        isinstance(owner, bytes) and len(owner) == array.nbytes and bool(array.flags.c_contiguous)
+    )
 
 
 def _return_freed_heap() -> None:
