@@ -472,5 +472,51 @@ PRESETS: dict[str, dict[str, Any]] = {
         "account": "margin",
         "initial_margin": 1e-6,
         "maintenance_margin": 0.0,
+    },  # The look-ahead-free set-ups careful users run (docs/presets.md, "Next-open set-ups").
+    "vectorbt_next_open": {
+        # from_signals / from_orders on signals shifted one bar with price=open
+        "fill_timing": "next_open",
+        "sizing_price": "fill",  # val_price=np.inf -> the order price, the open
+        "execution_order": "as_submitted",  # call_seq="default"
+        "on_insufficient_cash": "scale_down",  # allow_partial=True
+        "slippage_within_bar": False,
+        "stops_on_entry_bar": False,  # stops are checked before the row's order is placed
+        "stop_anchor": "fill",  # stop_entry_price="fillprice"
+        "trail_basis": "high_low",
+        "intrabar_priority": "stop",
+        "fractional_shares": True,
+        "account": "cash",
+    },
+    "backtrader_cheat_on_open": {
+        # Cerebro(cheat_on_open=True), orders placed in next_open at the known open
+        "fill_timing": "next_open",
+        "sizing_price": "fill",  # sized on data.open[0], the fill bar's open
+        "target_rounding": "order",
+        "execution_order": "as_submitted",
+        "on_insufficient_cash": "reject",
+        "slippage_within_bar": True,
+        "stops_on_entry_bar": False,
+        "trail_basis": "close",
+        "intrabar_priority": "stop",
+        "fractional_shares": False,
+        "account": "margin",
+        "initial_margin": 1.0,
+        "maintenance_margin": 0.0,
+    },
+    "backtesting_py": {
+        # backtesting.py 0.6 Backtest defaults: trade_on_close=False, margin=1.0, hedging=False
+        "fill_timing": "next_open",
+        "sizing_price": "fill",  # buy() sizes from the margin available at the fill open
+        "execution_order": "as_submitted",  # _Broker.orders in placement order
+        "on_insufficient_cash": "reject",  # "Broker canceled the order due to insufficient margin"
+        "slippage_within_bar": False,
+        "stops_on_entry_bar": True,  # sl/tp are reprocessed on the entry bar
+        "stop_anchor": "decision",
+        "intrabar_priority": "stop",  # SL orders are inserted before TP orders
+        "fractional_shares": False,  # sizes are whole units
+        # margin=1.0: an order must fit the margin available, gross, shorts included
+        "account": "margin",
+        "initial_margin": 1.0,
+        "maintenance_margin": 0.0,
     },
 }

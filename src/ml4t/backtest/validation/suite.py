@@ -259,7 +259,14 @@ def _zl_run(
 
 
 def _scenarios() -> list[Scenario]:
-    return _vectorbt_scenarios() + _backtrader_scenarios() + _zipline_scenarios()
+    from .next_open import next_open_scenarios
+
+    return (
+        _vectorbt_scenarios()
+        + _backtrader_scenarios()
+        + _zipline_scenarios()
+        + next_open_scenarios()
+    )
 
 
 def _signal_market(
@@ -432,6 +439,7 @@ PEER_MODULES: dict[str, tuple[str, ...]] = {
     "vectorbt": ("vectorbt", "pandas"),
     "backtrader": ("backtrader", "pandas"),
     "zipline": ("zipline", "exchange_calendars", "pandas"),
+    "backtesting": ("backtesting", "pandas"),
 }
 
 
