@@ -138,7 +138,7 @@ SETTINGS = {
     "cash_interest_rate_annual": st.sampled_from([0.0, 0.03]),
     "margin_interest_rate_annual": st.sampled_from([0.0, 0.08]),
     "intrabar_priority": st.sampled_from(["stop", "limit"]),
-    "stops_on_entry_bar": st.booleans(),
+    "stops_on_entry_bar": st.sampled_from([None, False, True]),
     "stop_anchor": st.sampled_from(["fill", "decision"]),
     "trail_basis": st.sampled_from(["high_low", "close"]),
     "max_participation": st.sampled_from([None, 0.001]),
@@ -146,7 +146,10 @@ SETTINGS = {
     "periods_per_year": st.sampled_from([None, 252.0]),
     "risk_free_rate": st.sampled_from([0.0, 0.02]),
 }
-configs = st.fixed_dictionaries(SETTINGS)
+# Stops on the entry bar mean nothing with fills at a close, and the config refuses them.
+configs = st.fixed_dictionaries(SETTINGS).filter(
+    lambda c: not (c["stops_on_entry_bar"] and c["fill_timing"] != "next_open")
+)
 
 
 def test_every_config_setting_is_varied():

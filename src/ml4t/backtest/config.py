@@ -123,8 +123,10 @@ class BacktestConfig:
             The filled leg's order records that both were touched. Position rules read it as
             the bar's path: the adverse extreme first (``"stop"``) or the favourable one.
         stops_on_entry_bar: Whether a bracket's legs, and position rules, may fill on the bar
-            the entry filled at the open (the rest of that bar comes after the open, so the
-            default is True).
+            the entry filled at the open (the rest of that bar comes after the open). ``None``
+            (the default) means True with ``fill_timing="next_open"``; with fills at a close
+            nothing of the entry bar comes after the fill, so there it means False, and an
+            explicit True is refused.
         max_participation: Cap on each bar's fills per asset as a fraction of the bar's volume
             (0.1 = 10%); None for no cap. With a cap, a zero-volume bar fills nothing.
         participation_remainder: What a cap leaves of an order keeps working on later bars
@@ -163,7 +165,7 @@ class BacktestConfig:
     cash_interest_rate_annual: float = 0.0
     margin_interest_rate_annual: float = 0.0
     intrabar_priority: IntrabarPriority = "stop"
-    stops_on_entry_bar: bool = True
+    stops_on_entry_bar: bool | None = None
     stop_anchor: StopAnchor = "fill"
     trail_basis: TrailBasis = "high_low"
     max_participation: float | None = None
@@ -229,11 +231,36 @@ class BacktestConfig:
                 "max_participation", self.max_participation, low=0.0, high=1.0, low_open=True
             )
         for key in ("fractional_shares", "stops_on_entry_bar", "slippage_within_bar"):
-            if not isinstance(getattr(self, key), bool):
-                raise ConfigError(f"{key} must be true or false, got {getattr(self, key)!r}")
+            value = getattr(self, key)
+            if not isinstance(value, bool) and not (key == "stops_on_entry_bar" and value is None):
+                raise ConfigError(f"{key} must be true or false, got {value!r}")
+        if self.stops_on_entry_bar and self.fill_timing != "next_open":
+            # No peer checks stops on a bar whose close is the entry's fill: the bar's range
+            # came before the fill, so the setting could only mean stops firing before entry.
+            raise ConfigError(
+                f"stops_on_entry_bar=True cannot apply with fill_timing={self.fill_timing!r}: "
+                "entries fill at a close, after the whole of their bar, so no part of the "
+                "entry bar is left to check; use fill_timing='next_open' or leave "
+                "stops_on_entry_bar unset"
+            )
         if self.periods_per_year is not None:
             _check_number("periods_per_year", self.periods_per_year, low=0.0, low_open=True)
         _check_number("risk_free_rate", self.risk_free_rate, low=-1.0, high=1.0)
+
+    @property
+    def stops_start_on_entry_bar(self) -> bool:
+        """Whether stops are checked on the entry's own bar: ``stops_on_entry_bar``, or when
+        unset, whether entries fill at the open.
+
+        Example:
+            >>> BacktestConfig().stops_start_on_entry_bar
+            True
+            >>> BacktestConfig(fill_timing="same_close").stops_start_on_entry_bar
+            False
+        """
+        if self.stops_on_entry_bar is None:
+            return self.fill_timing == "next_open"
+        return self.stops_on_entry_bar
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> BacktestConfig:
@@ -399,7 +426,11 @@ def _looks_like_path(source: str | Path) -> bool:
 
 def _check_choice(key: str, value: object, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise ConfigError(f"{key} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+        near = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.5)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        raise ConfigError(
+            f"{key} must be one of {', '.join(map(repr, choices))}, got {value!r}{hint}"
+        )
 
 
 def _check_number(

@@ -30,6 +30,7 @@ def run_backtesting(
     *,
     cash: float,
     commission: float = 0.0,
+    spread: float = 0.0,
     finalize_trades: bool = False,
 ) -> tuple[NDArray[np.float64], float]:
     """Fill rows ``(bar, asset, signed quantity, price, commission)`` and the final value."""
@@ -101,7 +102,12 @@ def run_backtesting(
             plan(len(self.data) - 1, float(self.data.Close[-1]), self.api, self.state)
 
     backtest = Backtest(
-        frame, PlanStrategy, cash=cash, commission=commission, finalize_trades=finalize_trades
+        frame,
+        PlanStrategy,
+        cash=cash,
+        commission=commission,
+        spread=spread,
+        finalize_trades=finalize_trades,
     )
     # No progress bar on stderr; "some trades remain open" and margin cancellations show in
     # the fills.

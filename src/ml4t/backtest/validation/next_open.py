@@ -16,6 +16,7 @@ Stop scenarios run on real prices backtesting.py ships (``backtesting.test.GOOG`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -216,17 +217,22 @@ def _final_value(pf: Any) -> float:
 # ---- Backtrader (cheat-on-open) and backtesting.py --------------------------------------------
 
 
+MakePlan = Callable[[NDArray[np.bool_], NDArray[np.bool_]], Plan]
+
+
 def bt_cheat_on_open(
     market: OhlcSource,
-    plan: Plan,
+    make_plan: MakePlan,
     *,
     commission: float = 0.0,
     slippage: float | PerShareSlippage = 0.0,
     **overrides: Any,
 ) -> Run:
-    """The plan in ``Cerebro(cheat_on_open=True)`` and here with the matching preset."""
+    """The plan ``make_plan(entries, exits)`` makes from the market's moving-average signals, in
+    ``Cerebro(cheat_on_open=True)`` and here with ``preset("backtrader_cheat_on_open")``."""
     from .backtrader_runs import run_backtrader
 
+    plan = make_plan(*ma_cross(market.arrays()["close"]))
     feed = market.feed()
     theirs, final_theirs = run_backtrader(
         market,  # type: ignore[arg-type]
@@ -241,11 +247,13 @@ def bt_cheat_on_open(
 
 
 def backtesting_py(
-    market: OhlcSource, plan: Plan, *, commission: float = 0.0, **overrides: Any
+    market: OhlcSource, make_plan: MakePlan, *, commission: float = 0.0, **overrides: Any
 ) -> Run:
-    """The plan in ``backtesting.Backtest`` at its defaults and here with ``backtesting_py``."""
+    """The plan ``make_plan(entries, exits)`` makes from the market's moving-average signals, in
+    ``backtesting.Backtest`` at its defaults and here with ``preset("backtesting_py")``."""
     from .backtesting_runs import run_backtesting
 
+    plan = make_plan(*ma_cross(market.arrays()["close"]))
     feed = market.feed()
     theirs, final_theirs = run_backtesting(market, plan, cash=INITIAL_CASH, commission=commission)
     config = BacktestConfig.preset(
@@ -271,11 +279,6 @@ def ranked_rotation(market: Market, every: int, weights: tuple[float, ...]) -> N
     return out
 
 
-def _signals(market: OhlcSource) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
-    entries, exits = ma_cross(market.arrays()["close"])
-    return entries, exits
-
-
 def next_open_scenarios() -> list[Scenario]:
     """The next-open scenarios of all three peers (names start with the set-up)."""
     return _vectorbt() + _backtrader() + _backtesting()
@@ -296,7 +299,7 @@ def _vectorbt() -> list[Scenario]:
             vbt,
             lambda: vbt_next_open_signals(
                 one, size=1.0, size_type="all", fees=0.001, slippage=0.001
-            ),  # fmt: skip
+            ),
             tags=tag,
         ),
         Scenario(
@@ -308,7 +311,7 @@ def _vectorbt() -> list[Scenario]:
                 sl_stop=0.05,
                 tp_stop=0.1,
                 rules=AnyOf(StopLoss(0.05), TakeProfit(0.1)),
-            ),  # fmt: skip
+            ),
             tags=tag,
         ),
         Scenario(
@@ -328,7 +331,7 @@ def _vectorbt() -> list[Scenario]:
                 sl_stop=0.002,
                 tp_stop=0.004,
                 rules=AnyOf(StopLoss(0.002), TakeProfit(0.004)),
-            ),  # fmt: skip
+            ),
             tags=tag,
         ),
         Scenario(
@@ -336,7 +339,7 @@ def _vectorbt() -> list[Scenario]:
             vbt,
             lambda: vbt_next_open_signals(one, size=40, reverse=True),
             tags=tag,
-        ),  # fmt: skip
+        ),
         Scenario(
             "next_open_rotation_shortfall_25",
             vbt,
@@ -353,8 +356,6 @@ def _vectorbt() -> list[Scenario]:
 
 def _backtrader() -> list[Scenario]:
     one, goog = Market(1, 500, 1), PeerData("GOOG")
-    e1, x1 = _signals(one)
-    eg, xg = _signals(goog)
     btr = "backtrader"
     tag = ("cheat_on_open",)
     from .plans import protective_plan, target_percent_plan
@@ -363,25 +364,27 @@ def _backtrader() -> list[Scenario]:
         Scenario(
             "cheat_on_open_fixed_size",
             btr,
-            lambda: bt_cheat_on_open(one, signal_plan(e1, x1, 50), commission=0.001),
+            lambda: bt_cheat_on_open(one, lambda e, x: signal_plan(e, x, 50), commission=0.001),
             tags=tag,
         ),
         Scenario(
             "cheat_on_open_target_percent",
             btr,
-            lambda: bt_cheat_on_open(one, target_percent_plan(0.5, 5), commission=0.001),
+            lambda: bt_cheat_on_open(
+                one, lambda e, x: target_percent_plan(0.5, 5), commission=0.001
+            ),
             tags=tag,
         ),
         Scenario(
             "cheat_on_open_stop_loss_goog",
             btr,
-            lambda: bt_cheat_on_open(goog, protective_plan(eg, xg, 10, "stop", 0.95)),
+            lambda: bt_cheat_on_open(goog, lambda e, x: protective_plan(e, x, 10, "stop", 0.95)),
             tags=tag,
         ),
         Scenario(
             "cheat_on_open_reversals",
             btr,
-            lambda: bt_cheat_on_open(one, long_short_plan(e1, x1, 40)),
+            lambda: bt_cheat_on_open(one, lambda e, x: long_short_plan(e, x, 40)),
             tags=tag,
         ),
     ]
@@ -389,46 +392,45 @@ def _backtrader() -> list[Scenario]:
 
 def _backtesting() -> list[Scenario]:
     one, goog, eurusd = Market(1, 500, 1), PeerData("GOOG"), PeerData("EURUSD")
-    e1, x1 = _signals(one)
-    eg, xg = _signals(goog)
-    ee, xe = _signals(eurusd)
     bpy = "backtesting"
     tag = ("next_open",)
     return [
         Scenario(
             "fixed_size_goog",
             bpy,
-            lambda: backtesting_py(goog, signal_plan(eg, xg, 10), commission=0.001),
+            lambda: backtesting_py(goog, lambda e, x: signal_plan(e, x, 10), commission=0.001),
             tags=tag,
         ),
         Scenario(
             "all_in_commission",
             bpy,
-            lambda: backtesting_py(one, all_in_plan(e1, x1), commission=0.002),
+            lambda: backtesting_py(one, all_in_plan, commission=0.002),
             tags=tag,
         ),
         Scenario(
             "stop_loss_take_profit_goog",
             bpy,
-            lambda: backtesting_py(goog, fraction_bracket_plan(eg, xg, 10, 0.95, 1.1)),
+            lambda: backtesting_py(goog, lambda e, x: fraction_bracket_plan(e, x, 10, 0.95, 1.1)),
             tags=tag,
         ),
         Scenario(
             "stop_loss_take_profit_eurusd",
             bpy,
-            lambda: backtesting_py(eurusd, fraction_bracket_plan(ee, xe, 5000, 0.998, 1.004)),
+            lambda: backtesting_py(
+                eurusd, lambda e, x: fraction_bracket_plan(e, x, 5000, 0.998, 1.004)
+            ),
             tags=tag,
         ),
         Scenario(
             "reversals",
             bpy,
-            lambda: backtesting_py(one, long_short_plan(e1, x1, 40), commission=0.001),
+            lambda: backtesting_py(one, lambda e, x: long_short_plan(e, x, 40), commission=0.001),
             tags=tag,
         ),
         Scenario(
             "bracket_then_signal_exit_goog",
             bpy,
-            lambda: backtesting_py(goog, bracket_plan(eg, 10, 0.97, 1.05)),
+            lambda: backtesting_py(goog, lambda e, x: bracket_plan(e, 10, 0.97, 1.05)),
             tags=tag,
         ),
     ]
