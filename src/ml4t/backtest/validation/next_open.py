@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -119,7 +119,7 @@ def vbt_next_open_signals(
     market: OhlcSource,
     *,
     size: float,
-    size_type: str = "shares",
+    size_type: Literal["shares", "value", "percent", "all"] = "shares",
     fees: float = 0.0,
     slippage: float = 0.0,
     reverse: bool = False,
@@ -155,7 +155,9 @@ def vbt_next_open_signals(
     config = BacktestConfig.preset(
         "vectorbt_next_open", initial_cash=INITIAL_CASH, commission=fees, slippage=slippage
     )
-    our_size, our_type = (1.0, "percent") if size_type == "all" else (size, size_type)
+    # All-in: 100% of equity, cut to the cash as VectorBT's size=np.inf spends it.
+    our_size: float = 1.0 if size_type == "all" else size
+    our_type: Literal["shares", "value", "percent"] = "percent" if size_type == "all" else size_type
     if reverse:
         config = BacktestConfig.preset(
             "vectorbt_next_open", initial_cash=INITIAL_CASH, commission=fees, slippage=slippage,
@@ -168,7 +170,7 @@ def vbt_next_open_signals(
         )  # fmt: skip
     else:
         ours = run_signals(
-            feed, entries, exits, size=our_size, size_type=our_type,  # type: ignore[arg-type]
+            feed, entries, exits, size=our_size, size_type=our_type,
             config=config, position_rules=rules,
         )  # fmt: skip
     return our_rows(ours, feed), theirs, ours.final_value, _final_value(pf)
