@@ -292,6 +292,8 @@ def _vectorbt() -> list[Scenario]:
     wide = Market(25, 300, 3)
     vbt = "vectorbt"
     tag = ("next_open",)
+    # VectorBT's stop replaces the signal decided the bar before, which fills at the open here.
+    stop_first = "A stop exit replaces the bar's signal (VectorBT)"
     return [
         Scenario(
             "next_open_fixed_size", vbt, lambda: vbt_next_open_signals(one, size=50), tags=tag
@@ -315,6 +317,8 @@ def _vectorbt() -> list[Scenario]:
                 rules=AnyOf(StopLoss(0.05), TakeProfit(0.1)),
             ),
             tags=tag,
+            known_gap=stop_first,
+            gap_effect=(3, 9.06e-3),
         ),
         Scenario(
             "next_open_trailing_stop_goog",
@@ -335,6 +339,8 @@ def _vectorbt() -> list[Scenario]:
                 rules=AnyOf(StopLoss(0.002), TakeProfit(0.004)),
             ),
             tags=tag,
+            known_gap=stop_first,
+            gap_effect=(1, 3.81e-4),
         ),
         Scenario(
             "next_open_reversals",
@@ -430,7 +436,7 @@ def _backtesting() -> list[Scenario]:
             tags=tag,
         ),
         Scenario(
-            "bracket_then_signal_exit_goog",
+            "bracket_orders_goog",
             bpy,
             lambda: backtesting_py(goog, lambda e, x: bracket_plan(e, 10, 0.97, 1.05)),
             tags=tag,
