@@ -7,6 +7,7 @@ fills, orders and equity curves.
 
 from __future__ import annotations
 
+import math
 from dataclasses import fields
 from datetime import datetime
 
@@ -43,13 +44,15 @@ from ml4t.backtest.risk import (
 class SignalTwin(Strategy):
     """``run_signals``'s decisions, made through the broker."""
 
-    def __init__(self, entries, exits, short_entries, short_exits, size, size_type):  # type: ignore[no-untyped-def]
+    def __init__(self, entries, exits, short_entries, short_exits, size, size_type, opposite):  # type: ignore[no-untyped-def]
         self.args = (entries, exits, short_entries, short_exits)
-        self.size, self.size_type = size, size_type
+        self.size, self.size_type, self.opposite = size, size_type, opposite
         self.ruled_out: set[tuple[datetime, str]] = set()
 
     def on_fill(self, fill, broker):  # type: ignore[no-untyped-def]
-        if fill.reason in RULE_REASONS:
+        # A rule exit replaces the entries that would fill on its bar: with same-close fills,
+        # those decided at its close; with later fills, none a strategy could still make.
+        if fill.reason in RULE_REASONS and broker.config.fill_timing == "same_close":
             self.ruled_out.add((fill.timestamp, fill.asset))
 
     def on_data(self, timestamp: datetime, data: BarView, broker: Broker) -> None:
@@ -69,21 +72,31 @@ class SignalTwin(Strategy):
             if go_long and go_short:
                 go_long = go_short = False
             held = broker.position(asset) + broker.pending[a]
-            if (leave_long and held > 0) or (leave_short and held < 0):
+            replaced = (timestamp, asset) in self.ruled_out
+            opposite = (go_short and held > 0) or (go_long and held < 0)
+            if opposite and self.opposite == "reverse" and not replaced:
+                self.enter(broker, asset, 1.0 if go_long else -1.0)
+            elif (
+                (leave_long and held > 0)
+                or (leave_short and held < 0)
+                or (opposite and self.opposite == "close")
+            ):
                 broker.close_position(asset)
             elif (
                 (go_long or go_short)
                 and broker.position(asset) == 0
                 and broker.pending[a] == 0
-                and (timestamp, asset) not in self.ruled_out
+                and not replaced
             ):
-                side = 1.0 if go_long else -1.0
-                if self.size_type == "shares":
-                    broker.order_target_quantity(asset, side * self.size)
-                elif self.size_type == "value":
-                    broker.order_target_value(asset, side * self.size)
-                else:
-                    broker.order_target_percent(asset, side * self.size)
+                self.enter(broker, asset, 1.0 if go_long else -1.0)
+
+    def enter(self, broker: Broker, asset: str, side: float) -> None:
+        if self.size_type == "shares":
+            broker.order_target_quantity(asset, side * self.size)
+        elif self.size_type == "value":
+            broker.order_target_value(asset, side * self.size)
+        else:
+            broker.order_target_percent(asset, side * self.size)
 
 
 class WeightTwin(Strategy):
@@ -104,7 +117,7 @@ class OrderTwin(Strategy):
         t = data.index
         for a, asset in enumerate(map(str, broker.assets)):
             q = self.quantities[t, a]
-            if np.isfinite(q) and q != 0:
+            if not np.isnan(q) and q != 0:  # +-inf: all-in
                 limit, stop = self.limits[t, a], self.stops[t, a]
                 broker.submit_order(
                     asset,
@@ -124,13 +137,14 @@ SETTINGS = {
     "slippage_overrides": st.sampled_from([None, {"X0": 0.001}]),
     "fill_timing": st.sampled_from(["next_open", "same_close", "next_close"]),
     "sizing_price": st.sampled_from(["decision", "fill"]),
+    "sizing_equity": st.sampled_from(["decision", "fill"]),
     "target_rounding": st.sampled_from(["target", "order"]),
     "execution_order": st.sampled_from(
         ["as_submitted", "exits_first", "exits_first_smallest_entries_first"]
     ),
     "slippage_within_bar": st.booleans(),
     "fractional_shares": st.booleans(),
-    "on_insufficient_cash": st.sampled_from(["scale_down", "reject"]),
+    "on_insufficient_cash": st.sampled_from(["scale_down", "reject", "allow"]),
     "account": st.sampled_from(["cash", "margin"]),
     "initial_margin": st.sampled_from([0.5, 1.0]),
     "maintenance_margin": st.sampled_from([0.25, 0.4]),
@@ -143,13 +157,24 @@ SETTINGS = {
     "trail_basis": st.sampled_from(["high_low", "close"]),
     "max_participation": st.sampled_from([None, 0.001]),
     "participation_remainder": st.sampled_from(["keep", "cancel"]),
+    "close_at_end": st.booleans(),
     "periods_per_year": st.sampled_from([None, 252.0]),
     "risk_free_rate": st.sampled_from([0.0, 0.02]),
 }
-# Stops on the entry bar mean nothing with fills at a close, and the config refuses them.
-configs = st.fixed_dictionaries(SETTINGS).filter(
-    lambda c: not (c["stops_on_entry_bar"] and c["fill_timing"] != "next_open")
-)
+
+
+def _coherent(config: dict[str, object]) -> dict[str, object]:
+    """Equity valued at the fill is converted into shares at the fill's price: the config
+    refuses sizing_equity='fill' without sizing_price='fill'."""
+    if config["sizing_equity"] == "fill":
+        config = config | {"sizing_price": "fill"}
+    # Stops on the entry bar mean nothing with fills at a close, and the config refuses them.
+    if config["stops_on_entry_bar"] and config["fill_timing"] != "next_open":
+        config = config | {"stops_on_entry_bar": None}
+    return config
+
+
+configs = st.fixed_dictionaries(SETTINGS).map(_coherent)
 
 
 def test_every_config_setting_is_varied():
@@ -200,18 +225,20 @@ sizes = st.sampled_from(
         ("percent", 0.05),
         ("value", 3_000.0),
         ("value", 1_234.5),
+        ("value", math.inf),  # all-in
         ("shares", 7.0),
         ("shares", 7.5),
     ]
 )
+opposites = st.sampled_from(["reverse", "close", "ignore"])
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(**common, sized=sizes, shorts=st.booleans())
+@given(**common, sized=sizes, shorts=st.booleans(), opposite=opposites)
 def test_run_signals_matches_the_event_driver(
-    seed, n_assets, n_bars, config, rules, limits, sized, shorts
+    seed, n_assets, n_bars, config, rules, limits, sized, shorts, opposite
 ):
-    signals_case(seed, n_assets, n_bars, config, rules, limits, sized, shorts)
+    signals_case(seed, n_assets, n_bars, config, rules, limits, sized, shorts, opposite)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -220,10 +247,10 @@ def test_both_drivers_refuse_a_fractional_share_size_with_fractional_shares_off(
     seed, n_assets, n_bars, config, rules, limits, shorts
 ):
     config = config | {"fractional_shares": False}
-    signals_case(seed, n_assets, n_bars, config, rules, limits, ("shares", 7.5), shorts)
+    signals_case(seed, n_assets, n_bars, config, rules, limits, ("shares", 7.5), shorts, "reverse")
 
 
-def signals_case(seed, n_assets, n_bars, config, rules, limits, sized, shorts):  # type: ignore[no-untyped-def]
+def signals_case(seed, n_assets, n_bars, config, rules, limits, sized, shorts, opposite):  # type: ignore[no-untyped-def]
     """Both drivers on the same random signals: equal results, or the same refusal."""
     size_type, size = sized
     feed = DataFeed(frame_with_columns(seed, n_assets, n_bars))
@@ -238,6 +265,7 @@ def signals_case(seed, n_assets, n_bars, config, rules, limits, sized, shorts): 
     compile_args = {
         "short_entries": short_entries, "short_exits": short_exits, "size": size,
         "size_type": size_type, "config": cfg, "position_rules": rules, "portfolio_rules": limits,
+        "upon_opposite_entry": opposite,
     }  # fmt: skip
     if size_type == "shares" and size != int(size) and not cfg.fractional_shares:
         # Every asset enters long on the first bar (every asset has it): the event driver
@@ -246,11 +274,11 @@ def signals_case(seed, n_assets, n_bars, config, rules, limits, sized, shorts): 
         if short_entries is not None:
             short_entries[0] = False
         with pytest.raises(OrderError, match="fractional"):
-            engine(feed, SignalTwin(*args, size, size_type), cfg, rules, limits)
+            engine(feed, SignalTwin(*args, size, size_type, opposite), cfg, rules, limits)
         with pytest.raises(ConfigError, match="fractional"):
             run_signals(feed, entries, exits, **compile_args)
         return
-    event = engine(feed, SignalTwin(*args, size, size_type), cfg, rules, limits)
+    event = engine(feed, SignalTwin(*args, size, size_type, opposite), cfg, rules, limits)
     compiled = run_signals(feed, entries, exits, **compile_args)
     assert_same(event, compiled)
 
@@ -282,6 +310,8 @@ def test_run_orders_matches_the_event_driver(seed, n_assets, n_bars, config, rul
     rng = np.random.default_rng(seed)
     shape = (feed.n_bars, feed.n_assets)
     quantities = rng.choice([0.0, 0.0, 5.0, -5.0, 20.0], size=shape)
+    # Now and then all-in (+-inf): sized at the fill from the cash.
+    quantities = np.where(rng.uniform(size=shape) < 0.05, np.sign(quantities) * np.inf, quantities)
     if config["account"] == "cash":
         quantities = np.abs(quantities)
     close = np.nan_to_num(feed.array("close"), nan=50.0)
@@ -316,7 +346,15 @@ def test_sizing_at_the_fill_price_equals_sizing_at_decision_when_the_prices_agre
     low = -0.5 if config["account"] == "margin" else 0.0
     weights = rng.uniform(low, 0.5, size=shape)
     weights[rng.uniform(size=feed.n_bars) < 0.3] = np.nan
-    config = config | {"fill_timing": "same_close", "max_participation": None}
+    config = config | {
+        "fill_timing": "same_close",
+        "max_participation": None,
+        "sizing_price": "decision",
+        "sizing_equity": "decision",
+    }
     at_decision = run_weights(feed, weights, config=BacktestConfig(**config))
     at_fill = run_weights(feed, weights, config=BacktestConfig(**config | {"sizing_price": "fill"}))
     assert_same(at_decision, at_fill)
+    # Equity at the fill step's prices is, at the decision close, the decision's equity.
+    fill_equity = config | {"sizing_price": "fill", "sizing_equity": "fill"}
+    assert_same(at_decision, run_weights(feed, weights, config=BacktestConfig(**fill_equity)))

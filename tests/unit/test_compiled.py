@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ml4t.backtest import BacktestConfig, ConfigError, run_orders, run_signals, run_weights
-from ml4t.backtest.risk import StopLoss
+from ml4t.backtest.risk import StopLoss, TrailingStop
 
 CFG = BacktestConfig(initial_cash=10_000.0)
 
@@ -177,3 +177,113 @@ def test_percent_signals_at_negative_equity_enter_nothing(make_feed):
         )  # fmt: skip
     fills = result.fills.select("asset", "side", "quantity", "price", "reason").rows()
     assert fills == [("A", "sell", 100.0, 100.0, "target"), COVER]
+
+
+def test_a_trailing_stop_starting_next_bar_starts_from_the_entry_price(make_feed):
+    # Bars (open, high, low, close). Entry at bar 1's open, 100; with stops from the next bar
+    # on, bar 1's high of 120 is not watched: bar 2 is checked against 100 x 0.9 = 90, then
+    # its high of 113 joins the trail, and bar 3's low of 101 reaches 113 x 0.9 = 101.7.
+    bars = [
+        (100.0, 100.0, 100.0, 100.0),
+        (100.0, 120.0, 99.0, 115.0),
+        (112.0, 113.0, 107.0, 110.0),
+        (110.0, 111.0, 101.0, 105.0),
+    ]
+    feed = make_feed({"A": bars})
+    entries = np.array([[True], [False], [False], [False]])
+    config = BacktestConfig(initial_cash=10_000.0, stops_on_entry_bar=False)
+    result = run_signals(
+        feed, entries, size=10.0, size_type="shares", config=config,
+        position_rules=TrailingStop(0.10),
+    )  # fmt: skip
+    when, side, qty, price, reason = fills_of(result)[1][0], *fills_of(result)[1][2:]
+    assert (when, side, qty, reason) == (day(3), "sell", 10.0, "trailing_stop")
+    assert price == pytest.approx(113.0 * 0.9)
+
+
+# A stop's bar and the entry signal of its close. Bars (open, high, low, close): 10 shares
+# bought at 100; bar 2's low of 94 reaches the 5% stop at 95.
+STOPPED = [
+    (100.0, 100.0, 100.0, 100.0),
+    (100.0, 100.0, 100.0, 100.0),
+    (99.0, 100.0, 94.0, 96.0),
+    (97.0, 97.0, 97.0, 97.0),
+]
+
+
+def test_next_open_entry_decided_on_a_stops_bar_fills_at_the_next_open(make_feed):
+    # The stop fills inside bar 2; the entry decided at bar 2's close is a new decision and
+    # fills at bar 3's open, as VectorBT with signals shifted one bar and price=open.
+    feed = make_feed({"A": STOPPED})
+    entries = np.array([[True], [False], [True], [False]])
+    result = run_signals(
+        feed, entries, size=10.0, size_type="shares", config=CFG, position_rules=StopLoss(0.05)
+    )
+    assert fills_of(result) == [
+        (day(1), "A", "buy", 10.0, 100.0, "target"),
+        (day(2), "A", "sell", 10.0, 95.0, "stop_loss"),
+        (day(3), "A", "buy", 10.0, 97.0, "target"),
+    ]
+
+
+def test_same_close_entry_on_a_stops_bar_is_replaced_by_the_stop(make_feed):
+    # Same-close: the entry of bar 2 would fill on the stop's own bar, which VectorBT gives to
+    # the stop alone; bar 3's entry fills at its close, 97.
+    feed = make_feed({"A": STOPPED})
+    entries = np.array([[True], [False], [True], [True]])
+    config = BacktestConfig(
+        initial_cash=10_000.0, fill_timing="same_close", stops_on_entry_bar=False
+    )
+    result = run_signals(
+        feed, entries, size=10.0, size_type="shares", config=config,
+        position_rules=StopLoss(0.05),
+    )  # fmt: skip
+    assert fills_of(result) == [
+        (day(0), "A", "buy", 10.0, 100.0, "target"),
+        (day(2), "A", "sell", 10.0, 95.0, "stop_loss"),
+        (day(3), "A", "buy", 10.0, 97.0, "target"),
+    ]
+
+
+MARGIN = BacktestConfig(initial_cash=10_000.0, account="margin")
+# Bar 1 closes at 125: the short entry decided there sizes 1,000 at 125 = 8 shares.
+REVERSING = {"A": [(100.0, 100.0), (100.0, 125.0), (125.0, 125.0), (125.0, 125.0)]}
+
+
+def test_short_entry_while_long_reverses_in_one_order(make_feed):
+    # Long 1,000 / 100 = 10 shares; the short entry of bar 1 (with the long exit on the same
+    # bar, as VectorBT reads the opposite entry first) orders -10 - 8 = -18 at bar 2's open.
+    feed = make_feed(REVERSING)
+    entries = np.array([[True], [False], [False], [False]])
+    exits = np.array([[False], [True], [False], [False]])
+    shorts = np.array([[False], [True], [False], [False]])
+    result = run_signals(
+        feed, entries, exits, short_entries=shorts, short_exits=np.zeros_like(shorts),
+        size=1_000.0, size_type="value", config=MARGIN,
+    )  # fmt: skip
+    assert fills_of(result) == [
+        (day(1), "A", "buy", 10.0, 100.0, "target"),
+        (day(2), "A", "sell", 18.0, 125.0, "target"),
+    ]
+    assert result.final_value == pytest.approx(10_000.0 + 10 * 25.0)
+
+
+@pytest.mark.parametrize(
+    ("upon_opposite_entry", "after_entry"),
+    [("close", [(day(2), "A", "sell", 10.0, 125.0, "close_position")]), ("ignore", [])],
+)
+def test_opposite_entry_can_close_or_be_ignored(make_feed, upon_opposite_entry, after_entry):
+    feed = make_feed(REVERSING)
+    entries = np.array([[True], [False], [False], [False]])
+    shorts = np.array([[False], [True], [False], [False]])
+    result = run_signals(
+        feed, entries, short_entries=shorts, short_exits=np.zeros_like(shorts), size=1_000.0,
+        size_type="value", upon_opposite_entry=upon_opposite_entry, config=MARGIN,
+    )  # fmt: skip
+    assert fills_of(result)[1:] == after_entry
+
+
+def test_an_unknown_upon_opposite_entry_names_the_nearest(make_feed):
+    feed = make_feed(REVERSING)
+    with pytest.raises(ConfigError, match="did you mean 'reverse'"):
+        run_signals(feed, np.zeros((4, 1), bool), upon_opposite_entry="reversal")  # type: ignore[arg-type]

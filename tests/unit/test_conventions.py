@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ml4t.backtest.risk import TrailingStop
 from scripted import run
 
 
@@ -100,3 +101,40 @@ def test_every_origin_and_reason_code_has_exactly_one_name():
     reasons = sorted(v for k, v in vars(records).items() if k.startswith("R_"))
     assert origins == list(range(len(records.ORIGIN_NAMES)))
     assert reasons == list(range(len(records.REASON_NAMES)))
+
+
+# A trailing stop when stops start on the bar after the entry (``stops_on_entry_bar=False``):
+# the trail starts at the entry price, and each bar's high joins it only after the bar was
+# checked, as VectorBT's ``simulate_from_signals_nb`` moves ``sl_curr_price``. Bars are
+# (open, high, low, close); 10 shares bought at bar 0's close fill at bar 1's open, 100.
+TRAIL_BARS = [
+    (100.0, 100.0, 100.0, 100.0),
+    (100.0, 120.0, 99.0, 115.0),  # the entry bar: its high of 120 is not watched
+    (112.0, 113.0, 107.0, 110.0),  # stop 100 x 0.9 = 90: not reached; then the trail is 113
+    (110.0, 111.0, 101.0, 105.0),  # stop 113 x 0.9 = 101.7: the low of 101 reaches it
+]
+
+
+def test_trailing_stop_starting_next_bar_ignores_the_entry_bars_high(make_feed):
+    feed = make_feed({"A": TRAIL_BARS})
+    result, _ = run(
+        feed,
+        {0: lambda b, d: b.submit_order("A", 10)},
+        position_rules=TrailingStop(0.10),
+        stops_on_entry_bar=False,
+    )
+    exit_fill = result.fills.select("timestamp", "price", "reason").rows()[1]
+    assert exit_fill[0].day == 4  # bar 3 (bar 0 is 2024-01-01)
+    assert exit_fill[1] == pytest.approx(113.0 * 0.9)
+    assert exit_fill[2] == "trailing_stop"
+
+
+def test_trailing_stop_watching_the_entry_bar_takes_in_its_high_after_checking_it(make_feed):
+    # Bar 1 is checked against 100 x 0.9 = 90 (low 99: no exit), then its high of 120 joins
+    # the trail: bar 2's stop is 108, which its low of 107 reaches.
+    feed = make_feed({"A": TRAIL_BARS})
+    result, _ = run(
+        feed, {0: lambda b, d: b.submit_order("A", 10)}, position_rules=TrailingStop(0.10)
+    )
+    exit_fill = result.fills.select("timestamp", "price", "reason").rows()[1]
+    assert (exit_fill[0].day, exit_fill[1], exit_fill[2]) == (3, 108.0, "trailing_stop")

@@ -1217,30 +1217,62 @@ def test_dict_of_yfinance_ticker_history_frames() -> None:
 def test_parquet_is_read_one_column_at_a_time(tmp_path: Path, monkeypatch: Any) -> None:
     path = tmp_path / "prices.parquet"
     two_by_three().write_parquet(path)
-    reads: list[list[str] | None] = []
-    real = pl.read_parquet
+    reads: list[list[str]] = []
+    real = pl.LazyFrame.collect
 
-    def spy(source: Any, *args: Any, **kwargs: Any) -> pl.DataFrame:
-        reads.append(kwargs.get("columns"))
-        return real(source, *args, **kwargs)
+    def spy(frame: pl.LazyFrame, *args: Any, **kwargs: Any) -> pl.DataFrame:
+        out = real(frame, *args, **kwargs)
+        reads.append(out.columns)
+        return out
 
-    monkeypatch.setattr(pl, "read_parquet", spy)
+    monkeypatch.setattr(pl.LazyFrame, "collect", spy)
     feed = DataFeed(path)
     assert_same_feed(feed, DataFeed(two_by_three()))
-    assert reads == [["asset"], ["timestamp"], *([c] for c in OHLCV)]
+    # The row count, then each key twice (its unique values, then each row's cell), then
+    # each field once: never two columns in one read.
+    keys = [["asset"], ["asset"], ["timestamp"], ["timestamp"]]
+    assert reads == [["len"], *keys, *([c] for c in OHLCV)]
 
 
 def test_rows_read_in_blocks_land_in_their_cells(monkeypatch: Any) -> None:
-    import ml4t.backtest.data.feed as feed_module
+    import ml4t.backtest.data.loading as loading_module
 
     # Blocks of 2 rows: 5 rows in shuffled order (B's day-1 row dropped) span 3 blocks.
-    monkeypatch.setattr(feed_module, "_BLOCK_ROWS", 2)
+    monkeypatch.setattr(loading_module, "BLOCK_ROWS", 2)
     rows = two_by_three().filter(~((pl.col("asset") == "B") & (pl.col("timestamp") == day(1))))
     feed = quiet_feed(rows.reverse())
     close = feed.array("close")
     np.testing.assert_array_equal(close[:, 0], [1.2, 2.2, 3.2])
     np.testing.assert_array_equal(close[[0, 2], 1], [12.0, 32.0])
     assert np.isnan(close[1, 1])
+
+
+def test_parquet_rows_read_in_slices_land_in_their_cells(tmp_path: Path, monkeypatch: Any) -> None:
+    import ml4t.backtest.data.loading as loading_module
+
+    # Slices of 2 rows over row groups of 2: the 5 shuffled rows (B's day-1 row dropped) are
+    # read as 3 slices per pass, and each slice's rows go to their own cells.
+    monkeypatch.setattr(loading_module, "BLOCK_ROWS", 2)
+    rows = two_by_three().filter(~((pl.col("asset") == "B") & (pl.col("timestamp") == day(1))))
+    path = tmp_path / "prices.parquet"
+    rows.reverse().write_parquet(path, row_group_size=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        feed = DataFeed(path)
+    close = feed.array("close")
+    np.testing.assert_array_equal(close[:, 0], [1.2, 2.2, 3.2])
+    np.testing.assert_array_equal(close[[0, 2], 1], [12.0, 32.0])
+    assert np.isnan(close[1, 1])
+    assert list(feed.assets) == ["A", "B"]
+
+
+def test_read_only_of_a_frozen_array_is_the_array_itself() -> None:
+    from ml4t.backtest.data.feed import _read_only
+
+    frozen = _read_only(np.arange(6.0).reshape(2, 3))
+    # A second freeze would copy a [T, N] array for nothing (it is frozen as it is built).
+    assert _read_only(frozen) is frozen
+    assert not frozen.flags.writeable
 
 
 def test_bad_bar_in_a_later_validation_block_is_reported(monkeypatch: Any) -> None:

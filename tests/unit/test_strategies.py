@@ -23,8 +23,10 @@ from ml4t.backtest import (
     Engine,
     OrderError,
     Strategy,
+    run_signals,
 )
 from ml4t.backtest.datasets import synthetic_universe
+from ml4t.backtest.risk import AnyOf, StopLoss, TakeProfit, TrailingStop
 from ml4t.backtest.strategy import SignalStrategy, TargetWeightStrategy, TopNStrategy
 
 NAN = math.nan
@@ -527,3 +529,61 @@ def test_target_weights_accepts_a_polars_date_column(make_feed):
     weights = pl.DataFrame({"Date": [day(0).date()], "A": [0.5], "B": [0.5]})
     result = run(two_asset_feed(make_feed), TargetWeightStrategy(weights))
     assert held(result) == {"A": 50.0, "B": 100.0}
+
+
+@pytest.mark.parametrize("long_short", [False, True])
+@pytest.mark.parametrize("fill_timing", ["next_open", "same_close"])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_signal_strategy_makes_the_fills_of_run_signals_with_position_rules(
+    seed, fill_timing, long_short
+):
+    """``SignalStrategy`` and ``run_signals`` on the same thresholds agree fill for fill, with
+    stops closing positions: same-close entries on a stop's bar are replaced by it, next-open
+    entries decided at that bar's close fill at the next open, and a signal past the other
+    side reverses the position in one order."""
+    feed = DataFeed(synthetic_universe(n_assets=3, n_bars=250, seed=seed))
+    score = feed.array("score")
+    config = BacktestConfig(
+        initial_cash=100_000.0,
+        fill_timing=fill_timing,
+        account="margin" if long_short else "cash",
+        stops_on_entry_bar=fill_timing == "next_open",
+    )
+    rules = AnyOf(StopLoss(0.03), TakeProfit(0.05), TrailingStop(0.03))
+    strategy = SignalStrategy(
+        "score", entry_threshold=0.5, exit_threshold=0.0, long_short=long_short, weight=0.3
+    )
+    event = Engine(feed, strategy, config, position_rules=rules).run()
+    shorts = {"short_entries": score < -0.5, "short_exits": score > 0.0} if long_short else {}
+    compiled = run_signals(
+        feed, score > 0.5, score < 0.0, **shorts, size=0.3, config=config, position_rules=rules
+    )
+    columns = ["timestamp", "asset", "side", "quantity", "price"]
+    assert event.fills.select(columns).equals(compiled.fills.select(columns))
+    reasons = set(compiled.fills["reason"].to_list())
+    assert reasons & {"stop_loss", "take_profit", "trailing_stop"}  # the rules did close some
+    assert event.final_value == compiled.final_value
+
+
+def test_signal_strategy_same_close_entry_on_a_stops_bar_waits_for_the_next_bar(make_feed):
+    # Bars (open, high, low, close); the signal stays above the threshold. 0.5 x 10,000 / 100
+    # = 50 shares at bar 0's close; bar 2's low of 94 reaches the 5% stop at 95. The entry of
+    # bar 2's close would fill on the stop's own bar (replaced, as in VectorBT); bar 3's fills
+    # at 97: 0.5 x 9,750 / 97 = 50.3 -> 50 shares.
+    bars = [
+        (100.0, 100.0, 100.0, 100.0),
+        (100.0, 100.0, 100.0, 100.0),
+        (99.0, 100.0, 94.0, 96.0),
+        (97.0, 97.0, 97.0, 97.0),
+    ]
+    feed = make_feed({"A": bars}, signal={"A": [1.0, 1.0, 1.0, 1.0]})
+    strategy = SignalStrategy("signal", entry_threshold=0.5, exit_threshold=0.0, weight=0.5)
+    config = BacktestConfig(
+        initial_cash=10_000.0, fill_timing="same_close", stops_on_entry_bar=False
+    )
+    result = Engine(feed, strategy, config, position_rules=StopLoss(0.05)).run()
+    assert result.fills.select("timestamp", "side", "quantity", "price").rows() == [
+        (day(0), "buy", 50.0, 100.0),
+        (day(2), "sell", 50.0, 95.0),
+        (day(3), "buy", 50.0, 97.0),
+    ]

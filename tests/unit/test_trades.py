@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ml4t.backtest.kernels.records import FILL_DTYPE
-from ml4t.backtest.results.trades import match_trades
+from ml4t.backtest.results.trades import TRADE_DTYPE, match_trades, trade_excursions
 from scripted import run
 
 
@@ -55,3 +55,51 @@ def test_open_trades_have_exit_reason_open(make_feed):
     trades = result.trades
     assert trades["status"].to_list() == ["open"]
     assert trades["exit_reason"].to_list() == ["open"]
+
+
+def excursion_trades(*rows: tuple[int, int, int, int, float, bool]) -> np.ndarray:
+    """Trade records of (asset, direction, entry_bar, exit_bar, entry_price, is_open)."""
+    out = np.zeros(len(rows), dtype=TRADE_DTYPE)
+    for k, (asset, direction, entry, exit_, price, is_open) in enumerate(rows):
+        out[k]["asset"], out[k]["direction"] = asset, direction
+        out[k]["entry_bar"], out[k]["exit_bar"] = entry, exit_
+        out[k]["entry_price"], out[k]["is_open"] = price, is_open
+    return out
+
+
+HIGHS = np.array([[104.0, 51.0], [108.0, np.nan], [103.0, 55.0], [110.0, np.nan]])
+LOWS = np.array([[97.0, 49.0], [95.0, np.nan], [99.0, 48.0], [90.0, np.nan]])
+
+
+def test_excursions_of_a_long_are_the_worst_low_and_best_high_over_its_bars():
+    # Long asset 0 from bar 0 to bar 2 at 100: lows 97, 95, 99 and highs 104, 108, 103.
+    mae, mfe = trade_excursions(
+        excursion_trades((0, 1, 0, 2, 100.0, False)), HIGHS, LOWS, last_bar=3
+    )
+    assert mae.tolist() == pytest.approx([95.0 / 100.0 - 1.0], rel=1e-15)
+    assert mfe.tolist() == pytest.approx([108.0 / 100.0 - 1.0], rel=1e-15)
+
+
+def test_excursions_of_a_short_are_mirrored_and_skip_nan_bars():
+    # Short asset 1 at 50 from bar 0, open at the end (to bar 3): bars 1 and 3 are NaN, so the
+    # high is 55 (bar 2) and the low 48: MAE 1 - 55/50 = -0.1, MFE 1 - 48/50 = 0.04.
+    mae, mfe = trade_excursions(
+        excursion_trades((1, -1, 0, -1, 50.0, True)), HIGHS, LOWS, last_bar=3
+    )
+    assert mae.tolist() == pytest.approx([-0.1], rel=1e-14)
+    assert mfe.tolist() == pytest.approx([0.04], rel=1e-14)
+
+
+def test_excursions_of_a_trade_over_only_nan_bars_are_nan():
+    mae, mfe = trade_excursions(
+        excursion_trades((1, 1, 3, 3, 50.0, False)), HIGHS, LOWS, last_bar=3
+    )
+    assert np.isnan(mae).all() and np.isnan(mfe).all()
+
+
+def test_excursions_of_the_last_assets_last_bar_stay_inside_its_column():
+    # The window ends on the last bar of the last asset, the end of the laid-out array.
+    trades = excursion_trades((1, 1, 2, 3, 50.0, False), (0, 1, 3, 3, 100.0, False))
+    mae, mfe = trade_excursions(trades, HIGHS, LOWS, last_bar=3)
+    assert mae.tolist() == pytest.approx([48.0 / 50.0 - 1.0, 90.0 / 100.0 - 1.0], rel=1e-15)
+    assert mfe.tolist() == pytest.approx([55.0 / 50.0 - 1.0, 110.0 / 100.0 - 1.0], rel=1e-15)

@@ -6,7 +6,10 @@ phases of each bar are compiled (``kernels.clock``) and the engine runs them thr
 ``open_phase`` and ``close_phase``. The compiled driver reads the same records
 (``kernel_state``). Sizing helpers
 (``order_target_percent``, ``rebalance``, ...) work at decision time: they use the equity and the
-close of the bar the strategy is looking at, and net out orders still waiting to fill.
+close of the bar the strategy is looking at, and net out orders still waiting to fill. Settings
+move parts of that to the fill: ``sizing_price="fill"`` the price a value becomes shares at,
+``sizing_equity="fill"`` the equity a percent is of; an all-in order (a quantity or target
+value of inf) takes its size from the cash at its fill.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from .kernels.book import (
     withdraw,
     withdraw_opposed,
 )
-from .kernels.driver import room_for_bar
+from .kernels.driver import room_for_bar, signals_replaced
 from .kernels.records import (
     DAY,
     GTC,
@@ -62,7 +65,7 @@ from .kernels.records import (
     TRAILING_STOP,
     FillTiming,
 )
-from .kernels.sizing import order_toward, shares_for_value, target_deltas
+from .kernels.sizing import all_in_estimate, order_toward, shares_for_value, target_deltas
 from .kernels.state import (
     A_LAST_PRICE,
     A_PENDING,
@@ -75,6 +78,7 @@ from .kernels.state import (
     RF_ENTRY_PRICE,
     RF_SCRATCH_QTY,
     RI_ASSET_SET,
+    RI_EXIT_ORDER,
     RI_POSITION_SET,
     RI_SCRATCH_ASSETS,
     S_DAILY_LIMIT,
@@ -147,6 +151,7 @@ class Broker:
         self._fractional = settings.fractional
         self._cash_account = settings.cash_account
         self._size_at_fill = settings.fill_sizing != SIZE_AT_DECISION
+        self._fill_equity = settings.fill_equity
         self._same_close = settings.fill_timing == FillTiming.same_close
         names = [str(a) for a in assets]
         slippage, self._slippage_models = slippage_table(
@@ -276,6 +281,10 @@ class Broker:
         """Submit an order and return its id.
 
         ``quantity`` is signed (> 0 buys, < 0 sells), or positive with ``side="buy"|"sell"``.
+        ``math.inf`` (``-math.inf`` to sell short, margin accounts) is all-in, VectorBT's
+        ``size=np.inf`` and backtesting.py's ``buy()``: the order takes its size at its fill,
+        the most the cash (or margin) pays for at the fill price, commission and slippage
+        included, whole shares unless fractional; it is recorded as a plain fill.
         ``order_type`` defaults from the prices given: none is a market order, ``limit_price``
         a limit, ``stop_price`` a stop, both a stop-limit, a trail a trailing stop. Market orders
         fill at the next bar's open (or this bar's close with ``fill_timing="same_close"``);
@@ -287,9 +296,19 @@ class Broker:
             >>> broker.submit_order("AAPL", 100)  # doctest: +SKIP
             >>> broker.submit_order("AAPL", 40, side="sell", limit_price=195.0)  # doctest: +SKIP
             >>> broker.submit_order("AAPL", -100, trail_percent=0.05)  # doctest: +SKIP
+            >>> broker.submit_order("AAPL", math.inf)  # all the cash buys  # doctest: +SKIP
         """
         a = self._asset_id(asset)
-        qty = self._signed_quantity(asset, quantity, side)
+        all_in = _is_infinite(quantity)
+        target_value = math.nan
+        if all_in:
+            side_sign = self._all_in_side(asset, float(quantity), side)
+            qty = side_sign * all_in_estimate(
+                self.cash, float(self._last_price[a]), self._fractional
+            )
+            target_value = side_sign * math.inf
+        else:
+            qty = self._signed_quantity(asset, quantity, side)
         kind = self._order_kind(
             asset, order_type, limit_price, stop_price, trail_amount, trail_percent
         )
@@ -308,6 +327,7 @@ class Broker:
             trail_amount=_price_or_nan(trail_amount),
             trail_percent=_price_or_nan(trail_percent),
             trail_ref=trail_ref,
+            target_value=target_value,
             tif=DAY if tif == "day" else GTC,
         )
         if kind == MARKET:
@@ -487,28 +507,49 @@ class Broker:
     def order_target_value(self, asset: str, value: float) -> int | None:
         """Order what it takes to hold ``value`` worth of ``asset`` at the current close.
 
-        Whole shares are rounded towards zero unless fractional shares are on.
+        Whole shares are rounded towards zero unless fractional shares are on. ``math.inf``
+        (``-math.inf``: short, margin accounts) orders all-in, as ``submit_order(asset,
+        math.inf)`` does: whatever is held, the order buys what the cash pays for at its fill.
+
+        Example:
+            >>> broker.order_target_value("AAPL", 10_000)  # doctest: +SKIP
+            >>> broker.order_target_value("AAPL", math.inf)  # all-in  # doctest: +SKIP
         """
+        return self._target_value(asset, value, math.nan)
+
+    def _target_value(self, asset: str, value: float, weight: float) -> int | None:
+        """``order_target_value``, the order carrying ``weight`` (a weight of equity, NaN for
+        none) for ``sizing_equity="fill"``."""
         a = self._asset_id(asset)
         price = self._decision_price(a)
+        if _is_infinite(value):
+            side = self._all_in_side(asset, float(value), None)
+            estimate = all_in_estimate(self.cash, price, self._fractional)
+            return self._order_towards(
+                a, side * estimate, O_TARGET, target_value=side * math.inf, all_in=True
+            )
         if not math.isfinite(value):
             raise OrderError(f"target value for asset {asset} must be finite, got {value}")
         shares = shares_for_value(float(value), price, self._settings.rounding)
-        return self._order_towards(a, shares, O_TARGET, target_value=float(value))
+        return self._order_towards(
+            a, shares, O_TARGET, target_value=float(value), target_weight=weight
+        )
 
     def order_target_percent(self, asset: str, percent: float) -> int | None:
         """Order what it takes to hold ``percent`` of equity (0.1 = 10%) in ``asset``.
 
         While equity is zero or negative no order is placed (a percent of a negative equity
         would turn a buy into a sell) and an ``OrderWarning`` says so, once per run; close
-        positions with ``close_position`` or ``order_target_quantity``.
+        positions with ``close_position`` or ``order_target_quantity``. With
+        ``sizing_equity="fill"`` the percent is of the equity at the fill bar (its open, before
+        its fills), not of ``equity`` now.
         """
         if not math.isfinite(percent):
             raise OrderError(f"target percent for asset {asset} must be finite, got {percent}")
         self._decision_price(self._asset_id(asset))
         if self._no_equity(f"order_target_percent({asset!r}, {percent!r})"):
             return None
-        return self.order_target_value(asset, percent * self._equity)
+        return self._target_value(asset, percent * self._equity, float(percent))
 
     def order_target_percents(self, percents: Mapping[str, float] | ArrayLike) -> NDArray[np.int64]:
         """``order_target_percent`` for many assets in one call; returns the order ids.
@@ -560,7 +601,7 @@ class Broker:
             raise OrderError(_weight_problem(problem, str(self._assets[i]), p[i], self._bar))
         if what == "percent" and count and self._no_equity("order_target_percents(...)"):
             return np.zeros(0, dtype=np.int64)
-        return self._submit_deltas(count, p, scale, O_TARGET)
+        return self._submit_deltas(count, p, scale, O_TARGET, weighted=what == "percent")
 
     def close_position(self, asset: str) -> int | None:
         """Order the whole position in ``asset`` out (net of orders still waiting)."""
@@ -595,7 +636,7 @@ class Broker:
             raise OrderError(_weight_problem(problem, str(self._assets[i]), w[i], self._bar))
         if count and self._no_equity("rebalance(...)"):
             return np.zeros(0, dtype=np.int64)
-        return self._submit_deltas(count, w, self._equity, O_REBALANCE)
+        return self._submit_deltas(count, w, self._equity, O_REBALANCE, weighted=True)
 
     def _no_equity(self, call: str) -> bool:
         """Whether percent-of-equity sizing is off because equity is <= 0 (warns once)."""
@@ -614,10 +655,17 @@ class Broker:
         return True
 
     def _submit_deltas(
-        self, count: int, targets: NDArray[np.float64], scale: float, origin: int
+        self,
+        count: int,
+        targets: NDArray[np.float64],
+        scale: float,
+        origin: int,
+        *,
+        weighted: bool = False,
     ) -> NDArray[np.int64]:
         """Market orders for the ``count`` deltas the sizing kernel left in the scratch arrays;
-        with ``sizing_price="fill"`` each carries its target value (target x ``scale``)."""
+        with ``sizing_price="fill"`` each carries its target value (target x ``scale``), and
+        with ``sizing_equity="fill"`` its weight when ``weighted`` (targets are weights)."""
         book = self.orders
         count = withdraw_opposed(
             book.records, book.n, book.open_ids, book.n_open, self._rebalance_assets,
@@ -634,6 +682,7 @@ class Broker:
             bar=self._bar,
             origin=origin,
             target_value=targets[trade] * scale if self._size_at_fill else np.nan,
+            target_weight=targets[trade] if weighted and self._fill_equity else np.nan,
         )
         self._screen(ids)
         return ids
@@ -759,6 +808,24 @@ class Broker:
         """The halt blocking new entries now (``"daily_loss_limit"``, ...), or None."""
         reason = int(self._halt[H_BLOCK])
         return REASON_NAMES[reason] if reason else None
+
+    @property
+    def signals_replaced(self) -> NDArray[np.bool_]:
+        """Per asset, whether a position rule's exit replaces an entry decided now: with
+        ``fill_timing="same_close"``, a rule closed (part of) the position on this bar, and an
+        entry (or a reversal) decided at its close would fill on that same bar, which VectorBT
+        gives to the stop alone. Always False with fills on a later bar. ``run_signals`` and
+        ``SignalStrategy`` drop such entries (``kernels.driver.signal_replaced``).
+
+        Example:
+            >>> broker.signals_replaced  # doctest: +SKIP
+            array([False,  True])
+        """
+        out = np.zeros(len(self._assets), dtype=np.bool_)
+        if self._same_close and (self._rule_rows[1][RI_EXIT_ORDER] >= 0).any():
+            state = self.kernel_state
+            signals_replaced(self._bar, state.settings, state.book.orders, state.rules, out)
+        return out
 
     # ---- what the engine drives --------------------------------------------------------------
 
@@ -913,9 +980,12 @@ class Broker:
         cash_out[bar], positions_value_out[bar], gross_out[bar] = records[:3, bar]
         return equity
 
-    def close_all(self, *, origin: int) -> None:
+    def close_all(self, *, origin: int, bar: int | None = None) -> None:
         """Engine: cancel every working order (reason ``open_at_end``) and order every position
-        out at market with ``origin``; ``close_phase(final=True)`` then fills them."""
+        out at market with ``origin``; ``close_phase(final=True)`` then fills them. ``bar``
+        stamps the orders (the compiled driver's last bar; the current bar by default)."""
+        if bar is not None:
+            self._bar = bar
         book = self.orders
         for oid in book.open_ids[: book.n_open]:
             cancel_order(book.records, book.n, int(oid), self._bar, R_END_OF_DATA, self._pending)
@@ -1012,14 +1082,26 @@ class Broker:
                 )
         return kind
 
-    def _submit(self, a: int, qty: float, origin: int, *, target_value: float = math.nan) -> int:
+    def _submit(
+        self,
+        a: int,
+        qty: float,
+        origin: int,
+        *,
+        target_value: float = math.nan,
+        target_weight: float = math.nan,
+    ) -> int:
         self._pending[a] += qty
+        # An all-in order's infinite value is kept whatever the sizing settings: it is what
+        # makes the fill step size it.
+        keep_value = self._size_at_fill or math.isinf(target_value)
         ids = self.orders.add(
             np.array([a], dtype=np.int64),
             np.array([qty]),
             bar=self._bar,
             origin=origin,
-            target_value=target_value if self._size_at_fill else math.nan,
+            target_value=target_value if keep_value else math.nan,
+            target_weight=target_weight if self._fill_equity else math.nan,
         )
         self._screen(ids)
         return int(ids[0])
@@ -1047,10 +1129,20 @@ class Broker:
         return source
 
     def _order_towards(
-        self, a: int, target: float, origin: int, *, target_value: float = math.nan
+        self,
+        a: int,
+        target: float,
+        origin: int,
+        *,
+        target_value: float = math.nan,
+        target_weight: float = math.nan,
+        all_in: bool = False,
     ) -> int | None:
+        """Order the difference to ``target`` shares (net of waiting orders); an ``all_in``
+        order is ``target`` itself, whatever is held (its size is set at the fill)."""
         rounding = self._settings.rounding
-        delta = order_toward(target, self._positions[a] + self._pending[a], rounding)
+        held = self._positions[a] + self._pending[a]
+        delta = target if all_in else order_toward(target, held, rounding)
         if delta == 0.0:
             return None
         if self._pending[a] != 0.0 and (delta > 0.0) != (self._pending[a] > 0.0):
@@ -1058,10 +1150,33 @@ class Broker:
             # waiting for a bar) are replaced, not traded against.
             book = self.orders
             withdraw(book.records, book.n, book.open_ids, book.n_open, a, self._bar, self._pending)
-            delta = order_toward(target, self._positions[a], rounding)
+            if not all_in:
+                delta = order_toward(target, self._positions[a], rounding)
             if delta == 0.0:
                 return None
-        return self._submit(a, delta, origin, target_value=target_value)
+        return self._submit(
+            a, delta, origin, target_value=target_value, target_weight=target_weight
+        )
+
+    def _all_in_side(self, asset: str, quantity: float, side: str | None) -> float:
+        """+1.0 or -1.0: the side of an all-in order (``quantity`` of +-inf); a cash account
+        cannot sell short all-in."""
+        sign = 1.0 if quantity > 0 else -1.0
+        if side is not None:
+            if side not in ("buy", "sell"):
+                raise OrderError(f"side must be 'buy' or 'sell', got {side!r} for asset {asset}")
+            if quantity < 0:
+                raise OrderError(
+                    f"quantity must be positive when side is given, got {quantity} for asset "
+                    f"{asset}"
+                )
+            sign = 1.0 if side == "buy" else -1.0
+        if sign < 0 and self._cash_account:
+            raise OrderError(
+                f"an all-in sell of asset {asset} would sell short, which a cash account cannot; "
+                "use close_position to sell what is held, or BacktestConfig(account='margin')"
+            )
+        return sign
 
     def _decision_price(self, a: int) -> float:
         price = float(self._last_price[a])
@@ -1137,6 +1252,11 @@ def _weight_problem(problem: int, asset: str, weight: float, bar: int) -> str:
         f"cannot size a weight for asset {asset}: it has no price yet at bar {bar} "
         "(no bar so far); give it weight 0 until it trades"
     )
+
+
+def _is_infinite(value: object) -> bool:
+    """Whether ``value`` is +-inf: an all-in quantity or target value."""
+    return isinstance(value, int | float | np.floating) and math.isinf(value)
 
 
 def _check_tif(asset: str, tif: str) -> None:

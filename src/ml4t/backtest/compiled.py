@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import difflib
 import math
 import warnings
 from collections.abc import Iterable
@@ -42,6 +43,7 @@ from .errors import ConfigError, OrderWarning
 from .execution.commission import COMMISSION_PYTHON
 from .execution.slippage import SLIPPAGE_PYTHON, slippage_table
 from .kernels import driver
+from .kernels.records import O_END_OF_RUN
 from .kernels.state import REC_CASH, REC_POSITIONS_VALUE, REC_WIDTH, S_KEEP_EXTREMES
 from .results.result import BacktestResult
 from .risk.portfolio import PortfolioRule
@@ -52,6 +54,8 @@ _run_bars: Any = driver.run_bars
 
 SizeType = Literal["percent", "value", "shares"]
 _SIZE_TYPES: tuple[str, ...] = driver.SizeTypeT._fields
+OppositeEntry = Literal["reverse", "close", "ignore"]
+_OPPOSITE_ENTRIES: tuple[str, ...] = driver.OppositeEntryT._fields
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -69,6 +73,7 @@ def run_signals(
     short_exits: Decisions | None = None,
     size: float = 1.0,
     size_type: SizeType = "percent",
+    upon_opposite_entry: OppositeEntry = "reverse",
     config: BacktestConfig | None = None,
     position_rules: PositionRule | None = None,
     portfolio_rules: Iterable[PortfolioRule] = (),
@@ -85,11 +90,20 @@ def run_signals(
     exit a short one) as ``broker.close_position`` would; an entry signal on an asset with no
     position and no order waiting opens one of ``size``: a fraction of equity
     (``size_type="percent"``, at the close, as ``order_target_percent``), an amount of cash
-    (``"value"``) or a number of shares (``"shares"``). An entry and an exit of the same side
-    on the same bar cancel out, as do a long and a short entry. Orders fill as the config says
-    (next open by default); position rules (stops, ...) close positions without a signal, and
-    an asset a rule closed on a bar is not entered again on that bar's signal (VectorBT's stop
-    replaces the bar's signals the same way).
+    (``"value"``) or a number of shares (``"shares"``); ``size=np.inf`` (value or shares) is
+    all-in, VectorBT's ``size=np.inf``: the order takes its size at its fill, the most the cash
+    pays for at the fill price, costs included (``broker.order_target_value(asset, inf)``).
+    An entry and an exit of the same side
+    on the same bar cancel out, as do a long and a short entry. An entry signal against the
+    position held (a short entry while long, a long entry while short) reverses it with
+    ``upon_opposite_entry="reverse"`` (the default, VectorBT's): one order from the position to
+    ``size`` on the other side, even when the bar also has an exit signal; ``"close"`` only
+    closes the position, and ``"ignore"`` does nothing (an exit signal still closes). Orders
+    fill as the config says (next open by default); position rules (stops, ...) close
+    positions without a signal, and replace the entry signals that would have filled on their
+    bar, as VectorBT's stops do: with ``fill_timing="same_close"`` an asset a rule closed on a
+    bar is not entered (or reversed) on that bar's signal; with fills on a later bar a signal
+    decided at the close of the rule's bar fills there as usual.
 
     Example:
         >>> result = run_signals(feed, "entry", "exit", size=0.01)  # doctest: +SKIP
@@ -100,8 +114,20 @@ def run_signals(
     """
     if size_type not in _SIZE_TYPES:
         raise ConfigError(f"size_type must be one of {_SIZE_TYPES}, got {size_type!r}")
-    if not isinstance(size, int | float) or not math.isfinite(size) or size <= 0:
-        raise ConfigError(f"size must be a finite number > 0, got {size!r}")
+    if upon_opposite_entry not in _OPPOSITE_ENTRIES:
+        near = difflib.get_close_matches(str(upon_opposite_entry), _OPPOSITE_ENTRIES, n=1)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        raise ConfigError(
+            f"upon_opposite_entry must be one of {_OPPOSITE_ENTRIES}, got "
+            f"{upon_opposite_entry!r}{hint}"
+        )
+    if not isinstance(size, int | float) or math.isnan(size) or size <= 0:
+        raise ConfigError(f"size must be a number > 0 (np.inf: all-in), got {size!r}")
+    if math.isinf(size) and size_type == "percent":
+        raise ConfigError(
+            "size=np.inf is all-in, an amount: use size_type='value' (or 'shares'), as "
+            "VectorBT's size=np.inf with size_type='amount' or 'value'"
+        )
     n = (feed.n_bars, feed.n_assets)
     long_in = _signals(feed, "entries", entries)
     long_out = _signals(feed, "exits", exits) if exits is not None else np.zeros(n, np.bool_)
@@ -124,6 +150,7 @@ def run_signals(
         feed, config, position_rules, portfolio_rules, driver.MODE_SIGNALS,
         signals=(long_in, long_out, short_in, short_out),
         size=float(size), size_type=_SIZE_TYPES.index(size_type), percent_bars=percent_bars,
+        upon_opposite_entry=_OPPOSITE_ENTRIES.index(upon_opposite_entry),
     )  # fmt: skip
 
 
@@ -197,6 +224,10 @@ def run_orders(
 ) -> BacktestResult:
     """Submit orders from arrays: signed quantities per [bar, asset] (NaN or 0: none).
 
+    ``np.inf`` is an all-in buy (``-np.inf`` an all-in short, margin accounts), VectorBT's
+    ``size=np.inf``: the order takes its size at its fill, the most the cash (or margin) pays
+    for at the fill price, costs included (``broker.submit_order(asset, math.inf)``).
+
     Quantities and levels may also be frames labelled by timestamp and asset, aligned by label
     (a bar or asset the frame leaves out is NaN: no order, no level). Each order is decided at
     its bar's close, like ``broker.submit_order``: a market order, or a limit, stop or
@@ -209,11 +240,15 @@ def run_orders(
     config = config if config is not None else BacktestConfig()
     q = _numbers(feed, "quantities", quantities)
     q = np.where(np.isnan(q), 0.0, q)
-    if np.isinf(q).any():
-        t, a = np.argwhere(np.isinf(q))[0]
-        raise ConfigError(f"quantities: {_at(feed, t, a)} is infinite")
-    if not config.fractional_shares and (q != np.trunc(q)).any():
-        t, a = np.argwhere(q != np.trunc(q))[0]
+    if config.account == "cash" and (q == -np.inf).any():
+        t, a = np.argwhere(q == -np.inf)[0]
+        raise ConfigError(
+            f"quantities: {_at(feed, t, a)} is -inf, an all-in short, which a cash account "
+            "cannot sell; use BacktestConfig(account='margin')"
+        )
+    fractional = np.isfinite(q) & (q != np.trunc(q))
+    if not config.fractional_shares and fractional.any():
+        t, a = np.argwhere(fractional)[0]
         raise ConfigError(
             f"quantities: {_at(feed, t, a)} is {q[t, a]}, fractional, but fractional_shares "
             "is off; pass whole numbers or set BacktestConfig(fractional_shares=True)"
@@ -249,12 +284,18 @@ def _run(
     weights: tuple[NDArray[np.float64], NDArray[np.bool_]] | None = None,
     orders: tuple[NDArray[np.float64], ...] | None = None,
     percent_bars: NDArray[np.bool_] | None = None,
+    upon_opposite_entry: int = 0,
 ) -> BacktestResult:
     if not isinstance(feed, DataFeed):
         raise ConfigError(f"feed must be a DataFeed, got {type(feed).__name__}")
     if not isinstance(config, BacktestConfig):
         raise ConfigError(f"config must be a BacktestConfig, got {type(config).__name__}")
-    if size_type == driver.SIZE_SHARES and not config.fractional_shares and size != int(size):
+    if (
+        size_type == driver.SIZE_SHARES
+        and not config.fractional_shares
+        and math.isfinite(size)
+        and size != int(size)
+    ):
         # As Broker.order_target_quantity refuses it: an order for a fraction of a share.
         raise ConfigError(
             f"size {size} with size_type='shares' is fractional but fractional_shares is off; "
@@ -290,7 +331,7 @@ def _run(
     quantities, limit_prices, stop_prices = orders or (no_float,) * 3
     decisions = driver.Decisions(
         mode, entries, exits, short_entries, short_exits, size, size_type, w, rebalance_bar,
-        quantities, limit_prices, stop_prices,
+        quantities, limit_prices, stop_prices, upon_opposite_entry,
     )  # fmt: skip
     records = np.zeros((REC_WIDTH, n_bars))
     book, log = broker.orders, broker.fills
@@ -308,6 +349,11 @@ def _run(
         t = _run_bars(
             t, state.settings, market, decisions, state.book, state.account, state.rules, records
         )
+    if config.close_at_end and n_bars:
+        # What Engine.run does after its last bar: the same broker calls, over the same state.
+        broker.attach(market, records)
+        broker.close_all(origin=O_END_OF_RUN, bar=n_bars - 1)
+        broker.close_phase(n_bars - 1, final=True)
     if percent_bars is not None:
         equity = records[REC_CASH] + records[REC_POSITIONS_VALUE]
         _warn_no_equity(feed, percent_bars & ~(equity > 0.0), equity)

@@ -34,18 +34,19 @@ from .execution.slippage import (
 )
 
 FillTiming = Literal["next_open", "same_close", "next_close"]
-CashPolicy = Literal["scale_down", "reject"]
+CashPolicy = Literal["scale_down", "reject", "allow"]
 AccountType = Literal["cash", "margin"]
 IntrabarPriority = Literal["stop", "limit"]
 TrailBasis = Literal["high_low", "close"]
 RemainderPolicy = Literal["keep", "cancel"]
 StopAnchor = Literal["fill", "decision"]
 SizingPrice = Literal["decision", "fill"]
+SizingEquity = Literal["decision", "fill"]
 TargetRounding = Literal["target", "order"]
 ExecutionOrder = Literal["as_submitted", "exits_first", "exits_first_smallest_entries_first"]
 
 _FILL_TIMINGS = ("next_open", "same_close", "next_close")
-_CASH_POLICIES = ("scale_down", "reject")
+_CASH_POLICIES = ("scale_down", "reject", "allow")
 _ACCOUNTS = ("cash", "margin")
 # Models a config file can name: {"model": "FixedBpsSlippage", "bps": 5}.
 _MODELS: dict[str, type[SlippageModel] | type[CommissionModel]] = {
@@ -91,7 +92,16 @@ class BacktestConfig:
         sizing_price: The price target orders (``order_target_value``/``_percent``,
             ``rebalance``) turn a value into shares at: the decision bar's close (``"decision"``,
             Backtrader and Zipline) or the fill's price before slippage (``"fill"``, VectorBT,
-            which sizes at execution). The value itself is fixed at decision time.
+            which sizes at execution). The value itself is fixed at decision time unless
+            ``sizing_equity="fill"``.
+        sizing_equity: The equity percent targets (``order_target_percent(s)``,
+            ``rebalance``, ``run_signals(size_type="percent")``, ``run_weights``) are a
+            fraction of: the equity at the decision close (``"decision"``, the default), or
+            the equity marked at the fill bar's prices before any of its fills (``"fill"``:
+            cash plus positions at the open with next-open fills; an asset without a bar at
+            its last close), as VectorBT values a group with ``val_price=np.inf`` and
+            ``price=open``. Needs ``sizing_price="fill"``: the shares are then sized at the
+            fill's price too. Targets given as values (``order_target_value``) are unchanged.
         target_rounding: With whole shares, what a target order (``order_target_value`` /
             ``_percent``, ``order_target_percents``, ``rebalance``) rounds towards zero: the
             target quantity, then orders the difference (``"target"``, the default: the
@@ -106,7 +116,10 @@ class BacktestConfig:
             (Backtrader's ``slip_out=False``); off by default.
         fractional_shares: Allow non-integer quantities. Off by default, as for equities.
         on_insufficient_cash: A buy the cash cannot cover is cut to what the cash buys
-            (``"scale_down"``) or rejected whole (``"reject"``). Either way the order records why.
+            (``"scale_down"``) or rejected whole (``"reject"``); either way the order records
+            why. ``"allow"`` fills it whole and lets cash go negative, checking neither cash
+            nor margin (Zipline, which never checks cash). A margin account applies the same
+            choice to a fill past its initial margin.
         account: ``"cash"``: no shorting, no borrowing. ``"margin"``: shorts and leverage up
             to what ``initial_margin`` allows; below ``maintenance_margin`` positions are
             liquidated, largest first, with reason ``margin_call``.
@@ -135,6 +148,11 @@ class BacktestConfig:
             price (``"fill"``, as VectorBT's ``sl_stop``) or the decision close (``"decision"``).
         trail_basis: What a trailing stop (order or ``TrailingStop`` rule) trails: the bar's
             high (low for buy stops and shorts), ``"high_low"``, or its close, ``"close"``.
+        close_at_end: End the run flat: after the last bar's decisions, working orders are
+            cancelled (reason ``open_at_end``) and every position is closed at the last close,
+            commission and slippage paid, by a fill with reason ``end_of_run``, so trade
+            statistics include the last position (backtesting.py's ``finalize_trades=True``,
+            which fills at the last bar's open instead: ``docs/presets.md``).
         periods_per_year: Bars per year for annualised metrics; inferred from timestamps if None.
         risk_free_rate: Annual risk-free rate used by Sharpe and Sortino.
 
@@ -153,6 +171,7 @@ class BacktestConfig:
     slippage_overrides: dict[str, float | SlippageModel] | None = None
     fill_timing: FillTiming = "next_open"
     sizing_price: SizingPrice = "decision"
+    sizing_equity: SizingEquity = "decision"
     target_rounding: TargetRounding = "target"
     execution_order: ExecutionOrder = "exits_first"
     slippage_within_bar: bool = False
@@ -170,6 +189,7 @@ class BacktestConfig:
     trail_basis: TrailBasis = "high_low"
     max_participation: float | None = None
     participation_remainder: RemainderPolicy = "keep"
+    close_at_end: bool = False
     periods_per_year: float | None = None
     risk_free_rate: float = 0.0
 
@@ -223,6 +243,14 @@ class BacktestConfig:
         _check_choice("trail_basis", self.trail_basis, _TRAIL_BASES)
         _check_choice("execution_order", self.execution_order, _EXECUTION_ORDERS)
         _check_choice("sizing_price", self.sizing_price, ("decision", "fill"))
+        _check_choice("sizing_equity", self.sizing_equity, ("decision", "fill"))
+        if self.sizing_equity == "fill" and self.sizing_price != "fill":
+            # Equity marked at the fill bar converted into shares at the decision close mixes
+            # two bars' prices: no peer does it.
+            raise ConfigError(
+                "sizing_equity='fill' needs sizing_price='fill': a target valued at the fill "
+                "bar is converted into shares at the fill's price (VectorBT's val_price=np.inf)"
+            )
         _check_choice("target_rounding", self.target_rounding, ("target", "order"))
         _check_choice("stop_anchor", self.stop_anchor, ("fill", "decision"))
         _check_choice("participation_remainder", self.participation_remainder, _REMAINDER_POLICIES)
@@ -230,7 +258,12 @@ class BacktestConfig:
             _check_number(
                 "max_participation", self.max_participation, low=0.0, high=1.0, low_open=True
             )
-        for key in ("fractional_shares", "stops_on_entry_bar", "slippage_within_bar"):
+        for key in (
+            "fractional_shares",
+            "stops_on_entry_bar",
+            "slippage_within_bar",
+            "close_at_end",
+        ):
             value = getattr(self, key)
             if not isinstance(value, bool) and not (key == "stops_on_entry_bar" and value is None):
                 raise ConfigError(f"{key} must be true or false, got {value!r}")
@@ -426,7 +459,7 @@ def _looks_like_path(source: str | Path) -> bool:
 
 def _check_choice(key: str, value: object, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        near = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.5)
+        near = difflib.get_close_matches(str(value), choices, n=1)
         hint = f"; did you mean {near[0]!r}?" if near else ""
         raise ConfigError(
             f"{key} must be one of {', '.join(map(repr, choices))}, got {value!r}{hint}"
@@ -508,6 +541,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         # from_signals / from_orders on signals shifted one bar with price=open
         "fill_timing": "next_open",
         "sizing_price": "fill",  # val_price=np.inf -> the order price, the open
+        "sizing_equity": "fill",  # the group valued at val_price before the row's orders
         "execution_order": "as_submitted",  # call_seq="default"
         "on_insufficient_cash": "scale_down",  # allow_partial=True
         "slippage_within_bar": False,
@@ -522,6 +556,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         # Cerebro(cheat_on_open=True), orders placed in next_open at the known open
         "fill_timing": "next_open",
         "sizing_price": "fill",  # sized on data.open[0], the fill bar's open
+        "sizing_equity": "fill",  # equity: cash plus the position at that open
         "target_rounding": "order",
         "execution_order": "as_submitted",
         "on_insufficient_cash": "reject",
@@ -538,6 +573,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         # backtesting.py 0.6 Backtest defaults: trade_on_close=False, margin=1.0, hedging=False
         "fill_timing": "next_open",
         "sizing_price": "fill",  # buy() sizes from the margin available at the fill open
+        "sizing_equity": "fill",
         "execution_order": "as_submitted",  # _Broker.orders in placement order
         "on_insufficient_cash": "reject",  # "Broker canceled the order due to insufficient margin"
         "slippage_within_bar": False,

@@ -31,7 +31,7 @@ from .data.view import BarView
 from .errors import ConfigError, StrategyError
 from .execution.slippage import slippage_table
 from .kernels.jit import COMPILING_NOTICE, needs_compile
-from .kernels.records import O_FOLD_END, ORIGIN_NAMES
+from .kernels.records import O_END_OF_RUN, O_FOLD_END, ORIGIN_NAMES
 from .kernels.state import REC_WIDTH
 from .orders import Fill
 from .results.result import BacktestResult, describe_strategy
@@ -86,7 +86,8 @@ class Engine:
         first run, while the kernels compile, it says so instead of estimating a time.
         ``close_at_end=True`` ends flat, as walk-forward folds do: after the last bar's
         strategy call, working orders are cancelled and every position is closed by a market
-        order filled at the last close, costs paid, with reason ``fold_end``.
+        order filled at the last close, costs paid, with reason ``fold_end``. The config's
+        ``close_at_end`` does the same for every run, with reason ``end_of_run``.
 
         An exception in ``on_start``, ``on_data`` or ``on_fill`` propagates as itself with a
         note (shown under its traceback, in ``exc.__notes__``) naming the callback, the bar and
@@ -139,8 +140,8 @@ class Engine:
                 # The rate starts after the compile: the first bar paid for it.
                 bar_progress.reset()
                 bar_progress.update(1)
-        if close_at_end and n_bars:
-            broker.close_all(origin=O_FOLD_END)
+        if (close_at_end or config.close_at_end) and n_bars:
+            broker.close_all(origin=O_FOLD_END if close_at_end else O_END_OF_RUN)
             broker.close_phase(n_bars - 1, on_fills, final=True)
         bar_progress.close()
         try:

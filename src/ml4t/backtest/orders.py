@@ -134,6 +134,7 @@ class OrderBook:
         trail_ref: float = np.nan,
         level_offset: float = np.nan,
         target_value: NDArray[np.float64] | float = np.nan,
+        target_weight: NDArray[np.float64] | float = np.nan,
         tif: int = GTC,
         parent: int = -1,
         oco: int = -1,
@@ -150,6 +151,8 @@ class OrderBook:
             bar, origin, order_type, limit_price, stop_price, trail_amount, trail_percent,
             trail_ref, level_offset, values, tif, parent, oco, status,
         )  # fmt: skip
+        # A weight of equity (sizing_equity="fill"), one or one per order; NaN for none.
+        self.records["target_weight"][self.n : self.n + k] = target_weight
         self.n += k
         self.n_open += k
         return ids

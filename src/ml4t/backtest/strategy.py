@@ -63,8 +63,14 @@ class SignalStrategy(Strategy):
     before entries, so one bar can turn a long into a short.
 
     A position that something else closed (a position rule, a margin call), or an entry that
-    did not fill, counts as flat from the next bar on: it is entered again while the signal is
-    past the entry threshold.
+    did not fill, counts as flat: it is entered again while the signal is past the entry
+    threshold. With ``fill_timing="same_close"`` a position rule's exit replaces the entries of
+    its own bar (``Broker.signals_replaced``), as VectorBT's stops do; with fills on a later bar
+    the entry decided at the close of the rule's bar fills at the next bar, as in VectorBT with
+    shifted signals. ``run_signals`` with ``entries = signal > entry_threshold``, ``exits =
+    signal < exit_threshold``, the mirrored short signals and ``size=weight`` makes the same
+    fills when ``exit_threshold >= -entry_threshold`` (below that, a short signal while long
+    reverses in ``run_signals`` but is held here: it never reaches the exit threshold).
 
     Each position is entered at ``weight`` of equity (default ``1 / len(data.assets)``) and
     then left alone until it exits, as VectorBT's ``from_signals`` and a Backtrader signal
@@ -116,6 +122,9 @@ class SignalStrategy(Strategy):
         gone = (broker.quantities == 0.0) & (broker.pending == 0.0)
         self._state[gone] = 0
         state = self.next_state(data)
+        # As run_signals: with same-close fills, a rule exit on this bar replaces the entries
+        # (and reversals) that would fill on it, as VectorBT's stops replace the bar's signals.
+        state[(state != self._state) & (state != 0) & broker.signals_replaced] = 0
         changed = state != self._state
         if not changed.any():
             return

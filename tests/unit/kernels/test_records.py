@@ -50,6 +50,7 @@ def test_every_origin_code_alias_names_its_own_origin():
         r.O_DAILY_LOSS_LIMIT: "daily_loss_limit",
         r.O_MAX_DRAWDOWN_HALT: "max_drawdown_halt",
         r.O_FOLD_END: "fold_end",
+        r.O_END_OF_RUN: "end_of_run",
     }
     assert len(expected) == len(r.ORIGIN_NAMES)
     assert {code: r.ORIGIN_NAMES[code] for code in expected} == expected
@@ -92,7 +93,11 @@ def test_each_table_maps_each_code_to_its_field_name():
 
 
 def test_config_setting_tables_are_named_by_the_config_values():
-    assert (r.CashPolicy.scale_down, r.CashPolicy.reject) == (r.CASH_SCALE_DOWN, r.CASH_REJECT)
+    assert (r.CashPolicy.scale_down, r.CashPolicy.reject, r.CashPolicy.allow) == (
+        r.CASH_SCALE_DOWN,
+        r.CASH_REJECT,
+        r.CASH_ALLOW,
+    )
     assert (r.IntrabarPriority.stop, r.IntrabarPriority.limit) == (
         r.PRIORITY_STOP,
         r.PRIORITY_LIMIT,

@@ -8,6 +8,7 @@ import pytest
 from ml4t.backtest.kernels import sizing
 from ml4t.backtest.kernels.records import ROUND_NONE, ROUND_ORDER, ROUND_TARGET
 from ml4t.backtest.kernels.sizing import (
+    all_in_estimate,
     order_toward,
     rounding_code,
     shares_for_value,
@@ -94,3 +95,15 @@ def test_target_deltas_reports_the_first_bad_target_and_writes_nothing(
     )  # fmt: skip
     assert (count, found, at) == (0, problem, asset)
     assert qty.tolist() == [0.0, 0.0]
+
+
+def test_all_in_estimate_is_what_the_cash_buys_at_the_decision_price():
+    # 1,000 / 30 = 33.3: 33 whole shares, or all of it with fractional shares.
+    assert all_in_estimate(1_000.0, 30.0, False) == 33.0
+    assert all_in_estimate(1_000.0, 30.0, True) == 1_000.0 / 30.0
+
+
+def test_all_in_estimate_of_dust_is_one_share_not_float_noise():
+    # 1e-10 of cash left by an earlier all-in buys 2e-12 shares: below the smallest fill.
+    assert all_in_estimate(1e-10, 50.0, True) == 1.0
+    assert all_in_estimate(-5.0, 50.0, False) == 1.0

@@ -6,10 +6,13 @@ pivot, so building the feed costs one pass per field and memory close to the arr
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import itertools
+import sys
 import unicodedata
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -90,8 +93,12 @@ class DataFeed:
         arrays = {}
         for name in names:
             # One column at a time (a Parquet column is read only now): peak memory is the
-            # arrays plus one column, not a whole frame plus all the arrays.
-            arrays[name] = cells.scatter(table.take(name))
+            # arrays plus one column, not a whole frame plus all the arrays. Each array is
+            # frozen at once (unless adjust rescales it), so the scratch array its copy frees is
+            # the one the next column is scattered into, not one hole in the heap per field.
+            values = cells.scatter(table.take(name))
+            arrays[name] = values if adjust else _read_only(values)
+            del values
         del table
         if adjust:
             _adjust(arrays, grid)
@@ -108,6 +115,8 @@ class DataFeed:
             arrays |= _signal_arrays(signal_frame, cells, grid)
 
         self._setup(cells.timestamps, cells.assets, timezone, arrays)
+        del cells, arrays
+        _return_freed_heap()
         self._warn_missing_bars(stacklevel=3)
 
     @classmethod
@@ -333,33 +342,36 @@ class _Cells:
     timezone: str | None
 
     @classmethod
-    def of(cls, take: Callable[[str], pl.Series]) -> _Cells:
+    def of(cls, take: Callable[[str], Iterable[pl.Series]]) -> _Cells:
         """Cells of the rows whose keys ``take`` hands out, one key column at a time.
 
-        Each key is let go once it is turned into integer positions, so that at most one key
-        column is held at a time; positions are written into ``flat`` a block of rows at a
-        time, so no temporary as long as the column is made on the way.
+        Each key column is gone through twice a block of rows at a time (its unique values,
+        then each row's position), so neither a whole key column nor a temporary as long as
+        it is held; a Parquet key is read from the file for each pass.
         """
         names = take(ASSET)
-        assets = names.unique().sort()
+        n_rows, uniques = 0, []
+        for part in names:
+            n_rows += len(part)
+            uniques.append(part.unique())
+        assets = pl.concat(uniques).unique().sort()
         # An Enum with sorted categories maps names to their sorted position in one hash pass.
         enum = pl.Enum(assets)
-        flat = np.empty(len(names), dtype=np.int64)
-        for start, part in _blocks(names):
+        flat = np.empty(n_rows, dtype=np.int64)
+        for start, part in _starts(names):
             flat[start : start + len(part)] = part.cast(enum).to_physical().to_numpy()
         del names
         stamps = take(TIMESTAMP)
-        timezone = _series_zone(stamps)
-        unique_times = stamps.unique().sort()
+        unique_times = pl.concat([part.unique() for part in stamps]).unique().sort()
+        timezone = _series_zone(unique_times)
         n_assets = len(assets)
-        for start, part in _blocks(stamps):
+        for start, part in _starts(stamps):
             rows = unique_times.search_sorted(part).to_numpy().astype(np.int64)
             rows *= n_assets
             flat[start : start + len(part)] += rows
         del stamps
         ordered = bool(np.all(flat[1:] > flat[:-1]))
         times = unique_times.to_physical().to_numpy().astype(np.int64)
-        n_rows = len(flat)
         if ordered and n_rows == len(times) * n_assets:
             flat = np.zeros(0, dtype=np.int64)
         return cls(times, assets.to_list(), flat, ordered, n_rows, timezone)
@@ -385,7 +397,7 @@ class _Cells:
         out[self.flat] = True
         return out
 
-    def scatter(self, column: pl.Series) -> NDArray[np.float64]:
+    def scatter(self, column: Iterable[pl.Series]) -> NDArray[np.float64]:
         """One column -> ``[T, N]`` float64, NaN in cells without a row (nulls become NaN).
 
         Copied a block of rows at a time straight into the array: converting the whole column
@@ -394,7 +406,7 @@ class _Cells:
         """
         size = self.shape[0] * self.shape[1]
         out = np.empty(size) if self.complete else np.full(size, np.nan)
-        for start, part in _blocks(column):
+        for start, part in _starts(column):
             values = part.cast(pl.Float64).to_numpy()
             if self.complete:
                 out[start : start + len(values)] = values
@@ -403,15 +415,12 @@ class _Cells:
         return out.reshape(self.shape)
 
 
-# Rows per block when a column is turned into positions or values: about 1 MB of float64, so
-# that temporaries stay small next to the [T, N] arrays.
-_BLOCK_ROWS = 1 << 17
-
-
-def _blocks(column: pl.Series) -> Iterator[tuple[int, pl.Series]]:
-    """``(first row, slice)`` over ``column``; polars slices are views, not copies."""
-    for start in range(0, len(column), _BLOCK_ROWS):
-        yield start, column.slice(start, _BLOCK_ROWS)
+def _starts(blocks: Iterable[pl.Series]) -> Iterator[tuple[int, pl.Series]]:
+    """``(first row, block)`` over consecutive blocks of rows."""
+    start = 0
+    for part in blocks:
+        yield start, part
+        start += len(part)
 
 
 def _scatter(
@@ -605,8 +614,45 @@ def _read_only(array: NDArray[Any]) -> NDArray[Any]:
     of it); numpy refuses to make an array over a ``bytes`` object writeable, so no strategy,
     run or caller can change a feed's data through what the feed hands out.
     """
+    if _is_frozen(array):
+        return array
     frozen = np.frombuffer(np.ascontiguousarray(array).tobytes(), dtype=array.dtype)
     return frozen.reshape(array.shape)
+
+
+def _is_frozen(array: NDArray[Any]) -> bool:
+    """True for what ``_read_only`` returns: a C-contiguous view whose memory is ``bytes``."""
+    owner: object = array
+    while isinstance(owner, np.ndarray):
+        owner = owner.base
+    return isinstance(owner, bytes) and bool(array.flags.c_contiguous)
+
+
+def _return_freed_heap() -> None:
+    """Give the heap's free pages back to the operating system (glibc's ``malloc_trim``).
+
+    Building a feed frees a column-sized scratch array and the key positions. glibc keeps
+    such blocks in its heap once its dynamic mmap threshold has grown past their size (any
+    earlier large free does that), so the process would stay ~20 MB above the arrays it holds
+    into the run. ``malloc_trim`` only releases pages nothing uses; where it does not exist
+    (macOS, Windows, musl) there is nothing to do.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (AttributeError, OSError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return trim
 
 
 def _check_asset_names(assets: Sequence[str]) -> None:

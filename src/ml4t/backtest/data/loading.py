@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
@@ -59,6 +59,10 @@ _KNOWN_FIELDS = frozenset(YFINANCE_FIELDS) | frozenset(YFINANCE_FIELDS.values())
 # How many column names an error lists before it says how many more there are.
 _SHOWN = 5
 
+# Rows per block when a column is turned into positions or values: about 1 MB of float64, so
+# that temporaries stay small next to the [T, N] arrays.
+BLOCK_ROWS = 1 << 17
+
 ACCEPTED_SHAPES = (
     "accepted shapes: a long frame (timestamp, asset, open, high, low, close, volume, ...); "
     "a dict {asset: frame}; a dict {field: wide frame} (timestamps x assets per field); a "
@@ -70,17 +74,22 @@ ACCEPTED_SHAPES = (
 class Table:
     """Prices loaded: each column (keys included) handed out once, when asked for.
 
-    ``take(name)`` gives a column's values in the rows' order and lets the table forget it, so
-    a caller turning columns into arrays one by one never holds them all twice. Key columns
+    ``take(name)`` gives a column's values in the rows' order, as blocks of rows that can be
+    iterated more than once, and lets the table forget it, so a caller turning columns into
+    arrays one by one never holds them all twice. A Parquet column is read only while it is
+    iterated, a slice of rows at a time. Key columns
     (``timestamp``, ``asset``) come out normalised: ``Datetime("us")`` in one zone, String.
     """
 
-    def __init__(self, schema: Mapping[str, pl.DataType], take: Callable[[str], pl.Series]):
+    def __init__(
+        self, schema: Mapping[str, pl.DataType], take: Callable[[str], Iterable[pl.Series]]
+    ):
         self.schema = dict(schema)
         self.columns = [c for c in schema if c not in KEY_COLUMNS]
         self._take = take
 
-    def take(self, name: str) -> pl.Series:
+    def take(self, name: str) -> Iterable[pl.Series]:
+        """The column's values as consecutive blocks of rows, which can be iterated again."""
         return self._take(name)
 
 
@@ -88,11 +97,13 @@ def _frame_table(frame: pl.DataFrame) -> Table:
     schema = frame.schema
     held = [frame]
 
-    def take(name: str) -> pl.Series:
+    def take(name: str) -> list[pl.Series]:
         column = held[0][name]
         # The frame is ours (converted or read here): let the column go once it is handed out.
         held[0] = held[0].drop(name)
-        return column
+        # One (empty) block for an empty column, so its dtype still reaches the caller.
+        starts = range(0, max(len(column), 1), BLOCK_ROWS)
+        return [column.slice(start, BLOCK_ROWS) for start in starts]
 
     return Table(schema, take)
 
@@ -311,28 +322,56 @@ def _parquet_table(paths: list[Path], names: _KeyNames) -> Table:
     empty = _stack(empty_pieces, role="prices")
     zone = _zone(empty)
 
-    def take(name: str) -> pl.Series:
-        parts = []
-        for label, path, keys in sources:
-            part = _read_file(path, [keys.get(name, name)]).to_series()
-            if part.null_count() and name in KEY_COLUMNS:
-                # Read both keys of this file, only to say which row it is.
-                whole = _normalise_piece(_read_file(path, list(keys.values())), names, label)
-                _require_keys_present(whole, label="prices")
-            if name == TIMESTAMP:
-                part = _timestamps(part, f"column {keys[name]!r} of {label}")
-                if zone is not None and part.dtype != pl.Datetime("us", zone):
-                    part = part.dt.convert_time_zone(zone)
-            elif name == ASSET:
-                part = _asset_names(part, keys[name], label)
-            else:
-                part = part.cast(pl.Float64)
-            parts.append(part.alias(name))
-        return parts[0] if len(parts) == 1 else pl.concat(parts)
+    def normalised(
+        part: pl.Series, name: str, label: str, path: Path, keys: dict[str, str]
+    ) -> pl.Series:
+        if part.null_count() and name in KEY_COLUMNS:
+            # Read both keys of this file, only to say which row it is.
+            whole = _normalise_piece(_read_file(path, list(keys.values())), names, label)
+            _require_keys_present(whole, label="prices")
+        if name == TIMESTAMP:
+            part = _timestamps(part, f"column {keys[name]!r} of {label}")
+            if zone is not None and part.dtype != pl.Datetime("us", zone):
+                part = part.dt.convert_time_zone(zone)
+        elif name == ASSET:
+            part = _asset_names(part, keys[name], label)
+        else:
+            part = part.cast(pl.Float64)
+        return part.alias(name)
 
-    if sum(pl.scan_parquet(p).select(pl.len()).collect().item() for _, p, _ in sources) == 0:
+    def blocks(name: str) -> Iterator[pl.Series]:
+        for (label, path, keys), n_rows in zip(sources, lengths, strict=True):
+            # Read a slice of rows at a time: polars then decodes only the row groups it
+            # covers, and its allocator (jemalloc, which keeps freed pages for a while) never
+            # holds a whole column. At most 16 slices a file, as a file written as one row
+            # group is decoded up to the slice's end for each.
+            step = max(BLOCK_ROWS, -(-n_rows // 16))
+            column = pl.scan_parquet(path).select(keys.get(name, name))
+            for start in range(0, n_rows, step):
+                part = _collect(column.slice(start, step), path).to_series()
+                yield normalised(part, name, label, path, keys)
+
+    lengths = [_collect(pl.scan_parquet(p).select(pl.len()), p).item() for _, p, _ in sources]
+    if sum(lengths) == 0:
         raise DataError("prices has no rows")
-    return Table(empty.schema, take)
+    return Table(empty.schema, lambda name: _Reread(lambda: blocks(name)))
+
+
+class _Reread:
+    """A column of Parquet files: each iteration reads it from the files again."""
+
+    def __init__(self, read: Callable[[], Iterator[pl.Series]]) -> None:
+        self._read = read
+
+    def __iter__(self) -> Iterator[pl.Series]:
+        return self._read()
+
+
+def _collect(frame: pl.LazyFrame, path: Path) -> pl.DataFrame:
+    try:
+        return frame.collect()
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise DataError(f"cannot read Parquet file {str(path)!r}: {exc}") from exc
 
 
 def _to_polars(frame: object, names: _KeyNames, label: str) -> pl.DataFrame:

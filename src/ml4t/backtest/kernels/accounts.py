@@ -6,7 +6,8 @@
   the gross exposure (``margin_check``); below ``maintenance_margin`` at a close, positions are
   closed largest first (``margin_call``);
 - the largest quantity that still fits either rule (``largest_fitting_quantity``), used by both
-  checks;
+  checks and by all-in orders (``all_in_quantity``);
+- equity marked at a fill step's prices (``equity_at_prices``: ``sizing_equity="fill"``);
 - portfolio limits on fills that grow a position (``broken_limit``);
 - marks, borrow fees on shorts and interest on cash (``mark_to_market``, ``accrue_financing``).
 
@@ -219,6 +220,79 @@ def affordable(
     return largest_fitting_quantity(
         table, asset, 0.0, hi, cash, 0.0, 0.0, True, price, 1.0, month, fractional
     )
+
+
+@leaf
+def all_in_quantity(
+    asset: int,
+    buy: bool,
+    pos: float,
+    price: float,
+    kind: int,
+    s: Settings,
+    bar: Bar,
+    acc: Account,
+    marks: np.ndarray,
+) -> float:
+    """The size of an all-in order (VectorBT's ``size=np.inf``, backtesting.py's ``buy()``)
+    filling at ``price`` before costs: the largest quantity the account pays for at the
+    slipped price with its commission, whole shares unless fractional (0.0: none).
+
+    A cash account buys what its cash pays for (``affordable``, the quantity a scale-down
+    finds); a margin account, either side, what keeps equity at its initial margin of the
+    gross exposure (``largest_fitting_quantity``, a reversal's closing part included). The
+    slipped price is the one of the largest quantity conceivable, so a model whose slippage
+    grows with size can only price the fill lower, and the fill still fits."""
+    table = acc.commission[asset]
+    month = acc.scalars[S_MONTH_VOLUME]
+    mark = acc.assets[A_LAST_PRICE, asset]
+    if s.cash_account:
+        cash = acc.scalars[S_CASH]
+        if not buy or not cash > 0.0:
+            return 0.0
+        hi = cash / price
+        fill_price = _all_in_price(asset, hi, price, kind, s, bar, acc)
+        return affordable(table, asset, cash, fill_price, month, s.fractional)
+    equity = marks[M_EQUITY]
+    im = s.initial_margin
+    # Equity bounds the exposure: hi shares past the closing part cannot fit at this margin.
+    hi = abs(pos) + max(equity, 0.0) / (im * price) + 1.0
+    hi = np.floor(hi) if not s.fractional else hi
+    fill_price = _all_in_price(asset, hi if buy else -hi, price, kind, s, bar, acc)
+    mark = mark if not np.isnan(mark) else fill_price
+    equity_now = equity + pos * (fill_price - mark)
+    gross_now = marks[M_GROSS] + abs(pos) * (fill_price - mark)
+    lo = abs(pos) if pos != 0.0 and (pos > 0.0) != buy else 0.0
+    return largest_fitting_quantity(
+        table, asset, lo, hi, equity_now, gross_now, pos, buy, fill_price, im, month,
+        s.fractional,
+    )  # fmt: skip
+
+
+@folded
+def _all_in_price(
+    asset: int, qty: float, price: float, kind: int, s: Settings, bar: Bar, acc: Account
+) -> float:
+    """The fill price of ``qty`` after slippage (and the clamp to the bar), as the fill step
+    prices it."""
+    fill_price = slipped(acc.slippage[asset], asset, price, qty, kind, bar)
+    if s.clamp_to_bar:
+        fill_price = min(max(fill_price, bar.low[asset]), bar.high[asset])
+    return fill_price
+
+
+@folded
+def equity_at_prices(prices: np.ndarray, acc: Account) -> float:
+    """Cash plus positions marked at ``prices`` (an asset without one at its last mark),
+    summed as ``mark_to_market`` sums them: at the decision close's prices it is the equity
+    of that mark to the last bit."""
+    value = 0.0
+    for i in range(acc.assets.shape[1]):
+        q = acc.assets[A_POSITION, i]
+        if q != 0.0:
+            p = prices[i]
+            value += q * (p if not np.isnan(p) else acc.assets[A_LAST_PRICE, i])
+    return float(acc.scalars[S_CASH]) + value
 
 
 @leaf

@@ -85,6 +85,7 @@ def _write(
     order.trail_percent = trail_percent
     order.trail_ref = trail_ref
     order.target_value = target_value
+    order.target_weight = np.nan  # set by the callers that size from a weight of equity
     order.level_offset = level_offset
     order.parent = parent
     order.oco = oco

@@ -175,7 +175,7 @@ def apply_rules(
     # Extremes are kept even without rules where rules may be set later (they measure from the
     # best price since entry); the compiled driver's rules are fixed for its run.
     if acc.scalars[S_RULES_ON] != 0.0 or acc.scalars[S_KEEP_EXTREMES] != 0.0:
-        update_extremes(bar, positions, rs, s.trail_basis)
+        update_extremes(t, bar, positions, rs, s)
 
 
 @folded
@@ -184,7 +184,7 @@ def track_extremes(
 ) -> None:
     """``apply_rules`` without position rules: only the positions' best prices take in the
     bar."""
-    update_extremes(bar_rows(m, t), acc.assets[A_POSITION], rs, s.trail_basis)
+    update_extremes(t, bar_rows(m, t), acc.assets[A_POSITION], rs, s)
 
 
 @folded

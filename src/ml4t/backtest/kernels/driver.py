@@ -5,13 +5,16 @@ Each bar runs the phases ``Engine.run`` runs (``kernels.clock.open_phase``, the 
 decisions. Only the decisions differ: here they are one of three rules over precomputed arrays,
 written to make exactly the broker calls a strategy would make:
 
-- signals: per asset in order, an exit signal closes a long (or a short exit a short) as
-  ``close_position`` does; an entry signal on an asset with no position and no pending order
-  orders ``size`` as ``order_target_value`` (or ``order_target_quantity`` for shares) does,
-  unless a position rule closed the asset's position on this bar.
+- signals: per asset in order, an entry signal against the position held reverses it (by
+  default, as VectorBT's ``upon_opposite_entry="reverse"``); an exit signal closes a long (or
+  a short exit a short) as ``close_position`` does; an entry signal on an asset with no
+  position and no pending order orders ``size`` as ``order_target_value`` (or
+  ``order_target_quantity`` for shares) does. A position rule's exit replaces the signals
+  that would have filled on its bar (``signal_replaced``). A ``size`` of inf is an all-in
+  order, as ``order_target_value(asset, +-inf)``.
 - weights: on bars with any finite weight, ``rebalance`` to the row (NaN counts as 0).
-- orders: each finite, non-zero quantity is ``submit_order`` (a limit, stop or stop-limit when
-  the price arrays give levels).
+- orders: each non-zero quantity is ``submit_order`` (a limit, stop or stop-limit when
+  the price arrays give levels; +-inf is all-in).
 
 The loop stops early when the order book or the fill log could overflow on the next bar and
 returns that bar; the caller grows them and calls again from there (``room_for_bar`` is the
@@ -38,8 +41,9 @@ from .records import (
     SIZE_AT_DECISION,
     STOP,
     STOP_LIMIT,
+    FillTiming,
 )
-from .sizing import order_toward, shares_for_value, target_deltas
+from .sizing import all_in_estimate, order_toward, shares_for_value, target_deltas
 from .state import (
     A_LAST_PRICE,
     A_PENDING,
@@ -50,6 +54,7 @@ from .state import (
     RF_SCRATCH_QTY,
     RI_EXIT_ORDER,
     RI_SCRATCH_ASSETS,
+    S_CASH,
     S_EQUITY,
     S_HALT,
     Account,
@@ -58,6 +63,8 @@ from .state import (
     RuleState,
     Settings,
 )
+
+TIMING_SAME_CLOSE = FillTiming.same_close
 
 MODE_SIGNALS = 0
 MODE_WEIGHTS = 1
@@ -78,6 +85,22 @@ SIZE_VALUE: Final = SizeType.value
 SIZE_SHARES: Final = SizeType.shares
 
 
+class OppositeEntryT(NamedTuple):
+    """``run_signals``' ``upon_opposite_entry``: what an entry signal against the position held
+    does. ``reverse``: one order from the position to ``size`` on the other side (VectorBT's
+    default, ``OppositeEntryMode.Reverse``); ``close``: close the position only; ``ignore``:
+    nothing (an exit signal on the same bar still closes)."""
+
+    reverse: int
+    close: int
+    ignore: int
+
+
+OppositeEntry: Final = OppositeEntryT(*range(len(OppositeEntryT._fields)))
+OPPOSITE_REVERSE: Final = OppositeEntry.reverse
+OPPOSITE_CLOSE: Final = OppositeEntry.close
+
+
 class Decisions(NamedTuple):
     """The decisions of a compiled run: ``mode`` says which arrays hold them (the others are
     empty): entry and exit signals with a size, weights per rebalance bar, or quantities with
@@ -95,6 +118,7 @@ class Decisions(NamedTuple):
     quantities: np.ndarray
     limit_prices: np.ndarray
     stop_prices: np.ndarray
+    upon_opposite_entry: int
 
 
 @leaf
@@ -108,11 +132,12 @@ def room_for_bar(n_open: int, n_assets: int) -> tuple[int, int]:
 
 @leaf
 def _toward(
-    a: int, target: float, origin: int, target_value: float, t: int, s: Settings, book: Book,
-    acc: Account,
+    a: int, target: float, origin: int, target_value: float, target_weight: float, t: int,
+    s: Settings, book: Book, acc: Account,
 ) -> None:  # fmt: skip
     """``Broker``'s target orders: order the difference to ``target``, unless it is noise;
-    market orders still working the other way are withdrawn first."""
+    market orders still working the other way are withdrawn first. The order carries
+    ``target_weight`` (a weight of equity, NaN for none) when ``sizing_equity="fill"``."""
     positions, pending = acc.assets[A_POSITION], acc.assets[A_PENDING]
     delta = order_toward(target, positions[a] + pending[a], s.rounding)
     if delta == 0.0:
@@ -127,19 +152,22 @@ def _toward(
         book.orders, n_orders, book.open_ids, n_open, a, delta, t, origin, MARKET, np.nan,
         np.nan, target_value, pending,
     )  # fmt: skip
+    if s.fill_equity:
+        book.orders[n_orders].target_weight = target_weight
 
 
 @leaf
 def _signal_orders(
     t: int, d: Decisions, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState
 ) -> None:
-    """Per asset in order: an exit signal closes a long (a short exit a short), as
-    ``close_position``; an entry signal on an asset with no position and no pending order
-    orders ``size`` as ``order_target_value`` (or ``order_target_quantity`` for shares)."""
+    """Per asset in order: an entry signal against the position held reverses it to ``size``
+    on the other side (``upon_opposite_entry``: or closes it, or is ignored); an exit signal
+    closes a long (a short exit a short), as ``close_position``; an entry signal on an asset
+    with no position and no pending order orders ``size`` as ``order_target_value`` (or
+    ``order_target_quantity`` for shares). Entries and reversals a position rule's exit
+    replaces (``signal_replaced``) are dropped, as VectorBT's stop replaces them."""
     shorts = d.short_entries.shape[0] > 0
     positions, pending = acc.assets[A_POSITION], acc.assets[A_PENDING]
-    equity = acc.scalars[S_EQUITY]
-    size_at_fill = s.fill_sizing != SIZE_AT_DECISION
     for a in range(m.close.shape[1]):
         entry, leave = d.entries[t, a], d.exits[t, a]
         short_entry = shorts and d.short_entries[t, a]
@@ -155,32 +183,71 @@ def _signal_orders(
         if go_long and go_short:
             go_long = go_short = False
         held = positions[a] + pending[a]
-        if (leave_long and held > 0.0) or (leave_short and held < 0.0):
-            _toward(a, 0.0, O_CLOSE, np.nan, t, s, book, acc)
+        replaced = signal_replaced(a, t, s, book.orders, rs)
+        # VectorBT (signals_to_size_nb) reads an opposite entry before the exits.
+        opposite = (go_short and held > 0.0) or (go_long and held < 0.0)
+        if opposite and d.upon_opposite_entry == OPPOSITE_REVERSE and not replaced:
+            _enter(a, 1.0 if go_long else -1.0, t, d, s, book, acc)
         elif (
-            (go_long or go_short)
-            and positions[a] == 0.0
-            and pending[a] == 0.0
-            and not _ruled_out(rs.ints[RI_EXIT_ORDER, a], book.orders, t)
+            (leave_long and held > 0.0)
+            or (leave_short and held < 0.0)
+            or (opposite and d.upon_opposite_entry == OPPOSITE_CLOSE)
         ):
-            side = 1.0 if go_long else -1.0
-            if d.size_type == SIZE_SHARES:
-                _toward(a, side * d.size, O_TARGET, np.nan, t, s, book, acc)
-                continue
-            if d.size_type == SIZE_PERCENT and not equity > 0.0:
-                continue  # as Broker: a percent of equity <= 0 would flip the side
-            # order_target_value(asset, value), with value = size * equity for percents.
-            value = side * (d.size * equity if d.size_type == SIZE_PERCENT else d.size)
-            target = shares_for_value(value, acc.assets[A_LAST_PRICE, a], s.rounding)
-            value_at_fill = value if size_at_fill else np.nan
-            _toward(a, target, O_TARGET, value_at_fill, t, s, book, acc)
+            _toward(a, 0.0, O_CLOSE, np.nan, np.nan, t, s, book, acc)
+        elif (go_long or go_short) and positions[a] == 0.0 and pending[a] == 0.0 and not replaced:
+            _enter(a, 1.0 if go_long else -1.0, t, d, s, book, acc)
 
 
 @leaf
-def _ruled_out(oid: int, orders: np.ndarray, t: int) -> bool:
-    """Whether a position rule closed (part of) the asset's position on bar ``t``: the bar's
-    entry signal is then ignored, as VectorBT lets a stop replace the bar's signals."""
-    return oid >= 0 and orders[oid].end_bar == t and orders[oid].filled != 0.0
+def _enter(
+    a: int, side: float, t: int, d: Decisions, s: Settings, book: Book, acc: Account
+) -> None:
+    """Order asset ``a`` to ``size`` on ``side`` (+1 long, -1 short) from what it holds, as
+    ``order_target_value`` (``order_target_quantity`` for shares): one order, through zero
+    for a reversal."""
+    if np.isinf(d.size):
+        # All-in: Broker.order_target_value(asset, side * inf); sized at the fill.
+        estimate = all_in_estimate(acc.scalars[S_CASH], acc.assets[A_LAST_PRICE, a], s.fractional)
+        _toward(a, side * estimate, O_TARGET, side * np.inf, np.nan, t, s, book, acc)
+        return
+    if d.size_type == SIZE_SHARES:
+        _toward(a, side * d.size, O_TARGET, np.nan, np.nan, t, s, book, acc)
+        return
+    equity = acc.scalars[S_EQUITY]
+    if d.size_type == SIZE_PERCENT and not equity > 0.0:
+        return  # as Broker: a percent of equity <= 0 would flip the side
+    # order_target_value(asset, value), with value = size * equity for percents.
+    value = side * (d.size * equity if d.size_type == SIZE_PERCENT else d.size)
+    target = shares_for_value(value, acc.assets[A_LAST_PRICE, a], s.rounding)
+    value_at_fill = value if s.fill_sizing != SIZE_AT_DECISION else np.nan
+    weight = side * d.size if d.size_type == SIZE_PERCENT else np.nan
+    _toward(a, target, O_TARGET, value_at_fill, weight, t, s, book, acc)
+
+
+@leaf
+def signal_replaced(a: int, t: int, s: Settings, orders: np.ndarray, rs: RuleState) -> bool:
+    """Whether a position rule's exit replaces asset ``a``'s entry signal decided at bar
+    ``t``: a rule exit filled (in part) on the bar the entry would fill on, which VectorBT
+    (``simulate_from_signals_nb``: the stop is checked first and its exit replaces the bar's
+    signals) gives to the stop alone. With ``same_close`` fills that is bar ``t`` itself. With
+    fills on a later bar it is never: an entry decided at the close of a rule's bar fills on
+    the next bar, as in VectorBT with signals shifted one bar and ``price=open``.
+
+    (VectorBT also drops a shifted exit or reversal when the stop fires on the bar it would
+    fill at the open; here that order fills at the open, before the rules see the bar.)"""
+    if s.fill_timing != TIMING_SAME_CLOSE:
+        return False
+    oid = rs.ints[RI_EXIT_ORDER, a]
+    return bool(oid >= 0 and orders[oid].end_bar == t and orders[oid].filled != 0.0)
+
+
+@leaf
+def signals_replaced(
+    t: int, s: Settings, orders: np.ndarray, rs: RuleState, out: np.ndarray
+) -> None:
+    """``signal_replaced`` of every asset, into ``out`` (``Broker.signals_replaced``)."""
+    for a in range(out.shape[0]):
+        out[a] = signal_replaced(a, t, s, orders, rs)
 
 
 @leaf
@@ -212,21 +279,29 @@ def _weight_orders(
             book.orders, n_orders, book.open_ids, n_open, a, scratch_qty[k], t, O_REBALANCE,
             MARKET, np.nan, np.nan, value, pending,
         )  # fmt: skip
+        if s.fill_equity:
+            book.orders[n_orders - 1].target_weight = w[a]
     book.counts[C_ORDERS], book.counts[C_OPEN] = n_orders, n_open
 
 
 @leaf
-def _quantity_orders(t: int, d: Decisions, book: Book, acc: Account) -> None:
-    """Each finite, non-zero quantity is ``submit_order``: a limit, stop or stop-limit where
-    the level arrays hold a level."""
+def _quantity_orders(t: int, d: Decisions, s: Settings, book: Book, acc: Account) -> None:
+    """Each non-zero quantity is ``submit_order``: a limit, stop or stop-limit where the level
+    arrays hold a level; +-inf is all-in (``submit_order(asset, math.inf)``)."""
     has_limit = d.limit_prices.shape[0] > 0
     has_stop = d.stop_prices.shape[0] > 0
     pending = acc.assets[A_PENDING]
     n_orders, n_open = book.counts[C_ORDERS], book.counts[C_OPEN]
     for a in range(d.quantities.shape[1]):
         q = d.quantities[t, a]
-        if not np.isfinite(q) or q == 0.0:
+        if np.isnan(q) or q == 0.0:
             continue
+        value = np.nan
+        if np.isinf(q):
+            value = q  # all-in: sized at the fill; submitted with what the cash buys now
+            side = 1.0 if q > 0.0 else -1.0
+            q = side * all_in_estimate(acc.scalars[S_CASH], acc.assets[A_LAST_PRICE, a],
+                                       s.fractional)  # fmt: skip
         limit = d.limit_prices[t, a] if has_limit else np.nan
         stop = d.stop_prices[t, a] if has_stop else np.nan
         kind = MARKET
@@ -238,7 +313,7 @@ def _quantity_orders(t: int, d: Decisions, book: Book, acc: Account) -> None:
             kind = STOP
         n_orders, n_open = add_order(
             book.orders, n_orders, book.open_ids, n_open, a, q, t, O_ORDER, kind, limit, stop,
-            np.nan, pending,
+            value, pending,
         )  # fmt: skip
     book.counts[C_ORDERS], book.counts[C_OPEN] = n_orders, n_open
 
@@ -258,7 +333,7 @@ def decide(
     elif d.mode == MODE_WEIGHTS:
         _weight_orders(t, d, s, book, acc, rs)
     else:
-        _quantity_orders(t, d, book, acc)
+        _quantity_orders(t, d, s, book, acc)
     if halt[H_BLOCK] and book.counts[C_ORDERS] > first_new:
         _reject_new(t, first_new, int(halt[H_BLOCK]), book, acc)
 

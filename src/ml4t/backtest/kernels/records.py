@@ -135,6 +135,7 @@ class OriginT(NamedTuple):
     daily_loss_limit: int
     max_drawdown_halt: int
     fold_end: int  # walk-forward: a fold ends flat at its last close
+    end_of_run: int  # close_at_end=True: the run ends flat at its last close
 
 
 Origin: Final = OriginT(*range(len(OriginT._fields)))
@@ -152,6 +153,7 @@ O_SIGNAL_EXIT: Final = Origin.signal_exit
 O_DAILY_LOSS_LIMIT: Final = Origin.daily_loss_limit
 O_MAX_DRAWDOWN_HALT: Final = Origin.max_drawdown_halt
 O_FOLD_END: Final = Origin.fold_end
+O_END_OF_RUN: Final = Origin.end_of_run
 
 
 class ExecutionOrderT(NamedTuple):
@@ -184,15 +186,19 @@ PHASE_CLOSE: Final = 1
 
 
 class CashPolicyT(NamedTuple):
-    """What a cash account does with a buy it cannot pay for in full."""
+    """What an account does with a fill it cannot pay for in full (a cash account's buy, a
+    margin account's fill past its initial margin): cut it, refuse it, or let it through
+    unchecked (Zipline: cash may go negative)."""
 
     scale_down: int
     reject: int
+    allow: int
 
 
 CashPolicy: Final = CashPolicyT(*range(len(CashPolicyT._fields)))
 CASH_SCALE_DOWN: Final = CashPolicy.scale_down
 CASH_REJECT: Final = CashPolicy.reject
+CASH_ALLOW: Final = CashPolicy.allow
 
 
 class IntrabarPriorityT(NamedTuple):
@@ -284,6 +290,8 @@ ORDER_DTYPE: Final = np.dtype(
         ("trail_percent", np.float64),  # trailing stops: distance as a fraction, or NaN
         ("trail_ref", np.float64),  # best price seen since submission (high for sells)
         ("target_value", np.float64),  # target orders sized at the fill price; NaN otherwise
+        # (+-inf: all-in, resolved at the fill from what the cash or margin allows)
+        ("target_weight", np.float64),  # sizing_equity="fill": the weight of equity; else NaN
         ("level_offset", np.float64),  # bracket legs anchored to the entry fill: level/fill - 1
         ("parent", np.int64),  # bracket children: the entry's id; -1 otherwise
         ("oco", np.int64),  # bracket children: the other leg's id; -1 otherwise

@@ -109,16 +109,24 @@ def track_entries(
 
 
 @folded
-def update_extremes(bar: Bar, positions: np.ndarray, rs: RuleState, trail_basis: int) -> None:
-    """After the rules ran on a bar, fold its best price into each position's extreme: the high
-    for longs, the low for shorts (or the close with ``trail_basis="close"``). Trailing levels
-    read the extreme of earlier bars only, so a bar's own high never raises its own stop."""
+def update_extremes(t: int, bar: Bar, positions: np.ndarray, rs: RuleState, s: Settings) -> None:
+    """After the rules ran on bar ``t``, fold its best price into each position's extreme: the
+    high for longs, the low for shorts (or the close with ``trail_basis="close"``). Trailing
+    levels read the extreme of earlier bars only, so a bar's own high never raises its own stop.
+
+    With ``stops_on_entry_bar`` off, a position entered on bar ``t`` keeps its entry price as
+    its extreme: its rules start on the next bar, and so does its trail. VectorBT
+    (``simulate_from_signals_nb``: the trail moves only once a stop is armed, after the bar is
+    checked), Backtrader and backtesting.py (stops re-placed after each bar, from the entry
+    price on) all measure the first bar a stop watches from the entry price."""
     for a in range(positions.shape[0]):
         q = positions[a]
         if q == 0.0 or np.isnan(bar.close[a]):
             continue
+        if not s.stops_on_entry_bar and rs.ints[RI_ENTRY_BAR, a] == t:
+            continue
         own_extreme = bar.high[a] if q > 0.0 else bar.low[a]
-        best = bar.close[a] if trail_basis == TRAIL_CLOSE else own_extreme
+        best = bar.close[a] if s.trail_basis == TRAIL_CLOSE else own_extreme
         if q > 0.0:
             rs.floats[RF_EXTREME, a] = max(rs.floats[RF_EXTREME, a], best)
         else:

@@ -69,6 +69,25 @@ def order_toward(target: float, held: float, rounding: int) -> float:
 
 
 @leaf
+def all_in_estimate(cash: float, price: float, fractional: bool) -> float:
+    """The quantity an all-in order (``target_value`` of +-inf) is submitted with: what
+    ``cash`` buys at ``price``, whole shares unless ``fractional``; 1 when that is less than
+    the smallest fill (``accounts.MIN_SCALED_QTY``: fractional dust left by an earlier all-in
+    would otherwise be an order of float noise). Only an estimate that orders still waiting
+    count towards (``pending``): the fill step sizes the order again from the cash and costs
+    at its fill (``step._resolve_all_in``).
+
+    Example:
+        >>> all_in_estimate(1_000.0, 30.0, False), all_in_estimate(10.0, 30.0, False)
+        (33.0, 1.0)
+    """
+    q = cash / price if cash > 0.0 and price > 0.0 else 0.0
+    if not fractional:
+        q = np.floor(q)
+    return float(q) if q >= 1e-8 else 1.0
+
+
+@leaf
 def target_deltas(
     targets: np.ndarray,
     scale: float,

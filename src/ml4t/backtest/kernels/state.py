@@ -62,6 +62,7 @@ class Settings(NamedTuple):
     market_at_open: bool  # market orders fill at the open (fill_timing="next_open")
     rounding: int
     fill_sizing: int  # SIZE_AT_DECISION, or the rounding code to size again at the fill
+    fill_equity: bool  # sizing_equity="fill": percent targets value equity at the fill bar
     trail_basis: int
     stops_on_entry_bar: bool
     financing: bool
@@ -95,6 +96,7 @@ def settings_from_config(config: BacktestConfig) -> Settings:
         market_at_open=config.fill_timing == "next_open",
         rounding=int(rounding),
         fill_sizing=int(rounding if config.sizing_price == "fill" else SIZE_AT_DECISION),
+        fill_equity=config.sizing_equity == "fill",
         trail_basis=int(getattr(TrailBasis, config.trail_basis)),
         stops_on_entry_bar=config.stops_start_on_entry_bar,
         financing=(
@@ -181,7 +183,11 @@ S_MARKS: Final = 17
 # 1 while positions' best prices are kept for rules set later (the event driver, whose strategy
 # may set rules mid-run); the compiled driver's rules are fixed, so it keeps them only with rules.
 S_KEEP_EXTREMES: Final = 23
-S_WIDTH: Final = 24
+# Equity marked at the prices of the fill step under way, before its fills (cash plus positions
+# at this bar's open, or close in a close step; the last mark where the bar has no price): what
+# percent targets are valued at with ``sizing_equity="fill"`` (``step.fill_orders``).
+S_FILL_EQUITY: Final = 24
+S_WIDTH: Final = 25
 
 A_POSITION: Final = 0
 A_PENDING: Final = 1  # signed quantities of market orders still working

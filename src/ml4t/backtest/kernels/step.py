@@ -7,7 +7,8 @@ one job:
 1. visiting order (``_visiting_order``): exits and reductions first, entries smallest first when
    asked, bracket legs armed on this bar last;
 2. eligibility and the price before costs (``_eligible``, ``_reference_price``), sizing at the
-   fill price (``_size_at_fill``), the race of two bracket legs (``_oco_race``);
+   fill price (``_size_at_fill``, from equity at the fill bar with ``sizing_equity="fill"``),
+   all-in orders resolved (``_resolve_all_in``), the race of two bracket legs (``_oco_race``);
 3. participation caps (``_participation``) and the cash account's no-short rule;
 4. prices and costs: slippage, the clamp to the bar, commission (``kernels.costs``);
 5. portfolio limits, cash and margin checks (``kernels.accounts``);
@@ -32,8 +33,11 @@ from .accounts import (
     M_LIMITS,
     M_TRACKS,
     M_WIDTH,
+    MIN_SCALED_QTY,
+    all_in_quantity,
     broken_limit,
     cash_check,
+    equity_at_prices,
     exposure_at_marks,
     margin_check,
     stable_order,
@@ -51,6 +55,7 @@ from .levels import (
 )
 from .records import (
     CANCELLED,
+    CASH_ALLOW,
     DAY,
     EXEC_AS_SUBMITTED,
     EXEC_EXITS_FIRST_SMALLEST,
@@ -90,6 +95,7 @@ from .state import (
     C_FILLS,
     C_ORDERS,
     S_CASH,
+    S_FILL_EQUITY,
     S_MARKS,
     S_MONTH_VOLUME,
     Account,
@@ -199,6 +205,11 @@ def fill_orders(
     """
     marks = acc.scalars[S_MARKS : S_MARKS + M_WIDTH]
     exposure_at_marks(s, acc, marks)
+    if s.fill_equity:
+        # Percent targets are valued at this step's prices before any of its fills, as
+        # VectorBT values its group once per row (val_price=np.inf, update_value=False).
+        prices = bar.open if phase == PHASE_OPEN else bar.close
+        acc.scalars[S_FILL_EQUITY] = equity_at_prices(prices, acc)
     if s.execution_order == EXEC_EXITS_FIRST_SMALLEST:
         _fill_by_size(t, phase, market_at_open, children_on_entry_bar, ids, n_ids, s, bar, book,
                       acc)  # fmt: skip
@@ -338,8 +349,15 @@ def _fill_one(
     pos = acc.assets[A_POSITION, asset]
     remaining = order.quantity - order.filled
     resizes = s.fill_sizing != SIZE_AT_DECISION and order.filled == 0.0
-    if resizes and not np.isnan(order.target_value):
-        remaining = _size_at_fill(t, order, price, pos, remaining, s.fill_sizing, pending)
+    if order.filled == 0.0 and np.isinf(order.target_value):
+        remaining = _resolve_all_in(t, oid, price, pos, remaining, s, bar, book, acc, marks)
+        if remaining == 0.0:
+            return False
+    elif resizes and not np.isnan(order.target_value):
+        value = order.target_value
+        if s.fill_equity and not np.isnan(order.target_weight):
+            value = order.target_weight * acc.scalars[S_FILL_EQUITY]
+        remaining = _size_at_fill(t, order, value, price, pos, remaining, s.fill_sizing, pending)
         if remaining == 0.0:
             return False
     reason = order.reason
@@ -375,13 +393,14 @@ def _fill_one(
     if not rejected:
         table = acc.commission[asset]
         cost = fee(table, asset, abs(qty), fill_price, acc.scalars[S_MONTH_VOLUME])
-        if s.cash_account and qty > 0.0:
+        checked = s.cash_policy != CASH_ALLOW  # Zipline's unchecked cash: no check at all
+        if s.cash_account and qty > 0.0 and checked:
             qty, fill_price, cost, scaled = cash_check(
                 asset, qty, price, fill_price, cost, kind, s, bar, acc
             )
             rejected = R_INSUFFICIENT_CASH if qty == 0.0 else 0
             reason = R_SCALED_DOWN if scaled else reason
-        elif not s.cash_account and abs(pos + qty) > abs(pos):
+        elif not s.cash_account and abs(pos + qty) > abs(pos) and checked:
             qty, scaled = margin_check(asset, pos, qty, fill_price, s, acc, marks)
             rejected = R_INSUFFICIENT_MARGIN if qty == 0.0 else 0
             if scaled and qty != 0.0:
@@ -398,16 +417,17 @@ def _fill_one(
 def _size_at_fill(
     t: int,
     order: Record,
+    value: float,
     price: float,
     pos: float,
     remaining: float,
     rounding: int,
     pending: np.ndarray,
 ) -> float:
-    """A target order sized again at this bar's price instead of the decision close, with the
-    rounding rule decision-time sizing uses; 0.0 when the target is already met (the order
-    is cancelled) or would now need the other side."""
-    target = shares_for_value(order.target_value, price, rounding)
+    """A target order of ``value`` sized again at this bar's price instead of the decision
+    close, with the rounding rule decision-time sizing uses; 0.0 when the target is already
+    met (the order is cancelled) or would now need the other side."""
+    target = shares_for_value(value, price, rounding)
     resized = order_toward(target, pos, rounding)
     if resized == 0.0 or (resized > 0.0) != (remaining > 0.0):
         end_order(order, CANCELLED, R_TARGET_MET, t, pending)
@@ -416,6 +436,41 @@ def _size_at_fill(
         pending[order.asset] += resized - remaining
     order.quantity = resized
     return resized
+
+
+@leaf
+def _resolve_all_in(
+    t: int,
+    oid: int,
+    price: float,
+    pos: float,
+    remaining: float,
+    s: Settings,
+    bar: Bar,
+    book: Book,
+    acc: Account,
+    marks: np.ndarray,
+) -> float:
+    """An all-in order (``target_value`` of +-inf) takes its size now, at its first fill: the
+    largest quantity the account pays for at this price, costs included
+    (``accounts.all_in_quantity``); the quantity it was submitted with was an estimate at the
+    decision close. Returns the signed quantity, or 0.0 when not even the smallest fill is
+    affordable (the order is rejected, as a buy the cash cannot pay for)."""
+    order = book.orders[oid]
+    asset = order.asset
+    pending = acc.assets[A_PENDING]
+    buy = order.target_value > 0.0
+    qty = all_in_quantity(asset, buy, pos, price, order.order_type, s, bar, acc, marks)
+    if not qty >= MIN_SCALED_QTY:
+        reason = R_INSUFFICIENT_CASH if s.cash_account else R_INSUFFICIENT_MARGIN
+        end_order(order, REJECTED, reason, t, pending)
+        end_children(book.orders, oid, book.counts[C_ORDERS], t, pending)
+        return 0.0
+    signed = qty if buy else -qty
+    if order.order_type == MARKET:
+        pending[asset] += signed - remaining
+    order.quantity = signed
+    return float(signed)
 
 
 @leaf

@@ -154,16 +154,13 @@ def drawdown_bars(wealth: NDArray[np.float64]) -> int:
         >>> drawdown_bars(np.array([100.0, 110, 105, 100, 111, 90, 95]))
         2
     """
-    longest = current = 0
-    peak = -math.inf
-    for value in wealth:
-        if value >= peak:
-            peak = value
-            current = 0
-        else:
-            current += 1
-            longest = max(longest, current)
-    return longest
+    # A bar is below the peak unless it is at or above every earlier one (NaN never is, and
+    # never becomes the peak: fmax skips it).
+    under = ~(wealth >= np.fmax.accumulate(wealth))
+    if not under.any():
+        return 0
+    edges = np.diff(np.concatenate(([0], under.view(np.int8), [0])))
+    return int(np.max(np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)))
 
 
 def alpha_beta(

@@ -31,7 +31,7 @@ from .metrics import (
     returns_from_equity,
     worst_drawdowns,
 )
-from .trades import match_trades
+from .trades import match_trades, trade_excursions
 
 if TYPE_CHECKING:
     from plotly.graph_objects import Figure
@@ -63,6 +63,14 @@ class RunRecords(NamedTuple):
     highs: NDArray[np.float64] | None
     lows: NDArray[np.float64] | None
     benchmark: NDArray[np.float64] | None
+
+
+class _RoundTrips(NamedTuple):
+    """A run's trades as ``trades.TRADE_DTYPE`` records, with their MAE and MFE."""
+
+    records: NDArray[np.void]
+    mae: NDArray[np.float64]
+    mfe: NDArray[np.float64]
 
 
 class BacktestResult:
@@ -252,17 +260,24 @@ class BacktestResult:
         return pl.DataFrame(
             {
                 "timestamp": self._timestamps.gather(f["bar"]),
-                "asset": self._assets[f["asset"]].astype(str),
-                "side": np.where(qty > 0, "buy", "sell"),
+                "asset": _labels(self._assets, f["asset"]),
+                "side": _labels(("sell", "buy"), qty > 0),
                 "quantity": np.abs(qty),
                 "price": f["price"],
                 "commission": f["commission"],
                 "slippage": f["slippage"],
                 "order_id": f["order_id"],
-                "reason": np.asarray(ORIGIN_NAMES)[f["origin"]],
-            },
-            schema_overrides={"asset": pl.String, "side": pl.String, "reason": pl.String},
+                "reason": _labels(ORIGIN_NAMES, f["origin"]),
+            }
         )
+
+    @cached_property
+    def _round_trips(self) -> _RoundTrips:
+        """The trade records and their excursions, computed once for both ``trades`` and
+        ``metrics`` (the metrics need no frame)."""
+        t = match_trades(self._fills, self._last_price)
+        mae, mfe = trade_excursions(t, self._highs, self._lows, last_bar=len(self._timestamps) - 1)
+        return _RoundTrips(t, mae, mfe)
 
     @cached_property
     def trades(self) -> pl.DataFrame:
@@ -270,18 +285,18 @@ class BacktestResult:
         and the reasons of the fills that opened and closed them (``exit_reason``: ``stop_loss``,
         ``take_profit``, ``trailing_stop``, ``time_exit``, ``rebalance``, ``fold_end``, ...;
         ``open`` while open)."""
-        t = match_trades(self._fills, self._last_price)
+        t, mae, mfe = self._round_trips
         ts = self._timestamps
         is_open = t["is_open"]
         last_bar = len(ts) - 1
         bars_held = np.where(is_open, last_bar, t["exit_bar"]) - t["entry_bar"]
-        reasons = np.asarray(ORIGIN_NAMES)
-        mae, mfe = self._excursions(t, last_bar)
+        # An open trade's exit reason is the name after the last origin: "open".
+        exit_code = np.where(is_open, len(ORIGIN_NAMES), np.maximum(t["exit_origin"], 0))
         return pl.DataFrame(
             {
-                "asset": self._assets[t["asset"]].astype(str),
-                "direction": np.where(t["direction"] > 0, "long", "short"),
-                "status": np.where(is_open, "open", "closed"),
+                "asset": _labels(self._assets, t["asset"]),
+                "direction": _labels(("short", "long"), t["direction"] > 0),
+                "status": _labels(("closed", "open"), is_open),
                 "entry_time": ts.gather(t["entry_bar"]),
                 "exit_time": _times_at(ts, t["exit_bar"]),
                 "entry_price": t["entry_price"],
@@ -293,16 +308,9 @@ class BacktestResult:
                 "bars_held": bars_held,
                 "mae": mae,
                 "mfe": mfe,
-                "entry_reason": reasons[t["entry_origin"]],
-                "exit_reason": np.where(is_open, "open", reasons[np.maximum(t["exit_origin"], 0)]),
-            },
-            schema_overrides={
-                "asset": pl.String,
-                "direction": pl.String,
-                "status": pl.String,
-                "entry_reason": pl.String,
-                "exit_reason": pl.String,
-            },
+                "entry_reason": _labels(ORIGIN_NAMES, t["entry_origin"]),
+                "exit_reason": _labels((*ORIGIN_NAMES, "open"), exit_code),
+            }
         )
 
     @cached_property
@@ -391,30 +399,6 @@ class BacktestResult:
         frames = [f.with_columns(pl.col("seq").cast(pl.Int64)) for f in frames]
         return pl.concat(frames).sort("timestamp", "order_id", "seq").drop("seq")
 
-    def _excursions(
-        self, t: NDArray[np.void], last_bar: int
-    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        """Maximum adverse and favourable excursion of each trade, as returns on its entry
-        price, over the bars from entry to exit (the last bar for open trades); NaN without
-        highs and lows. The entry and exit bars count whole (the path inside them is unknown)."""
-        n = len(t)
-        mae = np.full(n, np.nan)
-        mfe = np.full(n, np.nan)
-        if self._highs is None or self._lows is None:
-            return mae, mfe
-        for k in range(n):
-            a = int(t["asset"][k])
-            start = int(t["entry_bar"][k])
-            end = last_bar if t["is_open"][k] else int(t["exit_bar"][k])
-            high = np.nanmax(self._highs[start : end + 1, a])
-            low = np.nanmin(self._lows[start : end + 1, a])
-            entry = float(t["entry_price"][k])
-            if t["direction"][k] > 0:
-                mae[k], mfe[k] = low / entry - 1.0, high / entry - 1.0
-            else:
-                mae[k], mfe[k] = 1.0 - high / entry, 1.0 - low / entry
-        return mae, mfe
-
     @cached_property
     def metrics(self) -> dict[str, float]:
         """Performance, trade and cost figures of the run.
@@ -426,15 +410,15 @@ class BacktestResult:
         n_fills, total_commission, total_slippage, total_borrow_fee, total_interest,
         total_costs, gross_pnl (before costs) and costs_share_of_gross_pnl.
         """
-        trades = self.trades
-        closed_pnl = trades.filter(pl.col("status") == "closed")["pnl"].to_numpy()
+        t, mae, mfe = self._round_trips
+        closed = ~t["is_open"]
         equity = self._cash + self._positions_value
         m = compute_metrics(
             equity,
             initial_cash=self.initial_cash,
             periods_per_year=self.periods_per_year,
             gross_exposure=self._gross,
-            trade_pnl=closed_pnl,
+            trade_pnl=t["pnl"][closed],
             risk_free_rate=self._risk_free_rate,
         )
         m["final_value"] = self.final_value
@@ -444,9 +428,8 @@ class BacktestResult:
         m["total_borrow_fee"] = float(self._borrow.sum())
         m["total_interest"] = float(self._interest.sum())
         m["alpha"], m["beta"] = self._alpha_beta(equity)
-        closed = trades.filter(pl.col("status") == "closed")
-        m["avg_mae"] = float(closed["mae"].mean()) if closed.height else math.nan  # type: ignore[arg-type]
-        m["avg_mfe"] = float(closed["mfe"].mean()) if closed.height else math.nan  # type: ignore[arg-type]
+        m["avg_mae"] = _mean(mae[closed])
+        m["avg_mfe"] = _mean(mfe[closed])
         # Annual one-way turnover: half of what was traded, over the average equity, per year.
         traded = float(np.sum(np.abs(self._fills["quantity"] * self._fills["price"])))
         years = len(equity) / self.periods_per_year
@@ -796,6 +779,21 @@ def _replace_entries(staging: Path, out: Path, tag: str) -> None:
 
 def _optional(path: Path) -> NDArray[np.float64] | None:
     return np.load(path, allow_pickle=False) if path.is_file() else None
+
+
+def _labels(names: Sequence[str] | NDArray[np.str_], codes: NDArray[Any]) -> pl.Series:
+    """The name of each code (an index into ``names``) as a string column: polars gathers
+    from the few names, where numpy would build one Python string per row."""
+    return pl.Series(values=np.asarray(names, dtype=str), dtype=pl.String).gather(
+        np.asarray(codes, dtype=np.int64)
+    )
+
+
+def _mean(values: NDArray[np.float64]) -> float:
+    """Mean as the trades frame's column gives it (polars; NaN propagates), NaN when empty."""
+    if len(values) == 0:
+        return math.nan
+    return float(pl.Series(values=values, dtype=pl.Float64).mean())  # type: ignore[arg-type]
 
 
 def _times_at(timestamps: pl.Series, bars: NDArray[np.int64]) -> pl.Series:

@@ -171,3 +171,54 @@ def match_trades(fills: NDArray[np.void], last_price: NDArray[np.float64]) -> ND
         out,
     )
     return out[:n_out]
+
+
+def trade_excursions(
+    trades: NDArray[np.void],
+    highs: NDArray[np.float64] | None,
+    lows: NDArray[np.float64] | None,
+    *,
+    last_bar: int,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Maximum adverse and favourable excursion (MAE, MFE) of each trade, as returns on its
+    entry price, over its bars: entry to exit, or to ``last_bar`` while open. The entry and
+    exit bars count whole (the path inside them is unknown); NaN bars are skipped, and a trade
+    whose bars are all NaN, or a run without ``highs`` and ``lows``, gets NaN.
+
+    Every trade's window is a slice of its asset's column, so the highs are laid out asset by
+    asset and one ``fmax.reduceat`` (``fmin`` for the lows) takes every window's extreme at once.
+
+    Example:
+        >>> t = np.zeros(1, dtype=TRADE_DTYPE)
+        >>> t["direction"], t["entry_bar"], t["exit_bar"], t["entry_price"] = 1, 0, 1, 100.0
+        >>> highs, lows = np.array([[104.0], [108.0]]), np.array([[97.0], [95.0]])
+        >>> mae, mfe = trade_excursions(t, highs, lows, last_bar=1)
+        >>> round(float(mae[0]), 12), round(float(mfe[0]), 12)
+        (-0.05, 0.08)
+    """
+    n = len(trades)
+    if highs is None or lows is None or n == 0:
+        return np.full(n, np.nan), np.full(n, np.nan)
+    n_bars = highs.shape[0]
+    column = trades["asset"].astype(np.int64) * n_bars
+    end = np.where(trades["is_open"], last_bar, trades["exit_bar"])
+    # Window k is [bounds[2k], bounds[2k+1]); the odd results (between windows) are dropped.
+    # A NaN sentinel closes the last column, so the end of its last window is a valid index.
+    bounds = np.empty(2 * n, dtype=np.int64)
+    bounds[0::2] = column + trades["entry_bar"]
+    bounds[1::2] = column + end + 1
+    high = np.fmax.reduceat(_by_asset(highs), bounds)[0::2]
+    low = np.fmin.reduceat(_by_asset(lows), bounds)[0::2]
+    entry = trades["entry_price"]
+    long = trades["direction"] > 0
+    mae = np.where(long, low / entry - 1.0, 1.0 - high / entry)
+    mfe = np.where(long, high / entry - 1.0, 1.0 - low / entry)
+    return mae, mfe
+
+
+def _by_asset(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """A [bars, assets] array as one vector, asset after asset, then a NaN."""
+    out = np.empty(values.size + 1)
+    out[:-1].reshape(values.shape[1], values.shape[0])[...] = values.T
+    out[-1] = np.nan
+    return out

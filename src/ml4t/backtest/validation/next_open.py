@@ -155,9 +155,9 @@ def vbt_next_open_signals(
     config = BacktestConfig.preset(
         "vectorbt_next_open", initial_cash=INITIAL_CASH, commission=fees, slippage=slippage
     )
-    # All-in: 100% of equity, cut to the cash as VectorBT's size=np.inf spends it.
-    our_size: float = 1.0 if size_type == "all" else size
-    our_type: Literal["shares", "value", "percent"] = "percent" if size_type == "all" else size_type
+    # All-in on both sides: size=np.inf takes its size at the fill, all the cash can pay.
+    our_size: float = np.inf if size_type == "all" else size
+    our_type: Literal["shares", "value", "percent"] = "value" if size_type == "all" else size_type
     if reverse:
         config = BacktestConfig.preset(
             "vectorbt_next_open", initial_cash=INITIAL_CASH, commission=fees, slippage=slippage,

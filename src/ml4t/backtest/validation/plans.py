@@ -7,6 +7,7 @@ runs make the same decisions by construction and only execution can differ.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
@@ -150,7 +151,7 @@ class _OurApi:
         return self.b.order_target_percent(self.asset, percent)
 
     def all_in(self) -> Any:
-        return self.b.order_target_percent(self.asset, 1.0)
+        return self.b.submit_order(self.asset, math.inf)
 
     def close(self) -> None:
         self.b.close_position(self.asset)
