@@ -47,6 +47,7 @@ def test_the_next_open_suite_covers_the_required_set_ups():
         ("backtrader", "cheat_on_open_stop_loss_goog"),
         ("backtrader", "cheat_on_open_reversals"),
         ("backtesting", "all_in_commission"),
+        ("backtesting", "all_in_finalize_trades"),
         ("backtesting", "stop_loss_take_profit_goog"),
         ("backtesting", "stop_loss_take_profit_eurusd"),
         ("backtesting", "reversals"),

@@ -249,7 +249,12 @@ def bt_cheat_on_open(
 
 
 def backtesting_py(
-    market: OhlcSource, make_plan: MakePlan, *, commission: float = 0.0, **overrides: Any
+    market: OhlcSource,
+    make_plan: MakePlan,
+    *,
+    commission: float = 0.0,
+    finalize_trades: bool = False,
+    **overrides: Any,
 ) -> Run:
     """The plan ``make_plan(entries, exits)`` makes from the market's moving-average signals, in
     ``backtesting.Backtest`` at its defaults and here with ``preset("backtesting_py")``."""
@@ -257,7 +262,9 @@ def backtesting_py(
 
     plan = make_plan(*ma_cross(market.arrays()["close"]))
     feed = market.feed()
-    theirs, final_theirs = run_backtesting(market, plan, cash=INITIAL_CASH, commission=commission)
+    theirs, final_theirs = run_backtesting(
+        market, plan, cash=INITIAL_CASH, commission=commission, finalize_trades=finalize_trades
+    )
     config = BacktestConfig.preset(
         "backtesting_py", initial_cash=INITIAL_CASH, commission=commission, **overrides
     )
@@ -382,6 +389,8 @@ def _backtrader() -> list[Scenario]:
                 one, lambda e, x: target_percent_plan(0.5, 5), commission=0.001
             ),
             tags=tag,
+            known_gap="A target whose change rounds to no shares at the decision close",
+            gap_effect=(34, 5.67e-4),
         ),
         Scenario(
             "cheat_on_open_stop_loss_goog",
@@ -414,6 +423,20 @@ def _backtesting() -> list[Scenario]:
             bpy,
             lambda: backtesting_py(one, all_in_plan, commission=0.002),
             tags=tag,
+        ),
+        Scenario(
+            "all_in_finalize_trades",
+            bpy,
+            lambda: backtesting_py(
+                Market(1, 480, 1),
+                all_in_plan,
+                commission=0.002,
+                finalize_trades=True,
+                close_at_end=True,
+            ),
+            tags=tag,
+            known_gap="The end of the run (backtesting.py `finalize_trades=True`)",
+            gap_effect=(1, 1.83e-2),
         ),
         Scenario(
             "stop_loss_take_profit_goog",
