@@ -54,11 +54,14 @@ def _documented_presets() -> dict[str, dict[str, object]]:
     table: dict[str, dict[str, object]] = {}
     columns: list[str] = []
     for line in text.splitlines():
+        if not line.startswith("|"):
+            columns = []  # a table ends at the first line that is not a row
+            continue
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if cells[0] == "Knob":
             columns = [c.strip("`") for c in cells[1:] if re.fullmatch(r"`\w+`", c)]
             continue
-        if not line.startswith("|") or not columns or not re.fullmatch(r"`\w+`", cells[0]):
+        if not columns or not re.fullmatch(r"`\w+`", cells[0]):
             continue
         knob = cells[0].strip("`")
         for name, cell in zip(columns, cells[1 : 1 + len(columns)], strict=True):
