@@ -65,6 +65,7 @@ def test_the_suite_covers_the_required_scenarios():
     for name in ("ma_crossover", "long_short", "percent_commission", "per_share_commission_min",
                  "percent_slippage", "fixed_slippage", "stress_2500_bars"):  # fmt: skip
         assert ("zipline", name) in names
+    assert ("zipline", "unchecked_cash") in names
     assert ("vectorbt", "stop_loss_take_profit_same_bar") in names
     assert ("vectorbt", "rotation_top5_of_25") in names
     assert ("vectorbt", "target_weights_100_monthly") in names

@@ -532,7 +532,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "slippage": FixedBpsSlippage(5),
         "max_participation": 0.1,
         "participation_remainder": "keep",
-        # Zipline checks neither cash nor margin; a negligible margin is the nearest setting.
+        # Zipline checks neither cash nor margin: fills go through and cash may go negative.
+        "on_insufficient_cash": "allow",
+        # Shorts are allowed; with "allow" the initial margin is not checked.
         "account": "margin",
         "initial_margin": 1e-6,
         "maintenance_margin": 0.0,

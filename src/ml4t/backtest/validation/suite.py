@@ -426,6 +426,8 @@ def _zipline_scenarios() -> list[Scenario]:
             lambda: _zl_run(zone, signal_plan(ze, zx, 50), slippage=PerShareSlippage(0.05)),
         ),
         Scenario("long_short", zl, lambda: _zl_run(zone, long_short_plan(ze, zx, 40))),
+        # 150 shares cost more than the 10,000 of cash: Zipline fills them, cash goes negative.
+        Scenario("unchecked_cash", zl, lambda: _zl_run(zone, signal_plan(ze, zx, 150))),
         Scenario("stress_2500_bars", zl, lambda: _zl_run(zstress, signal_plan(ze2, zx2, 50))),
         Scenario("target_percent_trims", zl, lambda: _zl_run(zone, target_percent_plan(0.5, 5))),
         Scenario("stop_loss", zl, None, zipline_no_orders),
