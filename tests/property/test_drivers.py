@@ -348,6 +348,7 @@ def test_sizing_at_the_fill_price_equals_sizing_at_decision_when_the_prices_agre
     weights[rng.uniform(size=feed.n_bars) < 0.3] = np.nan
     config = config | {
         "fill_timing": "same_close",
+        "stops_on_entry_bar": None,  # nothing of the bar is left after a fill at its close
         "max_participation": None,
         "sizing_price": "decision",
         "sizing_equity": "decision",
