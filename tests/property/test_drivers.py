@@ -152,7 +152,7 @@ SETTINGS = {
     "cash_interest_rate_annual": st.sampled_from([0.0, 0.03]),
     "margin_interest_rate_annual": st.sampled_from([0.0, 0.08]),
     "intrabar_priority": st.sampled_from(["stop", "limit"]),
-    "stops_on_entry_bar": st.booleans(),
+    "stops_on_entry_bar": st.sampled_from([None, False, True]),
     "stop_anchor": st.sampled_from(["fill", "decision"]),
     "trail_basis": st.sampled_from(["high_low", "close"]),
     "max_participation": st.sampled_from([None, 0.001]),
@@ -167,7 +167,10 @@ def _coherent(config: dict[str, object]) -> dict[str, object]:
     """Equity valued at the fill is converted into shares at the fill's price: the config
     refuses sizing_equity='fill' without sizing_price='fill'."""
     if config["sizing_equity"] == "fill":
-        return config | {"sizing_price": "fill"}
+        config = config | {"sizing_price": "fill"}
+    # Stops on the entry bar mean nothing with fills at a close, and the config refuses them.
+    if config["stops_on_entry_bar"] and config["fill_timing"] != "next_open":
+        config = config | {"stops_on_entry_bar": None}
     return config
 
 
@@ -345,6 +348,7 @@ def test_sizing_at_the_fill_price_equals_sizing_at_decision_when_the_prices_agre
     weights[rng.uniform(size=feed.n_bars) < 0.3] = np.nan
     config = config | {
         "fill_timing": "same_close",
+        "stops_on_entry_bar": None,  # nothing of the bar is left after a fill at its close
         "max_participation": None,
         "sizing_price": "decision",
         "sizing_equity": "decision",

@@ -78,3 +78,30 @@ def test_a_misspelt_keyword_is_still_a_type_error_as_python_raises_one():
 def test_a_positional_argument_is_a_config_error():
     with pytest.raises(ConfigError, match="keyword arguments only"):
         BacktestConfig(1e6)  # type: ignore[misc]
+
+
+def test_an_unknown_convention_value_names_the_nearest_valid_one():
+    with pytest.raises(ConfigError, match="got 'next_opne'; did you mean 'next_open'"):
+        BacktestConfig(fill_timing="next_opne")
+
+
+def test_an_unknown_convention_value_from_yaml_names_the_nearest_valid_one():
+    with pytest.raises(ConfigError, match="did you mean 'exits_first'"):
+        BacktestConfig.from_yaml("execution_order: exit_first\n")
+
+
+@pytest.mark.parametrize("timing", ["same_close", "next_close"])
+def test_stops_on_the_entry_bar_with_fills_at_a_close_are_refused_with_the_reason(timing):
+    with pytest.raises(ConfigError, match="no part of the entry bar is left to check"):
+        BacktestConfig(fill_timing=timing, stops_on_entry_bar=True)
+
+
+@pytest.mark.parametrize(
+    ("timing", "expected"), [("next_open", True), ("same_close", False), ("next_close", False)]
+)
+def test_unset_stops_on_entry_bar_follows_the_fill_timing(timing, expected):
+    assert BacktestConfig(fill_timing=timing).stops_start_on_entry_bar is expected
+
+
+def test_an_explicit_stops_on_entry_bar_false_is_kept_at_the_open():
+    assert BacktestConfig(stops_on_entry_bar=False).stops_start_on_entry_bar is False

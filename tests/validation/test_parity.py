@@ -2,7 +2,7 @@
 
 Run alone with ``pytest -m validation``. Each scenario's peer runs in this process (installed
 through the ``validation`` extra); fills must match in number, bar, quantity, price and
-commission to 1e-9 relative, final values to 1e-6.
+commission to 1e-9 relative, final values to 1e-9.
 """
 
 from __future__ import annotations
@@ -25,7 +25,27 @@ def test_fills_match_the_peer(scenario):
     ours, theirs, final_ours, final_theirs = scenario.run()
     result = compare_fills(ours, theirs, final_ours, final_theirs)
     assert result.fills_theirs > 0
-    assert result.ok, result
+    if not scenario.known_gap:
+        assert result.ok, result
+        return
+    # A known gap still differs, by what docs/presets.md says it measured: a fix must drop the
+    # marker, and a change in the difference must update the documented effect.
+    assert scenario.gap_effect is not None
+    assert not result.ok, "the known gap is closed: drop known_gap and its presets.md effect"
+    differing, final_rel = scenario.gap_effect
+    assert result.fills_differing == differing, result
+    assert result.final_rel_diff == pytest.approx(final_rel, rel=0.01), result
+
+
+@pytest.mark.parametrize(
+    "scenario", [s for s in RUNNABLE if s.known_gap], ids=lambda s: f"{s.framework}-{s.name}"
+)
+def test_a_known_gap_is_listed_in_the_presets_doc_with_its_effect(scenario):
+    from pathlib import Path
+
+    presets = (Path(__file__).parents[2] / "docs" / "presets.md").read_text()
+    assert scenario.known_gap in presets
+    assert scenario.name in presets
 
 
 @pytest.mark.parametrize("scenario", GAPS, ids=lambda s: f"{s.framework}-{s.name}")
@@ -45,6 +65,7 @@ def test_the_suite_covers_the_required_scenarios():
     for name in ("ma_crossover", "long_short", "percent_commission", "per_share_commission_min",
                  "percent_slippage", "fixed_slippage", "stress_2500_bars"):  # fmt: skip
         assert ("zipline", name) in names
+    assert ("zipline", "unchecked_cash") in names
     assert ("vectorbt", "stop_loss_take_profit_same_bar") in names
     assert ("vectorbt", "rotation_top5_of_25") in names
     assert ("vectorbt", "target_weights_100_monthly") in names

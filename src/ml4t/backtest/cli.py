@@ -175,12 +175,15 @@ def _add_report_command(sub: Any) -> None:
 def _add_validate_command(sub: Any) -> None:
     validate = sub.add_parser(
         "validate",
-        help="run the parity suite against VectorBT and Backtrader and print the table",
+        help="run the parity suite against VectorBT, Backtrader, Zipline and backtesting.py",
         description=(
             "Run every parity scenario in the peer frameworks and here (with the matching "
             "preset) and print: scenario, framework, our final value, theirs, the difference, "
-            "and how many fills matched. Needs the 'validation' extra (vectorbt, backtrader)."
-            "\n\nexample:\n  ml4t-backtest validate --framework backtrader"
+            "and how many fills matched. The peers run at their default set-ups and at the "
+            "look-ahead-free next-open ones (VectorBT signals shifted to the open, Backtrader "
+            "cheat-on-open, backtesting.py). Needs the 'validation' extra (vectorbt, "
+            "backtrader, zipline-reloaded, backtesting)."
+            "\n\nexample:\n  ml4t-backtest validate --framework backtesting"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

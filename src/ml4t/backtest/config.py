@@ -136,8 +136,10 @@ class BacktestConfig:
             The filled leg's order records that both were touched. Position rules read it as
             the bar's path: the adverse extreme first (``"stop"``) or the favourable one.
         stops_on_entry_bar: Whether a bracket's legs, and position rules, may fill on the bar
-            the entry filled at the open (the rest of that bar comes after the open, so the
-            default is True).
+            the entry filled at the open (the rest of that bar comes after the open). ``None``
+            (the default) means True with ``fill_timing="next_open"``; with fills at a close
+            nothing of the entry bar comes after the fill, so there it means False, and an
+            explicit True is refused.
         max_participation: Cap on each bar's fills per asset as a fraction of the bar's volume
             (0.1 = 10%); None for no cap. With a cap, a zero-volume bar fills nothing.
         participation_remainder: What a cap leaves of an order keeps working on later bars
@@ -182,7 +184,7 @@ class BacktestConfig:
     cash_interest_rate_annual: float = 0.0
     margin_interest_rate_annual: float = 0.0
     intrabar_priority: IntrabarPriority = "stop"
-    stops_on_entry_bar: bool = True
+    stops_on_entry_bar: bool | None = None
     stop_anchor: StopAnchor = "fill"
     trail_basis: TrailBasis = "high_low"
     max_participation: float | None = None
@@ -262,11 +264,36 @@ class BacktestConfig:
             "slippage_within_bar",
             "close_at_end",
         ):
-            if not isinstance(getattr(self, key), bool):
-                raise ConfigError(f"{key} must be true or false, got {getattr(self, key)!r}")
+            value = getattr(self, key)
+            if not isinstance(value, bool) and not (key == "stops_on_entry_bar" and value is None):
+                raise ConfigError(f"{key} must be true or false, got {value!r}")
+        if self.stops_on_entry_bar and self.fill_timing != "next_open":
+            # No peer checks stops on a bar whose close is the entry's fill: the bar's range
+            # came before the fill, so the setting could only mean stops firing before entry.
+            raise ConfigError(
+                f"stops_on_entry_bar=True cannot apply with fill_timing={self.fill_timing!r}: "
+                "entries fill at a close, after the whole of their bar, so no part of the "
+                "entry bar is left to check; use fill_timing='next_open' or leave "
+                "stops_on_entry_bar unset"
+            )
         if self.periods_per_year is not None:
             _check_number("periods_per_year", self.periods_per_year, low=0.0, low_open=True)
         _check_number("risk_free_rate", self.risk_free_rate, low=-1.0, high=1.0)
+
+    @property
+    def stops_start_on_entry_bar(self) -> bool:
+        """Whether stops are checked on the entry's own bar: ``stops_on_entry_bar``, or when
+        unset, whether entries fill at the open.
+
+        Example:
+            >>> BacktestConfig().stops_start_on_entry_bar
+            True
+            >>> BacktestConfig(fill_timing="same_close").stops_start_on_entry_bar
+            False
+        """
+        if self.stops_on_entry_bar is None:
+            return self.fill_timing == "next_open"
+        return self.stops_on_entry_bar
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> BacktestConfig:
@@ -505,9 +532,60 @@ PRESETS: dict[str, dict[str, Any]] = {
         "slippage": FixedBpsSlippage(5),
         "max_participation": 0.1,
         "participation_remainder": "keep",
-        # Zipline checks neither cash nor margin; a negligible margin is the nearest setting.
+        # Zipline checks neither cash nor margin: fills go through and cash may go negative.
+        "on_insufficient_cash": "allow",
+        # Shorts are allowed; with "allow" the initial margin is not checked.
         "account": "margin",
         "initial_margin": 1e-6,
+        "maintenance_margin": 0.0,
+    },  # The look-ahead-free set-ups careful users run (docs/presets.md, "Next-open set-ups").
+    "vectorbt_next_open": {
+        # from_signals / from_orders on signals shifted one bar with price=open
+        "fill_timing": "next_open",
+        "sizing_price": "fill",  # val_price=np.inf -> the order price, the open
+        "sizing_equity": "fill",  # the group valued at val_price before the row's orders
+        "execution_order": "as_submitted",  # call_seq="default"
+        "on_insufficient_cash": "scale_down",  # allow_partial=True
+        "slippage_within_bar": False,
+        "stops_on_entry_bar": False,  # stops are checked before the row's order is placed
+        "stop_anchor": "fill",  # stop_entry_price="fillprice"
+        "trail_basis": "high_low",
+        "intrabar_priority": "stop",
+        "fractional_shares": True,
+        "account": "cash",
+    },
+    "backtrader_cheat_on_open": {
+        # Cerebro(cheat_on_open=True), orders placed in next_open at the known open
+        "fill_timing": "next_open",
+        "sizing_price": "fill",  # sized on data.open[0], the fill bar's open
+        "sizing_equity": "fill",  # equity: cash plus the position at that open
+        "target_rounding": "order",
+        "execution_order": "as_submitted",
+        "on_insufficient_cash": "reject",
+        "slippage_within_bar": True,
+        "stops_on_entry_bar": False,
+        "trail_basis": "close",
+        "intrabar_priority": "stop",
+        "fractional_shares": False,
+        "account": "margin",
+        "initial_margin": 1.0,
+        "maintenance_margin": 0.0,
+    },
+    "backtesting_py": {
+        # backtesting.py 0.6 Backtest defaults: trade_on_close=False, margin=1.0, hedging=False
+        "fill_timing": "next_open",
+        "sizing_price": "fill",  # buy() sizes from the margin available at the fill open
+        "sizing_equity": "fill",
+        "execution_order": "as_submitted",  # _Broker.orders in placement order
+        "on_insufficient_cash": "reject",  # "Broker canceled the order due to insufficient margin"
+        "slippage_within_bar": False,
+        "stops_on_entry_bar": True,  # sl/tp are reprocessed on the entry bar
+        "stop_anchor": "decision",
+        "intrabar_priority": "stop",  # SL orders are inserted before TP orders
+        "fractional_shares": False,  # sizes are whole units
+        # margin=1.0: an order must fit the margin available, gross, shorts included
+        "account": "margin",
+        "initial_margin": 1.0,
         "maintenance_margin": 0.0,
     },
 }

@@ -98,7 +98,7 @@ def settings_from_config(config: BacktestConfig) -> Settings:
         fill_sizing=int(rounding if config.sizing_price == "fill" else SIZE_AT_DECISION),
         fill_equity=config.sizing_equity == "fill",
         trail_basis=int(getattr(TrailBasis, config.trail_basis)),
-        stops_on_entry_bar=bool(config.stops_on_entry_bar),
+        stops_on_entry_bar=config.stops_start_on_entry_bar,
         financing=(
             config.borrow_rate_annual > 0.0
             or config.cash_interest_rate_annual > 0.0

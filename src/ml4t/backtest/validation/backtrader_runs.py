@@ -1,5 +1,13 @@
 """Backtrader's side of the comparisons: a plan run on a default ``Cerebro``.
 
+With ``cheat_on_open=True`` the plan runs the look-ahead-free way: Cerebro(cheat_on_open=True)
+calls ``next_open`` before the broker fills a bar, and the plan decides there on the previous
+bar (its close is the decision close), so market orders fill at the bar's open. Orders carry
+``price=data.open[0]`` so Backtrader's submission cash check prices them at that known open,
+and a target is sized as a careful user does it: equity marked at the open (cash plus the
+position at the open), the order rounded to whole shares (Backtrader's built-in
+``order_target_*`` would read the bar's close, which ``next_open`` must not use).
+
 Costs are set the way a Backtrader user would: a percentage commission through
 ``CommInfoBase(percabs=True)``, a per-share commission with a minimum through a ``CommInfoBase``
 subclass, and slippage through ``set_slippage_perc`` / ``set_slippage_fixed`` with
@@ -28,6 +36,7 @@ def run_backtrader(
     cash: float,
     commission: float | PerShareCommission = 0.0,
     slippage: float | PerShareSlippage = 0.0,
+    cheat_on_open: bool = False,
 ) -> tuple[NDArray[np.float64], float]:
     """Fill rows ``(bar, asset, signed quantity, price, commission)`` and the final value."""
     import backtrader as bt
@@ -51,10 +60,24 @@ def run_backtrader(
             return len(self.s.broker.get_orders_open())
 
         def market(self, qty: float) -> Any:
-            return self.s.buy(size=qty) if qty > 0 else self.s.sell(size=-qty)
+            price = float(self.s.data.open[0]) if cheat_on_open else None
+            if qty > 0:
+                return self.s.buy(size=qty, price=price)
+            return self.s.sell(size=-qty, price=price)
 
         def target_percent(self, percent: float) -> Any:
-            return self.s.order_target_percent(target=percent)
+            if not cheat_on_open:
+                return self.s.order_target_percent(target=percent)
+            # Equity and the order at the open already known; int() rounds the order towards
+            # zero as CommInfoBase.getsize does for order_target_value.
+            price = float(self.s.data.open[0])
+            held = float(self.s.position.size)
+            equity = float(self.s.broker.getcash()) + held * price
+            qty = int((percent * equity - held * price) / price)
+            return self.market(qty) if qty else None
+
+        def all_in(self) -> Any:
+            return self.target_percent(1.0)
 
         def close(self) -> None:
             self.s.close()
@@ -86,14 +109,22 @@ def run_backtrader(
             self.api = Api(self)
 
         def next(self) -> None:
-            plan(len(self) - 1, float(self.data.close[0]), self.api, self.state)
+            if not cheat_on_open:
+                plan(len(self) - 1, float(self.data.close[0]), self.api, self.state)
+
+        def next_open(self) -> None:
+            # The decision of the bar before, at its close, made before this bar's open fills.
+            # The strategy's own clock has not advanced yet: len(self) counts the bars before
+            # this one, while the data already shows this bar at [0].
+            if cheat_on_open and len(self) > 0:
+                plan(len(self) - 1, float(self.data.close[-1]), self.api, self.state)
 
         def notify_order(self, order: Any) -> None:
             if order.status == order.Completed:
                 done = order.executed
                 fills.append((len(self) - 1, 0, done.size, done.price, done.comm))
 
-    cerebro = bt.Cerebro(stdstats=False)
+    cerebro = bt.Cerebro(stdstats=False, cheat_on_open=cheat_on_open)
     cerebro.adddata(bt.feeds.PandasData(dataname=frame))
     cerebro.addstrategy(PlanStrategy)
     cerebro.broker.setcash(cash)

@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 # Fill prices, quantities and commissions must agree to this relative difference; final values
 # to FINAL_RTOL. Not loosened per scenario: a peer that cannot express one is a stated gap.
 FILL_RTOL = 1e-9
-FINAL_RTOL = 1e-6
+FINAL_RTOL = 1e-9
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,11 @@ class Comparison:
     @property
     def final_rel_diff(self) -> float:
         return abs(self.final_ours - self.final_theirs) / max(abs(self.final_theirs), 1e-12)
+
+    @property
+    def fills_differing(self) -> int:
+        """Fills of either run without an equal fill in the other."""
+        return max(self.fills_ours, self.fills_theirs) - self.fills_matched
 
     @property
     def ok(self) -> bool:

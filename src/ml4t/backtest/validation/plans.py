@@ -7,6 +7,7 @@ runs make the same decisions by construction and only execution can differ.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
@@ -26,11 +27,12 @@ class Api(Protocol):
     def live_orders(self) -> int: ...
     def market(self, qty: float) -> Any: ...
     def target_percent(self, percent: float) -> Any: ...
+    def all_in(self) -> Any: ...
     def close(self) -> None: ...
     def stop(self, qty: float, price: float) -> Any: ...
     def limit(self, qty: float, price: float) -> Any: ...
     def trail(self, qty: float, percent: float) -> Any: ...
-    def bracket(self, qty: float, stop: float, take: float) -> None: ...
+    def bracket(self, qty: float, stop: float, take: float) -> Any: ...
     def cancel(self, handle: Any) -> None: ...
     def is_live(self, handle: Any) -> bool: ...
 
@@ -148,6 +150,9 @@ class _OurApi:
     def target_percent(self, percent: float) -> Any:
         return self.b.order_target_percent(self.asset, percent)
 
+    def all_in(self) -> Any:
+        return self.b.submit_order(self.asset, math.inf)
+
     def close(self) -> None:
         self.b.close_position(self.asset)
 
@@ -160,14 +165,18 @@ class _OurApi:
     def trail(self, qty: float, percent: float) -> Any:
         return self.b.submit_order(self.asset, qty, trail_percent=percent)
 
-    def bracket(self, qty: float, stop: float, take: float) -> None:
-        self.b.submit_bracket(self.asset, qty, stop_loss=stop, take_profit=take)
+    def bracket(self, qty: float, stop: float, take: float) -> Any:
+        return self.b.submit_bracket(self.asset, qty, stop_loss=stop, take_profit=take)
 
     def cancel(self, handle: Any) -> None:
-        self.b.cancel_order(handle)
+        # A bracket's handle is its (entry, take-profit, stop-loss) ids.
+        for order_id in handle if isinstance(handle, tuple) else (handle,):
+            if self.is_live(order_id):
+                self.b.cancel_order(order_id)
 
     def is_live(self, handle: Any) -> bool:
-        return any(o.id == handle for o in self.b.open_orders)
+        ids = handle if isinstance(handle, tuple) else (handle,)
+        return any(o.id in ids for o in self.b.open_orders)
 
 
 class PlanStrategy(Strategy):

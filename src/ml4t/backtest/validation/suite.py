@@ -99,6 +99,11 @@ class Scenario:
     run: Callable[[], tuple[NDArray[np.float64], NDArray[np.float64], float, float]] | None
     gap: str = ""
     tags: tuple[str, ...] = field(default_factory=tuple)
+    # A scenario that runs but differs in a way docs/presets.md lists as a gap: that gap, and
+    # the difference measured on this scenario (fills that differ, final value's relative
+    # difference), which the suite checks is still what it measures.
+    known_gap: str = ""
+    gap_effect: tuple[int, float] | None = None
 
 
 def our_rows(result: BacktestResult, feed: DataFeed) -> NDArray[np.float64]:
@@ -259,7 +264,14 @@ def _zl_run(
 
 
 def _scenarios() -> list[Scenario]:
-    return _vectorbt_scenarios() + _backtrader_scenarios() + _zipline_scenarios()
+    from .next_open import next_open_scenarios
+
+    return (
+        _vectorbt_scenarios()
+        + _backtrader_scenarios()
+        + _zipline_scenarios()
+        + next_open_scenarios()
+    )
 
 
 def _signal_market(
@@ -414,6 +426,8 @@ def _zipline_scenarios() -> list[Scenario]:
             lambda: _zl_run(zone, signal_plan(ze, zx, 50), slippage=PerShareSlippage(0.05)),
         ),
         Scenario("long_short", zl, lambda: _zl_run(zone, long_short_plan(ze, zx, 40))),
+        # 150 shares cost more than the 10,000 of cash: Zipline fills them, cash goes negative.
+        Scenario("unchecked_cash", zl, lambda: _zl_run(zone, signal_plan(ze, zx, 150))),
         Scenario("stress_2500_bars", zl, lambda: _zl_run(zstress, signal_plan(ze2, zx2, 50))),
         Scenario("target_percent_trims", zl, lambda: _zl_run(zone, target_percent_plan(0.5, 5))),
         Scenario("stop_loss", zl, None, zipline_no_orders),
@@ -432,6 +446,7 @@ PEER_MODULES: dict[str, tuple[str, ...]] = {
     "vectorbt": ("vectorbt", "pandas"),
     "backtrader": ("backtrader", "pandas"),
     "zipline": ("zipline", "exchange_calendars", "pandas"),
+    "backtesting": ("backtesting", "pandas"),
 }
 
 
@@ -467,7 +482,10 @@ def run_validation(
         start = time.perf_counter()
         ours, theirs, final_ours, final_theirs = scenario.run()
         result = compare_fills(ours, theirs, final_ours, final_theirs)
-        rows.append(row | _row(result) | {"seconds": time.perf_counter() - start})
+        measured = _row(result)
+        if not result.ok and scenario.known_gap:
+            measured |= {"status": "known gap", "note": scenario.known_gap}
+        rows.append(row | measured | {"seconds": time.perf_counter() - start})
     return pl.DataFrame(rows, infer_schema_length=None)
 
 
