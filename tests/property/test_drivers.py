@@ -153,6 +153,7 @@ SETTINGS = {
     "margin_interest_rate_annual": st.sampled_from([0.0, 0.08]),
     "intrabar_priority": st.sampled_from(["stop", "limit"]),
     "stops_on_entry_bar": st.sampled_from([None, False, True]),
+    "open_priority": st.sampled_from(["orders", "rules"]),
     "stop_anchor": st.sampled_from(["fill", "decision"]),
     "trail_basis": st.sampled_from(["high_low", "close"]),
     "max_participation": st.sampled_from([None, 0.001]),

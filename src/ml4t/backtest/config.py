@@ -43,6 +43,7 @@ StopAnchor = Literal["fill", "decision"]
 SizingPrice = Literal["decision", "fill"]
 SizingEquity = Literal["decision", "fill"]
 TargetRounding = Literal["target", "order"]
+OpenPriority = Literal["orders", "rules"]
 ExecutionOrder = Literal["as_submitted", "exits_first", "exits_first_smallest_entries_first"]
 
 _FILL_TIMINGS = ("next_open", "same_close", "next_close")
@@ -140,6 +141,15 @@ class BacktestConfig:
             (the default) means True with ``fill_timing="next_open"``; with fills at a close
             nothing of the entry bar comes after the fill, so there it means False, and an
             explicit True is refused.
+        open_priority: What a bar meets first when orders of earlier bars fill at its open
+            and a position rule fires on it. ``"orders"`` (the default): the orders fill at
+            the open, then the rules check the rest of the bar. ``"rules"``: the rules check
+            the positions held at the open first; a rule that fires exits at its level (at
+            the open if the bar gapped through it) and replaces the market orders working on
+            its asset, which are cancelled with reason ``replaced_by_position_rule`` (a
+            VectorBT stop replaces the signal of its bar, ``simulate_from_signals_nb``); then
+            the orders fill at the open, and the rules check the positions entered there
+            when ``stops_on_entry_bar``. Limit and stop orders keep working.
         max_participation: Cap on each bar's fills per asset as a fraction of the bar's volume
             (0.1 = 10%); None for no cap. With a cap, a zero-volume bar fills nothing.
         participation_remainder: What a cap leaves of an order keeps working on later bars
@@ -185,6 +195,7 @@ class BacktestConfig:
     margin_interest_rate_annual: float = 0.0
     intrabar_priority: IntrabarPriority = "stop"
     stops_on_entry_bar: bool | None = None
+    open_priority: OpenPriority = "orders"
     stop_anchor: StopAnchor = "fill"
     trail_basis: TrailBasis = "high_low"
     max_participation: float | None = None
@@ -252,6 +263,7 @@ class BacktestConfig:
                 "bar is converted into shares at the fill's price (VectorBT's val_price=np.inf)"
             )
         _check_choice("target_rounding", self.target_rounding, ("target", "order"))
+        _check_choice("open_priority", self.open_priority, ("orders", "rules"))
         _check_choice("stop_anchor", self.stop_anchor, ("fill", "decision"))
         _check_choice("participation_remainder", self.participation_remainder, _REMAINDER_POLICIES)
         if self.max_participation is not None:

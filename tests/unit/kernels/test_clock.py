@@ -56,7 +56,7 @@ def test_steps_one_by_one_follow_open_steps_and_skip_what_is_unset() -> None:
 
 
 def test_rules_next_close_margin_and_halts_add_their_steps_in_order() -> None:
-    state = _state(account="margin", fill_timing="next_close")
+    state = _state(account="margin", fill_timing="next_close", open_priority="rules")
     state.account.scalars[S_RULES_ON] = 1.0
     state.account.scalars[S_DRAWDOWN_LIMIT] = 0.2
     assert clock.open_steps(state.settings, state.account) == clock.OPEN_STEPS

@@ -29,6 +29,7 @@ def test_every_reason_code_alias_names_its_own_reason():
         r.R_DAILY_LOSS_LIMIT: "daily_loss_limit",
         r.R_MAX_DRAWDOWN_HALT: "max_drawdown_halt",
         r.R_REPLACED_BY_TARGET: "replaced_by_target_order",
+        r.R_REPLACED_BY_RULE: "replaced_by_position_rule",
     }
     assert len(expected) == len(r.REASON_NAMES)  # no two aliases share a code
     assert {code: r.REASON_NAMES[code] for code in expected} == expected

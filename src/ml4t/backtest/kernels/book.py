@@ -359,11 +359,29 @@ def withdraw(
 ) -> None:
     """Cancel every market order still working on ``asset`` (reason ``replaced_by_target``):
     a target order that goes the other way replaces them, rather than trading against them."""
+    withdraw_market_orders(
+        orders, n_orders, open_ids, n_open, asset, bar, R_REPLACED_BY_TARGET, pending
+    )
+
+
+@leaf
+def withdraw_market_orders(
+    orders: np.ndarray,
+    n_orders: int,
+    open_ids: np.ndarray,
+    n_open: int,
+    asset: int,
+    bar: int,
+    reason: int,
+    pending: np.ndarray,
+) -> None:
+    """Cancel every market order still working on ``asset``, with ``reason``; they stay in
+    ``open_ids`` until the next fill step compacts it."""
     for k in range(n_open):
         oid = open_ids[k]
         order = orders[oid]
         if order.asset == asset and order.order_type == MARKET:
-            cancel_order(orders, n_orders, oid, bar, R_REPLACED_BY_TARGET, pending)
+            cancel_order(orders, n_orders, oid, bar, reason, pending)
     # Every working market order on the asset is gone: nothing is pending, not a float residue.
     pending[asset] = 0.0
 

@@ -6,6 +6,8 @@ One bar ``t`` (DESIGN.md, "The clock"):
 
 1. ``start_bar``: a new month resets the monthly volume (tiered commissions), a new day the
    daily loss limit; the volume used on the bar is cleared; borrow fees and interest accrue;
+   with ``open_priority="rules"``, ``rules_before_fills``: the positions held at the open meet
+   their rules first, and an exit cancels the market orders working on its asset;
 2. ``fill_open``: orders decided on earlier bars fill at ``open[t]`` (or their level inside the
    bar), reductions before entries;
 3. ``apply_rules``: position rules check the bar's open, high and low, and the exits they find
@@ -37,9 +39,16 @@ from typing import Any
 import numpy as np
 
 from .accounts import accrue_financing, margin_call, mark_to_market
-from .book import H_PEAK, H_WIDTH, add_exit_orders, check_halts, start_day
+from .book import (
+    H_PEAK,
+    H_WIDTH,
+    add_exit_orders,
+    check_halts,
+    start_day,
+    withdraw_market_orders,
+)
 from .jit import folded, inlined, leaf
-from .records import O_MARGIN_CALL, PHASE_CLOSE, PHASE_OPEN, FillTiming
+from .records import O_MARGIN_CALL, PHASE_CLOSE, PHASE_OPEN, R_REPLACED_BY_RULE, FillTiming
 from .rules import evaluate_position_rules, track_entries, update_extremes
 from .state import (
     A_PENDING,
@@ -100,6 +109,7 @@ def open_phase(
     """Everything bar ``t`` does before its decisions (steps 1 to 5 above), in the order of
     ``OPEN_STEPS``."""
     start_bar(t, s, m, book, acc, rs, rec)
+    rules_before_fills(t, s, m, book, acc, rs, rec)
     fill_open(t, s, m, book, acc, rs, rec)
     apply_rules(t, s, m, book, acc, rs, rec)
     fill_next_close(t, s, m, book, acc, rs, rec)
@@ -145,37 +155,75 @@ def fill_open(
 
 
 @folded
+def rules_before_fills(
+    t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
+) -> None:
+    """``open_priority="rules"``: the positions held at the open meet their rules before the
+    orders of earlier bars fill there. A rule that fires replaces the market orders working on
+    its asset: they are cancelled (``replaced_by_position_rule``), as VectorBT's stop replaces
+    the signal of its bar (``simulate_from_signals_nb``: "Stop signal comes first")."""
+    if s.rules_first and acc.scalars[S_RULES_ON] != 0.0:
+        _exit_by_rules(t, s, bar_rows(m, t), book, acc, rs, False, True)
+
+
+@folded
 def apply_rules(
     t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
 ) -> None:
     """Exit the positions whose rules this bar triggers, then fold the bar into the positions'
-    best prices.
-
-    Each exit becomes an order (a stop at its level, a limit at a take-profit, a market order at
-    the open) that fills alone, now, like any other, costs included; what a volume cap leaves of
-    it joins the book's open orders."""
+    best prices. With ``open_priority="rules"`` only the positions entered at this bar's open
+    are left to check (``rules_before_fills`` checked the others), when
+    ``stops_on_entry_bar``."""
     bar = bar_rows(m, t)
     positions = acc.assets[A_POSITION]
-    if acc.scalars[S_RULES_ON] != 0.0:
-        count = evaluate_position_rules(t, s, bar, positions, book.orders, rs)
-        if count:
-            ids = rs.ints[RI_SCRATCH_IDS]
-            book.counts[C_ORDERS] = add_exit_orders(
-                count, rs.ints[RI_OUT_ASSET], rs.ints[RI_OUT_TYPE], rs.floats[RF_OUT_LEVEL],
-                rs.ints[RI_OUT_ORIGIN], t, positions, acc.assets[A_PENDING],
-                rs.ints[RI_EXIT_ORDER], book.orders, book.counts[C_ORDERS], ids,
-            )  # fmt: skip
-            first = book.counts[C_FILLS]
-            kept = fill_orders(t, PHASE_OPEN, True, False, ids, count, s, bar, book, acc)
-            track_entries(book.fills, first, book.counts[C_FILLS], book.orders, rs, False)
-            n_open = book.counts[C_OPEN]
-            for k in range(kept):  # a loop: slice assignment needs reference counting
-                book.open_ids[n_open + k] = ids[k]
-            book.counts[C_OPEN] = n_open + kept
+    if acc.scalars[S_RULES_ON] != 0.0 and (s.stops_on_entry_bar or not s.rules_first):
+        _exit_by_rules(t, s, bar, book, acc, rs, s.rules_first, False)
     # Extremes are kept even without rules where rules may be set later (they measure from the
     # best price since entry); the compiled driver's rules are fixed for its run.
     if acc.scalars[S_RULES_ON] != 0.0 or acc.scalars[S_KEEP_EXTREMES] != 0.0:
         update_extremes(t, bar, positions, rs, s)
+
+
+@folded
+def _exit_by_rules(
+    t: int,
+    s: Settings,
+    bar: Bar,
+    book: Book,
+    acc: Account,
+    rs: RuleState,
+    entered_only: bool,
+    replace: bool,
+) -> None:
+    """Exit the positions whose rules bar ``t`` triggers (``entered_only``: those entered on
+    it); ``replace`` first cancels the market orders working on their assets.
+
+    Each exit becomes an order (a stop at its level, a limit at a take-profit, a market order at
+    the open) that fills alone, now, like any other, costs included; what a volume cap leaves of
+    it joins the book's open orders."""
+    positions, pending = acc.assets[A_POSITION], acc.assets[A_PENDING]
+    count = evaluate_position_rules(t, s, bar, positions, book.orders, rs, entered_only)
+    if not count:
+        return
+    if replace:
+        for k in range(count):
+            withdraw_market_orders(
+                book.orders, book.counts[C_ORDERS], book.open_ids, book.counts[C_OPEN],
+                rs.ints[RI_OUT_ASSET, k], t, R_REPLACED_BY_RULE, pending,
+            )  # fmt: skip
+    ids = rs.ints[RI_SCRATCH_IDS]
+    book.counts[C_ORDERS] = add_exit_orders(
+        count, rs.ints[RI_OUT_ASSET], rs.ints[RI_OUT_TYPE], rs.floats[RF_OUT_LEVEL],
+        rs.ints[RI_OUT_ORIGIN], t, positions, pending, rs.ints[RI_EXIT_ORDER], book.orders,
+        book.counts[C_ORDERS], ids,
+    )  # fmt: skip
+    first = book.counts[C_FILLS]
+    kept = fill_orders(t, PHASE_OPEN, True, False, ids, count, s, bar, book, acc)
+    track_entries(book.fills, first, book.counts[C_FILLS], book.orders, rs, False)
+    n_open = book.counts[C_OPEN]
+    for k in range(kept):  # a loop: slice assignment needs reference counting
+        book.open_ids[n_open + k] = ids[k]
+    book.counts[C_OPEN] = n_open + kept
 
 
 @folded
@@ -269,7 +317,10 @@ def close_phase(
 
 
 # The steps of ``open_phase``, in its order (a test checks it against ``open_phase``'s body).
-OPEN_STEPS = (start_bar, fill_open, apply_rules, fill_next_close, mark_bar, margin_calls, halts)
+OPEN_STEPS = (
+    start_bar, rules_before_fills, fill_open, apply_rules, fill_next_close, mark_bar,
+    margin_calls, halts,
+)  # fmt: skip
 
 
 def open_steps(s: Settings, acc: Account, *, one_by_one: bool = False) -> tuple[Any, ...]:
@@ -287,6 +338,7 @@ def open_steps(s: Settings, acc: Account, *, one_by_one: bool = False) -> tuple[
     rules = acc.scalars[S_RULES_ON] != 0.0
     limits = acc.scalars[S_DRAWDOWN_LIMIT], acc.scalars[S_DAILY_LIMIT]
     wanted = {
+        rules_before_fills: rules and s.rules_first,
         apply_rules: rules,
         fill_next_close: s.fill_timing == TIMING_NEXT_CLOSE,
         margin_calls: not s.cash_account,

@@ -234,7 +234,7 @@ def signal_replaced(a: int, t: int, s: Settings, orders: np.ndarray, rs: RuleSta
     the next bar, as in VectorBT with signals shifted one bar and ``price=open``.
 
     (VectorBT also drops a shifted exit or reversal when the stop fires on the bar it would
-    fill at the open; here that order fills at the open, before the rules see the bar.)"""
+    fill at the open: ``open_priority="rules"``, ``clock.rules_before_fills``.)"""
     if s.fill_timing != TIMING_SAME_CLOSE:
         return False
     oid = rs.ints[RI_EXIT_ORDER, a]

@@ -91,6 +91,7 @@ class ReasonT(NamedTuple):
     daily_loss_limit: int
     max_drawdown_halt: int
     replaced_by_target_order: int
+    replaced_by_position_rule: int  # open_priority="rules": a rule exit replaced the order
 
 
 Reason: Final = ReasonT(*range(len(ReasonT._fields)))
@@ -116,6 +117,7 @@ R_MAX_NET_EXPOSURE: Final = Reason.max_net_exposure
 R_DAILY_LOSS_LIMIT: Final = Reason.daily_loss_limit
 R_MAX_DRAWDOWN_HALT: Final = Reason.max_drawdown_halt
 R_REPLACED_BY_TARGET: Final = Reason.replaced_by_target_order
+R_REPLACED_BY_RULE: Final = Reason.replaced_by_position_rule
 
 
 class OriginT(NamedTuple):

@@ -171,7 +171,13 @@ def _column_at(columns: np.ndarray, slot: int, bar: int, asset: int) -> float:
 
 @counted
 def evaluate_position_rules(
-    t: int, s: Settings, bar: Bar, positions: np.ndarray, orders: np.ndarray, rs: RuleState
+    t: int,
+    s: Settings,
+    bar: Bar,
+    positions: np.ndarray,
+    orders: np.ndarray,
+    rs: RuleState,
+    entered_only: bool,
 ) -> int:
     """Find the positions bar ``t`` exits; returns how many, written to the scratch rows of
     ``rs`` (``RI_OUT_ASSET``, ``RI_OUT_TYPE``, ``RF_OUT_LEVEL``, ``RI_OUT_ORIGIN``).
@@ -180,7 +186,9 @@ def evaluate_position_rules(
     its level, and its reason (an origin code). A position uses its own rule set if the order
     that opened it had one, else its asset's (which holds the global set for assets without
     their own). Positions without a bar, opened at this bar's open while ``stops_on_entry_bar``
-    is off, or with an exit from an earlier bar still working are skipped.
+    is off, or with an exit from an earlier bar still working are skipped; ``entered_only``
+    checks only the positions opened on this bar (``open_priority="rules"`` checked the others
+    before the open's fills).
     """
     adverse_leg = 1.0 if s.intrabar_priority == PRIORITY_STOP else 2.0
     width = 0
@@ -190,6 +198,8 @@ def evaluate_position_rules(
     work_i = np.zeros((3, width), dtype=np.int64)
     count = 0
     for a in range(positions.shape[0]):
+        if entered_only and rs.ints[RI_ENTRY_BAR, a] != t:
+            continue
         sid = _rule_set_of(t, a, s, bar, positions, orders, rs)
         if sid < 0:
             continue

@@ -65,6 +65,7 @@ class Settings(NamedTuple):
     fill_equity: bool  # sizing_equity="fill": percent targets value equity at the fill bar
     trail_basis: int
     stops_on_entry_bar: bool
+    rules_first: bool  # open_priority="rules": position rules before the open's fills
     financing: bool
     initial_margin: float
     maintenance_margin: float
@@ -99,6 +100,7 @@ def settings_from_config(config: BacktestConfig) -> Settings:
         fill_equity=config.sizing_equity == "fill",
         trail_basis=int(getattr(TrailBasis, config.trail_basis)),
         stops_on_entry_bar=config.stops_start_on_entry_bar,
+        rules_first=config.open_priority == "rules",
         financing=(
             config.borrow_rate_annual > 0.0
             or config.cash_interest_rate_annual > 0.0
