@@ -560,6 +560,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "on_insufficient_cash": "scale_down",  # allow_partial=True
         "slippage_within_bar": False,
         "stops_on_entry_bar": False,  # stops are checked before the row's order is placed
+        "open_priority": "rules",  # "Stop signal comes first": a stop replaces the row's order
         "stop_anchor": "fill",  # stop_entry_price="fillprice"
         "trail_basis": "high_low",
         "intrabar_priority": "stop",

@@ -308,8 +308,6 @@ def _vectorbt() -> list[Scenario]:
     wide = Market(25, 300, 3)
     vbt = "vectorbt"
     tag = ("next_open",)
-    # VectorBT's stop replaces the signal decided the bar before, which fills at the open here.
-    stop_first = "A stop exit replaces the bar's signal (VectorBT)"
     return [
         Scenario(
             "next_open_fixed_size", vbt, lambda: vbt_next_open_signals(one, size=50), tags=tag
@@ -333,8 +331,6 @@ def _vectorbt() -> list[Scenario]:
                 rules=AnyOf(StopLoss(0.05), TakeProfit(0.1)),
             ),
             tags=tag,
-            known_gap=stop_first,
-            gap_effect=(3, 9.06e-3),
         ),
         Scenario(
             "next_open_trailing_stop_goog",
@@ -355,8 +351,6 @@ def _vectorbt() -> list[Scenario]:
                 rules=AnyOf(StopLoss(0.002), TakeProfit(0.004)),
             ),
             tags=tag,
-            known_gap=stop_first,
-            gap_effect=(1, 3.81e-4),
         ),
         Scenario(
             "next_open_reversals",
