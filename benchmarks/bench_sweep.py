@@ -1,13 +1,29 @@
 """A parameter sweep against VectorBT's broadcasting: runs per second, same metrics per run.
 
-The grid: entry threshold x exit threshold x stop-loss width on a model score, 10 x 10 x 10 =
-1000 combinations by default, each a 100-asset portfolio over 2520 daily bars (cash shared
+The grid: entry threshold x exit threshold x stop-loss width on a model score, side^3
+combinations (``--side 5``: 125), each a 100-asset portfolio over 2520 daily bars (cash shared
 across the assets, 1% of the initial cash per position, 0.1% commission, fills at the close
-the signal appears, as VectorBT's defaults). Ours: ``sweep`` with the compiled driver on local
-processes (one per core). VectorBT: one ``Portfolio.from_signals`` call with every combination
-as a column group. Both final values are compared run by run before any timing is reported.
+the signal appears, as VectorBT's defaults). Ours: ``sweep`` with the compiled driver, on local
+processes (one per core) and in this process. VectorBT: one ``Portfolio.from_signals`` call
+with every combination as a column group. Both final values are compared run by run before any
+timing is reported.
 
-    python benchmarks/bench_sweep.py [--assets 100] [--bars 2520] [--side 10]
+- warm (the default): every engine's kernels already loaded in this process. VectorBT's
+  broadcast is called twice and the second call timed (the first loads its kernels).
+- ``--cold``: fresh processes whose ``NUMBA_CACHE_DIR`` is an empty folder, ours and VectorBT's
+  interleaved, ``--repeat`` times each: the sweep call (ours, compiling its kernels) against the
+  broadcast call (VectorBT, compiling its own), and each whole process.
+- ``--event``: also a sweep over the event driver (``Engine`` with ``SignalStrategy``).
+- ``--memory``: sweeps of 200 and 1,000 small runs with a store, in this process: Python's
+  peak traced memory and the resident size after each (they grow by rows, not by results).
+
+Where a run's time goes (the ``Breakdown`` lines): ``kernel`` is the compiled loop
+(``run_bars``), ``setup`` the rest of ``run_signals`` before it (broker, market arrays, order
+room), ``results`` building the ``BacktestResult`` (arrays only; frames are built on demand),
+``metrics`` reading ``result.metrics`` (it builds the trades), ``other`` what remains of the
+sweep's wall time x workers (process start, sending batches and rows, waiting for the last).
+
+    python benchmarks/bench_sweep.py [--side 5] [--event] [--cold --repeat 3] [--memory]
 
 Not part of ``make test``: timings on shared machines are noisy; nothing asserts a time.
 """
@@ -16,15 +32,19 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
+import tracemalloc
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from ml4t.backtest import BacktestConfig, BacktestResult, DataFeed, run_signals
-from ml4t.backtest.research import sweep
-from ml4t.backtest.risk import StopLoss
 
 COMMISSION = 0.001
 CASH = 1_000_000.0
@@ -55,13 +75,45 @@ def grid(side: int) -> dict[str, list[float]]:
     }
 
 
-def signals_run(feed: DataFeed, config: BacktestConfig, params: dict[str, Any]) -> BacktestResult:
+def make_feed(data: dict[str, Any]) -> Any:
+    from ml4t.backtest import DataFeed
+
+    fields = {k: data[k] for k in ("open", "high", "low", "close")}
+    fields |= {"volume": np.full(data["close"].shape, 1e6), "score": data["score"]}
+    return DataFeed.from_arrays(data["times"], data["assets"], fields)
+
+
+def make_config() -> Any:
+    from ml4t.backtest import BacktestConfig
+
+    return BacktestConfig.preset("vectorbt", initial_cash=CASH, commission=COMMISSION)
+
+
+def signals_run(feed: Any, config: Any, params: dict[str, Any]) -> Any:
     """One combination on the compiled driver (module level: sent to worker processes)."""
+    from ml4t.backtest import run_signals
+    from ml4t.backtest.risk import StopLoss
+
     score = feed.array("score")
     return run_signals(
         feed, score > params["entry"], score < params["exit"], size=CASH * 0.01,
         size_type="value", config=config, position_rules=StopLoss(params["stop"]),
     )  # fmt: skip
+
+
+def make_signal_strategy(params: dict[str, Any]) -> Any:
+    """One combination on the event driver: the same thresholds, 1% of equity per entry."""
+    from ml4t.backtest import SignalStrategy
+
+    return SignalStrategy(
+        "score", entry_threshold=params["entry"], exit_threshold=params["exit"], weight=0.01
+    )
+
+
+def stop_of(params: dict[str, Any]) -> Any:
+    from ml4t.backtest.risk import StopLoss
+
+    return StopLoss(params["stop"])
 
 
 def vectorbt_grid(data: dict[str, Any], g: dict[str, list[float]]) -> tuple[float, Any]:
@@ -92,41 +144,227 @@ def vectorbt_grid(data: dict[str, Any], g: dict[str, list[float]]) -> tuple[floa
     return time.perf_counter() - start, finals
 
 
+class _Timer:
+    """Wraps a module function and adds up the seconds spent in it."""
+
+    def __init__(self, module: Any, name: str) -> None:
+        self.module, self.name, self.seconds = module, name, 0.0
+        self.inner = getattr(module, name)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return self.inner(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - start
+
+        setattr(module, name, timed)
+
+    def restore(self) -> None:
+        setattr(self.module, self.name, self.inner)
+
+
+def split_one_run(feed: Any, config: Any, g: dict[str, list[float]], n: int) -> dict[str, float]:
+    """Mean seconds per run of kernel, setup, results and metrics, over ``n`` runs here."""
+    from ml4t.backtest import compiled
+
+    combos = [dict(zip(g, c, strict=True)) for c in itertools.product(*g.values())][:n]
+    kernel = _Timer(compiled, "_run_bars")
+    results = _Timer(compiled, "build_result")
+    total = metrics = 0.0
+    try:
+        for params in combos:
+            start = time.perf_counter()
+            result = signals_run(feed, config, params)
+            ran = time.perf_counter()
+            result.metrics  # noqa: B018  # what a sweep reads
+            metrics += time.perf_counter() - ran
+            total += ran - start
+    finally:
+        kernel.restore()
+        results.restore()
+    k = len(combos)
+    return {
+        "kernel": kernel.seconds / k,
+        "setup": (total - kernel.seconds - results.seconds) / k,
+        "results": results.seconds / k,
+        "metrics": metrics / k,
+    }
+
+
+def timed_sweep(
+    feed: Any, config: Any, g: dict[str, list[float]], executor: str | None, **kwargs: Any
+) -> tuple[float, Any]:
+    from ml4t.backtest.research import sweep
+
+    start = time.perf_counter()
+    table = sweep(config, g, feed, executor=executor, progress=False, timings=True, **kwargs)
+    return time.perf_counter() - start, table
+
+
+def report_sweep(label: str, seconds: float, table: Any, workers: int) -> None:
+    n = table.height
+    run = float(table["seconds_run"].sum()) / n
+    metrics = float(table["seconds_metrics"].sum()) / n
+    other = max(seconds * workers / n - run - metrics, 0.0)
+    print(f"{label:<44} {seconds:8.2f} s {n / seconds:8.1f} runs/s   per run (ms, CPU of a "
+          f"worker): run {run * 1e3:.1f}, metrics {metrics * 1e3:.1f}, other {other * 1e3:.1f}"
+          f"  [{workers} worker(s)]")  # fmt: skip
+    errors = table["error"].drop_nulls().len()
+    if errors:
+        print(f"  errors in the table: {errors}: {table['error'].drop_nulls()[0]}")
+
+
+def warm(args: argparse.Namespace) -> None:
+    from ml4t.backtest import BacktestConfig
+
+    data = market(args.assets, args.bars)
+    feed = make_feed(data)
+    config = make_config()
+    g = grid(args.side)
+    n_runs = args.side**3
+    cores = os.cpu_count() or 1
+    print(f"{n_runs} runs of {args.assets} assets x {args.bars} bars, {cores} cores, "
+          f"load average {os.getloadavg()[0]:.2f} at the start")  # fmt: skip
+    split = split_one_run(feed, config, g, 3)  # loads the kernels; the figures are below
+    split = split_one_run(feed, config, g, 10)
+    print("Breakdown of one run here (ms): " + ", ".join(
+        f"{k} {v * 1e3:.1f}" for k, v in split.items()))  # fmt: skip
+    kernel_only = split["kernel"] + split["setup"] + split["results"]
+
+    ours: dict[str, float] = {}
+    processes_s, table = timed_sweep(feed, config, g, "processes", run=signals_run)
+    report_sweep("ours compiled, sweep on local processes", processes_s, table, cores)
+    ours["processes"] = processes_s
+    finals = table["final_value"].to_numpy()
+    here_s, here = timed_sweep(feed, config, g, "in-process", run=signals_run)
+    report_sweep("ours compiled, sweep in this process", here_s, here, 1)
+    ours["in-process"] = here_s
+    auto_s, auto = timed_sweep(feed, config, g, None, run=signals_run)
+    report_sweep("ours compiled, sweep, executor=None", auto_s, auto, cores)
+    ours["auto"] = auto_s
+    best = min(ours.values())
+    print(f"  without metrics (kernel, setup, results only, on {cores} cores): "
+          f"{n_runs / (n_runs * kernel_only / cores):.1f} runs/s at most")  # fmt: skip
+
+    if args.event:
+        event_config = BacktestConfig(initial_cash=CASH, commission=COMMISSION)
+        ev_s, ev = timed_sweep(
+            feed, event_config, g, "processes", strategy_factory=make_signal_strategy,
+            position_rules=stop_of,
+        )  # fmt: skip
+        report_sweep("ours event, sweep on local processes", ev_s, ev, cores)
+        ev_here_s, ev_here = timed_sweep(
+            feed, event_config, g, "in-process", strategy_factory=make_signal_strategy,
+            position_rules=stop_of,
+        )  # fmt: skip
+        report_sweep("ours event, sweep in this process", ev_here_s, ev_here, 1)
+
+    if args.skip_vectorbt:
+        return
+    first_s, _ = vectorbt_grid(data, g)
+    theirs_s, theirs = vectorbt_grid(data, g)
+    worst = float(np.max(np.abs(finals - theirs) / np.abs(theirs)))
+    print(f"{'vectorbt, one broadcast from_signals (warm)':<44} {theirs_s:8.2f} s "
+          f"{n_runs / theirs_s:8.1f} runs/s   (its first call: {first_s:.2f} s)")  # fmt: skip
+    print(f"final values: largest relative difference over the {n_runs} runs: {worst:.2e}")
+    for label, seconds in ours.items():
+        print(f"ours ({label}) / vectorbt runs/s: {theirs_s / seconds:.2f}x")
+    print(f"best of ours / vectorbt: {theirs_s / best:.2f}x; load average now "
+          f"{os.getloadavg()[0]:.2f}")  # fmt: skip
+
+
+def child(engine: str, side: int, assets: int, bars: int) -> None:
+    """One cold case in this fresh process; prints a JSON line with the call's seconds."""
+    data = market(assets, bars)
+    g = grid(side)
+    if engine == "vectorbt":
+        seconds, finals = vectorbt_grid(data, g)
+        final = float(finals[0])
+    else:
+        feed = make_feed(data)
+        seconds, table = timed_sweep(feed, make_config(), g, None, run=signals_run)
+        final = float(table["final_value"][0])
+    print(json.dumps({"call": seconds, "final": final}))
+
+
+def cold(args: argparse.Namespace) -> None:
+    n_runs = args.side**3
+    times: dict[str, list[tuple[float, float]]] = {"ours": [], "vectorbt": []}
+    for _ in range(args.repeat):
+        for engine in ("ours", "vectorbt"):
+            with tempfile.TemporaryDirectory() as cache:
+                env = os.environ | {"NUMBA_CACHE_DIR": cache}
+                start = time.perf_counter()
+                out = subprocess.run(
+                    [sys.executable, __file__, "--child", engine, "--side", str(args.side),
+                     "--assets", str(args.assets), "--bars", str(args.bars)],
+                    env=env, capture_output=True, text=True, check=True,
+                )  # fmt: skip
+                wall = time.perf_counter() - start
+            call = json.loads(out.stdout.strip().splitlines()[-1])["call"]
+            times[engine].append((call, wall))
+            print(f"cold {engine:<9} call {call:7.2f} s  whole process {wall:7.2f} s  "
+                  f"(load average {os.getloadavg()[0]:.2f})")  # fmt: skip
+    med = {e: (statistics.median(c for c, _ in v), statistics.median(w for _, w in v))
+           for e, v in times.items()}  # fmt: skip
+    for engine, (call, wall) in med.items():
+        print(f"cold {engine:<9} median call {call:7.2f} s ({n_runs / call:.1f} runs/s), "
+              f"whole process {wall:7.2f} s")  # fmt: skip
+    print(
+        f"cold ours / vectorbt: call {med['ours'][0] / med['vectorbt'][0]:.2f}, "
+        f"whole process {med['ours'][1] / med['vectorbt'][1]:.2f} (below 1: ours faster)"
+    )
+
+
+def memory() -> None:
+    from ml4t.backtest.research import sweep
+
+    data = market(10, 252)
+    feed = make_feed(data)
+    config = make_config()
+    signals_run(feed, config, {"entry": 1.0, "exit": 0.0, "stop": 0.1}).metrics  # noqa: B018
+    with tempfile.TemporaryDirectory() as folder:
+        for n in (200, 1000):
+            g = {"entry": list(np.linspace(0.5, 2.0, n // 10)), "exit": [0.0],
+                 "stop": list(np.linspace(0.02, 0.2, 10))}  # fmt: skip
+            tracemalloc.start()
+            start = time.perf_counter()
+            table = sweep(config, g, feed, run=signals_run, executor="in-process",
+                          progress=False, store=Path(folder) / f"runs{n}.duckdb")  # fmt: skip
+            seconds = time.perf_counter() - start
+            current, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(f"{table.height:5d} runs of 10 x 252 with a store: {seconds:6.2f} s, traced "
+                  f"peak {peak / 1e6:6.2f} MB, held after {current / 1e6:6.2f} MB, "
+                  f"peak resident {rss:6.0f} MB")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--assets", type=int, default=100)
     parser.add_argument("--bars", type=int, default=2520)
-    parser.add_argument("--side", type=int, default=10, help="values per parameter (side^3 runs)")
+    parser.add_argument("--side", type=int, default=5, help="values per parameter (side^3 runs)")
     parser.add_argument(
         "--skip-vectorbt",
         action="store_true",
         help="ours only (VectorBT's one call needs over 20 GB for 1000 runs of 100 x 2520)",
     )
+    parser.add_argument("--event", action="store_true", help="also sweep the event driver")
+    parser.add_argument("--cold", action="store_true", help="fresh processes, empty caches")
+    parser.add_argument("--repeat", type=int, default=1, help="cold processes per engine")
+    parser.add_argument("--memory", action="store_true", help="200 vs 1000 runs with a store")
+    parser.add_argument("--child", choices=("ours", "vectorbt"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    data = market(args.assets, args.bars)
-    fields = {k: data[k] for k in ("open", "high", "low", "close")}
-    fields |= {"volume": np.full(data["close"].shape, 1e6), "score": data["score"]}
-    feed = DataFeed.from_arrays(data["times"], data["assets"], fields)
-    g = grid(args.side)
-    n_runs = args.side**3
-    config = BacktestConfig.preset("vectorbt", initial_cash=CASH, commission=COMMISSION)
-
-    start = time.perf_counter()
-    table = sweep(config, g, feed, run=signals_run, progress=False)
-    ours_seconds = time.perf_counter() - start
-    ours = table["final_value"].to_numpy()
-
-    print(f"{n_runs} runs of {args.assets} assets x {args.bars} bars, {os.cpu_count()} cores")
-    print(f"ours (sweep, compiled driver, local processes): {ours_seconds:8.2f} s  "
-          f"{n_runs / ours_seconds:8.1f} runs/s")  # fmt: skip
-    print(f"errors in our table: {table['error'].drop_nulls().len()}")
-    if args.skip_vectorbt:
-        return
-    theirs_seconds, theirs = vectorbt_grid(data, g)
-    worst = float(np.max(np.abs(ours - theirs) / np.abs(theirs)))
-    print(f"vectorbt (one broadcast from_signals call):     {theirs_seconds:8.2f} s  "
-          f"{n_runs / theirs_seconds:8.1f} runs/s")  # fmt: skip
-    print(f"final values: largest relative difference over the {n_runs} runs: {worst:.2e}")
+    if args.child:
+        child(args.child, args.side, args.assets, args.bars)
+    elif args.memory:
+        memory()
+    elif args.cold:
+        cold(args)
+    else:
+        warm(args)
 
 
 if __name__ == "__main__":

@@ -467,3 +467,19 @@ def test_a_sweep_with_a_store_grows_by_its_rows_not_by_its_results(feed, tmp_pat
     # metrics, table cells) is a few hundred bytes. A tenth of a result per run separates them.
     per_run = (many - few) / 800
     assert per_run < HeavyResult(0.0).arrays.nbytes / 10
+
+
+def polars_threads(result):  # type: ignore[no-untyped-def]
+    return {"polars_threads": pl.thread_pool_size()}
+
+
+def test_local_workers_run_polars_on_one_thread_each(feed, monkeypatch):
+    # One worker per core: a worker's own thread pool would fight the others for the cores.
+    monkeypatch.delenv("POLARS_MAX_THREADS", raising=False)
+    table = sweep(
+        BacktestConfig(), {"entry": [0.5, 1.0, 1.5]}, feed, run=signals_runner, progress=False,
+        executor="processes", extract=polars_threads,
+    )  # fmt: skip
+    # The first run is this process's (its pool as it was); the two others ran in workers.
+    assert table["polars_threads"].to_list()[1:] == [1, 1]
+    assert "POLARS_MAX_THREADS" not in os.environ  # set for the workers' start only
