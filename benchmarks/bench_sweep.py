@@ -192,27 +192,40 @@ def split_one_run(feed: Any, config: Any, g: dict[str, list[float]], n: int) -> 
     }
 
 
+def cpu_seconds() -> float:
+    """CPU seconds of this process and of its children that have ended (the pool's workers,
+    once the sweep has shut them down)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def timed_sweep(
     feed: Any, config: Any, g: dict[str, list[float]], executor: str | None, **kwargs: Any
-) -> tuple[float, Any]:
+) -> tuple[float, float, Any]:
+    """(wall seconds, CPU seconds, table) of one sweep."""
     from ml4t.backtest.research import sweep
 
+    cpu = cpu_seconds()
     start = time.perf_counter()
     table = sweep(config, g, feed, executor=executor, progress=False, timings=True, **kwargs)
-    return time.perf_counter() - start, table
+    return time.perf_counter() - start, cpu_seconds() - cpu, table
 
 
-def report_sweep(label: str, seconds: float, table: Any, workers: int) -> None:
+def report_sweep(label: str, seconds: float, cpu: float, table: Any, workers: int) -> float:
+    """Prints the sweep's figures; returns its runs/s on idle cores (CPU spread on them)."""
     n = table.height
     run = float(table["seconds_run"].sum()) / n
     metrics = float(table["seconds_metrics"].sum()) / n
-    other = max(seconds * workers / n - run - metrics, 0.0)
-    print(f"{label:<44} {seconds:8.2f} s {n / seconds:8.1f} runs/s   per run (ms, CPU of a "
-          f"worker): run {run * 1e3:.1f}, metrics {metrics * 1e3:.1f}, other {other * 1e3:.1f}"
-          f"  [{workers} worker(s)]")  # fmt: skip
+    other = max(cpu / n - run - metrics, 0.0)
+    idle = n / (cpu / workers)
+    print(f"{label:<44} {seconds:7.2f} s {n / seconds:6.1f} runs/s | CPU {cpu:6.2f} s, "
+          f"{idle:6.1f} runs/s on {workers} idle core(s) | per run (ms): run "
+          f"{run * 1e3:.1f}, metrics {metrics * 1e3:.1f}, other {other * 1e3:.1f}")  # fmt: skip
     errors = table["error"].drop_nulls().len()
     if errors:
         print(f"  errors in the table: {errors}: {table['error'].drop_nulls()[0]}")
+    return idle
 
 
 def warm(args: argparse.Namespace) -> None:
@@ -233,45 +246,47 @@ def warm(args: argparse.Namespace) -> None:
     kernel_only = split["kernel"] + split["setup"] + split["results"]
 
     ours: dict[str, float] = {}
-    processes_s, table = timed_sweep(feed, config, g, "processes", run=signals_run)
-    report_sweep("ours compiled, sweep on local processes", processes_s, table, cores)
-    ours["processes"] = processes_s
-    finals = table["final_value"].to_numpy()
-    here_s, here = timed_sweep(feed, config, g, "in-process", run=signals_run)
-    report_sweep("ours compiled, sweep in this process", here_s, here, 1)
-    ours["in-process"] = here_s
-    auto_s, auto = timed_sweep(feed, config, g, None, run=signals_run)
-    report_sweep("ours compiled, sweep, executor=None", auto_s, auto, cores)
-    ours["auto"] = auto_s
-    best = min(ours.values())
-    print(f"  without metrics (kernel, setup, results only, on {cores} cores): "
-          f"{n_runs / (n_runs * kernel_only / cores):.1f} runs/s at most")  # fmt: skip
+    idle: dict[str, float] = {}
+    cases = (
+        ("processes", "sweep on local processes", cores),
+        ("in-process", "sweep in this process", 1),
+        (None, "sweep, executor=None", cores),
+    )
+    finals = None
+    for executor, label, workers in cases:
+        seconds, cpu, table = timed_sweep(feed, config, g, executor, run=signals_run)
+        idle[str(executor)] = report_sweep(f"ours compiled, {label}", seconds, cpu, table, workers)
+        ours[str(executor)] = seconds
+        finals = table["final_value"].to_numpy() if finals is None else finals
+    print(f"  without metrics (kernel, setup, results only, on {cores} idle cores): "
+          f"{cores / kernel_only:.1f} runs/s at most")  # fmt: skip
 
     if args.event:
         event_config = BacktestConfig(initial_cash=CASH, commission=COMMISSION)
-        ev_s, ev = timed_sweep(
-            feed, event_config, g, "processes", strategy_factory=make_signal_strategy,
-            position_rules=stop_of,
-        )  # fmt: skip
-        report_sweep("ours event, sweep on local processes", ev_s, ev, cores)
-        ev_here_s, ev_here = timed_sweep(
-            feed, event_config, g, "in-process", strategy_factory=make_signal_strategy,
-            position_rules=stop_of,
-        )  # fmt: skip
-        report_sweep("ours event, sweep in this process", ev_here_s, ev_here, 1)
+        for executor, label, workers in cases[:2]:
+            seconds, cpu, table = timed_sweep(
+                feed, event_config, g, executor, strategy_factory=make_signal_strategy,
+                position_rules=stop_of,
+            )  # fmt: skip
+            report_sweep(f"ours event, {label}", seconds, cpu, table, workers)
 
     if args.skip_vectorbt:
         return
     first_s, _ = vectorbt_grid(data, g)
+    cpu = cpu_seconds()
     theirs_s, theirs = vectorbt_grid(data, g)
+    theirs_cpu = cpu_seconds() - cpu
     worst = float(np.max(np.abs(finals - theirs) / np.abs(theirs)))
-    print(f"{'vectorbt, one broadcast from_signals (warm)':<44} {theirs_s:8.2f} s "
-          f"{n_runs / theirs_s:8.1f} runs/s   (its first call: {first_s:.2f} s)")  # fmt: skip
+    print(
+        f"{'vectorbt, one broadcast from_signals (warm)':<44} {theirs_s:7.2f} s "
+        f"{n_runs / theirs_s:6.1f} runs/s | CPU {theirs_cpu:6.2f} s, "
+        f"{n_runs / theirs_cpu:6.1f} runs/s on 1 idle core (its first call: {first_s:.2f} s)"
+    )
     print(f"final values: largest relative difference over the {n_runs} runs: {worst:.2e}")
     for label, seconds in ours.items():
-        print(f"ours ({label}) / vectorbt runs/s: {theirs_s / seconds:.2f}x")
-    print(f"best of ours / vectorbt: {theirs_s / best:.2f}x; load average now "
-          f"{os.getloadavg()[0]:.2f}")  # fmt: skip
+        print(f"ours ({label}) / vectorbt runs/s: wall {theirs_s / seconds:.2f}x, on idle cores "
+              f"{idle[label] / (n_runs / theirs_cpu):.2f}x")  # fmt: skip
+    print(f"load average now {os.getloadavg()[0]:.2f}")
 
 
 def child(engine: str, side: int, assets: int, bars: int) -> None:
@@ -283,7 +298,7 @@ def child(engine: str, side: int, assets: int, bars: int) -> None:
         final = float(finals[0])
     else:
         feed = make_feed(data)
-        seconds, table = timed_sweep(feed, make_config(), g, None, run=signals_run)
+        seconds, _, table = timed_sweep(feed, make_config(), g, None, run=signals_run)
         final = float(table["final_value"][0])
     print(json.dumps({"call": seconds, "final": final}))
 
