@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import os
 import resource
 import statistics
@@ -293,6 +294,7 @@ def child(engine: str, side: int, assets: int, bars: int) -> None:
     """One cold case in this fresh process; prints a JSON line with the call's seconds."""
     data = market(assets, bars)
     g = grid(side)
+    first = metrics = math.nan
     if engine == "vectorbt":
         seconds, finals = vectorbt_grid(data, g)
         final = float(finals[0])
@@ -300,7 +302,9 @@ def child(engine: str, side: int, assets: int, bars: int) -> None:
         feed = make_feed(data)
         seconds, _, table = timed_sweep(feed, make_config(), g, None, run=signals_run)
         final = float(table["final_value"][0])
-    print(json.dumps({"call": seconds, "final": final}))
+        # The first run goes in this process: it compiles the kernels.
+        first, metrics = float(table["seconds_run"][0]), float(table["seconds_metrics"][0])
+    print(json.dumps({"call": seconds, "final": final, "first": first, "metrics": metrics}))
 
 
 def cold(args: argparse.Namespace) -> None:
@@ -317,10 +321,15 @@ def cold(args: argparse.Namespace) -> None:
                     env=env, capture_output=True, text=True, check=True,
                 )  # fmt: skip
                 wall = time.perf_counter() - start
-            call = json.loads(out.stdout.strip().splitlines()[-1])["call"]
+            line = json.loads(out.stdout.strip().splitlines()[-1])
+            call = line["call"]
             times[engine].append((call, wall))
+            first = "" if engine == "vectorbt" else (
+                f" (its first run, compiling: {line['first']:.2f} s, then that run's metrics "
+                f"{line['metrics']:.2f} s)"
+            )  # fmt: skip
             print(f"cold {engine:<9} call {call:7.2f} s  whole process {wall:7.2f} s  "
-                  f"(load average {os.getloadavg()[0]:.2f})")  # fmt: skip
+                  f"(load average {os.getloadavg()[0]:.2f}){first}")  # fmt: skip
     med = {e: (statistics.median(c for c, _ in v), statistics.median(w for _, w in v))
            for e, v in times.items()}  # fmt: skip
     for engine, (call, wall) in med.items():
