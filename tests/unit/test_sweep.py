@@ -483,3 +483,12 @@ def test_local_workers_run_polars_on_one_thread_each(feed, monkeypatch):
     # The first run is this process's (its pool as it was); the two others ran in workers.
     assert table["polars_threads"].to_list()[1:] == [1, 1]
     assert "POLARS_MAX_THREADS" not in os.environ  # set for the workers' start only
+
+
+def test_batches_hold_about_a_quarter_second_of_runs_when_a_run_time_is_known():
+    # 1000 runs on 2 workers: 4 tasks a worker is 1000 / 8 = 125 runs a task.
+    assert sweep_module._batch_size(1000, 2) == 125
+    # 0.1 s a run: ceil(0.25 / 0.1) = 3 runs a task, so the last task idles a worker 0.3 s.
+    assert sweep_module._batch_size(1000, 2, 0.1) == 3
+    # 0.1 ms a run: a quarter second would be 2500 runs, more than 125: 125 it stays.
+    assert sweep_module._batch_size(1000, 2, 0.0001) == 125

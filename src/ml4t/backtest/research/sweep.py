@@ -91,6 +91,8 @@ _IN_PROCESS = "in-process"
 # About what starting the worker processes costs (spawn, import numpy, polars and numba, load
 # the cached kernels, receive the feed), measured at 2-4 s on a laptop.
 _POOL_STARTUP_SECONDS = 3.0
+# A batch sent to a worker holds about this many seconds of runs, when a run's time is known.
+_BATCH_SECONDS = 0.25
 # Runs finished in this process are written to the store in blocks of this many.
 _RECORD_EVERY = 50
 
@@ -315,13 +317,14 @@ def _execute(
         # cache) and a runner that cannot work fails before any process starts.
         _run_here(job, feed, indexed[:1], collect)
         indexed = indexed[1:]
+    run_seconds: float | None = None
     if executor is None and indexed:
         # Time a second, warm, run: a pool pays only when the rest outlasts starting it.
         started = time.perf_counter()
         _run_here(job, feed, indexed[:1], collect)
-        elapsed = time.perf_counter() - started
+        run_seconds = time.perf_counter() - started
         indexed = indexed[1:]
-        if not _pool_pays(len(indexed), elapsed, _cores()):
+        if not _pool_pays(len(indexed), run_seconds, _cores()):
             _run_here(job, feed, indexed, collect)
             return
     if not indexed:
@@ -340,7 +343,7 @@ def _execute(
             feed_ref = _dask_client(pool).scatter(feed, broadcast=True)
         elif own:
             feed_ref = None  # the workers got it when they started
-        size = batch_size or _batch_size(len(indexed), _workers(pool))
+        size = batch_size or _batch_size(len(indexed), _workers(pool), run_seconds)
         batches = [indexed[i : i + size] for i in range(0, len(indexed), size)]
         # Our workers are spawned by the first submits: they start with one thread each.
         with _one_thread_per_worker() if own and not _is_dask(pool) else contextlib.nullcontext():
@@ -614,9 +617,20 @@ def _workers(pool: Executor) -> int:
     return int(getattr(pool, "_max_workers", None) or os.cpu_count() or 1)
 
 
-def _batch_size(n_runs: int, workers: int) -> int:
-    # About four batches per worker: few enough to amortise task overhead, enough to balance.
-    return max(1, math.ceil(n_runs / (4 * workers)))
+def _batch_size(n_runs: int, workers: int, run_seconds: float | None = None) -> int:
+    """Runs per task: about four tasks per worker (few enough to amortise task overhead,
+    enough to balance), and when a run's time is known, no more runs than fill a quarter of a
+    second: the last tasks then leave workers idle for a fraction of a second, not for a
+    sixteenth of the sweep (a task costs well under a millisecond to send).
+
+    Example:
+        >>> _batch_size(1000, 2), _batch_size(1000, 2, 0.1), _batch_size(1000, 2, 0.0001)
+        (125, 3, 125)
+    """
+    size = max(1, math.ceil(n_runs / (4 * workers)))
+    if run_seconds is not None and run_seconds > 0:
+        size = min(size, max(1, math.ceil(_BATCH_SECONDS / run_seconds)))
+    return size
 
 
 def _table(rows: list[dict[str, Any]], *, timings: bool = False) -> pl.DataFrame:
