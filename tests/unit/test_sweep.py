@@ -492,3 +492,25 @@ def test_batches_hold_about_a_quarter_second_of_runs_when_a_run_time_is_known():
     assert sweep_module._batch_size(1000, 2, 0.1) == 3
     # 0.1 ms a run: a quarter second would be 2500 runs, more than 125: 125 it stays.
     assert sweep_module._batch_size(1000, 2, 0.0001) == 125
+
+
+def test_a_pools_batches_are_written_to_the_store_in_blocks_not_one_write_each(
+    feed, tmp_path, monkeypatch
+):
+    # Each write opens the file; batches of 2 from a pool would make 5 writes for 10 runs.
+    monkeypatch.setattr(sweep_module, "_RECORD_SECONDS", 1e9)
+    writes: list[int] = []
+    record_many = RunStore.record_many
+
+    def counted(self, runs, **kwargs):  # type: ignore[no-untyped-def]
+        if kwargs.get("group_id") is not None:
+            writes.append(len(runs))
+        return record_many(self, runs, **kwargs)
+
+    monkeypatch.setattr(RunStore, "record_many", counted)
+    table = sweep(
+        BacktestConfig(), {"entry": [0.1 * k for k in range(10)]}, feed, run=signals_runner,
+        executor=ThreadPoolExecutor(2), batch_size=2, progress=False, store=tmp_path / "r.duckdb",
+    )  # fmt: skip
+    assert table.height == 10
+    assert writes == [10]

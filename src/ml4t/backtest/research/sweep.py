@@ -93,8 +93,11 @@ _IN_PROCESS = "in-process"
 _POOL_STARTUP_SECONDS = 3.0
 # A batch sent to a worker holds about this many seconds of runs, when a run's time is known.
 _BATCH_SECONDS = 0.25
-# Runs finished in this process are written to the store in blocks of this many.
+# Finished runs are written to the store in blocks of this many, or of what finished in this
+# many seconds: each write opens the file and reads the code version (some 10-50 ms), and
+# batches from a pool can hold a few runs each.
 _RECORD_EVERY = 50
+_RECORD_SECONDS = 1.0
 
 _CONFIG_KEYS = frozenset(f.name for f in dataclasses.fields(BacktestConfig))
 # The feed of this worker process, set once when the process starts (local process pools).
@@ -685,11 +688,14 @@ class _Recorder:
         self.config = config.to_dict()
         self.group: int | None = None
         self.pending: list[dict[str, Any]] = []
+        self.written = time.monotonic()
 
     def add(self, rows: list[dict[str, Any]]) -> None:
         self.pending.extend(rows)
-        # In-process runs arrive one by one: write in blocks, not one transaction per run.
-        if len(self.pending) >= _RECORD_EVERY or len(rows) > 1:
+        # Runs arrive one by one (in this process) or a few at a time (a pool's batches):
+        # write in blocks, not one transaction per run or per batch.
+        due = time.monotonic() - self.written >= _RECORD_SECONDS
+        if len(self.pending) >= _RECORD_EVERY or due:
             self.flush(wait=False)
 
     def flush(self, *, wait: bool) -> None:
@@ -717,6 +723,7 @@ class _Recorder:
                     lock_timeout=timeout,
                 )
                 self.pending = []
+            self.written = time.monotonic()
         except StoreLockedError:
             if wait:
                 raise
