@@ -146,18 +146,18 @@ def vectorbt_grid(data: dict[str, Any], g: dict[str, list[float]]) -> tuple[floa
 
 
 class _Timer:
-    """Wraps a module function and adds up the seconds spent in it."""
+    """Wraps a module function and adds up the CPU seconds spent in it."""
 
     def __init__(self, module: Any, name: str) -> None:
         self.module, self.name, self.seconds = module, name, 0.0
         self.inner = getattr(module, name)
 
         def timed(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
+            start = time.process_time()
             try:
                 return self.inner(*args, **kwargs)
             finally:
-                self.seconds += time.perf_counter() - start
+                self.seconds += time.process_time() - start
 
         setattr(module, name, timed)
 
@@ -166,7 +166,8 @@ class _Timer:
 
 
 def split_one_run(feed: Any, config: Any, g: dict[str, list[float]], n: int) -> dict[str, float]:
-    """Mean seconds per run of kernel, setup, results and metrics, over ``n`` runs here."""
+    """Mean CPU seconds per run of kernel, setup, results and metrics, over ``n`` runs here
+    (CPU: the machine is shared; this process's time, its polars threads' included)."""
     from ml4t.backtest import compiled
 
     combos = [dict(zip(g, c, strict=True)) for c in itertools.product(*g.values())][:n]
@@ -175,11 +176,11 @@ def split_one_run(feed: Any, config: Any, g: dict[str, list[float]], n: int) -> 
     total = metrics = 0.0
     try:
         for params in combos:
-            start = time.perf_counter()
+            start = time.process_time()
             result = signals_run(feed, config, params)
-            ran = time.perf_counter()
+            ran = time.process_time()
             result.metrics  # noqa: B018  # what a sweep reads
-            metrics += time.perf_counter() - ran
+            metrics += time.process_time() - ran
             total += ran - start
     finally:
         kernel.restore()
@@ -214,15 +215,14 @@ def timed_sweep(
 
 
 def report_sweep(label: str, seconds: float, cpu: float, table: Any, workers: int) -> float:
-    """Prints the sweep's figures; returns its runs/s on idle cores (CPU spread on them)."""
+    """Prints the sweep's figures; returns its runs/s on idle cores (its CPU spread on them)."""
     n = table.height
     run = float(table["seconds_run"].sum()) / n
     metrics = float(table["seconds_metrics"].sum()) / n
-    other = max(cpu / n - run - metrics, 0.0)
     idle = n / (cpu / workers)
-    print(f"{label:<44} {seconds:7.2f} s {n / seconds:6.1f} runs/s | CPU {cpu:6.2f} s, "
-          f"{idle:6.1f} runs/s on {workers} idle core(s) | per run (ms): run "
-          f"{run * 1e3:.1f}, metrics {metrics * 1e3:.1f}, other {other * 1e3:.1f}")  # fmt: skip
+    print(f"{label:<40} {seconds:6.2f} s {n / seconds:5.1f} runs/s | CPU {cpu / n * 1e3:5.1f} "
+          f"ms a run, {idle:5.1f} runs/s on {workers} idle core(s) | wall in a worker, ms a "
+          f"run: run {run * 1e3:.1f}, metrics {metrics * 1e3:.1f}")  # fmt: skip
     errors = table["error"].drop_nulls().len()
     if errors:
         print(f"  errors in the table: {errors}: {table['error'].drop_nulls()[0]}")
@@ -242,12 +242,13 @@ def warm(args: argparse.Namespace) -> None:
           f"load average {os.getloadavg()[0]:.2f} at the start")  # fmt: skip
     split = split_one_run(feed, config, g, 3)  # loads the kernels; the figures are below
     split = split_one_run(feed, config, g, 10)
-    print("Breakdown of one run here (ms): " + ", ".join(
+    print("Breakdown of one run here (CPU ms): " + ", ".join(
         f"{k} {v * 1e3:.1f}" for k, v in split.items()))  # fmt: skip
     kernel_only = split["kernel"] + split["setup"] + split["results"]
 
     ours: dict[str, float] = {}
     idle: dict[str, float] = {}
+    cpu_per_run: dict[str, float] = {}
     cases = (
         ("processes", "sweep on local processes", cores),
         ("in-process", "sweep in this process", 1),
@@ -258,7 +259,13 @@ def warm(args: argparse.Namespace) -> None:
         seconds, cpu, table = timed_sweep(feed, config, g, executor, run=signals_run)
         idle[str(executor)] = report_sweep(f"ours compiled, {label}", seconds, cpu, table, workers)
         ours[str(executor)] = seconds
+        cpu_per_run[str(executor)] = cpu / table.height
         finals = table["final_value"].to_numpy() if finals is None else finals
+    here, pool = cpu_per_run["in-process"], cpu_per_run["processes"]
+    print(f"  CPU ms a run: the runs alone {sum(split.values()) * 1e3:.1f}; a sweep in this "
+          f"process {here * 1e3:.1f} (+{(here - sum(split.values())) * 1e3:.1f}: rows, table); "
+          f"on local processes {pool * 1e3:.1f} (+{(pool - here) * 1e3:.1f}: starting the "
+          f"workers, loading kernels, sending data, batches and rows)")  # fmt: skip
     print(f"  without metrics (kernel, setup, results only, on {cores} idle cores): "
           f"{cores / kernel_only:.1f} runs/s at most")  # fmt: skip
 
