@@ -385,12 +385,19 @@ def test_extract_adds_the_columns_it_computes_from_each_result(feed, executor):
     assert table.columns[-3:] == ["fills_rows", "first_fill_price", "error"]
 
 
-def test_extract_naming_a_metric_fails_naming_the_column(feed):
+def test_extract_naming_a_metric_fails_naming_the_column_after_the_first_run(feed):
+    ran: list[float] = []
+
+    def counted(feed, config, params):  # type: ignore[no-untyped-def]
+        ran.append(params["entry"])
+        return signals_runner(feed, config, params)
+
     with pytest.raises(ConfigError, match="'sharpe'"):
         sweep(
-            BacktestConfig(), {"entry": [0.5]}, feed, run=signals_runner, progress=False,
+            BacktestConfig(), {"entry": [0.5, 1.0, 1.5]}, feed, run=counted, progress=False,
             executor="in-process", extract=lambda result: {"sharpe": 1.0},
         )  # fmt: skip
+    assert ran == [0.5]
 
 
 def test_extract_returning_no_dict_is_the_error_of_each_run(feed):

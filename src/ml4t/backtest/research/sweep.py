@@ -261,6 +261,7 @@ def run_grid(
 
     def collect(done: list[dict[str, Any]]) -> None:
         for row in done:
+            _check_extra(row)
             rows[row["run"]] = row
         if recorder is not None:
             recorder.add(done)
@@ -369,7 +370,8 @@ def _execute(
         raise
     finally:
         if own:
-            pool.shutdown()
+            # After an error (a bad extract column), the batches still queued never start.
+            pool.shutdown(cancel_futures=True)
 
 
 def _run_here(
@@ -534,6 +536,22 @@ def _run_batch(
     return out
 
 
+# Columns of the table besides a run's parameters and metrics.
+_OWN_COLUMNS = frozenset({"run", "error", "seconds_run", "seconds_metrics"})
+
+
+def _check_extra(row: dict[str, Any]) -> None:
+    """A column ``extract`` returned must not take the place of another: checked on the first
+    row that has it, so the sweep stops before running the rest."""
+    for key in row.get("extra") or {}:
+        if key in _OWN_COLUMNS or key in row["params"] or key in (row["metrics"] or {}):
+            raise ConfigError(
+                f"extract returned column {key!r}, which the table already has (a parameter, "
+                "a metric, or one of run, error, seconds_run, seconds_metrics): give it another "
+                "name"
+            )
+
+
 def _extracted(values: object) -> dict[str, Any]:
     if not isinstance(values, Mapping):
         raise ConfigError(
@@ -650,11 +668,6 @@ def _table(rows: list[dict[str, Any]], *, timings: bool = False) -> pl.DataFrame
     for key in metrics:
         columns[key] = [None if row["metrics"] is None else row["metrics"].get(key) for row in rows]
     for key in extra:
-        if key in columns:
-            raise ConfigError(
-                f"extract returned column {key!r}, which the table already has (a parameter "
-                "or a metric): give it another name"
-            )
         columns[key] = [(row.get("extra") or {}).get(key) for row in rows]
     columns["error"] = [row["error"] for row in rows]
     if timings:
