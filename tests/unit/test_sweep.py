@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from ml4t.backtest import BacktestConfig, ConfigError, DataFeed, TopNStrategy, run_signals
+from ml4t.backtest import BacktestConfig, ConfigError, DataFeed, Engine, TopNStrategy, run_signals
 from ml4t.backtest.datasets import synthetic_universe
 from ml4t.backtest.research import (
     RunStore,
@@ -521,3 +521,18 @@ def test_a_pools_batches_are_written_to_the_store_in_blocks_not_one_write_each(
     )  # fmt: skip
     assert table.height == 10
     assert writes == [10]
+
+
+def test_each_row_of_an_event_driver_sweep_equals_a_plain_engine_run(feed):
+    grid = {"n": [2, 5], "rebalance_every": [1, 4], "commission": [0.002]}
+    table = sweep(
+        BacktestConfig(), grid, feed, make_topn, "processes", position_rules=stop_of,
+        progress=False,
+    )  # fmt: skip
+    assert table["error"].null_count() == table.height == 4
+    for row, params in zip(table.iter_rows(named=True), expand_grid(grid), strict=True):
+        strategy = make_topn({"n": params["n"], "rebalance_every": params["rebalance_every"]})
+        config = BacktestConfig(commission=params["commission"])
+        plain = Engine(feed, strategy, config, position_rules=stop_of(params)).run().metrics
+        different = {k: (row[k], v) for k, v in plain.items() if not _same(row[k], v)}
+        assert different == {}
