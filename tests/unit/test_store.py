@@ -108,3 +108,31 @@ def test_lock_holder_reads_duckdbs_message_and_falls_back():
     )
     assert lock_holder(message) == "/usr/bin/python3.11 (PID 9650)"
     assert lock_holder("IO Error: lock") == "another process"
+
+
+def test_record_many_gives_ids_in_order_and_each_run_only_its_own_metrics(tmp_path):
+    store = RunStore(tmp_path / "runs.duckdb")
+    first = store.record(None, params={"a": 0})
+    ids = store.record_many(
+        [
+            {"params": {"a": 1}, "metrics": {"sharpe": 1.5, "cagr": float("nan")}},
+            {"params": {"a": 2}, "error": "ValueError: boom"},
+            {"params": {"a": 3}, "metrics": {"sharpe": -0.5}},
+        ],
+        kind="sweep",
+        group_id=first,
+    )
+    assert ids == [first + 1, first + 2, first + 3]
+    runs = store.query(
+        f"select id, params, error, group_id from runs where id > {first} order by id"
+    )
+    assert runs.rows() == [
+        (first + 1, '{"a": 1}', None, first),
+        (first + 2, '{"a": 2}', "ValueError: boom", first),
+        (first + 3, '{"a": 3}', None, first),
+    ]
+    metrics = store.query("select run_id, name, value from metrics order by run_id, name")
+    # A NaN metric is stored as NULL; the run with an error has no metrics.
+    assert metrics.rows() == [
+        (first + 1, "cagr", None), (first + 1, "sharpe", 1.5), (first + 3, "sharpe", -0.5),
+    ]  # fmt: skip

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import subprocess
 import sys
 import threading
+import tracemalloc
+import weakref
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import ClassVar
 
+import numpy as np
 import polars as pl
 import pytest
 
-from ml4t.backtest import BacktestConfig, ConfigError, DataFeed, TopNStrategy, run_signals
+from ml4t.backtest import BacktestConfig, ConfigError, DataFeed, Engine, TopNStrategy, run_signals
 from ml4t.backtest.datasets import synthetic_universe
 from ml4t.backtest.research import (
     RunStore,
@@ -152,11 +156,42 @@ class ThreadPoolAsProcesses(ThreadPoolExecutor):
         super().__init__(max_workers, initializer=initializer, initargs=initargs)
 
 
-def test_two_cores_or_fewer_run_in_process_without_a_pool(feed, monkeypatch):
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+def test_one_core_runs_in_process_without_a_pool(feed, monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(sweep_module, "_POOL_STARTUP_SECONDS", 0.0)
     monkeypatch.setattr(sweep_module, "ProcessPoolExecutor", NoPool)
     table = sweep(BacktestConfig(), {"n": [2, 3, 4, 5]}, feed, make_topn, progress=False)
     assert table["error"].null_count() == 4
+
+
+def test_two_cores_start_a_pool_when_the_runs_outlast_its_start_up(feed, monkeypatch):
+    # The parent only waits while the workers run: two workers halve the time.
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(sweep_module, "_POOL_STARTUP_SECONDS", 0.0)
+    monkeypatch.setattr(sweep_module, "ProcessPoolExecutor", ThreadPoolAsProcesses)
+    ThreadPoolAsProcesses.started.clear()
+    table = sweep(BacktestConfig(), {"n": [2, 3, 4, 5]}, feed, make_topn, progress=False)
+    assert ThreadPoolAsProcesses.started == [2]
+    assert table["error"].null_count() == 4
+
+
+THREAD_OF_RUN: dict[int, str] = {}
+
+
+def record_thread(params):  # type: ignore[no-untyped-def]
+    # Module level, so the pool (threads standing in for processes) records into this dict.
+    THREAD_OF_RUN[params["n"]] = threading.current_thread().name
+    return make_topn(params)
+
+
+def test_the_first_run_goes_here_before_the_pool_starts(feed, monkeypatch):
+    # It compiles or loads the kernels and fills numba's cache: the workers load, never compile.
+    monkeypatch.setattr(sweep_module, "ProcessPoolExecutor", ThreadPoolAsProcesses)
+    where = THREAD_OF_RUN
+    where.clear()
+    sweep(BacktestConfig(), {"n": [2, 3, 4]}, feed, record_thread, "processes", progress=False)
+    assert where[2] == threading.main_thread().name
+    assert where[3] != threading.main_thread().name and where[4] != threading.main_thread().name
 
 
 def test_more_cores_start_a_pool_when_the_runs_outlast_its_start_up(feed, monkeypatch):
@@ -186,7 +221,10 @@ def test_a_pool_pays_when_the_time_it_saves_beats_its_start_up():
     assert sweep_module._POOL_STARTUP_SECONDS == 3.0
     assert sweep_module._pool_pays(10, 1.0, 4)
     assert not sweep_module._pool_pays(3, 1.0, 4)
-    assert not sweep_module._pool_pays(1000, 1.0, 2)  # two cores: never
+    # 2 workers save half: 10 runs x 1 s save 5 s > 3 s; 5 runs save 2.5 s < 3 s.
+    assert sweep_module._pool_pays(10, 1.0, 2)
+    assert not sweep_module._pool_pays(5, 1.0, 2)
+    assert not sweep_module._pool_pays(1000, 1.0, 1)  # one core: a pool saves nothing
 
 
 def test_ctrl_c_in_process_keeps_finished_runs_and_starts_no_more(feed, tmp_path):
@@ -301,3 +339,200 @@ def test_a_yaml_grid_value_the_strategy_refuses_fails_before_anything_runs():
     spec = BacktestSpec.from_dict(SMALL_SPEC | {"grid": {"strategy.params.top": [1, 2]}})
     with pytest.raises(ConfigError, match=r"strategy\.params\.top"):
         sweep_spec(spec, "in-process", progress=False)
+
+
+def stop_runner(feed, config, params):  # type: ignore[no-untyped-def]
+    score = feed.array("score")
+    return run_signals(
+        feed, score > params["entry"], score < params["exit"], size=0.2, config=config,
+        position_rules=StopLoss(params["stop"]),
+    )  # fmt: skip
+
+
+def _same(a: object, b: object) -> bool:
+    return a == b or (isinstance(a, float) and isinstance(b, float) and a != a and b != b)
+
+
+@pytest.mark.parametrize("executor", ["in-process", "processes"])
+def test_each_row_equals_the_metrics_of_a_plain_run_with_its_parameters(feed, executor):
+    grid = {"entry": [0.5, 1.0], "exit": [-0.5, 0.0], "stop": [0.02, 0.1], "commission": [0.001]}
+    table = sweep(BacktestConfig(), grid, feed, executor=executor, run=stop_runner, progress=False)
+    assert table["error"].null_count() == table.height == 8
+    for row, params in zip(table.iter_rows(named=True), expand_grid(grid), strict=True):
+        config = BacktestConfig(commission=params["commission"])
+        plain = stop_runner(feed, config, params).metrics
+        assert set(plain) <= set(row)
+        different = {k: (row[k], v) for k, v in plain.items() if not _same(row[k], v)}
+        assert different == {}
+
+
+def fills_and_trades(result):  # type: ignore[no-untyped-def]
+    return {"fills_rows": result.fills.height, "first_fill_price": result.fills["price"][0]}
+
+
+@pytest.mark.parametrize("executor", ["in-process", "processes"])
+def test_extract_adds_the_columns_it_computes_from_each_result(feed, executor):
+    grid = {"entry": [0.5, 1.5], "exit": [0.0], "stop": [0.05]}
+    table = sweep(
+        BacktestConfig(), grid, feed, executor=executor, run=stop_runner, progress=False,
+        extract=fills_and_trades,
+    )  # fmt: skip
+    for row, params in zip(table.iter_rows(named=True), expand_grid(grid), strict=True):
+        plain = stop_runner(feed, BacktestConfig(), params)
+        # One row of the fills frame per fill the metrics count.
+        assert row["fills_rows"] == row["n_fills"] == plain.fills.height
+        assert row["first_fill_price"] == plain.fills["price"][0]
+    assert table.columns[-3:] == ["fills_rows", "first_fill_price", "error"]
+
+
+def test_extract_naming_a_metric_fails_naming_the_column_after_the_first_run(feed):
+    ran: list[float] = []
+
+    def counted(feed, config, params):  # type: ignore[no-untyped-def]
+        ran.append(params["entry"])
+        return signals_runner(feed, config, params)
+
+    with pytest.raises(ConfigError, match="'sharpe'"):
+        sweep(
+            BacktestConfig(), {"entry": [0.5, 1.0, 1.5]}, feed, run=counted, progress=False,
+            executor="in-process", extract=lambda result: {"sharpe": 1.0},
+        )  # fmt: skip
+    assert ran == [0.5]
+
+
+def test_extract_returning_no_dict_is_the_error_of_each_run(feed):
+    table = sweep(
+        BacktestConfig(), {"entry": [0.5, 1.0]}, feed, run=signals_runner, progress=False,
+        executor="in-process", extract=lambda result: 3,
+    )  # fmt: skip
+    assert (
+        table["error"].to_list()
+        == ["ConfigError: extract must return a dict of columns (name: value), got int"] * 2
+    )
+
+
+def test_timings_give_each_run_its_seconds_and_its_metrics_seconds(feed):
+    table = sweep(
+        BacktestConfig(), {"entry": [0.5, 1.0]}, feed, run=signals_runner, progress=False,
+        executor="in-process", timings=True,
+    )  # fmt: skip
+    assert table.columns[-3:] == ["error", "seconds_run", "seconds_metrics"]
+    assert (table["seconds_run"] > 0).all() and (table["seconds_metrics"] > 0).all()
+    plain = sweep(
+        BacktestConfig(), {"entry": [0.5, 1.0]}, feed, run=signals_runner, progress=False,
+        executor="in-process",
+    )  # fmt: skip
+    assert "seconds_run" not in plain.columns
+
+
+def test_a_sweep_keeps_no_result_once_its_metrics_are_read(feed, tmp_path):
+    alive: weakref.WeakSet[object] = weakref.WeakSet()
+    seen_alive: list[int] = []
+
+    def tracked(feed, config, params):  # type: ignore[no-untyped-def]
+        gc.collect()
+        seen_alive.append(len(alive))  # results of the runs before this one still held
+        result = signals_runner(feed, config, params)
+        alive.add(result)
+        return result
+
+    grid = {"entry": [0.2 * k for k in range(12)]}
+    sweep(BacktestConfig(), grid, feed, run=tracked, progress=False, executor="in-process",
+          store=tmp_path / "runs.duckdb", batch_size=4)  # fmt: skip
+    gc.collect()
+    assert seen_alive == [0] * 12
+    assert len(alive) == 0
+
+
+class HeavyResult:
+    """Stands in for a run's result: 80 KB of arrays and a metrics dict."""
+
+    def __init__(self, value: float) -> None:
+        self.arrays = np.full(10_000, value)
+        self.metrics = {"value": value}
+
+
+def heavy_run(feed, config, params):  # type: ignore[no-untyped-def]
+    return HeavyResult(float(params["k"]))
+
+
+def _sweep_peak_bytes(feed: DataFeed, n_runs: int, store: Path) -> int:
+    gc.collect()
+    tracemalloc.start()
+    try:
+        sweep(BacktestConfig(), {"k": list(range(n_runs))}, feed, run=heavy_run,
+              progress=False, executor="in-process", store=store)  # fmt: skip
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_sweep_with_a_store_grows_by_its_rows_not_by_its_results(feed, tmp_path):
+    few = _sweep_peak_bytes(feed, 200, tmp_path / "few.duckdb")
+    many = _sweep_peak_bytes(feed, 1000, tmp_path / "many.duckdb")
+    # Keeping each result would add at least its 80,000 bytes of arrays per run; a row (params,
+    # metrics, table cells) is a few hundred bytes. A tenth of a result per run separates them.
+    per_run = (many - few) / 800
+    assert per_run < HeavyResult(0.0).arrays.nbytes / 10
+
+
+def polars_threads(result):  # type: ignore[no-untyped-def]
+    return {"polars_threads": pl.thread_pool_size()}
+
+
+def test_local_workers_run_polars_on_one_thread_each(feed, monkeypatch):
+    # One worker per core: a worker's own thread pool would fight the others for the cores.
+    monkeypatch.delenv("POLARS_MAX_THREADS", raising=False)
+    table = sweep(
+        BacktestConfig(), {"entry": [0.5, 1.0, 1.5]}, feed, run=signals_runner, progress=False,
+        executor="processes", extract=polars_threads,
+    )  # fmt: skip
+    # The first run is this process's (its pool as it was); the two others ran in workers.
+    assert table["polars_threads"].to_list()[1:] == [1, 1]
+    assert "POLARS_MAX_THREADS" not in os.environ  # set for the workers' start only
+
+
+def test_batches_hold_about_a_quarter_second_of_runs_when_a_run_time_is_known():
+    # 1000 runs on 2 workers: 4 tasks a worker is 1000 / 8 = 125 runs a task.
+    assert sweep_module._batch_size(1000, 2) == 125
+    # 0.1 s a run: ceil(0.25 / 0.1) = 3 runs a task, so the last task idles a worker 0.3 s.
+    assert sweep_module._batch_size(1000, 2, 0.1) == 3
+    # 0.1 ms a run: a quarter second would be 2500 runs, more than 125: 125 it stays.
+    assert sweep_module._batch_size(1000, 2, 0.0001) == 125
+
+
+def test_a_pools_batches_are_written_to_the_store_in_blocks_not_one_write_each(
+    feed, tmp_path, monkeypatch
+):
+    # Each write opens the file; batches of 2 from a pool would make 5 writes for 10 runs.
+    monkeypatch.setattr(sweep_module, "_RECORD_SECONDS", 1e9)
+    writes: list[int] = []
+    record_many = RunStore.record_many
+
+    def counted(self, runs, **kwargs):  # type: ignore[no-untyped-def]
+        if kwargs.get("group_id") is not None:
+            writes.append(len(runs))
+        return record_many(self, runs, **kwargs)
+
+    monkeypatch.setattr(RunStore, "record_many", counted)
+    table = sweep(
+        BacktestConfig(), {"entry": [0.1 * k for k in range(10)]}, feed, run=signals_runner,
+        executor=ThreadPoolExecutor(2), batch_size=2, progress=False, store=tmp_path / "r.duckdb",
+    )  # fmt: skip
+    assert table.height == 10
+    assert writes == [10]
+
+
+def test_each_row_of_an_event_driver_sweep_equals_a_plain_engine_run(feed):
+    grid = {"n": [2, 5], "rebalance_every": [1, 4], "commission": [0.002]}
+    table = sweep(
+        BacktestConfig(), grid, feed, make_topn, "processes", position_rules=stop_of,
+        progress=False,
+    )  # fmt: skip
+    assert table["error"].null_count() == table.height == 4
+    for row, params in zip(table.iter_rows(named=True), expand_grid(grid), strict=True):
+        strategy = make_topn({"n": params["n"], "rebalance_every": params["rebalance_every"]})
+        config = BacktestConfig(commission=params["commission"])
+        plain = Engine(feed, strategy, config, position_rules=stop_of(params)).run().metrics
+        different = {k: (row[k], v) for k, v in plain.items() if not _same(row[k], v)}
+        assert different == {}

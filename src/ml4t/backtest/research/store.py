@@ -63,6 +63,8 @@ create table if not exists metrics (
     value double
 );
 """
+# The runs columns that differ from run to run of one ``record_many`` call.
+_RUN_COLUMNS = ("config", "params", "data_fingerprint", "results", "error")
 _LOCK_WAIT_SECONDS = 60.0
 # A lock held longer than this is worth a message: writers taking turns hold it milliseconds.
 _LOCK_NOTICE_SECONDS = 1.0
@@ -150,42 +152,55 @@ class RunStore:
         version = code_version()
         created = datetime.now(UTC).replace(tzinfo=None)
         ids: list[int] = []
+        # The rows as columns, built before the file is opened: the lock is held for the
+        # writes alone. Metrics of a result are read here, outside the lock, too.
+        columns: dict[str, list[Any]] = {name: [] for name in _RUN_COLUMNS}
+        metric_names: list[str] = []
+        metric_values: list[float | None] = []
+        metric_counts: list[int] = []
+        for run in runs:
+            result = run.get("result")
+            config = run.get("config")
+            if config is None and result is not None:
+                config = result.config
+            columns["config"].append(_json(config))
+            columns["params"].append(_json(run.get("params")))
+            columns["data_fingerprint"].append(run.get("data_fingerprint", data_fingerprint))
+            path = run.get("results_path")
+            columns["results"].append(None if path is None else str(path))
+            columns["error"].append(run.get("error"))
+            metrics = run.get("metrics")
+            if metrics is None and result is not None:
+                metrics = result.metrics
+            metrics = metrics or {}
+            metric_names.extend(metrics)
+            metric_values.extend(_number(v) for v in metrics.values())
+            metric_counts.append(len(metrics))
 
         def write(con: Any) -> None:
             con.execute("begin transaction")
-            for run in runs:
-                result = run.get("result")
-                config = run.get("config")
-                if config is None and result is not None:
-                    config = result.config
-                row = con.execute(
-                    "insert into runs (created, kind, name, config, params, code_version, "
-                    "data_fingerprint, results, error, group_id) values "
-                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning id",
-                    [
-                        created,
-                        kind,
-                        name,
-                        _json(config),
-                        _json(run.get("params")),
-                        version,
-                        run.get("data_fingerprint", data_fingerprint),
-                        None if run.get("results_path") is None else str(run["results_path"]),
-                        run.get("error"),
-                        group_id,
-                    ],
-                ).fetchone()
-                run_id = int(row[0])
-                ids.append(run_id)
-                metrics = run.get("metrics")
-                if metrics is None and result is not None:
-                    metrics = result.metrics
-                if metrics:
-                    con.executemany(
-                        "insert into metrics values (?, ?, ?)",
-                        [(run_id, k, _number(v)) for k, v in metrics.items()],
-                    )
+            # Ids in order from the sequence, then every row in one statement per table: an
+            # insert per run and one per metric took 23 ms a run (a sweep's 50 runs, 1.2 s).
+            drawn = con.execute("select nextval('run_ids') from range(?)", [len(runs)])
+            new_ids = sorted(int(row[0]) for row in drawn.fetchall())
+            con.execute(
+                "insert into runs (id, created, kind, name, config, params, code_version, "
+                "data_fingerprint, results, error, group_id) select unnest(?::bigint[]), ?, ?, "
+                "?, unnest(?::varchar[]), unnest(?::varchar[]), ?, unnest(?::varchar[]), "
+                "unnest(?::varchar[]), unnest(?::varchar[]), ?",
+                [new_ids, created, kind, name, columns["config"], columns["params"], version,
+                 columns["data_fingerprint"], columns["results"], columns["error"], group_id],
+            )  # fmt: skip
+            if metric_names:
+                run_ids = [i for i, count in zip(new_ids, metric_counts, strict=True)
+                           for _ in range(count)]  # fmt: skip
+                con.execute(
+                    "insert into metrics select unnest(?::bigint[]), unnest(?::varchar[]), "
+                    "unnest(?::double[])",
+                    [run_ids, metric_names, metric_values],
+                )
             con.execute("commit")
+            ids[:] = new_ids
 
         self._with_connection(write, lock_timeout)
         return ids

@@ -12,19 +12,25 @@ compiled driver, or anything else, pass ``run(feed, config, params) -> BacktestR
 
 Where the runs go (``executor``):
 
-- ``None`` (the default) decides by itself. On a machine with 2 cores or fewer every run goes
-  in this process (a pool of workers loses there: the parent and the OS take a core, and each
-  worker pays its start-up). Otherwise the first run goes in this process and is timed; the
-  rest go to one spawned local process per core (each receiving the data once) when that would
-  save more than starting them costs (about 3 s), else they run here too.
-- ``"processes"`` always uses the local process pool; ``"in-process"`` always runs here.
+- ``None`` (the default) decides by itself. The first two runs go in this process: the first
+  compiles or loads the kernels (so the workers load them from the cache, never compile them),
+  the second is timed. The rest go to one spawned local process per core (each receiving the
+  data once) when that would save more than starting them costs (about 3 s), else they run
+  here too: small grids stay in this process.
+- ``"processes"`` uses the local process pool (after the first run, here, fills the kernel
+  cache); ``"in-process"`` always runs here.
 - any ``concurrent.futures.Executor`` (a ``ThreadPoolExecutor``, a process pool of your own,
   or ``distributed.Client(...).get_executor()``); ``"dask://host:port"`` connects to a Dask
   scheduler. On Dask the feed is scattered to every worker once.
 
 Runs are sent in batches, several parameter sets per task, so small runs are not drowned in
-task overhead. Lambdas and closures (a notebook's factory) go to process pools pickled by value
-with ``cloudpickle`` (installed with the ``dask`` extra); without it they run in this process.
+task overhead. A worker sends back each run's metrics (a dict), not its result, and keeps no
+result once its metrics are read: memory does not grow with the runs beyond their rows. What
+else a run should give, ``extract(result) -> dict`` computes in the worker (its keys become
+columns); ``timings=True`` adds each run's seconds (``seconds_run``: the run itself,
+``seconds_metrics``: reading its metrics). Lambdas and closures (a notebook's factory) go to
+process pools pickled by value with ``cloudpickle`` (installed with the ``dask`` extra);
+without it they run in this process.
 The table is the same wherever the runs went.
 
 Ctrl-C cancels what has not started, keeps (and records) what finished and raises
@@ -41,6 +47,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import itertools
@@ -52,7 +59,7 @@ import pickle
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -76,17 +83,21 @@ StrategyFactory = Callable[[Params], Strategy]
 Runner = Callable[[DataFeed, BacktestConfig, Params], BacktestResult]
 RulesSpec = PositionRule | Callable[[Params], PositionRule | None] | None
 Constraint = Callable[[Params], bool]
+Extractor = Callable[[BacktestResult], Mapping[str, Any]]
 
 # executor= strings that choose where runs go without an Executor object.
 _PROCESSES = "processes"
 _IN_PROCESS = "in-process"
-# executor=None runs everything in this process on machines with this many cores or fewer.
-_IN_PROCESS_MAX_CORES = 2
 # About what starting the worker processes costs (spawn, import numpy, polars and numba, load
 # the cached kernels, receive the feed), measured at 2-4 s on a laptop.
 _POOL_STARTUP_SECONDS = 3.0
-# Runs finished in this process are written to the store in blocks of this many.
+# A batch sent to a worker holds about this many seconds of runs, when a run's time is known.
+_BATCH_SECONDS = 0.25
+# Finished runs are written to the store in blocks of this many, or of what finished in this
+# many seconds: each write opens the file and reads the code version (some 10-50 ms), and
+# batches from a pool can hold a few runs each.
 _RECORD_EVERY = 50
+_RECORD_SECONDS = 1.0
 
 _CONFIG_KEYS = frozenset(f.name for f in dataclasses.fields(BacktestConfig))
 # The feed of this worker process, set once when the process starts (local process pools).
@@ -133,6 +144,8 @@ def sweep(
     progress: bool = True,
     store: RunStore | str | Path | None = None,
     name: str | None = None,
+    extract: Extractor | None = None,
+    timings: bool = False,
 ) -> pl.DataFrame:
     """Run one backtest per grid combination; one row per run, in grid order (see module doc).
 
@@ -140,9 +153,15 @@ def sweep(
     runs; ``run`` numbers the kept ones). ``store`` records every run (a ``RunStore`` or the
     path of its DuckDB file) under one sweep entry. Ctrl-C raises ``SweepInterrupted``, whose
     ``table`` holds the runs that finished (recorded too, when there is a store).
+    ``extract(result)`` returns more columns of a run's row, computed where it ran (the store
+    records the metrics only); ``timings=True`` adds ``seconds_run`` and ``seconds_metrics``.
 
     Example:
         >>> table = sweep(BacktestConfig(), {"n": [2, 5]}, feed, make_topn)  # doctest: +SKIP
+        >>> table = sweep(                                                  # doctest: +SKIP
+        ...     BacktestConfig(), {"n": [2, 5]}, feed, make_topn,
+        ...     extract=lambda result: {"n_long_trades": result.trades.height},
+        ... )
     """
     return run_grid(
         base_config,
@@ -158,6 +177,8 @@ def sweep(
         progress=progress,
         store=store,
         name=name,
+        extract=extract,
+        timings=timings,
     ).table
 
 
@@ -209,13 +230,23 @@ def run_grid(
     store: RunStore | str | Path | None,
     name: str | None,
     feed_of: Callable[[Params], DataFeed] | None = None,
+    extract: Extractor | None = None,
+    timings: bool = False,
 ) -> GridOutcome:
     """Run every parameter set of ``grid`` (what ``sweep`` and ``optimize`` share): the
     combinations kept by ``constraint``, their rows, and the table."""
     if (strategy_factory is None) == (run is None):
         raise ConfigError("sweep needs exactly one of strategy_factory or run")
+    if extract is not None and not callable(extract):
+        raise ConfigError(
+            f"extract must be a function of a run's result returning a dict of columns, got "
+            f"{type(extract).__name__}"
+        )
     combos = _constrained(expand_grid(grid), constraint)
-    job = _Job(base_config, strategy_factory, run, position_rules, tuple(portfolio_rules), feed_of)
+    job = _Job(
+        base_config, strategy_factory, run, position_rules, tuple(portfolio_rules), feed_of,
+        extract,
+    )  # fmt: skip
     # Settings errors show before anything runs: build the first combination's config.
     if combos:
         job.config(combos[0])
@@ -230,6 +261,7 @@ def run_grid(
 
     def collect(done: list[dict[str, Any]]) -> None:
         for row in done:
+            _check_extra(row)
             rows[row["run"]] = row
         if recorder is not None:
             recorder.add(done)
@@ -246,7 +278,7 @@ def run_grid(
             # Also after Ctrl-C: what finished is kept. Waits for a lock another process holds.
             recorder.flush(wait=True)
     ordered = [rows[i] for i in sorted(rows)]
-    table = _table(ordered)
+    table = _table(ordered, timings=timings)
     if interrupted:
         raise SweepInterrupted(
             table, len(combos), None if recorder is None else recorder.store.path
@@ -280,16 +312,23 @@ def _execute(
     results of those that finished, stops the workers this call started, and re-raises.
     """
     indexed = list(enumerate(combos))
-    if executor == _IN_PROCESS or (executor is None and _in_process_by_cores()):
+    if executor == _IN_PROCESS:
         _run_here(job, feed, indexed, collect)
         return
+    if executor in (None, _PROCESSES) and indexed:
+        # The first run here compiles or loads the kernels and writes numba's cache, so the
+        # workers load them from it: they never compile (each would, all at once, on a cold
+        # cache) and a runner that cannot work fails before any process starts.
+        _run_here(job, feed, indexed[:1], collect)
+        indexed = indexed[1:]
+    run_seconds: float | None = None
     if executor is None and indexed:
-        # Time the first run here: a pool pays only when the rest outlasts starting it.
+        # Time a second, warm, run: a pool pays only when the rest outlasts starting it.
         started = time.perf_counter()
         _run_here(job, feed, indexed[:1], collect)
-        elapsed = time.perf_counter() - started
+        run_seconds = time.perf_counter() - started
         indexed = indexed[1:]
-        if not _pool_pays(len(indexed), elapsed, _cores()):
+        if not _pool_pays(len(indexed), run_seconds, _cores()):
             _run_here(job, feed, indexed, collect)
             return
     if not indexed:
@@ -299,27 +338,30 @@ def _execute(
         _run_here(job, feed, indexed, collect)
         return
     own, pool = _executor(executor, feed)
+    # The batches not yet handed to ``collect``: a handed one is dropped at once, so that no
+    # batch's rows are held twice (here and in the table being built).
     futures: dict[Future[list[dict[str, Any]]], int] = {}
-    handed: set[Future[list[dict[str, Any]]]] = set()
     try:
         feed_ref: Any = feed
         if _is_dask(pool):
             feed_ref = _dask_client(pool).scatter(feed, broadcast=True)
         elif own:
             feed_ref = None  # the workers got it when they started
-        size = batch_size or _batch_size(len(indexed), _workers(pool))
+        size = batch_size or _batch_size(len(indexed), _workers(pool), run_seconds)
         batches = [indexed[i : i + size] for i in range(0, len(indexed), size)]
-        for batch in batches:
-            futures[pool.submit(_run_batch, feed_ref, payload, batch)] = len(batch)
+        # Our workers are spawned by the first submits: they start with one thread each.
+        with _one_thread_per_worker() if own and not _is_dask(pool) else contextlib.nullcontext():
+            for batch in batches:
+                futures[pool.submit(_run_batch, feed_ref, payload, batch)] = len(batch)
         for future in as_completed(futures):
             done = future.result()
-            handed.add(future)
+            del futures[future]
             collect(done)
     except KeyboardInterrupt:
         for future in futures:
             future.cancel()
         for future in futures:
-            finished = future not in handed and future.done() and not future.cancelled()
+            finished = future.done() and not future.cancelled()
             if finished and future.exception() is None:
                 collect(future.result())
         if own:
@@ -328,7 +370,8 @@ def _execute(
         raise
     finally:
         if own:
-            pool.shutdown()
+            # After an error (a bad extract column), the batches still queued never start.
+            pool.shutdown(cancel_futures=True)
 
 
 def _run_here(
@@ -340,6 +383,31 @@ def _run_here(
     # One run at a time, so Ctrl-C loses only the run it interrupts.
     for item in indexed:
         collect(_run_batch(feed, job, [item]))
+
+
+# The thread pools of the libraries a run uses, each sized by its variable when it starts.
+_THREAD_VARIABLES = (
+    "POLARS_MAX_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
+)  # fmt: skip
+
+
+@contextlib.contextmanager
+def _one_thread_per_worker() -> Iterator[None]:
+    """Processes started inside this block size their libraries' thread pools at one thread
+    (unless the user set the variable): a pool runs one worker per core, and a worker's polars
+    or BLAS threads would only fight the other workers for the cores (measured on 2 cores: a
+    sweep of the event driver 10.4 s with one thread per worker, 16.2 s without)."""
+    # A spawned process copies this process's environment when it starts, and reads these
+    # variables when it imports the libraries: set them here, for the time of the start only.
+    added = [name for name in _THREAD_VARIABLES if name not in os.environ]
+    for name in added:
+        os.environ[name] = "1"
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
 
 
 def _stop(pool: Executor) -> None:
@@ -355,22 +423,17 @@ def _cores() -> int:
     return os.cpu_count() or 1
 
 
-def _in_process_by_cores() -> bool:
-    """With two cores or fewer a local pool loses: the parent and the OS take one, and each
-    worker pays its start-up (measured: 48 runs took 21.0 s on a pool, 16.7 s in-process)."""
-    return _cores() <= _IN_PROCESS_MAX_CORES
-
-
-def _pool_pays(n_remaining: int, first_run_seconds: float, cores: int) -> bool:
+def _pool_pays(n_remaining: int, run_seconds: float, cores: int) -> bool:
     """Whether a pool of ``cores`` workers beats running the remaining runs here, given how
-    long the first one took: it saves ``(1 - 1/cores)`` of their time, and costs its start-up.
+    long a warm run took: it saves ``(1 - 1/cores)`` of their time, and costs its start-up.
+    This process only waits while the workers run, so on two cores the pool halves the time.
 
     Example:
-        >>> _pool_pays(100, 1.0, 4), _pool_pays(5, 0.2, 4)
-        (True, False)
+        >>> _pool_pays(100, 1.0, 4), _pool_pays(5, 0.2, 4), _pool_pays(100, 1.0, 1)
+        (True, False, False)
     """
-    saved = n_remaining * first_run_seconds * (1.0 - 1.0 / max(cores, 1))
-    return cores > _IN_PROCESS_MAX_CORES and saved > _POOL_STARTUP_SECONDS
+    saved = n_remaining * run_seconds * (1.0 - 1.0 / max(cores, 1))
+    return saved > _POOL_STARTUP_SECONDS
 
 
 def _payload(job: _Job, executor: Executor | str | None) -> _Job | bytes | None:
@@ -412,6 +475,8 @@ class _Job:
     portfolio_rules: tuple[PortfolioRule, ...]
     # Builds each run's own data, for grids that vary the data (YAML ``data.*`` keys).
     feed_of: Callable[[Params], DataFeed] | None = None
+    # More columns of a run's row, computed from its result where it ran.
+    extract: Extractor | None = None
 
     def config(self, params: Params) -> BacktestConfig:
         changes = {k: v for k, v in params.items() if k in _CONFIG_KEYS}
@@ -447,16 +512,52 @@ def _run_batch(
     assert data is not None, "worker started without its feed"
     out = []
     for index, params in batch:
-        row: dict[str, Any] = {"run": index, "params": params, "metrics": None, "error": None}
+        row: dict[str, Any] = {
+            "run": index, "params": params, "metrics": None, "extra": None, "error": None,
+            "seconds": (math.nan, math.nan),
+        }  # fmt: skip
         try:
             if job.feed_of is not None:
                 data = job.feed_of(params)
                 row["data_fingerprint"] = data_fingerprint(data)
-            row["metrics"] = job.run(data, params).metrics
+            started = time.perf_counter()
+            result = job.run(data, params)
+            ran = time.perf_counter()
+            row["metrics"] = result.metrics
+            row["seconds"] = (ran - started, time.perf_counter() - ran)
+            if job.extract is not None:
+                row["extra"] = _extracted(job.extract(result))
+            # Only the row goes on: the result (its arrays and frames) is freed here, before
+            # the next run, so a worker holds one result at a time whatever the batch size.
+            del result
         except Exception as exc:
             row["error"] = f"{type(exc).__name__}: {exc}"
         out.append(row)
     return out
+
+
+# Columns of the table besides a run's parameters and metrics.
+_OWN_COLUMNS = frozenset({"run", "error", "seconds_run", "seconds_metrics"})
+
+
+def _check_extra(row: dict[str, Any]) -> None:
+    """A column ``extract`` returned must not take the place of another: checked on the first
+    row that has it, so the sweep stops before running the rest."""
+    for key in row.get("extra") or {}:
+        if key in _OWN_COLUMNS or key in row["params"] or key in (row["metrics"] or {}):
+            raise ConfigError(
+                f"extract returned column {key!r}, which the table already has (a parameter, "
+                "a metric, or one of run, error, seconds_run, seconds_metrics): give it another "
+                "name"
+            )
+
+
+def _extracted(values: object) -> dict[str, Any]:
+    if not isinstance(values, Mapping):
+        raise ConfigError(
+            f"extract must return a dict of columns (name: value), got {type(values).__name__}"
+        )
+    return {str(key): value for key, value in values.items()}
 
 
 def _start_worker(feed: DataFeed) -> None:
@@ -537,15 +638,28 @@ def _workers(pool: Executor) -> int:
     return int(getattr(pool, "_max_workers", None) or os.cpu_count() or 1)
 
 
-def _batch_size(n_runs: int, workers: int) -> int:
-    # About four batches per worker: few enough to amortise task overhead, enough to balance.
-    return max(1, math.ceil(n_runs / (4 * workers)))
+def _batch_size(n_runs: int, workers: int, run_seconds: float | None = None) -> int:
+    """Runs per task: about four tasks per worker (few enough to amortise task overhead,
+    enough to balance), and when a run's time is known, no more runs than fill a quarter of a
+    second: the last tasks then leave workers idle for a fraction of a second, not for a
+    sixteenth of the sweep (a task costs well under a millisecond to send).
+
+    Example:
+        >>> _batch_size(1000, 2), _batch_size(1000, 2, 0.1), _batch_size(1000, 2, 0.0001)
+        (125, 3, 125)
+    """
+    size = max(1, math.ceil(n_runs / (4 * workers)))
+    if run_seconds is not None and run_seconds > 0:
+        size = min(size, max(1, math.ceil(_BATCH_SECONDS / run_seconds)))
+    return size
 
 
-def _table(rows: list[dict[str, Any]]) -> pl.DataFrame:
-    """One row per run: run, the parameters, the metrics, the error (null if none)."""
+def _table(rows: list[dict[str, Any]], *, timings: bool = False) -> pl.DataFrame:
+    """One row per run: run, the parameters, the metrics, the extracted columns, the error
+    (null if none), and with ``timings`` the seconds of the run and of its metrics."""
     params = list(dict.fromkeys(k for row in rows for k in row["params"]))
     metrics = list(dict.fromkeys(k for row in rows for k in (row["metrics"] or {})))
+    extra = list(dict.fromkeys(k for row in rows for k in (row.get("extra") or {})))
     columns: dict[str, list[Any]] = {"run": [row["run"] for row in rows]}
     for key in params:
         values = [row["params"].get(key) for row in rows]
@@ -553,7 +667,13 @@ def _table(rows: list[dict[str, Any]]) -> pl.DataFrame:
         columns[key] = values if scalar else [None if v is None else repr(v) for v in values]
     for key in metrics:
         columns[key] = [None if row["metrics"] is None else row["metrics"].get(key) for row in rows]
+    for key in extra:
+        columns[key] = [(row.get("extra") or {}).get(key) for row in rows]
     columns["error"] = [row["error"] for row in rows]
+    if timings:
+        seconds = [row.get("seconds", (math.nan, math.nan)) for row in rows]
+        columns["seconds_run"] = [s[0] for s in seconds]
+        columns["seconds_metrics"] = [s[1] for s in seconds]
     return pl.DataFrame(columns, strict=False)
 
 
@@ -581,11 +701,14 @@ class _Recorder:
         self.config = config.to_dict()
         self.group: int | None = None
         self.pending: list[dict[str, Any]] = []
+        self.written = time.monotonic()
 
     def add(self, rows: list[dict[str, Any]]) -> None:
         self.pending.extend(rows)
-        # In-process runs arrive one by one: write in blocks, not one transaction per run.
-        if len(self.pending) >= _RECORD_EVERY or len(rows) > 1:
+        # Runs arrive one by one (in this process) or a few at a time (a pool's batches):
+        # write in blocks, not one transaction per run or per batch.
+        due = time.monotonic() - self.written >= _RECORD_SECONDS
+        if len(self.pending) >= _RECORD_EVERY or due:
             self.flush(wait=False)
 
     def flush(self, *, wait: bool) -> None:
@@ -613,6 +736,7 @@ class _Recorder:
                     lock_timeout=timeout,
                 )
                 self.pending = []
+            self.written = time.monotonic()
         except StoreLockedError:
             if wait:
                 raise
