@@ -12,6 +12,7 @@ import pytest
 
 from ml4t.backtest import BacktestConfig, ConfigError, run_orders, run_signals, run_weights
 from ml4t.backtest.risk import StopLoss, TrailingStop
+from scripted import run
 
 CFG = BacktestConfig(initial_cash=10_000.0)
 
@@ -243,6 +244,44 @@ def test_same_close_entry_on_a_stops_bar_is_replaced_by_the_stop(make_feed):
         (day(2), "A", "sell", 10.0, 95.0, "stop_loss"),
         (day(3), "A", "buy", 10.0, 97.0, "target"),
     ]
+
+
+def test_a_stops_remainder_filling_later_does_not_replace_that_bars_entry(make_feed):
+    # A rule replaces the same-close entries of the bar it fired on (placed its exit), not of
+    # a later bar where what a volume cap left of its exit fills. Cap: 1e-4 x 1,000,000 =
+    # 100 shares a bar.
+    feed = make_feed(
+        {"A": [(100.0, 100.0), (100.0, 100.0), (100.0, 100.0, 90.0, 92.0), (93.0, 93.0)]}
+    )
+    cfg = {"fill_timing": "same_close", "max_participation": 1e-4}
+    entries = np.array([[True], [False], [True], [True]])
+    compiled = run_signals(
+        feed, entries, size=150.0, size_type="shares",
+        config=BacktestConfig(initial_cash=20_000.0, **cfg), position_rules=StopLoss(0.05),
+    )  # fmt: skip
+
+    def enter(broker, data):  # type: ignore[no-untyped-def]
+        flat = broker.position("A") == 0.0 and broker.pending[0] == 0.0
+        if flat and not broker.signals_replaced[0]:
+            broker.order_target_quantity("A", 150.0)
+
+    event, _ = run(
+        feed, {0: enter, 2: enter, 3: enter}, initial_cash=20_000.0,
+        position_rules=StopLoss(0.05), **cfg,
+    )  # fmt: skip
+    # Bar 0: 100 of 150 at the close, 100; bar 1: the other 50 at the open. The stop at 95
+    # fires on bar 2 (low 90) and sells 100 at 95, 50 left working; bar 2's entry is
+    # replaced. Bar 3 opens at 93, through the stop: the 50 fill there, flat. Bar 3's entry
+    # is not replaced (the stop fired on bar 2): 150 ordered at the close, 93, of which 50 fill
+    # (the stop's 50 used half the bar's 100).
+    for result in (event, compiled):
+        assert fills_of(result) == [
+            (day(0), "A", "buy", 100.0, 100.0, "target"),
+            (day(1), "A", "buy", 50.0, 100.0, "target"),
+            (day(2), "A", "sell", 100.0, 95.0, "stop_loss"),
+            (day(3), "A", "sell", 50.0, 93.0, "stop_loss"),
+            (day(3), "A", "buy", 50.0, 93.0, "target"),
+        ]
 
 
 MARGIN = BacktestConfig(initial_cash=10_000.0, account="margin")
