@@ -8,9 +8,17 @@ from __future__ import annotations
 from datetime import datetime
 
 import numpy as np
+import polars as pl
 import pytest
 
-from ml4t.backtest import BacktestConfig, ConfigError, run_orders, run_signals, run_weights
+from ml4t.backtest import (
+    BacktestConfig,
+    ConfigError,
+    DataFeed,
+    run_orders,
+    run_signals,
+    run_weights,
+)
 from ml4t.backtest.risk import StopLoss, TrailingStop
 from scripted import run
 
@@ -282,6 +290,51 @@ def test_a_stops_remainder_filling_later_does_not_replace_that_bars_entry(make_f
             (day(3), "A", "sell", 50.0, 93.0, "stop_loss"),
             (day(3), "A", "buy", 50.0, 93.0, "target"),
         ]
+
+
+def test_a_stop_that_fires_without_volume_still_replaces_its_bars_reversal():
+    # Fired means placed its exit: on bar 2 the stop at 95 fires (low 90) but the bar has no
+    # volume, so its exit waits; the short entry (a reversal) decided at bar 2's close is
+    # replaced all the same. Cap: 10% of 1,000 = 100 shares a bar.
+    bars = [  # open, low, close, volume
+        (100.0, 100.0, 100.0, 1000.0),
+        (100.0, 100.0, 100.0, 1000.0),
+        (100.0, 90.0, 92.0, 0.0),
+        (93.0, 93.0, 93.0, 1000.0),
+    ]
+    frame = pl.DataFrame(
+        [
+            {"timestamp": day(t), "asset": "A", "open": o, "high": max(o, c), "low": lo,
+             "close": c, "volume": v}
+            for t, (o, lo, c, v) in enumerate(bars)
+        ]
+    )  # fmt: skip
+    feed = DataFeed(frame)
+    cfg = {"fill_timing": "same_close", "max_participation": 0.1, "account": "margin"}
+    entries = np.array([[True], [False], [False], [False]])
+    shorts = np.array([[False], [False], [True], [False]])
+    compiled = run_signals(
+        feed, entries, short_entries=shorts, short_exits=np.zeros_like(shorts), size=100.0,
+        size_type="shares", config=BacktestConfig(initial_cash=20_000.0, **cfg),
+        position_rules=StopLoss(0.05),
+    )  # fmt: skip
+
+    def reverse(broker, data):  # type: ignore[no-untyped-def]
+        if not broker.signals_replaced[0]:
+            broker.order_target_quantity("A", -100.0)
+
+    event, _ = run(
+        feed, {0: lambda b, d: b.order_target_quantity("A", 100.0), 2: reverse},
+        initial_cash=20_000.0, position_rules=StopLoss(0.05), **cfg,
+    )  # fmt: skip
+    # 100 bought at bar 0's close, 100; the stop's 100 fill at bar 3's open, 93 (gapped
+    # through 95); no reversal order (it would sell 200 to -100).
+    for result in (event, compiled):
+        assert fills_of(result) == [
+            (day(0), "A", "buy", 100.0, 100.0, "target"),
+            (day(3), "A", "sell", 100.0, 93.0, "stop_loss"),
+        ]
+        assert result.orders["origin"].to_list() == ["target", "stop_loss"]
 
 
 MARGIN = BacktestConfig(initial_cash=10_000.0, account="margin")
