@@ -47,17 +47,23 @@ class SignalTwin(Strategy):
     def __init__(self, entries, exits, short_entries, short_exits, size, size_type, opposite):  # type: ignore[no-untyped-def]
         self.args = (entries, exits, short_entries, short_exits)
         self.size, self.size_type, self.opposite = size, size_type, opposite
-        self.ruled_out: set[tuple[datetime, str]] = set()
+        self.n_orders = 0  # orders seen so far in the broker's book
 
-    def on_fill(self, fill, broker):  # type: ignore[no-untyped-def]
-        # A rule exit replaces the entries that would fill on its bar: with same-close fills,
-        # those decided at its close; with later fills, none a strategy could still make.
-        if fill.reason in RULE_REASONS and broker.config.fill_timing == "same_close":
-            self.ruled_out.add((fill.timestamp, fill.asset))
+    def fired(self, t: int, broker: Broker) -> set[str]:
+        """The assets whose position rule fired on bar ``t``: placed its exit order on this
+        bar, whatever that filled (under a volume cap, a part, nothing, or a remainder that
+        fills or is rejected on a later bar, which is not the rule's bar)."""
+        book = broker.orders
+        new = [book.snapshot(i, broker.assets) for i in range(self.n_orders, book.n)]
+        self.n_orders = book.n
+        return {o.asset for o in new if o.origin in RULE_REASONS and o.submit_bar == t}
 
     def on_data(self, timestamp: datetime, data: BarView, broker: Broker) -> None:
         t = data.index
         entries, exits, short_entries, short_exits = self.args
+        # A rule that fired replaces the entries that would fill on its bar: with same-close
+        # fills, those decided at its close; with later fills, none a strategy could still make.
+        ruled_out = self.fired(t, broker) if broker.config.fill_timing == "same_close" else set()
         for a, asset in enumerate(map(str, broker.assets)):
             if not data.has_bar[a]:
                 continue
@@ -72,7 +78,7 @@ class SignalTwin(Strategy):
             if go_long and go_short:
                 go_long = go_short = False
             held = broker.position(asset) + broker.pending[a]
-            replaced = (timestamp, asset) in self.ruled_out
+            replaced = asset in ruled_out
             opposite = (go_short and held > 0) or (go_long and held < 0)
             if opposite and self.opposite == "reverse" and not replaced:
                 self.enter(broker, asset, 1.0 if go_long else -1.0)

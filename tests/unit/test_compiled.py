@@ -8,10 +8,19 @@ from __future__ import annotations
 from datetime import datetime
 
 import numpy as np
+import polars as pl
 import pytest
 
-from ml4t.backtest import BacktestConfig, ConfigError, run_orders, run_signals, run_weights
+from ml4t.backtest import (
+    BacktestConfig,
+    ConfigError,
+    DataFeed,
+    run_orders,
+    run_signals,
+    run_weights,
+)
 from ml4t.backtest.risk import StopLoss, TrailingStop
+from scripted import run
 
 CFG = BacktestConfig(initial_cash=10_000.0)
 
@@ -243,6 +252,89 @@ def test_same_close_entry_on_a_stops_bar_is_replaced_by_the_stop(make_feed):
         (day(2), "A", "sell", 10.0, 95.0, "stop_loss"),
         (day(3), "A", "buy", 10.0, 97.0, "target"),
     ]
+
+
+def test_a_stops_remainder_filling_later_does_not_replace_that_bars_entry(make_feed):
+    # A rule replaces the same-close entries of the bar it fired on (placed its exit), not of
+    # a later bar where what a volume cap left of its exit fills. Cap: 1e-4 x 1,000,000 =
+    # 100 shares a bar.
+    feed = make_feed(
+        {"A": [(100.0, 100.0), (100.0, 100.0), (100.0, 100.0, 90.0, 92.0), (93.0, 93.0)]}
+    )
+    cfg = {"fill_timing": "same_close", "max_participation": 1e-4}
+    entries = np.array([[True], [False], [True], [True]])
+    compiled = run_signals(
+        feed, entries, size=150.0, size_type="shares",
+        config=BacktestConfig(initial_cash=20_000.0, **cfg), position_rules=StopLoss(0.05),
+    )  # fmt: skip
+
+    def enter(broker, data):  # type: ignore[no-untyped-def]
+        flat = broker.position("A") == 0.0 and broker.pending[0] == 0.0
+        if flat and not broker.signals_replaced[0]:
+            broker.order_target_quantity("A", 150.0)
+
+    event, _ = run(
+        feed, {0: enter, 2: enter, 3: enter}, initial_cash=20_000.0,
+        position_rules=StopLoss(0.05), **cfg,
+    )  # fmt: skip
+    # Bar 0: 100 of 150 at the close, 100; bar 1: the other 50 at the open. The stop at 95
+    # fires on bar 2 (low 90) and sells 100 at 95, 50 left working; bar 2's entry is
+    # replaced. Bar 3 opens at 93, through the stop: the 50 fill there, flat. Bar 3's entry
+    # is not replaced (the stop fired on bar 2): 150 ordered at the close, 93, of which 50 fill
+    # (the stop's 50 used half the bar's 100).
+    for result in (event, compiled):
+        assert fills_of(result) == [
+            (day(0), "A", "buy", 100.0, 100.0, "target"),
+            (day(1), "A", "buy", 50.0, 100.0, "target"),
+            (day(2), "A", "sell", 100.0, 95.0, "stop_loss"),
+            (day(3), "A", "sell", 50.0, 93.0, "stop_loss"),
+            (day(3), "A", "buy", 50.0, 93.0, "target"),
+        ]
+
+
+def test_a_stop_that_fires_without_volume_still_replaces_its_bars_reversal():
+    # Fired means placed its exit: on bar 2 the stop at 95 fires (low 90) but the bar has no
+    # volume, so its exit waits; the short entry (a reversal) decided at bar 2's close is
+    # replaced all the same. Cap: 10% of 1,000 = 100 shares a bar.
+    bars = [  # open, low, close, volume
+        (100.0, 100.0, 100.0, 1000.0),
+        (100.0, 100.0, 100.0, 1000.0),
+        (100.0, 90.0, 92.0, 0.0),
+        (93.0, 93.0, 93.0, 1000.0),
+    ]
+    frame = pl.DataFrame(
+        [
+            {"timestamp": day(t), "asset": "A", "open": o, "high": max(o, c), "low": lo,
+             "close": c, "volume": v}
+            for t, (o, lo, c, v) in enumerate(bars)
+        ]
+    )  # fmt: skip
+    feed = DataFeed(frame)
+    cfg = {"fill_timing": "same_close", "max_participation": 0.1, "account": "margin"}
+    entries = np.array([[True], [False], [False], [False]])
+    shorts = np.array([[False], [False], [True], [False]])
+    compiled = run_signals(
+        feed, entries, short_entries=shorts, short_exits=np.zeros_like(shorts), size=100.0,
+        size_type="shares", config=BacktestConfig(initial_cash=20_000.0, **cfg),
+        position_rules=StopLoss(0.05),
+    )  # fmt: skip
+
+    def reverse(broker, data):  # type: ignore[no-untyped-def]
+        if not broker.signals_replaced[0]:
+            broker.order_target_quantity("A", -100.0)
+
+    event, _ = run(
+        feed, {0: lambda b, d: b.order_target_quantity("A", 100.0), 2: reverse},
+        initial_cash=20_000.0, position_rules=StopLoss(0.05), **cfg,
+    )  # fmt: skip
+    # 100 bought at bar 0's close, 100; the stop's 100 fill at bar 3's open, 93 (gapped
+    # through 95); no reversal order (it would sell 200 to -100).
+    for result in (event, compiled):
+        assert fills_of(result) == [
+            (day(0), "A", "buy", 100.0, 100.0, "target"),
+            (day(3), "A", "sell", 100.0, 93.0, "stop_loss"),
+        ]
+        assert result.orders["origin"].to_list() == ["target", "stop_loss"]
 
 
 MARGIN = BacktestConfig(initial_cash=10_000.0, account="margin")

@@ -166,6 +166,33 @@ def test_all_in_is_an_amount_not_a_percent(make_feed):
         run_signals(feed, _entries(feed, {0: "A"}), size=np.inf)
 
 
+def test_an_all_in_reversal_is_submitted_at_its_cash_estimate_whatever_is_held(make_feed):
+    # A volume cap of 1e-4 x 1,000,000 = 100 shares a bar leaves half of the all-in buy
+    # working when the short all-in is decided.
+    feed = make_feed({"A": [(100.0, 100.0), (100.0, 100.0)]})
+    cfg = {"account": "margin", "initial_margin": 1.0, "max_participation": 1e-4}
+    actions = {
+        0: lambda b, d: b.order_target_value("A", math.inf),
+        1: lambda b, d: b.order_target_value("A", -math.inf),
+    }
+    event, _ = run(feed, actions, initial_cash=20_000.0, **cfg)
+    compiled = run_signals(
+        feed, _entries(feed, {0: "A"}), short_entries=_entries(feed, {1: "A"}),
+        short_exits=np.zeros((2, 1), dtype=np.bool_), size=np.inf, size_type="value",
+        config=BacktestConfig(initial_cash=20_000.0, **cfg),
+    )  # fmt: skip
+    # Bar 0: 20,000 / 100 = 200 shares; at bar 1's open the margin (100% of 200 x 100 =
+    # 20,000) pays for 200, the cap fills 100; cash 10,000. Bar 1's close: the short all-in
+    # withdraws the buy's remainder and is submitted at what the cash buys, 10,000 / 100 =
+    # 100 shares (its size is set at its fill), not from what is held (100 held and 100
+    # pending: 100 + 100 + 100 = 300, or 100 + 100 = 200 once the remainder is withdrawn).
+    for result in (event, compiled):
+        assert result.orders.select("side", "quantity", "filled_quantity", "reason").rows() == [
+            ("buy", 200.0, 100.0, "replaced_by_target_order"),
+            ("sell", 100.0, 0.0, "open_at_end"),
+        ]
+
+
 # ---- close_at_end ------------------------------------------------------------------------------
 
 

@@ -65,7 +65,7 @@ from .kernels.records import (
     TRAILING_STOP,
     FillTiming,
 )
-from .kernels.sizing import all_in_estimate, order_toward, shares_for_value, target_deltas
+from .kernels.sizing import all_in_estimate, shares_for_value, target_deltas, target_order
 from .kernels.state import (
     A_LAST_PRICE,
     A_PENDING,
@@ -525,9 +525,7 @@ class Broker:
         if _is_infinite(value):
             side = self._all_in_side(asset, float(value), None)
             estimate = all_in_estimate(self.cash, price, self._fractional)
-            return self._order_towards(
-                a, side * estimate, O_TARGET, target_value=side * math.inf, all_in=True
-            )
+            return self._order_towards(a, side * estimate, O_TARGET, target_value=side * math.inf)
         if not math.isfinite(value):
             raise OrderError(f"target value for asset {asset} must be finite, got {value}")
         shares = shares_for_value(float(value), price, self._settings.rounding)
@@ -812,10 +810,11 @@ class Broker:
     @property
     def signals_replaced(self) -> NDArray[np.bool_]:
         """Per asset, whether a position rule's exit replaces an entry decided now: with
-        ``fill_timing="same_close"``, a rule closed (part of) the position on this bar, and an
-        entry (or a reversal) decided at its close would fill on that same bar, which VectorBT
-        gives to the stop alone. Always False with fills on a later bar. ``run_signals`` and
-        ``SignalStrategy`` drop such entries (``kernels.driver.signal_replaced``).
+        ``fill_timing="same_close"``, a rule fired on this bar (placed its exit, whatever that
+        filled under a volume cap), and an entry (or a reversal) decided at its close would
+        fill on that same bar, which VectorBT gives to the stop alone. Always False with fills
+        on a later bar. ``run_signals`` and ``SignalStrategy`` drop such entries
+        (``kernels.driver.signal_replaced``).
 
         Example:
             >>> broker.signals_replaced  # doctest: +SKIP
@@ -1136,13 +1135,13 @@ class Broker:
         *,
         target_value: float = math.nan,
         target_weight: float = math.nan,
-        all_in: bool = False,
     ) -> int | None:
-        """Order the difference to ``target`` shares (net of waiting orders); an ``all_in``
-        order is ``target`` itself, whatever is held (its size is set at the fill)."""
+        """Order the difference to ``target`` shares (net of waiting orders); an all-in order
+        (``target_value`` of +-inf) is ``target`` itself, whatever is held (its size is set
+        at the fill): ``kernels.sizing.target_order``."""
         rounding = self._settings.rounding
         held = self._positions[a] + self._pending[a]
-        delta = target if all_in else order_toward(target, held, rounding)
+        delta = target_order(target, held, target_value, rounding)
         if delta == 0.0:
             return None
         if self._pending[a] != 0.0 and (delta > 0.0) != (self._pending[a] > 0.0):
@@ -1150,8 +1149,7 @@ class Broker:
             # waiting for a bar) are replaced, not traded against.
             book = self.orders
             withdraw(book.records, book.n, book.open_ids, book.n_open, a, self._bar, self._pending)
-            if not all_in:
-                delta = order_toward(target, self._positions[a], rounding)
+            delta = target_order(target, self._positions[a], target_value, rounding)
             if delta == 0.0:
                 return None
         return self._submit(

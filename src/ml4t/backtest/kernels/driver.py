@@ -43,7 +43,7 @@ from .records import (
     STOP_LIMIT,
     FillTiming,
 )
-from .sizing import all_in_estimate, order_toward, shares_for_value, target_deltas
+from .sizing import all_in_estimate, shares_for_value, target_deltas, target_order
 from .state import (
     A_LAST_PRICE,
     A_PENDING,
@@ -135,17 +135,18 @@ def _toward(
     a: int, target: float, origin: int, target_value: float, target_weight: float, t: int,
     s: Settings, book: Book, acc: Account,
 ) -> None:  # fmt: skip
-    """``Broker``'s target orders: order the difference to ``target``, unless it is noise;
-    market orders still working the other way are withdrawn first. The order carries
+    """``Broker``'s target orders: order the difference to ``target``, unless it is noise
+    (an all-in order: ``target`` itself, ``sizing.target_order``); market orders still
+    working the other way are withdrawn first. The order carries
     ``target_weight`` (a weight of equity, NaN for none) when ``sizing_equity="fill"``."""
     positions, pending = acc.assets[A_POSITION], acc.assets[A_PENDING]
-    delta = order_toward(target, positions[a] + pending[a], s.rounding)
+    delta = target_order(target, positions[a] + pending[a], target_value, s.rounding)
     if delta == 0.0:
         return
     n_orders, n_open = book.counts[C_ORDERS], book.counts[C_OPEN]
     if pending[a] != 0.0 and (delta > 0.0) != (pending[a] > 0.0):
         withdraw(book.orders, n_orders, book.open_ids, n_open, a, t, pending)
-        delta = order_toward(target, positions[a], s.rounding)
+        delta = target_order(target, positions[a], target_value, s.rounding)
         if delta == 0.0:
             return
     book.counts[C_ORDERS], book.counts[C_OPEN] = add_order(
@@ -227,18 +228,24 @@ def _enter(
 @leaf
 def signal_replaced(a: int, t: int, s: Settings, orders: np.ndarray, rs: RuleState) -> bool:
     """Whether a position rule's exit replaces asset ``a``'s entry signal decided at bar
-    ``t``: a rule exit filled (in part) on the bar the entry would fill on, which VectorBT
+    ``t``: a rule fired on the bar the entry would fill on, which VectorBT
     (``simulate_from_signals_nb``: the stop is checked first and its exit replaces the bar's
     signals) gives to the stop alone. With ``same_close`` fills that is bar ``t`` itself. With
     fills on a later bar it is never: an entry decided at the close of a rule's bar fills on
     the next bar, as in VectorBT with signals shifted one bar and ``price=open``.
+
+    Fired means the rule's exit order was placed on bar ``t``, whatever it filled: under a
+    volume cap its first fill may be a part, or nothing, and what is left of it may fill,
+    or be rejected, on later bars, which are not the rule's bar (a rule does not fire again
+    while its exit is working). VectorBT, without volume caps, fills a stop whole on the bar
+    it fires.
 
     (VectorBT also drops a shifted exit or reversal when the stop fires on the bar it would
     fill at the open: ``open_priority="rules"``, ``clock.rules_before_fills``.)"""
     if s.fill_timing != TIMING_SAME_CLOSE:
         return False
     oid = rs.ints[RI_EXIT_ORDER, a]
-    return bool(oid >= 0 and orders[oid].end_bar == t and orders[oid].filled != 0.0)
+    return bool(oid >= 0 and orders[oid].submit_bar == t)
 
 
 @leaf

@@ -69,6 +69,23 @@ def order_toward(target: float, held: float, rounding: int) -> float:
 
 
 @leaf
+def target_order(target: float, held: float, target_value: float, rounding: int) -> float:
+    """The order a target order places towards ``target`` shares from ``held`` (position plus
+    waiting orders): ``order_toward``, except an all-in order (``target_value`` of +-inf),
+    which is its estimate ``target`` itself, whatever is held: its size is set at its fill
+    (``step._resolve_all_in``), so the order must keep the side of its ``target_value``. Both
+    ``Broker`` and the compiled driver's target orders use it.
+
+    Example:
+        >>> target_order(10.0, 4.0, 500.0, ROUND_TARGET), target_order(10.0, 4.0, np.inf, 1)
+        (6.0, 10.0)
+    """
+    if np.isinf(target_value):
+        return target
+    return order_toward(target, held, rounding)
+
+
+@leaf
 def all_in_estimate(cash: float, price: float, fractional: bool) -> float:
     """The quantity an all-in order (``target_value`` of +-inf) is submitted with: what
     ``cash`` buys at ``price``, whole shares unless ``fractional``; 1 when that is less than
