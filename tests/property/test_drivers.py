@@ -139,6 +139,7 @@ SETTINGS = {
     "sizing_price": st.sampled_from(["decision", "fill"]),
     "sizing_equity": st.sampled_from(["decision", "fill"]),
     "target_rounding": st.sampled_from(["target", "order"]),
+    "snap_near_whole": st.booleans(),
     "execution_order": st.sampled_from(
         ["as_submitted", "exits_first", "exits_first_smallest_entries_first"]
     ),

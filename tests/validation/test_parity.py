@@ -66,6 +66,7 @@ def test_the_suite_covers_the_required_scenarios():
                  "percent_slippage", "fixed_slippage", "stress_2500_bars"):  # fmt: skip
         assert ("zipline", name) in names
     assert ("zipline", "unchecked_cash") in names
+    assert ("zipline", "near_whole_target") in names
     assert ("vectorbt", "stop_loss_take_profit_same_bar") in names
     assert ("vectorbt", "rotation_top5_of_25") in names
     assert ("vectorbt", "target_weights_100_monthly") in names

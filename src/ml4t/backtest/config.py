@@ -108,6 +108,10 @@ class BacktestConfig:
             position lands on whole shares of the target), or the order itself, the target
             less what is held (``"order"``, as Backtrader and Zipline do). They differ only
             when trimming or adding to a position: ``"order"`` can trade one share less.
+        snap_near_whole: With whole shares, a target order's amount (under
+            ``target_rounding="order"``; the target under ``"target"``) within 1e-4 of a whole
+            number becomes that number before it is rounded towards zero, as Zipline's
+            ``round_order`` does (3.99995 shares buy 4, not 3). Off by default.
         execution_order: The order one bar's orders fill in: ``"exits_first"`` (reductions,
             then entries, each in submission order: exits free the cash entries use),
             ``"as_submitted"``, or ``"exits_first_smallest_entries_first"`` (entries by
@@ -173,6 +177,7 @@ class BacktestConfig:
     sizing_price: SizingPrice = "decision"
     sizing_equity: SizingEquity = "decision"
     target_rounding: TargetRounding = "target"
+    snap_near_whole: bool = False
     execution_order: ExecutionOrder = "exits_first"
     slippage_within_bar: bool = False
     fractional_shares: bool = False
@@ -260,6 +265,7 @@ class BacktestConfig:
             )
         for key in (
             "fractional_shares",
+            "snap_near_whole",
             "stops_on_entry_bar",
             "slippage_within_bar",
             "close_at_end",
@@ -523,6 +529,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "fill_timing": "next_close",  # daily mode: the next bar's close
         "sizing_price": "decision",  # order_target_percent uses the current price
         "target_rounding": "order",  # round_order(target amount - position)
+        "snap_near_whole": True,  # round_if_near_integer(amount, epsilon=1e-4), then int()
         "execution_order": "as_submitted",
         "slippage_within_bar": False,
         "fractional_shares": False,

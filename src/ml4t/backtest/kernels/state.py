@@ -81,7 +81,9 @@ def settings_from_config(config: BacktestConfig) -> Settings:
         1
     """
     rounding = rounding_code(
-        fractional=config.fractional_shares, target_rounding=config.target_rounding
+        fractional=config.fractional_shares,
+        target_rounding=config.target_rounding,
+        near_whole=config.snap_near_whole,
     )
     return Settings(
         fractional=bool(config.fractional_shares),

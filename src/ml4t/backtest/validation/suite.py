@@ -393,6 +393,12 @@ def _backtrader_scenarios() -> list[Scenario]:
     ]
 
 
+def near_whole_percent(market: Market, shares: int) -> float:
+    """The percent of the initial cash that buys ``shares`` less 5e-5 at the first close: an
+    amount within Zipline's 1e-4 of a whole number, just below it."""
+    return (shares - 5e-5) * float(market.arrays()["close"][0, 0]) / INITIAL_CASH
+
+
 def _zipline_scenarios() -> list[Scenario]:
     zone, ze, zx = _signal_market(1, 500, 1, zipline=True)
     zstress, ze2, zx2 = _signal_market(1, 2500, 7, zipline=True)
@@ -430,6 +436,13 @@ def _zipline_scenarios() -> list[Scenario]:
         Scenario("unchecked_cash", zl, lambda: _zl_run(zone, signal_plan(ze, zx, 150))),
         Scenario("stress_2500_bars", zl, lambda: _zl_run(zstress, signal_plan(ze2, zx2, 50))),
         Scenario("target_percent_trims", zl, lambda: _zl_run(zone, target_percent_plan(0.5, 5))),
+        # One target on the first bar worth 39.99995 shares: round_order snaps it to 40
+        # (snap_near_whole); truncation alone would buy 39.
+        Scenario(
+            "near_whole_target",
+            zl,
+            lambda: _zl_run(zone, target_percent_plan(near_whole_percent(zone, 40), zone.n_bars)),
+        ),
         Scenario("stop_loss", zl, None, zipline_no_orders),
         Scenario("take_profit", zl, None, zipline_no_orders),
         Scenario("trailing_stop", zl, None, "Zipline has no trailing stop order"),
