@@ -58,6 +58,37 @@ def signal_plan(
     return plan
 
 
+def split_entry_plan(entries: Signals, exits: Signals, qty: float, parts: int) -> Plan:
+    """Like ``signal_plan``, but each entry is ``parts`` market orders of ``qty`` placed on
+    the same bar (where a peer prices each order by the volume already filled in the bar)."""
+
+    def plan(t: int, close: float, api: Api, state: dict[str, Any]) -> None:
+        held = api.position()
+        if exits[t, 0] and held > 0:
+            api.close()
+        elif entries[t, 0] and held == 0 and api.live_orders() == 0:
+            for _ in range(parts):
+                api.market(qty)
+
+    return plan
+
+
+def scheduled_plan(orders: dict[int, float]) -> Plan:
+    """Market orders of ``orders[t]`` shares at the close of bar ``t`` (0 closes the position)."""
+
+    def plan(t: int, close: float, api: Api, state: dict[str, Any]) -> None:
+        qty = orders.get(t)
+        if qty is None:
+            return
+        if qty == 0:
+            if api.position() != 0:
+                api.close()
+        else:
+            api.market(qty)
+
+    return plan
+
+
 def long_short_plan(entries: Signals, exits: Signals, qty: float) -> Plan:
     """Long ``qty`` on an entry, short ``qty`` on an exit (reversing in one order)."""
 
