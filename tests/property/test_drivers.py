@@ -156,6 +156,7 @@ SETTINGS = {
     "stops_on_entry_bar": st.sampled_from([None, False, True]),
     "stop_anchor": st.sampled_from(["fill", "decision"]),
     "trail_basis": st.sampled_from(["high_low", "close"]),
+    "order_trigger": st.sampled_from(["high_low", "close"]),
     "max_participation": st.sampled_from([None, 0.001]),
     "participation_remainder": st.sampled_from(["keep", "cancel"]),
     "close_at_end": st.booleans(),
@@ -172,6 +173,10 @@ def _coherent(config: dict[str, object]) -> dict[str, object]:
     # Stops on the entry bar mean nothing with fills at a close, and the config refuses them.
     if config["stops_on_entry_bar"] and config["fill_timing"] != "next_open":
         config = config | {"stops_on_entry_bar": None}
+    # Levels checked at the close only are Zipline's daily mode: the config refuses them with
+    # other fill timings.
+    if config["order_trigger"] == "close" and config["fill_timing"] != "next_close":
+        config = config | {"order_trigger": "high_low"}
     return config
 
 
@@ -350,6 +355,7 @@ def test_sizing_at_the_fill_price_equals_sizing_at_decision_when_the_prices_agre
     config = config | {
         "fill_timing": "same_close",
         "stops_on_entry_bar": None,  # nothing of the bar is left after a fill at its close
+        "order_trigger": "high_low",  # "close" is for next-close fills only
         "max_participation": None,
         "sizing_price": "decision",
         "sizing_equity": "decision",

@@ -38,6 +38,7 @@ CashPolicy = Literal["scale_down", "reject", "allow"]
 AccountType = Literal["cash", "margin"]
 IntrabarPriority = Literal["stop", "limit"]
 TrailBasis = Literal["high_low", "close"]
+OrderTrigger = Literal["high_low", "close"]
 RemainderPolicy = Literal["keep", "cancel"]
 StopAnchor = Literal["fill", "decision"]
 SizingPrice = Literal["decision", "fill"]
@@ -68,6 +69,7 @@ _MODELS: dict[str, type[SlippageModel] | type[CommissionModel]] = {
 }
 _PRIORITIES = ("stop", "limit")
 _TRAIL_BASES = ("high_low", "close")
+_ORDER_TRIGGERS = ("high_low", "close")
 _REMAINDER_POLICIES = ("keep", "cancel")
 _EXECUTION_ORDERS = ("as_submitted", "exits_first", "exits_first_smallest_entries_first")
 
@@ -152,6 +154,11 @@ class BacktestConfig:
             price (``"fill"``, as VectorBT's ``sl_stop``) or the decision close (``"decision"``).
         trail_basis: What a trailing stop (order or ``TrailingStop`` rule) trails: the bar's
             high (low for buy stops and shorts), ``"high_low"``, or its close, ``"close"``.
+        order_trigger: What stop, limit, stop-limit and trailing-stop orders are checked
+            against: the bar's open, high and low (``"high_low"``: a touched level fills at
+            the level, a gapped one at the open), or its close only (``"close"``: a level the
+            close reached fills at the close, slippage on top), as Zipline's daily mode does.
+            ``"close"`` needs ``fill_timing="next_close"``. Position rules are not affected.
         close_at_end: End the run flat: after the last bar's decisions, working orders are
             cancelled (reason ``open_at_end``) and every position is closed at the last close,
             commission and slippage paid, by a fill with reason ``end_of_run``, so trade
@@ -192,6 +199,7 @@ class BacktestConfig:
     stops_on_entry_bar: bool | None = None
     stop_anchor: StopAnchor = "fill"
     trail_basis: TrailBasis = "high_low"
+    order_trigger: OrderTrigger = "high_low"
     max_participation: float | None = None
     participation_remainder: RemainderPolicy = "keep"
     close_at_end: bool = False
@@ -246,6 +254,16 @@ class BacktestConfig:
             _check_number(key, getattr(self, key), low=0.0, high=1.0)
         _check_choice("intrabar_priority", self.intrabar_priority, _PRIORITIES)
         _check_choice("trail_basis", self.trail_basis, _TRAIL_BASES)
+        _check_choice("order_trigger", self.order_trigger, _ORDER_TRIGGERS)
+        if self.order_trigger == "close" and self.fill_timing != "next_close":
+            # A level checked against the decision bar's own close, or at a close after an
+            # open the order could have filled at: no peer does either.
+            raise ConfigError(
+                "order_trigger='close' needs fill_timing='next_close': stop and limit orders "
+                "checked against the close only are Zipline's daily mode, where orders are "
+                f"first offered at the next session's close (got fill_timing="
+                f"{self.fill_timing!r})"
+            )
         _check_choice("execution_order", self.execution_order, _EXECUTION_ORDERS)
         _check_choice("sizing_price", self.sizing_price, ("decision", "fill"))
         _check_choice("sizing_equity", self.sizing_equity, ("decision", "fill"))
@@ -539,6 +557,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "slippage": FixedBpsSlippage(5),
         "max_participation": 0.1,
         "participation_remainder": "keep",
+        # Order.check_order_triggers gets the bar's close: stop/limit orders trigger on it.
+        "order_trigger": "close",
         # Zipline checks neither cash nor margin: fills go through and cash may go negative.
         "on_insufficient_cash": "allow",
         # Shorts are allowed; with "allow" the initial margin is not checked.

@@ -64,6 +64,7 @@ class Settings(NamedTuple):
     fill_sizing: int  # SIZE_AT_DECISION, or the rounding code to size again at the fill
     fill_equity: bool  # sizing_equity="fill": percent targets value equity at the fill bar
     trail_basis: int
+    close_trigger: bool  # order_trigger="close": level orders checked at the close only
     stops_on_entry_bar: bool
     financing: bool
     initial_margin: float
@@ -100,6 +101,7 @@ def settings_from_config(config: BacktestConfig) -> Settings:
         fill_sizing=int(rounding if config.sizing_price == "fill" else SIZE_AT_DECISION),
         fill_equity=config.sizing_equity == "fill",
         trail_basis=int(getattr(TrailBasis, config.trail_basis)),
+        close_trigger=config.order_trigger == "close",
         stops_on_entry_bar=config.stops_start_on_entry_bar,
         financing=(
             config.borrow_rate_annual > 0.0

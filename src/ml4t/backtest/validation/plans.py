@@ -102,10 +102,16 @@ def long_short_plan(entries: Signals, exits: Signals, qty: float) -> Plan:
     return plan
 
 
-def protective_plan(entries: Signals, exits: Signals, qty: float, kind: str, level: float) -> Plan:
+def protective_plan(
+    entries: Signals, exits: Signals, qty: float, kind: str, level: float, tick: float = 0.0
+) -> Plan:
     """Enter with a protective sell placed at the same close: a stop at ``level`` x close, a
     limit at ``level`` x close, or a trailing stop ``level`` (a fraction) behind; an exit
-    signal cancels it and closes."""
+    signal cancels it and closes. With a ``tick``, stop and limit prices are whole ticks (as
+    Zipline rounds them, ``asymmetric_round_price``)."""
+
+    def at(price: float) -> float:
+        return round(price / tick) * tick if tick else price
 
     def plan(t: int, close: float, api: Api, state: dict[str, Any]) -> None:
         held = api.position()
@@ -117,9 +123,9 @@ def protective_plan(entries: Signals, exits: Signals, qty: float, kind: str, lev
         elif entries[t, 0] and held == 0 and api.live_orders() == 0:
             api.market(qty)
             if kind == "stop":
-                state["protect"] = api.stop(-qty, close * level)
+                state["protect"] = api.stop(-qty, at(close * level))
             elif kind == "limit":
-                state["protect"] = api.limit(-qty, close * level)
+                state["protect"] = api.limit(-qty, at(close * level))
             else:
                 state["protect"] = api.trail(-qty, level)
 
@@ -137,8 +143,11 @@ def bracket_plan(entries: Signals, qty: float, stop: float, take: float) -> Plan
     return plan
 
 
-def limit_entry_plan(entries: Signals, exits: Signals, qty: float, level: float) -> Plan:
-    """Enter with a limit buy at ``level`` x close; an exit cancels it if unfilled, and closes."""
+def limit_entry_plan(
+    entries: Signals, exits: Signals, qty: float, level: float, tick: float = 0.0
+) -> Plan:
+    """Enter with a limit buy at ``level`` x close (whole ``tick``s, if given); an exit cancels
+    it if unfilled, and closes."""
 
     def plan(t: int, close: float, api: Api, state: dict[str, Any]) -> None:
         held = api.position()
@@ -149,7 +158,8 @@ def limit_entry_plan(entries: Signals, exits: Signals, qty: float, level: float)
             if held > 0:
                 api.close()
         elif entries[t, 0] and held == 0 and api.live_orders() == 0:
-            state["entry"] = api.limit(qty, close * level)
+            price = close * level
+            state["entry"] = api.limit(qty, round(price / tick) * tick if tick else price)
 
     return plan
 

@@ -446,12 +446,6 @@ def _zipline_scenarios() -> list[Scenario]:
     te, tx = ma_cross(thin.arrays()["close"])
     ib = PerShareCommission(0.01, minimum=1.0)
     zl = "zipline"
-    zipline_no_orders = (
-        "Zipline's daily mode triggers and fills stop and limit orders on the session close "
-        "only (its blotter never reads the open, high or low); our levels meet the bar's "
-        "range and no setting reproduces close-only triggers (presets.md gap 5, measured on "
-        "stop_loss)"
-    )
     return [
         Scenario("ma_crossover", zl, lambda: _zl_run(zone, signal_plan(ze, zx, 50))),
         Scenario(
@@ -514,16 +508,23 @@ def _zipline_scenarios() -> list[Scenario]:
             known_gap="Zipline's volume-share impact",
             gap_effect=(8, 1.72e-4),
         ),
+        # Stops at whole cents, as Zipline rounds them; checked against the close only.
         Scenario(
             "stop_loss",
             zl,
-            lambda: _zl_run(zone, protective_plan(ze, zx, 50, "stop", 0.97)),
-            known_gap="Close-triggered stops (Zipline)",
-            gap_effect=(6, 1.32e-2),
+            lambda: _zl_run(zone, protective_plan(ze, zx, 50, "stop", 0.97, tick=0.01)),
         ),
-        Scenario("take_profit", zl, None, zipline_no_orders),
+        Scenario(
+            "take_profit",
+            zl,
+            lambda: _zl_run(zone, protective_plan(ze, zx, 50, "limit", 1.05, tick=0.01)),
+        ),
         Scenario("trailing_stop", zl, None, "Zipline has no trailing stop order"),
-        Scenario("limit_entries", zl, None, zipline_no_orders),
+        Scenario(
+            "limit_entries",
+            zl,
+            lambda: _zl_run(zone, limit_entry_plan(ze, zx, 50, 0.99, tick=0.01)),
+        ),
         Scenario("bracket_orders", zl, None, "Zipline has no bracket (OCO) orders"),
     ]
 

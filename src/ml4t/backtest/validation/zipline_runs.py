@@ -138,6 +138,9 @@ def run_zipline(
         def stop(self, qty: float, price: float) -> Any:
             return order(self.c.asset, int(qty), stop_price=price)
 
+        def limit(self, qty: float, price: float) -> Any:
+            return order(self.c.asset, int(qty), limit_price=price)
+
         def cancel(self, handle: Any) -> None:
             cancel_order(handle)
 
