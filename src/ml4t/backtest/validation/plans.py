@@ -73,8 +73,9 @@ def split_entry_plan(entries: Signals, exits: Signals, qty: float, parts: int) -
     return plan
 
 
-def scheduled_plan(orders: dict[int, float]) -> Plan:
-    """Market orders of ``orders[t]`` shares at the close of bar ``t`` (0 closes the position)."""
+def scheduled_plan(orders: dict[int, float], limits: dict[int, float] | None = None) -> Plan:
+    """Orders of ``orders[t]`` shares at the close of bar ``t`` (0 closes the position): limit
+    orders at ``limits[t]`` where given, market orders otherwise."""
 
     def plan(t: int, close: float, api: Api, state: dict[str, Any]) -> None:
         qty = orders.get(t)
@@ -83,6 +84,8 @@ def scheduled_plan(orders: dict[int, float]) -> Plan:
         if qty == 0:
             if api.position() != 0:
                 api.close()
+        elif limits is not None and t in limits:
+            api.limit(qty, limits[t])
         else:
             api.market(qty)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -438,6 +439,17 @@ def near_whole_percent(market: Market, shares: int) -> float:
     return (shares - 5e-5) * float(market.arrays()["close"][0, 0]) / INITIAL_CASH
 
 
+def _limit_within_slippage(market: Market) -> tuple[dict[int, float], dict[int, float]]:
+    """A 50-share buy limit placed at bar ``t`` (from 10) at the next close rounded up to a
+    cent, where that close plus 5 bps of slippage is above the limit; closed 30 bars on."""
+    close = market.arrays()["close"][:, 0]
+    for t in range(10, market.n_bars - 31):
+        limit = math.ceil(close[t + 1] * 100.0) / 100.0
+        if close[t + 1] * 1.0005 > limit:
+            return {t: 50.0, t + 30: 0.0}, {t: limit}
+    raise AssertionError("no close within 5 bps under a whole cent")
+
+
 def _zipline_scenarios() -> list[Scenario]:
     zone, ze, zx = _signal_market(1, 500, 1, zipline=True)
     zstress, ze2, zx2 = _signal_market(1, 2500, 7, zipline=True)
@@ -524,6 +536,13 @@ def _zipline_scenarios() -> list[Scenario]:
             "limit_entries",
             zl,
             lambda: _zl_run(zone, limit_entry_plan(ze, zx, 50, 0.99, tick=0.01)),
+        ),
+        # The limit is reached by the close, and the fill after slippage is above it: Zipline's
+        # default FixedBasisPointsSlippage fills it there all the same, as ours does.
+        Scenario(
+            "limit_within_slippage",
+            zl,
+            lambda: _zl_run(zone, scheduled_plan(*_limit_within_slippage(zone))),
         ),
         Scenario("bracket_orders", zl, None, "Zipline has no bracket (OCO) orders"),
     ]
