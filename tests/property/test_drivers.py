@@ -149,6 +149,7 @@ SETTINGS = {
     "account": st.sampled_from(["cash", "margin"]),
     "initial_margin": st.sampled_from([0.5, 1.0]),
     "maintenance_margin": st.sampled_from([0.25, 0.4]),
+    "margin_calls": st.booleans(),
     "borrow_rate_annual": st.sampled_from([0.0, 0.05]),
     "cash_interest_rate_annual": st.sampled_from([0.0, 0.03]),
     "margin_interest_rate_annual": st.sampled_from([0.0, 0.08]),

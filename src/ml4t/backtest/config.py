@@ -133,6 +133,9 @@ class BacktestConfig:
             this fraction of gross exposure (0.5 = Reg T, leverage up to 2).
         maintenance_margin: Margin account: when equity at a close falls below this fraction of
             gross exposure, positions are closed, largest first, until it no longer does.
+        margin_calls: Margin account: ``False`` never closes positions for margin, not even
+            at negative equity, as Zipline (which checks no margin at all) does. ``True`` by
+            default.
         borrow_rate_annual: Fee a year on the value of short positions, charged every bar for
             the time since the last one.
         cash_interest_rate_annual: Interest a year earned on positive cash.
@@ -192,6 +195,7 @@ class BacktestConfig:
     account: AccountType = "cash"
     initial_margin: float = 0.5
     maintenance_margin: float = 0.25
+    margin_calls: bool = True
     borrow_rate_annual: float = 0.0
     cash_interest_rate_annual: float = 0.0
     margin_interest_rate_annual: float = 0.0
@@ -284,6 +288,7 @@ class BacktestConfig:
         for key in (
             "fractional_shares",
             "snap_near_whole",
+            "margin_calls",
             "stops_on_entry_bar",
             "slippage_within_bar",
             "close_at_end",
@@ -565,6 +570,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "account": "margin",
         "initial_margin": 1e-6,
         "maintenance_margin": 0.0,
+        "margin_calls": False,  # nothing in Zipline's ledger closes a position for margin
     },  # The look-ahead-free set-ups careful users run (docs/presets.md, "Next-open set-ups").
     "vectorbt_next_open": {
         # from_signals / from_orders on signals shifted one bar with price=open

@@ -120,7 +120,8 @@ class Book:
             market_at_open=True, rounding=0, fill_sizing=SIZE_AT_DECISION, fill_equity=False,
             trail_basis=TRAIL_HIGH_LOW, close_trigger=False, stops_on_entry_bar=True,
             financing=False,
-            initial_margin=1.0, maintenance_margin=0.25, cash_rate=0.0, margin_rate=0.0,
+            initial_margin=1.0, maintenance_margin=0.25, margin_calls=True, cash_rate=0.0,
+            margin_rate=0.0,
         )  # fmt: skip
         counts = self.book.counts
         counts[C_OPEN] = fill_orders(

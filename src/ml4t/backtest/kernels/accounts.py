@@ -433,9 +433,10 @@ def stable_order(keys: np.ndarray, n: int, out: np.ndarray) -> None:
 def margin_call(t: int, equity: float, gross: float, origin: int, s: Settings, book: Book,
                 acc: Account) -> None:  # fmt: skip
     """Below maintenance margin (equity < maintenance x gross), close positions largest first
-    until the rest meets it; each close is a market order with reason ``margin_call``."""
+    until the rest meets it; each close is a market order with reason ``margin_call``. None
+    with ``margin_calls=False``."""
     maintenance = s.maintenance_margin
-    if gross <= 0.0 or equity >= maintenance * gross:
+    if not s.margin_calls or gross <= 0.0 or equity >= maintenance * gross:
         return
     _close_largest_first(t, equity, gross, origin, maintenance, book, acc)
 

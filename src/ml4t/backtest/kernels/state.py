@@ -69,6 +69,7 @@ class Settings(NamedTuple):
     financing: bool
     initial_margin: float
     maintenance_margin: float
+    margin_calls: bool  # False: no position is ever closed for margin (Zipline)
     cash_rate: float
     margin_rate: float
 
@@ -110,6 +111,7 @@ def settings_from_config(config: BacktestConfig) -> Settings:
         ),
         initial_margin=float(config.initial_margin),
         maintenance_margin=float(config.maintenance_margin),
+        margin_calls=bool(config.margin_calls),
         cash_rate=float(config.cash_interest_rate_annual),
         margin_rate=float(config.margin_interest_rate_annual),
     )
