@@ -21,6 +21,8 @@ from .execution.commission import (
     as_commission_model,
 )
 from .execution.slippage import (
+    SLIPPAGE_LEAF_WIDTH,
+    SLIPPAGE_VOLUME_SHARE,
     CombinedSlippage,
     FixedBpsSlippage,
     NoSlippage,
@@ -285,6 +287,8 @@ class BacktestConfig:
             _check_number(
                 "max_participation", self.max_participation, low=0.0, high=1.0, low_open=True
             )
+        else:
+            _check_cumulative_has_a_cap(self.slippage, self.slippage_overrides)
         for key in (
             "fractional_shares",
             "snap_near_whole",
@@ -484,6 +488,27 @@ def _looks_like_path(source: str | Path) -> bool:
     if isinstance(source, Path):
         return True
     return "\n" not in source and ":" not in source and Path(source).suffix in (".yaml", ".yml")
+
+
+def _check_cumulative_has_a_cap(
+    slippage: object, overrides: dict[str, float | SlippageModel] | None
+) -> None:
+    """A cumulative ``VolumeShareSlippage`` reads the volume a bar's fills took, which the
+    engine counts under ``max_participation`` only: without one it would price every fill
+    alone, silently."""
+    named = {"slippage": slippage}
+    named.update({f"slippage_overrides[{a!r}]": m for a, m in (overrides or {}).items()})
+    for name, spec in named.items():
+        if not isinstance(spec, SlippageModel):
+            continue  # a number, or a function the kernel does not run
+        row = spec.to_params()
+        for base in range(0, len(row), SLIPPAGE_LEAF_WIDTH):
+            if row[base] == SLIPPAGE_VOLUME_SHARE and row[base + 4] == 1.0:
+                raise ConfigError(
+                    f"{name}: VolumeShareSlippage(cumulative=True) needs max_participation "
+                    "(a fraction of bar volume, as Zipline's volume_limit): the volume a bar's "
+                    "fills took is counted only under a participation cap"
+                )
 
 
 def _check_choice(key: str, value: object, choices: tuple[str, ...]) -> None:

@@ -38,6 +38,7 @@ from .state import (
     A_LAST_PRICE,
     A_PENDING,
     A_POSITION,
+    A_VOLUME_USED,
     C_OPEN,
     C_ORDERS,
     REC_CASH,
@@ -275,7 +276,8 @@ def _all_in_price(
 ) -> float:
     """The fill price of ``qty`` after slippage (and the clamp to the bar), as the fill step
     prices it."""
-    fill_price = slipped(acc.slippage[asset], asset, price, qty, kind, bar)
+    used = acc.assets[A_VOLUME_USED, asset]
+    fill_price = slipped(acc.slippage[asset], asset, price, qty, kind, bar, used)
     if s.clamp_to_bar:
         fill_price = min(max(fill_price, bar.low[asset]), bar.high[asset])
     return fill_price
@@ -327,7 +329,9 @@ def cash_check(
     cost = fee(table, asset, best, fill_price, month)
     # A smaller order may pay less slippage per share (volume-share models); take the better
     # price only if the fee at it still fits the cash.
-    better = slipped(acc.slippage[asset], asset, price, best, kind, bar)
+    better = slipped(
+        acc.slippage[asset], asset, price, best, kind, bar, acc.assets[A_VOLUME_USED, asset]
+    )
     if better < fill_price:
         better_cost = fee(table, asset, best, better, month)
         if best * better + better_cost <= cash:

@@ -396,7 +396,8 @@ def _fill_one(
 
     grows = abs(pos + qty) > abs(pos)
     kind = order.order_type
-    fill_price = slipped(acc.slippage[asset], asset, price, qty, kind, bar)
+    used = acc.assets[A_VOLUME_USED, asset]
+    fill_price = slipped(acc.slippage[asset], asset, price, qty, kind, bar, used)
     if np.isnan(fill_price):
         return False  # the model cannot price this bar (e.g. no volume): the order waits
     if s.clamp_to_bar:

@@ -502,17 +502,19 @@ def _zipline_scenarios() -> list[Scenario]:
             known_gap="Order targets ignore open orders (Zipline, Backtrader)",
             gap_effect=(15, 7.25e-3),
         ),
+        # Zipline's VolumeShareSlippage: each entry is two orders on one bar, the second priced
+        # by both (cumulative=True).
         Scenario(
             "volume_share_two_orders",
             zl,
             lambda: _zl_run(
                 thin,
                 split_entry_plan(te, tx, 10, 2),
-                slippage=VolumeShareSlippage(impact=0.1, exponent=2, volatility=1.0),
+                slippage=VolumeShareSlippage(
+                    impact=0.1, exponent=2, volatility=1.0, cumulative=True
+                ),
                 max_participation=0.25,
             ),
-            known_gap="Zipline's volume-share impact",
-            gap_effect=(8, 1.72e-4),
         ),
         # Stops at whole cents, as Zipline rounds them; checked against the close only.
         Scenario(
