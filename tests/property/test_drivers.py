@@ -145,6 +145,7 @@ SETTINGS = {
     "sizing_price": st.sampled_from(["decision", "fill"]),
     "sizing_equity": st.sampled_from(["decision", "fill"]),
     "target_rounding": st.sampled_from(["target", "order"]),
+    "snap_near_whole": st.booleans(),
     "execution_order": st.sampled_from(
         ["as_submitted", "exits_first", "exits_first_smallest_entries_first"]
     ),
@@ -154,6 +155,7 @@ SETTINGS = {
     "account": st.sampled_from(["cash", "margin"]),
     "initial_margin": st.sampled_from([0.5, 1.0]),
     "maintenance_margin": st.sampled_from([0.25, 0.4]),
+    "margin_calls": st.booleans(),
     "borrow_rate_annual": st.sampled_from([0.0, 0.05]),
     "cash_interest_rate_annual": st.sampled_from([0.0, 0.03]),
     "margin_interest_rate_annual": st.sampled_from([0.0, 0.08]),
@@ -162,6 +164,7 @@ SETTINGS = {
     "open_priority": st.sampled_from(["orders", "rules"]),
     "stop_anchor": st.sampled_from(["fill", "decision"]),
     "trail_basis": st.sampled_from(["high_low", "close"]),
+    "order_trigger": st.sampled_from(["high_low", "close"]),
     "max_participation": st.sampled_from([None, 0.001]),
     "participation_remainder": st.sampled_from(["keep", "cancel"]),
     "close_at_end": st.booleans(),
@@ -178,6 +181,10 @@ def _coherent(config: dict[str, object]) -> dict[str, object]:
     # Stops on the entry bar mean nothing with fills at a close, and the config refuses them.
     if config["stops_on_entry_bar"] and config["fill_timing"] != "next_open":
         config = config | {"stops_on_entry_bar": None}
+    # Levels checked at the close only are Zipline's daily mode: the config refuses them with
+    # other fill timings.
+    if config["order_trigger"] == "close" and config["fill_timing"] != "next_close":
+        config = config | {"order_trigger": "high_low"}
     return config
 
 
@@ -356,6 +363,7 @@ def test_sizing_at_the_fill_price_equals_sizing_at_decision_when_the_prices_agre
     config = config | {
         "fill_timing": "same_close",
         "stops_on_entry_bar": None,  # nothing of the bar is left after a fill at its close
+        "order_trigger": "high_low",  # "close" is for next-close fills only
         "max_participation": None,
         "sizing_price": "decision",
         "sizing_equity": "decision",

@@ -130,3 +130,31 @@ def test_cash_earns_and_a_margin_loan_pays_interest():
 def test_bad_margin_settings_are_config_errors(settings, message):
     with pytest.raises(ConfigError, match=message):
         BacktestConfig(**settings)
+
+
+def _negative_equity(**config: object) -> pl.DataFrame:
+    """200 shares at 100 on 10,000 (initial margin 0.5): the close of bar 2 at 40 leaves
+    cash -10,000 plus 8,000 of stock, equity -2,000."""
+    feed = feed_of({"A": [(100.0, 100.0), (100.0, 100.0), (100.0, 40.0), (41.0, 41.0)]}, DAYS[:4])
+    result, _ = run(
+        feed,
+        {0: lambda b, d: b.submit_order("A", 200)},
+        account="margin",
+        maintenance_margin=0.0,
+        **config,
+    )
+    return result.fills
+
+
+def test_a_margin_account_below_zero_equity_is_called_even_at_zero_maintenance():
+    # -2,000 < 0 x 8,000: the 200 shares are sold at bar 3's open, 41.
+    calls = _negative_equity().filter(pl.col("reason") == "margin_call")
+    assert calls.select("timestamp", "side", "quantity", "price").rows() == [
+        (DAYS[3], "sell", 200.0, 41.0)
+    ]
+
+
+def test_without_margin_calls_negative_equity_keeps_its_positions():
+    # margin_calls=False (Zipline): nothing is sold; the only fill is the buy.
+    fills = _negative_equity(margin_calls=False)
+    assert fills.select("side", "quantity", "reason").rows() == [("buy", 200.0, "order")]

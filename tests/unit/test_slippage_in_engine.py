@@ -277,3 +277,35 @@ def test_quotes_a_model_does_not_read_are_not_checked_for_crossing(recwarn):
     quotes = feed(bid=[99.8, 100.4, 99.9], ask=[100.2, 100.0, 100.1])
     run(quotes, {0: lambda b, d: b.submit_order("A", 10)}, slippage=FixedBpsSlippage(10))
     assert not [w for w in recwarn if issubclass(w.category, DataWarning)]
+
+
+ZIPLINE_IMPACT = VolumeShareSlippage(impact=0.1, exponent=2, volatility=1.0, cumulative=True)
+
+
+def _two_buys_of_1000(model: VolumeShareSlippage) -> list[float]:
+    result, _ = run(
+        feed(),
+        {0: lambda b, d: (b.submit_order("A", 1_000), b.submit_order("A", 1_000))},
+        slippage=model,
+        max_participation=0.5,
+        initial_cash=1e6,
+    )
+    return result.fills["price"].to_list()
+
+
+def test_cumulative_volume_share_prices_a_second_order_by_the_bar_volume_already_filled():
+    # Bar volume 10,000. The first 1,000: 0.1 x (1,000 / 10,000)^2 = 0.001, 100.1. The second
+    # counts the first: 0.1 x (2,000 / 10,000)^2 = 0.004, 100.4 (Zipline's volume_for_bar).
+    assert _two_buys_of_1000(ZIPLINE_IMPACT) == [pytest.approx(100.1), pytest.approx(100.4)]
+
+
+def test_volume_share_prices_each_order_by_its_own_volume_unless_cumulative():
+    plain = VolumeShareSlippage(impact=0.1, exponent=2, volatility=1.0)
+    assert _two_buys_of_1000(plain) == [pytest.approx(100.1), pytest.approx(100.1)]
+
+
+def test_cumulative_volume_share_needs_a_participation_cap():
+    with pytest.raises(ConfigError, match=r"cumulative=True\) needs max_participation"):
+        BacktestConfig(slippage=ZIPLINE_IMPACT)
+    with pytest.raises(ConfigError, match=r"slippage_overrides\['A'\]"):
+        BacktestConfig(slippage_overrides={"A": OrderTypeSlippage(market=ZIPLINE_IMPACT)})

@@ -80,3 +80,39 @@ def test_the_backtrader_and_zipline_presets_round_the_order():
 def test_an_unknown_rounding_is_a_config_error():
     with pytest.raises(ConfigError, match="target_rounding"):
         BacktestConfig(target_rounding="nearest")  # type: ignore[arg-type]
+
+
+# 39.999995% of 10,000 at 10 is 399.99995 shares, 5e-5 below 400: within Zipline's 1e-4, so
+# snap_near_whole buys 400; truncation alone buys 399 (under either rounding, nothing held).
+NEAR_WHOLE_WEIGHT = 0.39999995
+
+
+@pytest.mark.parametrize("rounding", ["target", "order"])
+@pytest.mark.parametrize(("snap", "expected"), [(True, 400.0), (False, 399.0)])
+def test_snap_near_whole_buys_the_whole_number_an_amount_falls_just_below(rounding, snap, expected):
+    result, _ = run(
+        feed(),
+        {0: lambda b, d: b.order_target_percent("A", NEAR_WHOLE_WEIGHT)},
+        target_rounding=rounding,
+        snap_near_whole=snap,
+    )
+    assert result.fills["quantity"].to_list() == [expected]
+
+
+@pytest.mark.parametrize(("snap", "expected"), [(True, 400.0), (False, 399.0)])
+def test_the_compiled_driver_snaps_near_whole_amounts_the_same_way(snap, expected):
+    w = np.full((len(PRICES), 1), np.nan)
+    w[0] = NEAR_WHOLE_WEIGHT
+    config = BacktestConfig(initial_cash=10_000.0, target_rounding="order", snap_near_whole=snap)
+    assert run_weights(feed(), w, config=config).fills["quantity"].to_list() == [expected]
+
+
+def test_the_zipline_preset_snaps_near_whole_amounts():
+    assert BacktestConfig.preset("zipline").snap_near_whole
+    assert not BacktestConfig.preset("backtrader").snap_near_whole
+    assert not BacktestConfig().snap_near_whole
+
+
+def test_a_non_boolean_snap_near_whole_is_a_config_error():
+    with pytest.raises(ConfigError, match="snap_near_whole must be true or false"):
+        BacktestConfig(snap_near_whole="yes")  # type: ignore[arg-type]

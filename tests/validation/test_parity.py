@@ -66,6 +66,7 @@ def test_the_suite_covers_the_required_scenarios():
                  "percent_slippage", "fixed_slippage", "stress_2500_bars"):  # fmt: skip
         assert ("zipline", name) in names
     assert ("zipline", "unchecked_cash") in names
+    assert ("zipline", "near_whole_target") in names
     assert ("vectorbt", "stop_loss_take_profit_same_bar") in names
     assert ("vectorbt", "rotation_top5_of_25") in names
     assert ("vectorbt", "target_weights_100_monthly") in names
@@ -97,3 +98,55 @@ def test_a_changed_fill_is_caught():
     assert not compare_fills(moved, rows, 1.0, 1.0).ok
     assert not compare_fills(rows[:1], rows, 1.0, 1.0).ok
     assert not compare_fills(rows, rows, 1.0, 1.0 + 1e-5).ok
+
+
+def test_the_submission_cash_check_buy_is_affordable_at_the_open_only():
+    # The scheduled buy costs more than the cash at its decision close and no more at the next
+    # open: Backtrader's check at submission rejects what the fill-time check would pass.
+    from ml4t.backtest.validation.suite import INITIAL_CASH, _affordable_at_the_open_only
+
+    market = Market(1, 500, 1)
+    data = market.arrays()
+    open_, close = data["open"][:, 0], data["close"][:, 0]
+    schedule = _affordable_at_the_open_only(market)
+    t, qty = next((t, q) for t, q in schedule.items() if t > 30 and q > 0)
+    cash = INITIAL_CASH + 50.0 * (open_[31] - open_[11])
+    assert qty * open_[t + 1] <= cash < qty * close[t]
+
+
+def test_the_rotation_sells_out_of_size_order_within_a_bar():
+    # call_seq="auto" sells the largest first; ours sells in asset order. The rotation must
+    # hold a rebalance whose sells by asset are not by descending value for gap 10's claim.
+    from ml4t.backtest.compiled import run_weights
+    from ml4t.backtest.config import BacktestConfig
+    from ml4t.backtest.validation.suite import _rotation_weights
+
+    wide = Market(25, 300, 3)
+    config = BacktestConfig.preset("vectorbt", initial_cash=10_000.0, commission=0.001)
+    fills = run_weights(wide.feed(), _rotation_weights(wide, 20, 5, 0.2), config=config).fills
+    sells = fills.filter(fills["side"] == "sell").sort(["timestamp", "asset"])
+    out_of_order = 0
+    for _, bar in sells.group_by("timestamp"):
+        values = (bar["quantity"] * bar["price"]).to_numpy()
+        out_of_order += int(np.any(np.diff(values) > 0))
+    assert out_of_order > 0
+
+
+def test_the_two_asset_scenario_has_a_stop_on_the_bar_the_other_asset_enters():
+    # Gap 15: asset 1's 3% stop exits at bar 462 as asset 0's entry signal fires.
+    from ml4t.backtest.compiled import run_signals
+    from ml4t.backtest.config import BacktestConfig
+    from ml4t.backtest.risk.position import StopLoss
+
+    pair = Market(2, 500, 3)
+    entries, exits = ma_cross(pair.arrays()["close"])
+    config = BacktestConfig.preset("vectorbt", initial_cash=10_000.0)
+    feed = pair.feed()
+    result = run_signals(
+        feed, entries, exits, size=1.0, config=config, position_rules=StopLoss(0.03)
+    )
+    stop_bars = np.searchsorted(
+        feed.timestamps,
+        result.fills.filter(result.fills["reason"] == "stop_loss")["timestamp"].to_numpy(),
+    )
+    assert entries[462, 0] and 462 in stop_bars

@@ -21,6 +21,8 @@ from .execution.commission import (
     as_commission_model,
 )
 from .execution.slippage import (
+    SLIPPAGE_LEAF_WIDTH,
+    SLIPPAGE_VOLUME_SHARE,
     CombinedSlippage,
     FixedBpsSlippage,
     NoSlippage,
@@ -38,6 +40,7 @@ CashPolicy = Literal["scale_down", "reject", "allow"]
 AccountType = Literal["cash", "margin"]
 IntrabarPriority = Literal["stop", "limit"]
 TrailBasis = Literal["high_low", "close"]
+OrderTrigger = Literal["high_low", "close"]
 RemainderPolicy = Literal["keep", "cancel"]
 StopAnchor = Literal["fill", "decision"]
 SizingPrice = Literal["decision", "fill"]
@@ -69,6 +72,7 @@ _MODELS: dict[str, type[SlippageModel] | type[CommissionModel]] = {
 }
 _PRIORITIES = ("stop", "limit")
 _TRAIL_BASES = ("high_low", "close")
+_ORDER_TRIGGERS = ("high_low", "close")
 _REMAINDER_POLICIES = ("keep", "cancel")
 _EXECUTION_ORDERS = ("as_submitted", "exits_first", "exits_first_smallest_entries_first")
 
@@ -109,6 +113,10 @@ class BacktestConfig:
             position lands on whole shares of the target), or the order itself, the target
             less what is held (``"order"``, as Backtrader and Zipline do). They differ only
             when trimming or adding to a position: ``"order"`` can trade one share less.
+        snap_near_whole: With whole shares, a target order's amount (under
+            ``target_rounding="order"``; the target under ``"target"``) within 1e-4 of a whole
+            number becomes that number before it is rounded towards zero, as Zipline's
+            ``round_order`` does (3.99995 shares buy 4, not 3). Off by default.
         execution_order: The order one bar's orders fill in: ``"exits_first"`` (reductions,
             then entries, each in submission order: exits free the cash entries use),
             ``"as_submitted"``, or ``"exits_first_smallest_entries_first"`` (entries by
@@ -128,6 +136,9 @@ class BacktestConfig:
             this fraction of gross exposure (0.5 = Reg T, leverage up to 2).
         maintenance_margin: Margin account: when equity at a close falls below this fraction of
             gross exposure, positions are closed, largest first, until it no longer does.
+        margin_calls: Margin account: ``False`` never closes positions for margin, not even
+            at negative equity, as Zipline (which checks no margin at all) does. ``True`` by
+            default.
         borrow_rate_annual: Fee a year on the value of short positions, charged every bar for
             the time since the last one.
         cash_interest_rate_annual: Interest a year earned on positive cash.
@@ -158,6 +169,11 @@ class BacktestConfig:
             price (``"fill"``, as VectorBT's ``sl_stop``) or the decision close (``"decision"``).
         trail_basis: What a trailing stop (order or ``TrailingStop`` rule) trails: the bar's
             high (low for buy stops and shorts), ``"high_low"``, or its close, ``"close"``.
+        order_trigger: What stop, limit, stop-limit and trailing-stop orders are checked
+            against: the bar's open, high and low (``"high_low"``: a touched level fills at
+            the level, a gapped one at the open), or its close only (``"close"``: a level the
+            close reached fills at the close, slippage on top), as Zipline's daily mode does.
+            ``"close"`` needs ``fill_timing="next_close"``. Position rules are not affected.
         close_at_end: End the run flat: after the last bar's decisions, working orders are
             cancelled (reason ``open_at_end``) and every position is closed at the last close,
             commission and slippage paid, by a fill with reason ``end_of_run``, so trade
@@ -183,6 +199,7 @@ class BacktestConfig:
     sizing_price: SizingPrice = "decision"
     sizing_equity: SizingEquity = "decision"
     target_rounding: TargetRounding = "target"
+    snap_near_whole: bool = False
     execution_order: ExecutionOrder = "exits_first"
     slippage_within_bar: bool = False
     fractional_shares: bool = False
@@ -190,6 +207,7 @@ class BacktestConfig:
     account: AccountType = "cash"
     initial_margin: float = 0.5
     maintenance_margin: float = 0.25
+    margin_calls: bool = True
     borrow_rate_annual: float = 0.0
     cash_interest_rate_annual: float = 0.0
     margin_interest_rate_annual: float = 0.0
@@ -198,6 +216,7 @@ class BacktestConfig:
     open_priority: OpenPriority = "orders"
     stop_anchor: StopAnchor = "fill"
     trail_basis: TrailBasis = "high_low"
+    order_trigger: OrderTrigger = "high_low"
     max_participation: float | None = None
     participation_remainder: RemainderPolicy = "keep"
     close_at_end: bool = False
@@ -252,6 +271,16 @@ class BacktestConfig:
             _check_number(key, getattr(self, key), low=0.0, high=1.0)
         _check_choice("intrabar_priority", self.intrabar_priority, _PRIORITIES)
         _check_choice("trail_basis", self.trail_basis, _TRAIL_BASES)
+        _check_choice("order_trigger", self.order_trigger, _ORDER_TRIGGERS)
+        if self.order_trigger == "close" and self.fill_timing != "next_close":
+            # A level checked against the decision bar's own close, or at a close after an
+            # open the order could have filled at: no peer does either.
+            raise ConfigError(
+                "order_trigger='close' needs fill_timing='next_close': stop and limit orders "
+                "checked against the close only are Zipline's daily mode, where orders are "
+                f"first offered at the next session's close (got fill_timing="
+                f"{self.fill_timing!r})"
+            )
         _check_choice("execution_order", self.execution_order, _EXECUTION_ORDERS)
         _check_choice("sizing_price", self.sizing_price, ("decision", "fill"))
         _check_choice("sizing_equity", self.sizing_equity, ("decision", "fill"))
@@ -270,8 +299,12 @@ class BacktestConfig:
             _check_number(
                 "max_participation", self.max_participation, low=0.0, high=1.0, low_open=True
             )
+        else:
+            _check_cumulative_has_a_cap(self.slippage, self.slippage_overrides)
         for key in (
             "fractional_shares",
+            "snap_near_whole",
+            "margin_calls",
             "stops_on_entry_bar",
             "slippage_within_bar",
             "close_at_end",
@@ -469,6 +502,27 @@ def _looks_like_path(source: str | Path) -> bool:
     return "\n" not in source and ":" not in source and Path(source).suffix in (".yaml", ".yml")
 
 
+def _check_cumulative_has_a_cap(
+    slippage: object, overrides: dict[str, float | SlippageModel] | None
+) -> None:
+    """A cumulative ``VolumeShareSlippage`` reads the volume a bar's fills took, which the
+    engine counts under ``max_participation`` only: without one it would price every fill
+    alone, silently."""
+    named = {"slippage": slippage}
+    named.update({f"slippage_overrides[{a!r}]": m for a, m in (overrides or {}).items()})
+    for name, spec in named.items():
+        if not isinstance(spec, SlippageModel):
+            continue  # a number, or a function the kernel does not run
+        row = spec.to_params()
+        for base in range(0, len(row), SLIPPAGE_LEAF_WIDTH):
+            if row[base] == SLIPPAGE_VOLUME_SHARE and row[base + 4] == 1.0:
+                raise ConfigError(
+                    f"{name}: VolumeShareSlippage(cumulative=True) needs max_participation "
+                    "(a fraction of bar volume, as Zipline's volume_limit): the volume a bar's "
+                    "fills took is counted only under a participation cap"
+                )
+
+
 def _check_choice(key: str, value: object, choices: tuple[str, ...]) -> None:
     if value not in choices:
         near = difflib.get_close_matches(str(value), choices, n=1)
@@ -535,6 +589,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "fill_timing": "next_close",  # daily mode: the next bar's close
         "sizing_price": "decision",  # order_target_percent uses the current price
         "target_rounding": "order",  # round_order(target amount - position)
+        "snap_near_whole": True,  # round_if_near_integer(amount, epsilon=1e-4), then int()
         "execution_order": "as_submitted",
         "slippage_within_bar": False,
         "fractional_shares": False,
@@ -544,12 +599,15 @@ PRESETS: dict[str, dict[str, Any]] = {
         "slippage": FixedBpsSlippage(5),
         "max_participation": 0.1,
         "participation_remainder": "keep",
+        # Order.check_order_triggers gets the bar's close: stop/limit orders trigger on it.
+        "order_trigger": "close",
         # Zipline checks neither cash nor margin: fills go through and cash may go negative.
         "on_insufficient_cash": "allow",
         # Shorts are allowed; with "allow" the initial margin is not checked.
         "account": "margin",
         "initial_margin": 1e-6,
         "maintenance_margin": 0.0,
+        "margin_calls": False,  # nothing in Zipline's ledger closes a position for margin
     },  # The look-ahead-free set-ups careful users run (docs/presets.md, "Next-open set-ups").
     "vectorbt_next_open": {
         # from_signals / from_orders on signals shifted one bar with price=open

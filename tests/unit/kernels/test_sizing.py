@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from ml4t.backtest.kernels import sizing
-from ml4t.backtest.kernels.records import ROUND_NONE, ROUND_ORDER, ROUND_TARGET
+from ml4t.backtest.kernels.records import (
+    ROUND_NONE,
+    ROUND_ORDER,
+    ROUND_ORDER_NEAR_WHOLE,
+    ROUND_TARGET,
+    ROUND_TARGET_NEAR_WHOLE,
+)
 from ml4t.backtest.kernels.sizing import (
     all_in_estimate,
     order_toward,
@@ -107,3 +113,47 @@ def test_all_in_estimate_of_dust_is_one_share_not_float_noise():
     # 1e-10 of cash left by an earlier all-in buys 2e-12 shares: below the smallest fill.
     assert all_in_estimate(1e-10, 50.0, True) == 1.0
     assert all_in_estimate(-5.0, 50.0, False) == 1.0
+
+
+def test_rounding_code_with_near_whole_picks_the_snapping_codes():
+    assert rounding_code(fractional=False, target_rounding="order", near_whole=True) == (
+        ROUND_ORDER_NEAR_WHOLE
+    )
+    assert rounding_code(fractional=False, target_rounding="target", near_whole=True) == (
+        ROUND_TARGET_NEAR_WHOLE
+    )
+    assert rounding_code(fractional=True, target_rounding="order", near_whole=True) == ROUND_NONE
+
+
+def test_order_toward_snaps_an_order_within_1e_4_below_a_whole_number_to_it():
+    # Zipline's round_order: 39.99995 is 5e-5 from 40, within 1e-4, so 40; truncation alone
+    # gives 39. 39.9998 is 2e-4 away: truncated to 39 either way. Sells mirror: -39.99995 is -40.
+    near = ROUND_ORDER_NEAR_WHOLE
+    assert order_toward(39.99995, 0.0, ROUND_ORDER) == 39.0
+    assert order_toward(39.99995, 0.0, near) == 40.0
+    assert order_toward(39.9998, 0.0, near) == 39.0
+    assert order_toward(10.00005, 50.0, near) == -40.0
+    assert order_toward(10.00005, 50.0, ROUND_ORDER) == -39.0
+
+
+def test_order_toward_snaps_an_order_within_1e_4_above_a_whole_number_down_to_it():
+    # 40.00008 is within 1e-4 of 40: 40 either way (truncation agrees above a whole number).
+    assert order_toward(40.00008, 0.0, ROUND_ORDER_NEAR_WHOLE) == 40.0
+
+
+def test_shares_for_value_snaps_the_target_under_target_rounding_near_whole():
+    # 2,999.9985 at 30 is 99.99995 shares: 5e-5 from 100, so 100; truncation gives 99.
+    assert shares_for_value(2_999.9985, 30.0, ROUND_TARGET_NEAR_WHOLE) == 100.0
+    assert shares_for_value(2_999.9985, 30.0, ROUND_TARGET) == 99.0
+    # The order codes leave the target alone; the order is rounded in order_toward.
+    assert shares_for_value(2_999.9985, 30.0, ROUND_ORDER_NEAR_WHOLE) == pytest.approx(99.99995)
+
+
+def test_target_deltas_snaps_each_order_under_order_rounding_near_whole():
+    # Equity 10,000 at 0.3999995 of it, price 100: 39.99995 shares, 0 held: 40 (39 without).
+    assets, qty = _scratch(1)
+    args = (np.array([0.3999995]), 10_000.0, np.array([100.0]), np.zeros(1), np.zeros(1))
+    target_deltas(*args, ROUND_ORDER_NEAR_WHOLE, False, False, assets, qty)
+    assert qty.tolist() == [40.0]
+    target_deltas(*args, ROUND_ORDER, False, False, assets, qty)
+    assert qty.tolist() == [39.0]

@@ -118,9 +118,10 @@ class Book:
             intrabar_priority=PRIORITY_STOP, max_participation=0.0, keep_remainder=True,
             execution_order=EXEC_EXITS_FIRST, clamp_to_bar=False, fill_timing=0,
             market_at_open=True, rounding=0, fill_sizing=SIZE_AT_DECISION, fill_equity=False,
-            trail_basis=TRAIL_HIGH_LOW, stops_on_entry_bar=True, rules_first=False,
-            financing=False,
-            initial_margin=1.0, maintenance_margin=0.25, cash_rate=0.0, margin_rate=0.0,
+            trail_basis=TRAIL_HIGH_LOW, close_trigger=False, stops_on_entry_bar=True,
+            rules_first=False, financing=False,
+            initial_margin=1.0, maintenance_margin=0.25, margin_calls=True, cash_rate=0.0,
+            margin_rate=0.0,
         )  # fmt: skip
         counts = self.book.counts
         counts[C_OPEN] = fill_orders(

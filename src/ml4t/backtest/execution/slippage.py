@@ -23,7 +23,7 @@ Params row layout (``SLIPPAGE_PARAMS_WIDTH`` floats; unused entries are 0)::
       SLIPPAGE_FIXED_BPS     [2, bps]
       SLIPPAGE_PER_SHARE     [3, amount]
       SLIPPAGE_SPREAD        [4, spread or NaN, spread_bps or NaN, 1 if a named column]
-      SLIPPAGE_VOLUME_SHARE  [5, impact, exponent, volatility or NaN]
+      SLIPPAGE_VOLUME_SHARE  [5, impact, exponent, volatility or NaN, 1 if cumulative]
     SLIPPAGE_ORDER_TYPE      [6, 0 x 7 | market leaf row | limit leaf row | stop leaf row]
                              three leaf rows of SLIPPAGE_LEAF_WIDTH at offsets 8, 16 and 24
     SLIPPAGE_PYTHON          [-1]                         the kernel returns NaN
@@ -122,8 +122,10 @@ def _leaf_fill_price(
     ask: float,
     spread: float,
     volatility: float,
+    used: float,
 ) -> float:
-    """Fill price of the leaf model whose row starts at ``params[base]``."""
+    """Fill price of the leaf model whose row starts at ``params[base]``; ``used`` is the
+    volume already filled on the asset in this bar (cumulative volume-share models)."""
     code = params[base]
     if code == SLIPPAGE_NONE:
         return price
@@ -173,7 +175,10 @@ def _leaf_fill_price(
         sigma = max(sigma, 0.0)
         impact = float(params[base + 1])
         exponent = float(params[base + 2])
-        fraction: float = impact * sigma * (abs(quantity) / volume) ** exponent
+        # Cumulative: the participation of everything filled on the bar so far plus this fill,
+        # as Zipline's VolumeShareSlippage prices it (volume_for_bar + cur_volume).
+        shares = abs(quantity) + (used if params[base + 4] == 1.0 else 0.0)
+        fraction: float = impact * sigma * (shares / volume) ** exponent
         return price * (1.0 + fraction) if buy else price * max(1.0 - fraction, 0.0)
 
     # SLIPPAGE_PYTHON and unknown codes: the kernel cannot price this fill.
@@ -191,13 +196,16 @@ def slippage_kernel(
     ask: float,
     spread: float,
     volatility: float,
+    used: float = 0.0,
 ) -> float:
     """Fill price after slippage for the model packed in ``params`` (one row of a table).
 
     ``price`` is the reference price (open, close, limit or stop level) and ``quantity`` the
     signed fill quantity (> 0 buys). ``order_type`` is a code from ``kernels.records``.
     ``volume``, ``bid``, ``ask``, ``spread`` and ``volatility`` are the bar's quote fields for
-    the asset, NaN where the feed has no such column or no value at this bar.
+    the asset, NaN where the feed has no such column or no value at this bar. ``used`` is the
+    volume already filled on the asset in this bar, which only a cumulative
+    ``VolumeShareSlippage`` reads.
 
     Returns NaN when the model cannot price the fill: a ``SLIPPAGE_PYTHON`` row, no spread
     source, zero or missing volume or volatility for the volume-share model, an order type the
@@ -213,7 +221,7 @@ def slippage_kernel(
         for k in range(1, int(params[1]) + 1):
             part = _leaf_fill_price(
                 params, k * SLIPPAGE_LEAF_WIDTH, price, quantity, volume, bid, ask, spread,
-                volatility,
+                volatility, used,
             )  # fmt: skip
             if np.isnan(part):
                 return np.nan
@@ -231,7 +239,9 @@ def slippage_kernel(
             base = _STOP_OFFSET
         else:
             return np.nan
-    return _leaf_fill_price(params, base, price, quantity, volume, bid, ask, spread, volatility)
+    return _leaf_fill_price(
+        params, base, price, quantity, volume, bid, ask, spread, volatility, used
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -356,6 +366,7 @@ class _CompiledSlippage(SlippageModel):
                 float(bar.ask),
                 float(bar.spread),
                 float(bar.volatility),
+                0.0,
             )
         )
 
@@ -574,6 +585,11 @@ class VolumeShareSlippage(_CompiledSlippage):
     model. Zipline also caps participation (``volume_limit``); here the cap is the engine's
     volume-limit setting, which makes partial fills.
 
+    ``cumulative=True`` measures participation as Zipline does: the volume already filled on
+    the asset in the bar, by any order, plus this fill, so a second order on a bar pays the
+    impact of both. The engine counts a bar's filled volume under ``max_participation``,
+    which a cumulative model therefore needs (as Zipline's ``volume_limit``).
+
     Zero or missing volume means no fill; the kernel then returns NaN, as it does when neither
     the column nor the constant gives a volatility.
 
@@ -586,6 +602,7 @@ class VolumeShareSlippage(_CompiledSlippage):
     impact: float = 0.1
     exponent: float = 0.5
     volatility: float | str | None = None
+    cumulative: bool = False
 
     def __post_init__(self) -> None:
         _check_number("VolumeShareSlippage", "impact", self.impact, low=0.0)
@@ -599,7 +616,9 @@ class VolumeShareSlippage(_CompiledSlippage):
         volatility = self.volatility
         if volatility is None or isinstance(volatility, str):
             volatility = math.nan
-        return _leaf_row(SLIPPAGE_VOLUME_SHARE, self.impact, self.exponent, volatility)
+        return _leaf_row(
+            SLIPPAGE_VOLUME_SHARE, self.impact, self.exponent, volatility, float(self.cumulative)
+        )
 
     def required_fields(self) -> tuple[tuple[str, ...], ...]:
         if isinstance(self.volatility, str):

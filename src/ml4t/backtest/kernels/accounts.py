@@ -38,6 +38,7 @@ from .state import (
     A_LAST_PRICE,
     A_PENDING,
     A_POSITION,
+    A_VOLUME_USED,
     C_OPEN,
     C_ORDERS,
     REC_CASH,
@@ -275,7 +276,8 @@ def _all_in_price(
 ) -> float:
     """The fill price of ``qty`` after slippage (and the clamp to the bar), as the fill step
     prices it."""
-    fill_price = slipped(acc.slippage[asset], asset, price, qty, kind, bar)
+    used = acc.assets[A_VOLUME_USED, asset]
+    fill_price = slipped(acc.slippage[asset], asset, price, qty, kind, bar, used)
     if s.clamp_to_bar:
         fill_price = min(max(fill_price, bar.low[asset]), bar.high[asset])
     return fill_price
@@ -327,7 +329,9 @@ def cash_check(
     cost = fee(table, asset, best, fill_price, month)
     # A smaller order may pay less slippage per share (volume-share models); take the better
     # price only if the fee at it still fits the cash.
-    better = slipped(acc.slippage[asset], asset, price, best, kind, bar)
+    better = slipped(
+        acc.slippage[asset], asset, price, best, kind, bar, acc.assets[A_VOLUME_USED, asset]
+    )
     if better < fill_price:
         better_cost = fee(table, asset, best, better, month)
         if best * better + better_cost <= cash:
@@ -433,9 +437,10 @@ def stable_order(keys: np.ndarray, n: int, out: np.ndarray) -> None:
 def margin_call(t: int, equity: float, gross: float, origin: int, s: Settings, book: Book,
                 acc: Account) -> None:  # fmt: skip
     """Below maintenance margin (equity < maintenance x gross), close positions largest first
-    until the rest meets it; each close is a market order with reason ``margin_call``."""
+    until the rest meets it; each close is a market order with reason ``margin_call``. None
+    with ``margin_calls=False``."""
     maintenance = s.maintenance_margin
-    if gross <= 0.0 or equity >= maintenance * gross:
+    if not s.margin_calls or gross <= 0.0 or equity >= maintenance * gross:
         return
     _close_largest_first(t, equity, gross, origin, maintenance, book, acc)
 

@@ -35,14 +35,23 @@ def _python_fee(asset: int, quantity: float, price: float, month: float) -> floa
 
 @folded
 def slipped(
-    quote: np.ndarray, asset: int, price: float, quantity: float, kind: int, bar: Bar
+    quote: np.ndarray,
+    asset: int,
+    price: float,
+    quantity: float,
+    kind: int,
+    bar: Bar,
+    used: float,
 ) -> float:
-    """Fill price after slippage: compiled model, or the asset's Python model (code -1)."""
+    """Fill price after slippage: compiled model, or the asset's Python model (code -1).
+    ``used`` is the volume the bar's earlier fills took on the asset."""
     volume, bid, ask = bar.volume[asset], bar.bid[asset], bar.ask[asset]
     spread, volatility = bar.spread[asset], bar.volatility[asset]
     if quote[0] >= 0.0:
         return float(
-            slippage_kernel(quote, price, quantity, kind, volume, bid, ask, spread, volatility)
+            slippage_kernel(
+                quote, price, quantity, kind, volume, bid, ask, spread, volatility, used
+            )
         )
     return _python_fill_price(asset, price, quantity, kind, volume, bid, ask, spread, volatility)
 

@@ -241,17 +241,22 @@ FillTiming: Final = FillTimingT(*range(len(FillTimingT._fields)))
 class RoundingT(NamedTuple):
     """How target sizing makes whole shares (``kernels.sizing``): not at all (fractional
     shares), the target rounded towards zero (``target_rounding="target"``), or the order
-    (``target_rounding="order"``)."""
+    (``target_rounding="order"``); the ``_near_whole`` codes first snap an amount within
+    ``sizing.NEAR_WHOLE`` of a whole number to it (``snap_near_whole=True``)."""
 
     fractional: int
     target: int
     order: int
+    target_near_whole: int
+    order_near_whole: int
 
 
 Rounding: Final = RoundingT(*range(len(RoundingT._fields)))
 ROUND_NONE: Final = Rounding.fractional
 ROUND_TARGET: Final = Rounding.target
 ROUND_ORDER: Final = Rounding.order
+ROUND_TARGET_NEAR_WHOLE: Final = Rounding.target_near_whole
+ROUND_ORDER_NEAR_WHOLE: Final = Rounding.order_near_whole
 # ``fill_orders``' re-sizing setting when targets are sized at decision time, not at the fill.
 SIZE_AT_DECISION: Final = -1
 

@@ -8,7 +8,10 @@ Whole shares follow a ``Rounding`` code (``kernels.records``): fractional shares
 ``target_rounding="target"`` rounds the target towards zero, then orders the difference;
 ``target_rounding="order"`` orders the difference rounded towards zero. Holding 12 shares with a
 target of 10.7, the first sells 2 (to 10), the second 1 (to 11), as Backtrader's
-``order_target_*`` does.
+``order_target_*`` does. With ``snap_near_whole=True`` (the ``_near_whole`` codes), an amount
+within ``NEAR_WHOLE`` of a whole number is that number before it is rounded towards zero, as
+Zipline's ``TradingAlgorithm.round_order`` (``round_if_near_integer``, epsilon 1e-4) does to
+every order amount: 3.99995 shares buy 4, not 3.
 """
 
 from __future__ import annotations
@@ -18,11 +21,21 @@ from typing import Final
 import numpy as np
 
 from .jit import leaf
-from .records import ROUND_NONE, ROUND_ORDER, ROUND_TARGET
+from .records import (
+    ROUND_NONE,
+    ROUND_ORDER,
+    ROUND_ORDER_NEAR_WHOLE,
+    ROUND_TARGET,
+    ROUND_TARGET_NEAR_WHOLE,
+)
 
 # Target orders smaller than this share of the target (or of what is held) are float noise, not
 # trades: a target of exactly what is held must not become a 1e-13 share order.
 TARGET_RTOL: Final = 1e-9
+
+# Zipline's ``round_if_near_integer`` epsilon (``zipline/utils/math_utils.py``): an order amount
+# at most this far from a whole number is that number (``snap_near_whole=True``).
+NEAR_WHOLE: Final = 1e-4
 
 # What ``target_deltas`` found wrong with the targets (a code and the asset it concerns).
 OK: Final = 0
@@ -31,8 +44,9 @@ NEGATIVE_IN_CASH_ACCOUNT: Final = 2
 NO_PRICE: Final = 3
 
 
-def rounding_code(*, fractional: bool, target_rounding: str) -> int:
-    """The ``Rounding`` code of a config's ``fractional_shares`` and ``target_rounding``.
+def rounding_code(*, fractional: bool, target_rounding: str, near_whole: bool = False) -> int:
+    """The ``Rounding`` code of a config's ``fractional_shares``, ``target_rounding`` and
+    ``snap_near_whole``.
 
     Example:
         >>> rounding_code(fractional=False, target_rounding="order") == ROUND_ORDER
@@ -40,16 +54,33 @@ def rounding_code(*, fractional: bool, target_rounding: str) -> int:
     """
     if fractional:
         return ROUND_NONE
-    return ROUND_ORDER if target_rounding == "order" else ROUND_TARGET
+    if target_rounding == "order":
+        return ROUND_ORDER_NEAR_WHOLE if near_whole else ROUND_ORDER
+    return ROUND_TARGET_NEAR_WHOLE if near_whole else ROUND_TARGET
+
+
+@leaf
+def _whole(amount: float, near_whole: bool) -> float:
+    """``amount`` rounded towards zero; with ``near_whole``, first snapped to the nearest whole
+    number when within ``NEAR_WHOLE`` of it (Zipline's ``round_order``)."""
+    nearest = np.round(amount)
+    if near_whole and abs(amount - nearest) <= NEAR_WHOLE:
+        return float(nearest)
+    return float(np.trunc(amount))
 
 
 @leaf
 def shares_for_value(value: float, price: float, rounding: int) -> float:
     """The target position worth ``value`` at ``price``: whole shares (towards zero) only
-    under ``ROUND_TARGET``; ``ROUND_ORDER`` rounds the order instead (``order_toward``)."""
+    under the target codes; the order codes round the order instead (``order_toward``).
+
+    Example:
+        >>> shares_for_value(1_000.0, 30.0, ROUND_TARGET)
+        33.0
+    """
     shares = value / price
-    if rounding == ROUND_TARGET:
-        return float(np.trunc(shares))
+    if rounding in (ROUND_TARGET, ROUND_TARGET_NEAR_WHOLE):
+        return _whole(shares, rounding == ROUND_TARGET_NEAR_WHOLE)
     return shares
 
 
@@ -57,12 +88,18 @@ def shares_for_value(value: float, price: float, rounding: int) -> float:
 def order_toward(target: float, held: float, rounding: int) -> float:
     """The signed order that moves ``held`` shares to ``target`` shares, 0.0 for none.
 
-    Under ``ROUND_ORDER`` the order is rounded towards zero. A difference within
-    ``TARGET_RTOL`` of the larger of target and holding is float noise: no order.
+    Under the order codes the order is rounded towards zero (after the near-whole snap of
+    ``ROUND_ORDER_NEAR_WHOLE``). A difference within ``TARGET_RTOL`` of the larger of target
+    and holding is float noise: no order.
+
+    Example:
+        >>> near = ROUND_ORDER_NEAR_WHOLE
+        >>> order_toward(39.99995, 0.0, ROUND_ORDER), order_toward(39.99995, 0.0, near)
+        (39.0, 40.0)
     """
     delta = target - held
-    if rounding == ROUND_ORDER:
-        delta = np.trunc(delta)
+    if rounding in (ROUND_ORDER, ROUND_ORDER_NEAR_WHOLE):
+        delta = _whole(delta, rounding == ROUND_ORDER_NEAR_WHOLE)
     if abs(delta) <= TARGET_RTOL * max(abs(target), abs(held), 1.0):
         return 0.0
     return float(delta)

@@ -64,11 +64,13 @@ class Settings(NamedTuple):
     fill_sizing: int  # SIZE_AT_DECISION, or the rounding code to size again at the fill
     fill_equity: bool  # sizing_equity="fill": percent targets value equity at the fill bar
     trail_basis: int
+    close_trigger: bool  # order_trigger="close": level orders checked at the close only
     stops_on_entry_bar: bool
     rules_first: bool  # open_priority="rules": position rules before the open's fills
     financing: bool
     initial_margin: float
     maintenance_margin: float
+    margin_calls: bool  # False: no position is ever closed for margin (Zipline)
     cash_rate: float
     margin_rate: float
 
@@ -82,7 +84,9 @@ def settings_from_config(config: BacktestConfig) -> Settings:
         1
     """
     rounding = rounding_code(
-        fractional=config.fractional_shares, target_rounding=config.target_rounding
+        fractional=config.fractional_shares,
+        target_rounding=config.target_rounding,
+        near_whole=config.snap_near_whole,
     )
     return Settings(
         fractional=bool(config.fractional_shares),
@@ -99,6 +103,7 @@ def settings_from_config(config: BacktestConfig) -> Settings:
         fill_sizing=int(rounding if config.sizing_price == "fill" else SIZE_AT_DECISION),
         fill_equity=config.sizing_equity == "fill",
         trail_basis=int(getattr(TrailBasis, config.trail_basis)),
+        close_trigger=config.order_trigger == "close",
         stops_on_entry_bar=config.stops_start_on_entry_bar,
         rules_first=config.open_priority == "rules",
         financing=(
@@ -108,6 +113,7 @@ def settings_from_config(config: BacktestConfig) -> Settings:
         ),
         initial_margin=float(config.initial_margin),
         maintenance_margin=float(config.maintenance_margin),
+        margin_calls=bool(config.margin_calls),
         cash_rate=float(config.cash_interest_rate_annual),
         margin_rate=float(config.margin_interest_rate_annual),
     )

@@ -66,6 +66,7 @@ from .records import (
     MARKET,
     OPEN,
     PARTIALLY_FILLED,
+    PHASE_CLOSE,
     PHASE_OPEN,
     PRIORITY_STOP,
     R_BOTH_LIMIT_FIRST,
@@ -127,13 +128,23 @@ def _trail_level(order: Record, buy: bool) -> float:
 
 @leaf
 def _reference_price(
-    order: Record, phase: int, market_at_open: bool, o: float, h: float, lo: float, c: float
+    order: Record,
+    phase: int,
+    market_at_open: bool,
+    close_trigger: bool,
+    o: float,
+    h: float,
+    lo: float,
+    c: float,
 ) -> float:
     """The price ``order`` fills at on this bar before costs, NaN if it does not fill.
 
     A stop-limit whose stop is touched is marked triggered here and works as a limit from then
     on. Touched inside the bar (no gap), it fills at the stop only when the stop is within the
     limit: the bar's path after the touch is unknown, so no better price is assumed.
+    With ``close_trigger`` (``order_trigger="close"``) level orders are checked at the close
+    phase only, against the close alone: the bar seen as one price, so a level the close
+    reached fills at the close (Zipline's ``Order.check_order_triggers`` gets the close).
     """
     kind = order.order_type
     buy = order.quantity - order.filled > 0.0
@@ -141,7 +152,11 @@ def _reference_price(
         if phase == PHASE_OPEN:
             return o if market_at_open else np.nan
         return c
-    if phase != PHASE_OPEN:
+    if close_trigger:
+        if phase != PHASE_CLOSE:
+            return np.nan
+        o = h = lo = c
+    elif phase != PHASE_OPEN:
         return np.nan
     if kind == LIMIT:
         return limit_price_on_bar(buy, order.limit_price, o, h, lo)
@@ -278,8 +293,9 @@ def _fill_groups(
                 continue
             a = order.asset
             price = _reference_price(
-                order, phase, market_at_open, bar.open[a], bar.high[a], bar.low[a], bar.close[a]
-            )
+                order, phase, market_at_open, s.close_trigger, bar.open[a], bar.high[a],
+                bar.low[a], bar.close[a],
+            )  # fmt: skip
             if np.isnan(price):
                 continue
             # An order visited for good is marked in place, its id flipped to ``~id``
@@ -380,7 +396,8 @@ def _fill_one(
 
     grows = abs(pos + qty) > abs(pos)
     kind = order.order_type
-    fill_price = slipped(acc.slippage[asset], asset, price, qty, kind, bar)
+    used = acc.assets[A_VOLUME_USED, asset]
+    fill_price = slipped(acc.slippage[asset], asset, price, qty, kind, bar, used)
     if np.isnan(fill_price):
         return False  # the model cannot price this bar (e.g. no volume): the order waits
     if s.clamp_to_bar:
@@ -492,8 +509,9 @@ def _oco_race(
         return reason
     a = order.asset
     other_price = _reference_price(
-        other, phase, market_at_open, bar.open[a], bar.high[a], bar.low[a], bar.close[a]
-    )
+        other, phase, market_at_open, s.close_trigger, bar.open[a], bar.high[a], bar.low[a],
+        bar.close[a],
+    )  # fmt: skip
     if np.isnan(other_price):
         return reason
     stop_first = s.intrabar_priority == PRIORITY_STOP

@@ -58,6 +58,40 @@ def signal_plan(
     return plan
 
 
+def split_entry_plan(entries: Signals, exits: Signals, qty: float, parts: int) -> Plan:
+    """Like ``signal_plan``, but each entry is ``parts`` market orders of ``qty`` placed on
+    the same bar (where a peer prices each order by the volume already filled in the bar)."""
+
+    def plan(t: int, close: float, api: Api, state: dict[str, Any]) -> None:
+        held = api.position()
+        if exits[t, 0] and held > 0:
+            api.close()
+        elif entries[t, 0] and held == 0 and api.live_orders() == 0:
+            for _ in range(parts):
+                api.market(qty)
+
+    return plan
+
+
+def scheduled_plan(orders: dict[int, float], limits: dict[int, float] | None = None) -> Plan:
+    """Orders of ``orders[t]`` shares at the close of bar ``t`` (0 closes the position): limit
+    orders at ``limits[t]`` where given, market orders otherwise."""
+
+    def plan(t: int, close: float, api: Api, state: dict[str, Any]) -> None:
+        qty = orders.get(t)
+        if qty is None:
+            return
+        if qty == 0:
+            if api.position() != 0:
+                api.close()
+        elif limits is not None and t in limits:
+            api.limit(qty, limits[t])
+        else:
+            api.market(qty)
+
+    return plan
+
+
 def long_short_plan(entries: Signals, exits: Signals, qty: float) -> Plan:
     """Long ``qty`` on an entry, short ``qty`` on an exit (reversing in one order)."""
 
@@ -71,10 +105,16 @@ def long_short_plan(entries: Signals, exits: Signals, qty: float) -> Plan:
     return plan
 
 
-def protective_plan(entries: Signals, exits: Signals, qty: float, kind: str, level: float) -> Plan:
+def protective_plan(
+    entries: Signals, exits: Signals, qty: float, kind: str, level: float, tick: float = 0.0
+) -> Plan:
     """Enter with a protective sell placed at the same close: a stop at ``level`` x close, a
     limit at ``level`` x close, or a trailing stop ``level`` (a fraction) behind; an exit
-    signal cancels it and closes."""
+    signal cancels it and closes. With a ``tick``, stop and limit prices are whole ticks (as
+    Zipline rounds them, ``asymmetric_round_price``)."""
+
+    def at(price: float) -> float:
+        return round(price / tick) * tick if tick else price
 
     def plan(t: int, close: float, api: Api, state: dict[str, Any]) -> None:
         held = api.position()
@@ -86,9 +126,9 @@ def protective_plan(entries: Signals, exits: Signals, qty: float, kind: str, lev
         elif entries[t, 0] and held == 0 and api.live_orders() == 0:
             api.market(qty)
             if kind == "stop":
-                state["protect"] = api.stop(-qty, close * level)
+                state["protect"] = api.stop(-qty, at(close * level))
             elif kind == "limit":
-                state["protect"] = api.limit(-qty, close * level)
+                state["protect"] = api.limit(-qty, at(close * level))
             else:
                 state["protect"] = api.trail(-qty, level)
 
@@ -106,8 +146,11 @@ def bracket_plan(entries: Signals, qty: float, stop: float, take: float) -> Plan
     return plan
 
 
-def limit_entry_plan(entries: Signals, exits: Signals, qty: float, level: float) -> Plan:
-    """Enter with a limit buy at ``level`` x close; an exit cancels it if unfilled, and closes."""
+def limit_entry_plan(
+    entries: Signals, exits: Signals, qty: float, level: float, tick: float = 0.0
+) -> Plan:
+    """Enter with a limit buy at ``level`` x close (whole ``tick``s, if given); an exit cancels
+    it if unfilled, and closes."""
 
     def plan(t: int, close: float, api: Api, state: dict[str, Any]) -> None:
         held = api.position()
@@ -118,7 +161,8 @@ def limit_entry_plan(entries: Signals, exits: Signals, qty: float, level: float)
             if held > 0:
                 api.close()
         elif entries[t, 0] and held == 0 and api.live_orders() == 0:
-            state["entry"] = api.limit(qty, close * level)
+            price = close * level
+            state["entry"] = api.limit(qty, round(price / tick) * tick if tick else price)
 
     return plan
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from ..data.feed import DataFeed
 from ..engine import Engine
 from ..errors import ConfigError, MissingDependencyError
 from ..execution.commission import PercentCommission, PerShareCommission
-from ..execution.slippage import FixedBpsSlippage, PerShareSlippage
+from ..execution.slippage import FixedBpsSlippage, PerShareSlippage, VolumeShareSlippage
 from ..results.result import BacktestResult
 from ..risk.position import AnyOf, PositionRule, StopLoss, TakeProfit, TrailingStop
 from .compare import Comparison, compare_fills
@@ -30,7 +31,9 @@ from .plans import (
     limit_entry_plan,
     long_short_plan,
     protective_plan,
+    scheduled_plan,
     signal_plan,
+    split_entry_plan,
     target_percent_plan,
 )
 
@@ -46,6 +49,8 @@ class Market:
     seed: int
     # Zipline's markets: New York sessions, prices to three decimals (what its bundle stores).
     zipline: bool = False
+    # Volumes are drawn from 1e5 to 1e6 shares a bar, times this (a thin market below 1).
+    volume_scale: float = 1.0
 
     def arrays(self) -> dict[str, NDArray[np.float64]]:
         rng = np.random.default_rng(self.seed)
@@ -55,7 +60,7 @@ class Market:
         open_ = prev * np.exp(rng.normal(0.0, 0.006, shape))
         high = np.maximum(open_, close) * (1.0 + rng.uniform(0.0, 0.012, shape))
         low = np.minimum(open_, close) * (1.0 - rng.uniform(0.0, 0.012, shape))
-        volume = rng.uniform(1e5, 1e6, shape)
+        volume = rng.uniform(1e5, 1e6, shape) * self.volume_scale
         if self.zipline:
             open_, high, low, close = (np.round(x, 3) for x in (open_, high, low, close))
             volume = np.round(volume)
@@ -245,7 +250,8 @@ def _zl_run(
     plan: Plan,
     *,
     commission: PerShareCommission | PercentCommission | None = None,
-    slippage: FixedBpsSlippage | PerShareSlippage | None = None,
+    slippage: FixedBpsSlippage | PerShareSlippage | VolumeShareSlippage | None = None,
+    **overrides: Any,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], float, float]:
     from .zipline_runs import run_zipline
 
@@ -253,12 +259,14 @@ def _zl_run(
     commission = commission if commission is not None else PerShareCommission(0.001)
     slippage = slippage if slippage is not None else FixedBpsSlippage(5)
     feed = market.feed()
-    theirs, final_theirs = run_zipline(
-        market, plan, cash=INITIAL_CASH, commission=commission, slippage=slippage
-    )
     config = BacktestConfig.preset(
-        "zipline", initial_cash=INITIAL_CASH, commission=commission, slippage=slippage
-    )
+        "zipline", initial_cash=INITIAL_CASH, commission=commission, slippage=slippage,
+        **overrides,
+    )  # fmt: skip
+    theirs, final_theirs = run_zipline(
+        market, plan, cash=INITIAL_CASH, commission=commission, slippage=slippage,
+        volume_limit=config.max_participation or 0.1,
+    )  # fmt: skip
     ours = Engine(feed, PlanStrategy(plan), config).run()
     return our_rows(ours, feed), theirs, ours.final_value, final_theirs
 
@@ -288,6 +296,8 @@ def _vectorbt_scenarios() -> list[Scenario]:
     stress = Market(1, 2500, 7)
     wide = Market(25, 300, 3)
     hundred = Market(100, 252, 5)
+    # Two assets sharing all the cash: at bar 462 asset 1's stop frees it as asset 0 enters.
+    pair = Market(2, 500, 3)
     sl, tp = StopLoss(0.03), TakeProfit(0.05)
     vbt = "vectorbt"
     return [
@@ -324,6 +334,15 @@ def _vectorbt_scenarios() -> list[Scenario]:
             lambda: _vbt_weights(hundred, _monthly_weights(hundred, 0.95), 0.0005),
         ),
         Scenario(
+            "stop_frees_cash_later_column",
+            vbt,
+            lambda: _vbt_signals(
+                pair, sl_stop=0.03, rules=StopLoss(0.03), group_by=True, cash_sharing=True
+            ),
+            known_gap="A stop frees no cash for an earlier column (VectorBT)",
+            gap_effect=(2, 1.94e-1),
+        ),
+        Scenario(
             "per_share_commission_min",
             vbt,
             None,
@@ -339,6 +358,20 @@ def _vectorbt_scenarios() -> list[Scenario]:
         Scenario("limit_entries", vbt, None, "the open-source from_signals has no limit orders"),
         Scenario("bracket_orders", vbt, None, "no bracket orders (stops are sl_stop/tp_stop)"),
     ]
+
+
+def _affordable_at_the_open_only(market: Market) -> dict[int, float]:
+    """50 shares from bar 10 to 30, then the first buy after bar 40 of what the cash left buys
+    at the next open, which costs more than that cash at the decision close (held ten bars)."""
+    data = market.arrays()
+    open_, close = data["open"][:, 0], data["close"][:, 0]
+    # No costs: the cash after the first round trip, bought at open 11 and sold at open 31.
+    cash = INITIAL_CASH + 50.0 * (open_[31] - open_[11])
+    for t in range(40, market.n_bars - 11):
+        qty = float(np.floor(cash / open_[t + 1]))
+        if qty * close[t] > cash:
+            return {10: 50.0, 30: 0.0, t: qty, t + 10: 0.0}
+    raise AssertionError("no bar whose next open is affordable but its close is not")
 
 
 def _backtrader_scenarios() -> list[Scenario]:
@@ -386,6 +419,13 @@ def _backtrader_scenarios() -> list[Scenario]:
             lambda: _bt_run(one, target_percent_plan(0.5, 5), commission=0.001),
         ),
         Scenario(
+            "submission_cash_check",
+            btr,
+            lambda: _bt_run(one, scheduled_plan(_affordable_at_the_open_only(one))),
+            known_gap="Backtrader's submission-time cash check",
+            gap_effect=(2, 5.85e-3),
+        ),
+        Scenario(
             "stress_2500_bars",
             btr,
             lambda: _bt_run(stress, signal_plan(e2, x2, 50), commission=0.001),
@@ -393,16 +433,31 @@ def _backtrader_scenarios() -> list[Scenario]:
     ]
 
 
+def near_whole_percent(market: Market, shares: int) -> float:
+    """The percent of the initial cash that buys ``shares`` less 5e-5 at the first close: an
+    amount within Zipline's 1e-4 of a whole number, just below it."""
+    return (shares - 5e-5) * float(market.arrays()["close"][0, 0]) / INITIAL_CASH
+
+
+def _limit_within_slippage(market: Market) -> tuple[dict[int, float], dict[int, float]]:
+    """A 50-share buy limit placed at bar ``t`` (from 10) at the next close rounded up to a
+    cent, where that close plus 5 bps of slippage is above the limit; closed 30 bars on."""
+    close = market.arrays()["close"][:, 0]
+    for t in range(10, market.n_bars - 31):
+        limit = math.ceil(close[t + 1] * 100.0) / 100.0
+        if close[t + 1] * 1.0005 > limit:
+            return {t: 50.0, t + 30: 0.0}, {t: limit}
+    raise AssertionError("no close within 5 bps under a whole cent")
+
+
 def _zipline_scenarios() -> list[Scenario]:
     zone, ze, zx = _signal_market(1, 500, 1, zipline=True)
     zstress, ze2, zx2 = _signal_market(1, 2500, 7, zipline=True)
+    # Volumes of 100 to 1,000 shares a bar: orders of tens of shares meet the volume cap.
+    thin = Market(1, 500, 1, zipline=True, volume_scale=1e-3)
+    te, tx = ma_cross(thin.arrays()["close"])
     ib = PerShareCommission(0.01, minimum=1.0)
     zl = "zipline"
-    zipline_no_orders = (
-        "Zipline's daily mode triggers and fills stop and limit orders on the session close "
-        "only (its blotter never reads the open, high or low); our levels meet the bar's "
-        "range and no setting reproduces close-only triggers (a presets.md gap)"
-    )
     return [
         Scenario("ma_crossover", zl, lambda: _zl_run(zone, signal_plan(ze, zx, 50))),
         Scenario(
@@ -430,10 +485,61 @@ def _zipline_scenarios() -> list[Scenario]:
         Scenario("unchecked_cash", zl, lambda: _zl_run(zone, signal_plan(ze, zx, 150))),
         Scenario("stress_2500_bars", zl, lambda: _zl_run(zstress, signal_plan(ze2, zx2, 50))),
         Scenario("target_percent_trims", zl, lambda: _zl_run(zone, target_percent_plan(0.5, 5))),
-        Scenario("stop_loss", zl, None, zipline_no_orders),
-        Scenario("take_profit", zl, None, zipline_no_orders),
+        # One target on the first bar worth 39.99995 shares: round_order snaps it to 40
+        # (snap_near_whole); truncation alone would buy 39.
+        Scenario(
+            "near_whole_target",
+            zl,
+            lambda: _zl_run(zone, target_percent_plan(near_whole_percent(zone, 40), zone.n_bars)),
+        ),
+        # 3,000 shares on 10,000 of cash: a 3% fall takes equity below zero, where Zipline
+        # holds on (margin_calls=False).
+        Scenario("negative_equity", zl, lambda: _zl_run(zone, signal_plan(ze, zx, 3000))),
+        Scenario(
+            "target_while_order_waits",
+            zl,
+            lambda: _zl_run(thin, target_percent_plan(0.9, 1)),
+            known_gap="Order targets ignore open orders (Zipline, Backtrader)",
+            gap_effect=(15, 7.25e-3),
+        ),
+        # Zipline's VolumeShareSlippage: each entry is two orders on one bar, the second priced
+        # by both (cumulative=True).
+        Scenario(
+            "volume_share_two_orders",
+            zl,
+            lambda: _zl_run(
+                thin,
+                split_entry_plan(te, tx, 10, 2),
+                slippage=VolumeShareSlippage(
+                    impact=0.1, exponent=2, volatility=1.0, cumulative=True
+                ),
+                max_participation=0.25,
+            ),
+        ),
+        # Stops at whole cents, as Zipline rounds them; checked against the close only.
+        Scenario(
+            "stop_loss",
+            zl,
+            lambda: _zl_run(zone, protective_plan(ze, zx, 50, "stop", 0.97, tick=0.01)),
+        ),
+        Scenario(
+            "take_profit",
+            zl,
+            lambda: _zl_run(zone, protective_plan(ze, zx, 50, "limit", 1.05, tick=0.01)),
+        ),
         Scenario("trailing_stop", zl, None, "Zipline has no trailing stop order"),
-        Scenario("limit_entries", zl, None, zipline_no_orders),
+        Scenario(
+            "limit_entries",
+            zl,
+            lambda: _zl_run(zone, limit_entry_plan(ze, zx, 50, 0.99, tick=0.01)),
+        ),
+        # The limit is reached by the close, and the fill after slippage is above it: Zipline's
+        # default FixedBasisPointsSlippage fills it there all the same, as ours does.
+        Scenario(
+            "limit_within_slippage",
+            zl,
+            lambda: _zl_run(zone, scheduled_plan(*_limit_within_slippage(zone))),
+        ),
         Scenario("bracket_orders", zl, None, "Zipline has no bracket (OCO) orders"),
     ]
 

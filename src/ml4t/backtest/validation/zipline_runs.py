@@ -16,12 +16,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..execution.commission import PercentCommission, PerShareCommission
-from ..execution.slippage import FixedBpsSlippage, PerShareSlippage
+from ..execution.slippage import FixedBpsSlippage, PerShareSlippage, VolumeShareSlippage
 
 if TYPE_CHECKING:
     from .suite import Market
 
-_BUNDLES: dict[tuple[int, int, int], tuple[str, str]] = {}
+_BUNDLES: dict[tuple[int, int, int, float], tuple[str, str]] = {}
 
 
 def xnys_sessions(n_bars: int) -> NDArray[np.datetime64]:
@@ -35,7 +35,7 @@ def xnys_sessions(n_bars: int) -> NDArray[np.datetime64]:
 
 def _bundle(market: Market) -> tuple[str, str]:
     """Ingest the market once; returns (bundle name, ZIPLINE_ROOT)."""
-    key = (market.n_assets, market.n_bars, market.seed)
+    key = (market.n_assets, market.n_bars, market.seed, market.volume_scale)
     if key in _BUNDLES:
         return _BUNDLES[key]
     import pandas as pd
@@ -43,7 +43,7 @@ def _bundle(market: Market) -> tuple[str, str]:
 
     data = market.arrays()
     sessions = pd.DatetimeIndex(market.timestamps())
-    name = f"ml4t-validation-{market.n_assets}-{market.n_bars}-{market.seed}"
+    name = f"ml4t-validation-{market.n_assets}-{market.n_bars}-{market.seed}-{market.volume_scale}"
     root = tempfile.mkdtemp(prefix="ml4t-zipline-")
     symbols = market.assets()
 
@@ -87,9 +87,15 @@ def run_zipline(
     *,
     cash: float,
     commission: PerShareCommission | PercentCommission,
-    slippage: FixedBpsSlippage | PerShareSlippage,
+    slippage: FixedBpsSlippage | PerShareSlippage | VolumeShareSlippage,
+    volume_limit: float = 0.1,
 ) -> tuple[NDArray[np.float64], float]:
-    """Fill rows ``(bar, asset, signed quantity, price, commission)`` and the final value."""
+    """Fill rows ``(bar, asset, signed quantity, price, commission)`` and the final value.
+
+    ``volume_limit`` is the slippage model's share of a bar's volume (our
+    ``max_participation``); a ``VolumeShareSlippage`` is Zipline's, with ``price_impact`` its
+    ``impact`` (its exponent 2 and volatility 1 are Zipline's fixed form).
+    """
     import pandas as pd
     from zipline import run_algorithm
     from zipline.api import (
@@ -129,6 +135,12 @@ def run_zipline(
             if held:
                 order(self.c.asset, -int(held))
 
+        def stop(self, qty: float, price: float) -> Any:
+            return order(self.c.asset, int(qty), stop_price=price)
+
+        def limit(self, qty: float, price: float) -> Any:
+            return order(self.c.asset, int(qty), limit_price=price)
+
         def cancel(self, handle: Any) -> None:
             cancel_order(handle)
 
@@ -147,8 +159,14 @@ def run_zipline(
         if isinstance(slippage, PerShareSlippage):
             # Zipline's FixedSlippage moves the price by half a spread.
             set_slippage(zs.FixedSlippage(spread=2.0 * slippage.amount))
+        elif isinstance(slippage, VolumeShareSlippage):
+            set_slippage(
+                zs.VolumeShareSlippage(volume_limit=volume_limit, price_impact=slippage.impact)
+            )
         else:
-            set_slippage(zs.FixedBasisPointsSlippage(basis_points=slippage.bps, volume_limit=0.1))
+            set_slippage(
+                zs.FixedBasisPointsSlippage(basis_points=slippage.bps, volume_limit=volume_limit)
+            )
 
     def handle_data(context: Any, data: Any) -> None:
         t = int(sessions.searchsorted(data.current_session))
