@@ -947,7 +947,8 @@ class Broker:
         """The records for a compiled phase, with room in the book for what a bar can add."""
         o = self.orders
         counts = o.counts.tolist()
-        orders_needed, fills_needed = room_for_bar(counts[C_OPEN], self._n_assets)
+        # The kernel's own Python function: the same bound, without a compiled call's unboxing.
+        orders_needed, fills_needed = _room_for_bar(counts[C_OPEN], self._n_assets)
         if (
             counts[C_ORDERS] + orders_needed > o.records.shape[0]
             or counts[C_OPEN] + orders_needed > o.open_ids.shape[0]
@@ -1253,6 +1254,9 @@ class Broker:
                     f"weights array must have one entry per asset, shape ({n},), got {w.shape}"
                 )
         return w
+
+
+_room_for_bar: Callable[[int, int], tuple[int, int]] = room_for_bar.py_func
 
 
 def _compiled_entry(dispatcher: Any, args: tuple[object, ...]) -> Callable[..., Any]:
