@@ -947,7 +947,6 @@ class Broker:
         """The records for a compiled phase, with room in the book for what a bar can add."""
         o = self.orders
         counts = o.counts.tolist()
-        # The kernel's own Python function: the same bound, without a compiled call's unboxing.
         orders_needed, fills_needed = _room_for_bar(counts[C_OPEN], self._n_assets)
         if (
             counts[C_ORDERS] + orders_needed > o.records.shape[0]
@@ -1256,7 +1255,9 @@ class Broker:
         return w
 
 
-_room_for_bar: Callable[[int, int], tuple[int, int]] = room_for_bar.py_func
+# ``room_for_bar``'s Python function: the same bound, without a compiled call's unboxing.
+_room_for_bar: Callable[[int, int], tuple[int, int]]
+_room_for_bar = room_for_bar.py_func  # type: ignore[attr-defined]
 
 
 def _compiled_entry(dispatcher: Any, args: tuple[object, ...]) -> Callable[..., Any]:
