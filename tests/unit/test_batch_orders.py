@@ -72,3 +72,36 @@ def test_batch_rejects_a_wrong_shape_and_an_infinite_percent():
     Engine(feed, Bad(), BacktestConfig()).run()
     assert "shape (3,)" in errors[0]
     assert "A0000" in errors[1]
+
+
+@pytest.mark.parametrize("layout", ["strided", "read_only", "list"])
+def test_batch_takes_any_float_layout_as_a_contiguous_array(layout):
+    # The batch runs a compiled function typed once for writeable C-ordered float arrays:
+    # other layouts are copied to one, so each bar orders the same.
+    feed = DataFeed(synthetic_universe(n_assets=4, n_bars=20, seed=3))
+
+    class Batch(Strategy):
+        def __init__(self, layout: str | None) -> None:
+            self.layout = layout
+
+        def on_data(self, timestamp: datetime, data: BarView, broker: Broker) -> None:
+            p = np.full(4, np.nan)
+            p[data.index % 4] = 0.2 if data.index % 8 < 4 else 0.0
+            if self.layout == "strided":
+                wide = np.zeros(8)
+                wide[::2] = p
+                broker.order_target_percents(wide[::2])
+            elif self.layout == "read_only":
+                p.flags.writeable = False
+                broker.order_target_percents(p)
+            elif self.layout == "list":
+                broker.order_target_percents(p.tolist())
+            else:
+                broker.order_target_percents(p)
+
+    config = BacktestConfig(commission=0.001)
+    expected = Engine(feed, Batch(None), config).run()
+    result = Engine(feed, Batch(layout), config).run()
+    assert expected.fills.height >= 8
+    assert result.fills.equals(expected.fills)
+    assert result.orders.equals(expected.orders)

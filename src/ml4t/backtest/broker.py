@@ -36,7 +36,6 @@ from .kernels.book import (
     reject_growing,
     start_day,
     withdraw,
-    withdraw_opposed,
 )
 from .kernels.driver import room_for_bar, signals_replaced
 from .kernels.records import (
@@ -65,7 +64,7 @@ from .kernels.records import (
     TRAILING_STOP,
     FillTiming,
 )
-from .kernels.sizing import all_in_estimate, shares_for_value, target_deltas, target_order
+from .kernels.sizing import all_in_estimate, shares_for_value, target_order
 from .kernels.state import (
     A_LAST_PRICE,
     A_PENDING,
@@ -100,6 +99,7 @@ from .kernels.state import (
     new_rule_rows,
     settings_from_config,
 )
+from .kernels.targets import NO_ROOM, REFUSED, target_orders
 from .orders import FillLog, Order, OrderBook
 from .risk.portfolio import (
     DailyLossLimit,
@@ -144,6 +144,7 @@ class Broker:
         n_bars: int = 0,
     ) -> None:
         n = len(assets)
+        self._n_assets = n
         self._assets = assets
         self._index = {str(a): i for i, a in enumerate(assets)}
         self._config = config
@@ -153,6 +154,7 @@ class Broker:
         self._size_at_fill = settings.fill_sizing != SIZE_AT_DECISION
         self._fill_equity = settings.fill_equity
         self._same_close = settings.fill_timing == FillTiming.same_close
+        self._rounding = settings.rounding
         names = [str(a) for a in assets]
         slippage, self._slippage_models = slippage_table(
             config.slippage, names, config.slippage_overrides
@@ -171,6 +173,7 @@ class Broker:
         )  # fmt: skip
         # Views of the account's rows: Python and the compiled phases share the memory.
         self._account = acc.scalars  # cash is its first value
+        self._acc_assets = acc.assets
         self._positions: NDArray[np.float64] = acc.assets[A_POSITION]
         self._pending: NDArray[np.float64] = acc.assets[A_PENDING]
         self._last_price: NDArray[np.float64] = acc.assets[A_LAST_PRICE]
@@ -192,6 +195,8 @@ class Broker:
         self._asset_own = np.zeros(n, dtype=np.bool_)  # set per asset, not by the global rule
         self._global_set = -1
         self._rule_state: RuleState | None = None  # built from the tables when they change
+        # ``target_orders``' compiled function, once typed (``_target_orders``).
+        self._targets_call: Callable[..., tuple[int, int, int, int]] | None = None
 
         self.orders = OrderBook()
         self.fills = FillLog(self.orders.counts)
@@ -199,6 +204,14 @@ class Broker:
         # ``open_phase``'s compiled function for the records it was last called with.
         self._open_for: tuple[object, ...] | None = None
         self._open_call: Callable[..., None] = clock.open_plain
+        # The steps, book and rules of the last plain open phase: while they stay, a bar's open
+        # phase is ``_open_call`` and nothing else.
+        self._open_plain: tuple[Callable[..., None], ...] | None = ()
+        self._open_book: Book | None = None
+        self._open_rules: RuleState | None = None
+        # ``close_phase``'s compiled function, and the records it was typed for.
+        self._close_call: Callable[..., None] = clock.close_phase
+        self._close_for: tuple[object, ...] = ()
         # The steps of the open phase this run's settings need (``clock.open_steps``); rules
         # and portfolio rules set later change them.
         self._open_steps: tuple[Callable[..., None], ...] | None = None
@@ -578,28 +591,67 @@ class Broker:
     def _order_targets(
         self, targets: Mapping[str, float] | ArrayLike, scale: float, what: str
     ) -> NDArray[np.int64]:
-        if isinstance(targets, Mapping):
-            p = np.full(len(self._assets), np.nan)
+        n = self._n_assets
+        if type(targets) is not np.ndarray and isinstance(targets, Mapping):
+            p = np.full(n, np.nan)
             for asset, target in targets.items():
                 p[self._asset_id(asset)] = target
         else:
             p = np.asarray(targets, dtype=np.float64)
-            if p.shape != (len(self._assets),):
+            if p.shape != (n,):
                 raise OrderError(
                     f"target {what}s array must have one entry per asset, shape "
-                    f"({len(self._assets)},), got {p.shape}"
+                    f"({n},), got {p.shape}"
                 )
-        count, problem, i = target_deltas(
-            p, scale, self._last_price, self._positions, self._pending, self._settings.rounding,
-            True, True, self._rebalance_assets, self._rebalance_quantities,
-        )  # fmt: skip
+        percent = what == "percent"
+        first, count, problem, i = self._target_orders(p, scale, True, True, percent, O_TARGET)
         if problem == sizing.NOT_FINITE:
             raise OrderError(f"target {what} for asset {self._assets[i]} must be finite or NaN")
+        if problem == REFUSED:
+            self._no_equity("order_target_percents(...)")
+            return np.zeros(0, dtype=np.int64)
         if problem != sizing.OK:
             raise OrderError(_weight_problem(problem, str(self._assets[i]), p[i], self._bar))
-        if what == "percent" and count and self._no_equity("order_target_percents(...)"):
-            return np.zeros(0, dtype=np.int64)
-        return self._submit_deltas(count, p, scale, O_TARGET, weighted=what == "percent")
+        return np.arange(first, first + count, dtype=np.int64)
+
+    def _target_orders(
+        self,
+        targets: NDArray[np.float64],
+        scale: float,
+        allow_negative: bool,
+        nan_leaves_alone: bool,
+        weights: bool,
+        origin: int,
+    ) -> tuple[int, int, int, int]:
+        """``kernels.targets.target_orders``: market orders from ``origin`` that move each asset
+        to ``targets`` x ``scale`` in value, in one compiled call. With ``weights`` the targets
+        are weights of equity: none is placed while equity <= 0, and each order carries its
+        weight under ``sizing_equity="fill"``. Returns ``(first id, count, problem, asset)``."""
+        if not targets.flags.carray:
+            # The compiled function is the one for writeable, aligned, C-ordered float arrays.
+            targets = np.array(targets, dtype=np.float64, order="C")
+        o = self.orders
+        call = self._targets_call
+        while True:
+            args = (
+                self._bar, targets, scale, self._rounding, allow_negative, nan_leaves_alone,
+                weights and not self._account[S_EQUITY] > 0.0, origin, self._size_at_fill,
+                weights and self._fill_equity, o.records, o.open_ids, o.counts,
+                self._acc_assets, self._rebalance_assets, self._rebalance_quantities,
+            )  # fmt: skip
+            if call is None:
+                first, count, problem, asset = target_orders(*args)
+                # Every argument's type is fixed (arrays of fixed dtypes and layouts, the
+                # targets made so above): later calls skip the typing of each argument.
+                call = self._targets_call = _compiled_entry(target_orders, args)
+            else:
+                first, count, problem, asset = call(*args)
+            if problem != NO_ROOM:
+                break
+            o.reserve(self._n_assets)
+        if count and self._halt[H_BLOCK]:
+            self._screen(np.arange(first, first + count, dtype=np.int64))
+        return first, count, problem, asset
 
     def close_position(self, asset: str) -> int | None:
         """Order the whole position in ``asset`` out (net of orders still waiting)."""
@@ -618,23 +670,15 @@ class Broker:
             >>> broker.rebalance(np.full(len(data.assets), 1 / len(data.assets)))  # doctest: +SKIP
         """
         w = self._weights_array(weights)
-        count, problem, i = target_deltas(
-            w,
-            self._equity,
-            self._last_price,
-            self._positions,
-            self._pending,
-            self._settings.rounding,
-            not self._cash_account,
-            False,
-            self._rebalance_assets,
-            self._rebalance_quantities,
+        first, count, problem, i = self._target_orders(
+            w, self._equity, not self._cash_account, False, True, O_REBALANCE
         )
+        if problem == REFUSED:
+            self._no_equity("rebalance(...)")
+            return np.zeros(0, dtype=np.int64)
         if problem != sizing.OK:
             raise OrderError(_weight_problem(problem, str(self._assets[i]), w[i], self._bar))
-        if count and self._no_equity("rebalance(...)"):
-            return np.zeros(0, dtype=np.int64)
-        return self._submit_deltas(count, w, self._equity, O_REBALANCE, weighted=True)
+        return np.arange(first, first + count, dtype=np.int64)
 
     def _no_equity(self, call: str) -> bool:
         """Whether percent-of-equity sizing is off because equity is <= 0 (warns once)."""
@@ -651,39 +695,6 @@ class Broker:
                 stacklevel=3,
             )
         return True
-
-    def _submit_deltas(
-        self,
-        count: int,
-        targets: NDArray[np.float64],
-        scale: float,
-        origin: int,
-        *,
-        weighted: bool = False,
-    ) -> NDArray[np.int64]:
-        """Market orders for the ``count`` deltas the sizing kernel left in the scratch arrays;
-        with ``sizing_price="fill"`` each carries its target value (target x ``scale``), and
-        with ``sizing_equity="fill"`` its weight when ``weighted`` (targets are weights)."""
-        book = self.orders
-        count = withdraw_opposed(
-            book.records, book.n, book.open_ids, book.n_open, self._rebalance_assets,
-            self._rebalance_quantities, count, self._positions, self._pending, self._bar,
-        )  # fmt: skip
-        if count == 0:
-            return np.zeros(0, dtype=np.int64)
-        trade = self._rebalance_assets[:count]
-        qty = self._rebalance_quantities[:count]
-        self._pending[trade] += qty
-        ids = self.orders.add(
-            trade,
-            qty,
-            bar=self._bar,
-            origin=origin,
-            target_value=targets[trade] * scale if self._size_at_fill else np.nan,
-            target_weight=targets[trade] if weighted and self._fill_equity else np.nan,
-        )
-        self._screen(ids)
-        return ids
 
     def cancel_order(self, order_id: int) -> bool:
         """Cancel a working order (and the legs of a bracket whose entry it is).
@@ -847,6 +858,7 @@ class Broker:
         (``REC_*`` rows over bars) that ``open_phase`` and ``close_phase`` read and write."""
         self._market = market
         self._records = records
+        self._open_book = None  # the open phase's fast path was for the previous market
 
     def phase_kernels(self, *, one_by_one: bool = False) -> tuple[Callable[..., None], ...]:
         """Engine: the compiled steps this run's open phase calls from Python (with its settings
@@ -867,9 +879,18 @@ class Broker:
         ``on_fills`` gets the range ``[first, last)`` of the fills of each step that made some,
         right after the step (the steps then run as separate compiled calls)."""
         self._bar = bar
+        s, book, acc, rs = self._phase_state()
+        if (
+            on_fills is None
+            and self._open_steps is self._open_plain
+            and book is self._open_book
+            and rs is self._open_rules
+        ):
+            # The common bar: the steps, the book and the rules are those of the last bar.
+            self._open_call(bar, s, self._market, book, acc, rs, self._records)
+            return
         market, records = self._market, self._records
         assert market is not None, "attach the market first"
-        s, book, acc, rs = self._phase_state()
         steps = self._open_steps
         if steps is None or (on_fills is not None) != self._steps_one_by_one:
             steps = self._open_steps = clock.open_steps(s, acc, one_by_one=on_fills is not None)
@@ -884,8 +905,9 @@ class Broker:
                     steps[0], (bar, s, market, book, acc, rs, records)
                 )
                 self._open_for = records_now
-                return
-            self._open_call(bar, s, market, book, acc, rs, records)
+            else:
+                self._open_call(bar, s, market, book, acc, rs, records)
+            self._open_plain, self._open_book, self._open_rules = steps, book, rs
             return
         for step in steps:
             first = self.fills.n
@@ -906,26 +928,32 @@ class Broker:
         market, records = self._market, self._records
         assert market is not None, "attach the market first"
         s, book, acc, rs = self._phase_state()
-        if on_fills is None:
-            clock.close_phase(bar, s, market, book, acc, rs, records, final)
-            return
+        args = (bar, s, market, book, acc, rs, records, final)
         first = self.fills.n
-        clock.close_phase(bar, s, market, book, acc, rs, records, final)
-        if self.fills.n > first:
+        records_now = (market, book, rs, records)
+        if len(self._close_for) == len(records_now) and all(
+            a is b for a, b in zip(records_now, self._close_for, strict=True)
+        ):
+            self._close_call(*args)
+        else:
+            clock.close_phase(*args)
+            self._close_call = _compiled_entry(clock.close_phase, args)
+            self._close_for = records_now
+        if on_fills is not None and self.fills.n > first:
             on_fills(first, self.fills.n)
 
     def _phase_state(self) -> tuple[Settings, Book, Account, RuleState]:
         """The records for a compiled phase, with room in the book for what a bar can add."""
-        o, f = self.orders, self.fills
-        counts = o.counts
-        orders_needed, fills_needed = room_for_bar(int(counts[C_OPEN]), len(self._assets))
+        o = self.orders
+        counts = o.counts.tolist()
+        orders_needed, fills_needed = _room_for_bar(counts[C_OPEN], self._n_assets)
         if (
             counts[C_ORDERS] + orders_needed > o.records.shape[0]
             or counts[C_OPEN] + orders_needed > o.open_ids.shape[0]
-            or counts[C_FILLS] + fills_needed > f.records.shape[0]
+            or counts[C_FILLS] + fills_needed > self.fills.records.shape[0]
         ):
             o.reserve(orders_needed)
-            f.reserve(fills_needed)
+            self.fills.reserve(fills_needed)
         if self._python_models:
             python_models.install(self._commission_models, self._slippage_models)
         return self._settings, self._book_record(), self._acc, self._rules_record()
@@ -1223,6 +1251,11 @@ class Broker:
                     f"weights array must have one entry per asset, shape ({n},), got {w.shape}"
                 )
         return w
+
+
+# ``room_for_bar``'s Python function: the same bound, without a compiled call's unboxing.
+_room_for_bar: Callable[[int, int], tuple[int, int]]
+_room_for_bar = room_for_bar.py_func  # type: ignore[attr-defined]
 
 
 def _compiled_entry(dispatcher: Any, args: tuple[object, ...]) -> Callable[..., Any]:

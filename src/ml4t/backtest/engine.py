@@ -124,22 +124,25 @@ class Engine:
         except Exception as exc:
             exc.add_note(f"raised by {_name(strategy)}.on_start, before bar 0 ({times[0]})")
             raise
-        for t in range(n_bars):
-            timestamp = times[t]
-            broker.open_phase(t, on_fills)
-            view._advance(t, timestamp)
+        # Bound once: a bar costs the strategy call and a few calls more, no lookups.
+        open_phase, close_phase, advance = broker.open_phase, broker.close_phase, view._advance
+        on_data = strategy.on_data
+        for t, timestamp in enumerate(times):
+            open_phase(t, on_fills)
+            advance(t, timestamp)
             if not broker.stopped:
                 try:
-                    strategy.on_data(timestamp, view, broker)
+                    on_data(timestamp, view, broker)
                 except Exception as exc:
                     exc.add_note(f"raised by {_name(strategy)}.on_data at bar {t} ({timestamp})")
                     raise
-            broker.close_phase(t, on_fills)
-            bar_progress.update(1)
-            if compiling and t == 0:
-                # The rate starts after the compile: the first bar paid for it.
-                bar_progress.reset()
+            close_phase(t, on_fills)
+            if progress:
                 bar_progress.update(1)
+                if compiling and t == 0:
+                    # The rate starts after the compile: the first bar paid for it.
+                    bar_progress.reset()
+                    bar_progress.update(1)
         if (close_at_end or config.close_at_end) and n_bars:
             broker.close_all(origin=O_FOLD_END if close_at_end else O_END_OF_RUN)
             broker.close_phase(n_bars - 1, on_fills, final=True)

@@ -6,9 +6,11 @@ The stores keep every order and fill as one preallocated record array each (layo
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -143,19 +145,34 @@ class OrderBook:
         """Append orders (one per asset/quantity pair, the rest shared) and return their ids."""
         k = len(assets)
         self.reserve(k)
-        ids = np.arange(self.n, self.n + k, dtype=np.int64)
-        values = np.asarray(target_value, dtype=np.float64).reshape(-1)
-        write_orders(
-            self.records, self.n, self.open_ids, self.n_open,
-            np.asarray(assets, dtype=np.int64), np.asarray(quantities, dtype=np.float64),
-            bar, origin, order_type, limit_price, stop_price, trail_amount, trail_percent,
-            trail_ref, level_offset, values, tif, parent, oco, status,
-        )  # fmt: skip
-        # A weight of equity (sizing_equity="fill"), one or one per order; NaN for none.
-        self.records["target_weight"][self.n : self.n + k] = target_weight
-        self.n += k
-        self.n_open += k
-        return ids
+        n, n_open = int(self.counts[C_ORDERS]), int(self.counts[C_OPEN])
+        assets, quantities = _c_array(assets, np.int64), _c_array(quantities, np.float64)
+        values = _c_array(np.asarray(target_value, dtype=np.float64).reshape(-1), np.float64)
+        global _write_orders_call
+        if _write_orders_call is None:
+            # Typed once with the scalars as their kernel types; later calls go straight to
+            # the compiled function, whose unboxing converts each scalar to that type.
+            args = (
+                self.records, n, self.open_ids, n_open, assets, quantities, int(bar),
+                int(origin), int(order_type), float(limit_price), float(stop_price),
+                float(trail_amount), float(trail_percent), float(trail_ref),
+                float(level_offset), values, int(tif), int(parent), int(oco), int(status),
+            )  # fmt: skip
+            write_orders(*args)
+            _write_orders_call = _entry_point(write_orders, args)
+        else:
+            _write_orders_call(
+                self.records, n, self.open_ids, n_open, assets, quantities, bar, origin,
+                order_type, limit_price, stop_price, trail_amount, trail_percent, trail_ref,
+                level_offset, values, tif, parent, oco, status,
+            )  # fmt: skip
+        # A weight of equity (sizing_equity="fill"), one or one per order; the kernel wrote
+        # NaN (none).
+        if not (isinstance(target_weight, float) and math.isnan(target_weight)):
+            self.records["target_weight"][n : n + k] = target_weight
+        self.counts[C_ORDERS] = n + k
+        self.counts[C_OPEN] = n_open + k
+        return np.arange(n, n + k, dtype=np.int64)
 
     def snapshot(self, oid: int, assets: NDArray[np.str_]) -> Order:
         """A readable copy of order ``oid``."""
@@ -208,6 +225,25 @@ class FillLog:
     def view(self) -> NDArray[np.void]:
         """The fills recorded so far (a view, not a copy)."""
         return self.records[: self.n]
+
+
+# ``write_orders``' compiled function for the book's argument types (the same for every book).
+_write_orders_call: Callable[..., None] | None = None
+
+
+def _entry_point(dispatcher: Any, args: tuple[object, ...]) -> Callable[..., None]:
+    """The compiled function ``dispatcher`` ran for ``args``: calling it skips the typing of
+    each argument a dispatcher call does (several microseconds for a record array)."""
+    types = tuple(dispatcher.typeof_pyval(a) for a in args)
+    entry: Callable[..., None] = dispatcher.overloads[types].entry_point
+    return entry
+
+
+def _c_array(values: NDArray[Any], dtype: type) -> NDArray[Any]:
+    """``values`` as a writeable, aligned, C-ordered array of ``dtype`` (itself when it is
+    one): the layout ``write_orders`` was typed for."""
+    out: NDArray[Any] = np.asarray(values, dtype=dtype)
+    return out if out.flags.carray else np.array(out, dtype=dtype, order="C")
 
 
 def _with_room(array: NDArray[_T], used: int, k: int) -> NDArray[_T]:
