@@ -136,3 +136,51 @@ def test_record_many_gives_ids_in_order_and_each_run_only_its_own_metrics(tmp_pa
     assert metrics.rows() == [
         (first + 1, "cagr", None), (first + 1, "sharpe", 1.5), (first + 3, "sharpe", -0.5),
     ]  # fmt: skip
+
+
+class _ShortReads:
+    """duckdb, whose connections fail their first ``failures`` inserts as a read past the end
+    of the file does (seen under load with several writer processes)."""
+
+    def __init__(self, failures: int) -> None:
+        import duckdb
+
+        self.duckdb, self.left = duckdb, failures
+        self.IOException = duckdb.IOException
+
+    def connect(self, path: str):  # type: ignore[no-untyped-def]
+        outer, con = self, self.duckdb.connect(path)
+
+        class Connection:
+            def execute(self, sql: str, *args):  # type: ignore[no-untyped-def]
+                if sql.startswith("insert into runs") and outer.left > 0:
+                    outer.left -= 1
+                    raise outer.IOException("IO Error: Could not read enough bytes from file")
+                return con.execute(sql, *args)
+
+            def close(self) -> None:
+                con.close()
+
+        return Connection()
+
+
+def test_a_short_read_of_the_file_is_tried_again_and_writes_the_row_once(tmp_path, monkeypatch):
+    import ml4t.backtest.research.store as store_module
+
+    monkeypatch.setattr(store_module, "_duckdb", lambda: _ShortReads(2))
+    store = RunStore(tmp_path / "runs.duckdb")
+    store.record(None, name="after two short reads", params={"i": 1}, error=None)
+    monkeypatch.undo()
+    rows = RunStore(tmp_path / "runs.duckdb").query("select name from runs")
+    assert rows["name"].to_list() == ["after two short reads"]
+
+
+def test_a_short_read_that_persists_past_the_wait_is_raised(tmp_path, monkeypatch):
+    import duckdb
+
+    import ml4t.backtest.research.store as store_module
+
+    monkeypatch.setattr(store_module, "_duckdb", lambda: _ShortReads(10**6))
+    store = RunStore(tmp_path / "runs.duckdb", lock_timeout=0.05)
+    with pytest.raises(duckdb.IOException, match="Could not read enough bytes"):
+        store.record(None, name="never", params={}, error=None)

@@ -306,6 +306,18 @@ class RunStore:
             try:
                 con.execute(_SCHEMA)
                 work(con)
+            except duckdb.IOException as exc:
+                # Seen under load with several writer processes: a read past the end of the
+                # file another process has just written. The transaction rolls back with the
+                # connection; try again within the wait allowed, and raise it if it persists.
+                if "could not read enough bytes" not in str(exc).lower():
+                    raise
+                waited = time.monotonic() - start
+                if lock_timeout is not None and waited >= lock_timeout:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+                continue
             finally:
                 con.close()
             return
