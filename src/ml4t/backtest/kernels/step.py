@@ -322,7 +322,7 @@ def _visiting_order(
     return visit
 
 
-@leaf
+@folded
 def _eligible(t: int, order: Record, group: int, s: Settings, bar: Bar, acc: Account) -> int:
     """Whether ``order`` is visited in ``group`` on this bar (``_GO``), waits (``_SKIP``), or
     is a bracket leg armed on this bar, which only group 2 may fill (``_ARMED_HERE``)."""
@@ -411,7 +411,9 @@ def _fill_one(
         table = acc.commission[asset]
         cost = fee(table, asset, abs(qty), fill_price, acc.scalars[S_MONTH_VOLUME])
         checked = s.cash_policy != CASH_ALLOW  # Zipline's unchecked cash: no check at all
-        if s.cash_account and qty > 0.0 and checked:
+        # A buy the cash pays for (the common case) needs no call to ``cash_check``.
+        buys_on_cash = s.cash_account and qty > 0.0 and checked
+        if buys_on_cash and qty * fill_price + cost > acc.scalars[S_CASH]:
             qty, fill_price, cost, scaled = cash_check(
                 asset, qty, price, fill_price, cost, kind, s, bar, acc
             )
@@ -525,7 +527,7 @@ def _oco_race(
     return both
 
 
-@leaf
+@folded
 def _participation(
     asset: int, remaining: float, s: Settings, bar: Bar, acc: Account
 ) -> tuple[float, bool]:
@@ -545,7 +547,7 @@ def _participation(
     return remaining, False
 
 
-@leaf
+@folded
 def _book_fill(
     t: int,
     oid: int,
