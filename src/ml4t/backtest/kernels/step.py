@@ -255,7 +255,7 @@ def _fill_by_size(
                  book, acc)  # fmt: skip
 
 
-@folded
+@leaf
 def _fill_groups(
     t: int,
     phase: int,
@@ -344,7 +344,7 @@ def _eligible(t: int, order: Record, group: int, s: Settings, bar: Bar, acc: Acc
     return _GO
 
 
-@leaf
+@folded
 def _fill_one(
     t: int,
     phase: int,
