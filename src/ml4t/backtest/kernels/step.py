@@ -126,16 +126,9 @@ def _trail_level(order: Record, buy: bool) -> float:
     return ref * (1.0 + percent) if buy else ref * (1.0 - percent)
 
 
-@leaf
+@folded
 def _reference_price(
-    order: Record,
-    phase: int,
-    market_at_open: bool,
-    close_trigger: bool,
-    o: float,
-    h: float,
-    lo: float,
-    c: float,
+    order: Record, phase: int, market_at_open: bool, close_trigger: bool, bar: Bar, a: int
 ) -> float:
     """The price ``order`` fills at on this bar before costs, NaN if it does not fill.
 
@@ -145,19 +138,24 @@ def _reference_price(
     With ``close_trigger`` (``order_trigger="close"``) level orders are checked at the close
     phase only, against the close alone: the bar seen as one price, so a level the close
     reached fills at the close (Zipline's ``Order.check_order_triggers`` gets the close).
+
+    Reads only the fields of asset ``a``'s bar the order needs: each is a row of its own, and
+    a market order's step would otherwise miss the cache on the high and the low as well.
     """
     kind = order.order_type
     buy = order.quantity - order.filled > 0.0
     if kind == MARKET:
         if phase == PHASE_OPEN:
-            return o if market_at_open else np.nan
-        return c
+            return bar.open[a] if market_at_open else np.nan
+        return bar.close[a]
     if close_trigger:
         if phase != PHASE_CLOSE:
             return np.nan
-        o = h = lo = c
+        o = h = lo = bar.close[a]
     elif phase != PHASE_OPEN:
         return np.nan
+    else:
+        o, h, lo = bar.open[a], bar.high[a], bar.low[a]
     if kind == LIMIT:
         return limit_price_on_bar(buy, order.limit_price, o, h, lo)
     if kind == STOP:
@@ -292,10 +290,7 @@ def _fill_groups(
             if verdict != _GO:
                 continue
             a = order.asset
-            price = _reference_price(
-                order, phase, market_at_open, s.close_trigger, bar.open[a], bar.high[a],
-                bar.low[a], bar.close[a],
-            )  # fmt: skip
+            price = _reference_price(order, phase, market_at_open, s.close_trigger, bar, a)
             if np.isnan(price):
                 continue
             # An order visited for good is marked in place, its id flipped to ``~id``
@@ -510,10 +505,7 @@ def _oco_race(
     if other.status != OPEN and other.status != PARTIALLY_FILLED:
         return reason
     a = order.asset
-    other_price = _reference_price(
-        other, phase, market_at_open, s.close_trigger, bar.open[a], bar.high[a], bar.low[a],
-        bar.close[a],
-    )  # fmt: skip
+    other_price = _reference_price(other, phase, market_at_open, s.close_trigger, bar, a)
     if np.isnan(other_price):
         return reason
     stop_first = s.intrabar_priority == PRIORITY_STOP
