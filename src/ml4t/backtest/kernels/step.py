@@ -53,6 +53,7 @@ from .levels import (
     limit_price_on_bar,
     stop_price_on_bar,
 )
+from .prefetch import prefetch
 from .records import (
     CANCELLED,
     CASH_ALLOW,
@@ -216,6 +217,13 @@ def fill_orders(
     nothing, its marks are account scratch values (``S_MARKS``); only the smallest-first order
     needs an array, made in ``_fill_by_size``.
     """
+    for k in range(n_ids):
+        # Each order reads its asset's close (has it a bar?) and the price it fills at: start
+        # loading them all now, so that their cache misses overlap (``kernels.prefetch``).
+        a = book.orders[ids[k]].asset
+        prefetch(bar.close, a)
+        if phase == PHASE_OPEN:
+            prefetch(bar.open, a)
     marks = acc.scalars[S_MARKS : S_MARKS + M_WIDTH]
     exposure_at_marks(s, acc, marks)
     if s.fill_equity:
