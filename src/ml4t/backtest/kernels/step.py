@@ -146,9 +146,10 @@ def _reference_price(
     kind = order.order_type
     buy = order.quantity - order.filled > 0.0
     if kind == MARKET:
+        market: float = bar.close[a]
         if phase == PHASE_OPEN:
-            return bar.open[a] if market_at_open else np.nan
-        return bar.close[a]
+            market = bar.open[a] if market_at_open else np.nan
+        return market
     if close_trigger:
         if phase != PHASE_CLOSE:
             return np.nan
