@@ -26,8 +26,8 @@ def _prefetch(typingctx: Any, array: Any, index: Any) -> Any:
     LLVM's ``llvm.prefetch`` (read, keep in all cache levels). Kernels only.
 
     Example:
-        >>> from numba import njit
-        >>> @njit
+        >>> from ml4t.backtest.kernels.jit import leaf
+        >>> @leaf
         ... def first(a):
         ...     prefetch(a, 0)
         ...     return a[0]
