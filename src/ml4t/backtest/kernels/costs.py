@@ -48,10 +48,10 @@ def slipped(
     if SLIPPAGE_NONE <= quote[0] <= SLIPPAGE_PER_SHARE:
         # These models read no quote field: the bar's rows (each a likely cache miss, one
         # per field, for an asset the step has not touched yet) are left unread.
-        nan = np.nan
-        return float(slippage_kernel(quote, price, quantity, kind, nan, nan, nan, nan, nan, used))
-    volume, bid, ask = bar.volume[asset], bar.bid[asset], bar.ask[asset]
-    spread, volatility = bar.spread[asset], bar.volatility[asset]
+        volume = bid = ask = spread = volatility = np.nan
+    else:
+        volume, bid, ask = bar.volume[asset], bar.bid[asset], bar.ask[asset]
+        spread, volatility = bar.spread[asset], bar.volatility[asset]
     if quote[0] >= 0.0:
         return float(
             slippage_kernel(
