@@ -348,7 +348,7 @@ def _eligible(t: int, order: Record, group: int, s: Settings, bar: Bar, acc: Acc
     return _GO
 
 
-@leaf
+@folded
 def _fill_one(
     t: int,
     phase: int,
@@ -362,11 +362,8 @@ def _fill_one(
     marks: np.ndarray,
 ) -> bool:
     """Take one order that meets ``price`` on this bar through caps, costs and checks, and fill
-    what it may; returns whether the fill armed a bracket leg.
-
-    A kernel of its own, not ``folded`` into ``_fill_groups``: inlined, it made a first run
-    compile about 2 s longer (a tenth) for a few percent of a warm run; the steps it calls per
-    fill are folded into it instead."""
+    what it may; returns whether the fill armed a bracket leg. Folded into ``_fill_groups``
+    (its one caller): a call would copy the settings, bar, book and account records per order."""
     order = book.orders[oid]
     asset = order.asset
     pending = acc.assets[A_PENDING]
