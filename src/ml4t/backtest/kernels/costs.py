@@ -12,7 +12,7 @@ import numpy as np
 from numba import objmode
 
 from ..execution.commission import commission_kernel
-from ..execution.slippage import slippage_kernel
+from ..execution.slippage import SLIPPAGE_NONE, SLIPPAGE_PER_SHARE, slippage_kernel
 from . import python_models
 from .jit import folded, kernel
 from .state import Bar
@@ -45,8 +45,13 @@ def slipped(
 ) -> float:
     """Fill price after slippage: compiled model, or the asset's Python model (code -1).
     ``used`` is the volume the bar's earlier fills took on the asset."""
-    volume, bid, ask = bar.volume[asset], bar.bid[asset], bar.ask[asset]
-    spread, volatility = bar.spread[asset], bar.volatility[asset]
+    if SLIPPAGE_NONE <= quote[0] <= SLIPPAGE_PER_SHARE:
+        # These models read no quote field: the bar's rows (each a likely cache miss, one
+        # per field, for an asset the step has not touched yet) are left unread.
+        volume = bid = ask = spread = volatility = np.nan
+    else:
+        volume, bid, ask = bar.volume[asset], bar.bid[asset], bar.ask[asset]
+        spread, volatility = bar.spread[asset], bar.volatility[asset]
     if quote[0] >= 0.0:
         return float(
             slippage_kernel(

@@ -225,7 +225,7 @@ def _enter(
     _toward(a, target, O_TARGET, value_at_fill, weight, t, s, book, acc)
 
 
-@leaf
+@folded
 def signal_replaced(a: int, t: int, s: Settings, orders: np.ndarray, rs: RuleState) -> bool:
     """Whether a position rule's exit replaces asset ``a``'s entry signal decided at bar
     ``t``: a rule fired on the bar the entry would fill on, which VectorBT

@@ -190,15 +190,34 @@ def evaluate_position_rules(
     checks only the positions opened on this bar (``open_priority="rules"`` checked the others
     before the open's fills).
     """
-    adverse_leg = 1.0 if s.intrabar_priority == PRIORITY_STOP else 2.0
     width = 0
     for k in range(rs.set_start.shape[0]):
         width = max(width, rs.set_root[k] - rs.set_start[k] + 1)
     work_f = np.empty((2, width))
     work_i = np.zeros((3, width), dtype=np.int64)
+    return _find_exits(t, s, bar, positions, orders, rs, entered_only, work_f, work_i)
+
+
+@leaf
+def _find_exits(
+    t: int,
+    s: Settings,
+    bar: Bar,
+    positions: np.ndarray,
+    orders: np.ndarray,
+    rs: RuleState,
+    entered_only: bool,
+    work_f: np.ndarray,
+    work_i: np.ndarray,
+) -> int:
+    """``evaluate_position_rules`` given its working rows. Compiled without reference
+    counting: the rule steps it inlines take views of the rule tables per node, and counting
+    each would cost more than the rules themselves."""
+    adverse_leg = 1.0 if s.intrabar_priority == PRIORITY_STOP else 2.0
     count = 0
     for a in range(positions.shape[0]):
-        if entered_only and rs.ints[RI_ENTRY_BAR, a] != t:
+        # Most assets hold nothing on most bars: skip them before any call.
+        if positions[a] == 0.0 or (entered_only and rs.ints[RI_ENTRY_BAR, a] != t):
             continue
         sid = _rule_set_of(t, a, s, bar, positions, orders, rs)
         if sid < 0:
@@ -221,7 +240,7 @@ W_KIND = 1  # ints: the order type that executes it
 W_ORIGIN = 2  # ints: its origin code
 
 
-@leaf
+@folded
 def _rule_set_of(
     t: int, a: int, s: Settings, bar: Bar, positions: np.ndarray, orders: np.ndarray,
     rs: RuleState,
@@ -245,7 +264,7 @@ def _rule_set_of(
     return int(sid)
 
 
-@leaf
+@folded
 def _evaluate_set(
     t: int,
     a: int,
@@ -281,7 +300,7 @@ def _evaluate_set(
     return int(rs.set_root[sid] - start)
 
 
-@leaf
+@folded
 def _leaf_rule(
     t: int,
     a: int,

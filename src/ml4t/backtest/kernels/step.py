@@ -53,6 +53,7 @@ from .levels import (
     limit_price_on_bar,
     stop_price_on_bar,
 )
+from .prefetch import prefetch
 from .records import (
     CANCELLED,
     CASH_ALLOW,
@@ -126,16 +127,9 @@ def _trail_level(order: Record, buy: bool) -> float:
     return ref * (1.0 + percent) if buy else ref * (1.0 - percent)
 
 
-@leaf
+@folded
 def _reference_price(
-    order: Record,
-    phase: int,
-    market_at_open: bool,
-    close_trigger: bool,
-    o: float,
-    h: float,
-    lo: float,
-    c: float,
+    order: Record, phase: int, market_at_open: bool, close_trigger: bool, bar: Bar, a: int
 ) -> float:
     """The price ``order`` fills at on this bar before costs, NaN if it does not fill.
 
@@ -145,19 +139,25 @@ def _reference_price(
     With ``close_trigger`` (``order_trigger="close"``) level orders are checked at the close
     phase only, against the close alone: the bar seen as one price, so a level the close
     reached fills at the close (Zipline's ``Order.check_order_triggers`` gets the close).
+
+    Reads only the fields of asset ``a``'s bar the order needs: each is a row of its own, and
+    a market order's step would otherwise miss the cache on the high and the low as well.
     """
     kind = order.order_type
     buy = order.quantity - order.filled > 0.0
     if kind == MARKET:
+        market: float = bar.close[a]
         if phase == PHASE_OPEN:
-            return o if market_at_open else np.nan
-        return c
+            market = bar.open[a] if market_at_open else np.nan
+        return market
     if close_trigger:
         if phase != PHASE_CLOSE:
             return np.nan
-        o = h = lo = c
+        o = h = lo = bar.close[a]
     elif phase != PHASE_OPEN:
         return np.nan
+    else:
+        o, h, lo = bar.open[a], bar.high[a], bar.low[a]
     if kind == LIMIT:
         return limit_price_on_bar(buy, order.limit_price, o, h, lo)
     if kind == STOP:
@@ -218,6 +218,13 @@ def fill_orders(
     nothing, its marks are account scratch values (``S_MARKS``); only the smallest-first order
     needs an array, made in ``_fill_by_size``.
     """
+    for k in range(n_ids):
+        # Each order reads its asset's close (has it a bar?) and the price it fills at: start
+        # loading them all now, so that their cache misses overlap (``kernels.prefetch``).
+        a = book.orders[ids[k]].asset
+        prefetch(bar.close, a)
+        if phase == PHASE_OPEN:
+            prefetch(bar.open, a)
     marks = acc.scalars[S_MARKS : S_MARKS + M_WIDTH]
     exposure_at_marks(s, acc, marks)
     if s.fill_equity:
@@ -255,7 +262,7 @@ def _fill_by_size(
                  book, acc)  # fmt: skip
 
 
-@folded
+@leaf
 def _fill_groups(
     t: int,
     phase: int,
@@ -292,10 +299,7 @@ def _fill_groups(
             if verdict != _GO:
                 continue
             a = order.asset
-            price = _reference_price(
-                order, phase, market_at_open, s.close_trigger, bar.open[a], bar.high[a],
-                bar.low[a], bar.close[a],
-            )  # fmt: skip
+            price = _reference_price(order, phase, market_at_open, s.close_trigger, bar, a)
             if np.isnan(price):
                 continue
             # An order visited for good is marked in place, its id flipped to ``~id``
@@ -322,7 +326,7 @@ def _visiting_order(
     return visit
 
 
-@leaf
+@folded
 def _eligible(t: int, order: Record, group: int, s: Settings, bar: Bar, acc: Account) -> int:
     """Whether ``order`` is visited in ``group`` on this bar (``_GO``), waits (``_SKIP``), or
     is a bracket leg armed on this bar, which only group 2 may fill (``_ARMED_HERE``)."""
@@ -344,7 +348,7 @@ def _eligible(t: int, order: Record, group: int, s: Settings, bar: Bar, acc: Acc
     return _GO
 
 
-@leaf
+@folded
 def _fill_one(
     t: int,
     phase: int,
@@ -358,7 +362,8 @@ def _fill_one(
     marks: np.ndarray,
 ) -> bool:
     """Take one order that meets ``price`` on this bar through caps, costs and checks, and fill
-    what it may; returns whether the fill armed a bracket leg."""
+    what it may; returns whether the fill armed a bracket leg. Folded into ``_fill_groups``
+    (its one caller): a call would copy the settings, bar, book and account records per order."""
     order = book.orders[oid]
     asset = order.asset
     pending = acc.assets[A_PENDING]
@@ -411,7 +416,9 @@ def _fill_one(
         table = acc.commission[asset]
         cost = fee(table, asset, abs(qty), fill_price, acc.scalars[S_MONTH_VOLUME])
         checked = s.cash_policy != CASH_ALLOW  # Zipline's unchecked cash: no check at all
-        if s.cash_account and qty > 0.0 and checked:
+        # A buy the cash pays for (the common case) needs no call to ``cash_check``.
+        buys_on_cash = s.cash_account and qty > 0.0 and checked
+        if buys_on_cash and qty * fill_price + cost > acc.scalars[S_CASH]:
             qty, fill_price, cost, scaled = cash_check(
                 asset, qty, price, fill_price, cost, kind, s, bar, acc
             )
@@ -508,10 +515,7 @@ def _oco_race(
     if other.status != OPEN and other.status != PARTIALLY_FILLED:
         return reason
     a = order.asset
-    other_price = _reference_price(
-        other, phase, market_at_open, s.close_trigger, bar.open[a], bar.high[a], bar.low[a],
-        bar.close[a],
-    )  # fmt: skip
+    other_price = _reference_price(other, phase, market_at_open, s.close_trigger, bar, a)
     if np.isnan(other_price):
         return reason
     stop_first = s.intrabar_priority == PRIORITY_STOP
@@ -525,7 +529,7 @@ def _oco_race(
     return both
 
 
-@leaf
+@folded
 def _participation(
     asset: int, remaining: float, s: Settings, bar: Bar, acc: Account
 ) -> tuple[float, bool]:
@@ -545,7 +549,7 @@ def _participation(
     return remaining, False
 
 
-@leaf
+@folded
 def _book_fill(
     t: int,
     oid: int,
