@@ -214,15 +214,15 @@ def vbt_next_open_weights(
 
 
 def _vbt_rows(pf: Any) -> NDArray[np.float64]:
-    from .suite import _vbt_rows as rows
+    from .suite import vbt_rows  # suite imports this module: imported when called
 
-    return rows(pf)
+    return vbt_rows(pf)
 
 
 def _final_value(pf: Any) -> float:
-    from .suite import _final_value as final
+    from .suite import vbt_final_value
 
-    return final(pf)
+    return vbt_final_value(pf)
 
 
 # ---- Backtrader (cheat-on-open) and backtesting.py --------------------------------------------

@@ -151,14 +151,14 @@ def _vbt_signals(
         high=frame(data["high"]), low=frame(data["low"]), init_cash=INITIAL_CASH, fees=fees,
         slippage=slippage, freq="1D", **stops,
     )  # fmt: skip
-    theirs = _vbt_rows(pf)
+    theirs = vbt_rows(pf)
     feed = market.feed()
     config = BacktestConfig.preset(
         "vectorbt", initial_cash=INITIAL_CASH, commission=fees, slippage=slippage
     )
     # size=1.0 of equity at the fill price: all the cash, as VectorBT's default size=inf buys.
     ours = run_signals(feed, entries, exits, size=1.0, config=config, position_rules=rules)
-    return our_rows(ours, feed), theirs, ours.final_value, _final_value(pf)
+    return our_rows(ours, feed), theirs, ours.final_value, vbt_final_value(pf)
 
 
 def _rotation_weights(market: Market, every: int, n_top: int, weight: float) -> NDArray[np.float64]:
@@ -197,24 +197,24 @@ def _vbt_weights(
         size_type="targetpercent", fees=cost, slippage=cost, init_cash=INITIAL_CASH,
         group_by=True, cash_sharing=True, call_seq="auto", freq="1D",
     )  # fmt: skip
-    theirs = _vbt_rows(pf)
+    theirs = vbt_rows(pf)
     feed = market.feed()
     config = BacktestConfig.preset(
         "vectorbt", initial_cash=INITIAL_CASH, commission=cost, slippage=cost,
         execution_order="exits_first_smallest_entries_first",
     )  # fmt: skip
     ours = run_weights(feed, weights, config=config)
-    return our_rows(ours, feed), theirs, ours.final_value, _final_value(pf)
+    return our_rows(ours, feed), theirs, ours.final_value, vbt_final_value(pf)
 
 
-def _vbt_rows(pf: Any) -> NDArray[np.float64]:
+def vbt_rows(pf: Any) -> NDArray[np.float64]:
     """``(bar, asset, signed quantity, price, commission)`` per VectorBT order record."""
     rec = pf.orders.records
     sign = np.where(rec["side"] == 0, 1.0, -1.0)
     return np.column_stack([rec["idx"], rec["col"], sign * rec["size"], rec["price"], rec["fees"]])
 
 
-def _final_value(pf: Any) -> float:
+def vbt_final_value(pf: Any) -> float:
     """The last value of a portfolio: one column, or one cash-sharing group."""
     return float(
         np.asarray(pf.value(), dtype=np.float64).reshape(len(pf.wrapper.index), -1)[-1].sum()
