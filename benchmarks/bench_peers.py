@@ -736,8 +736,22 @@ def main() -> None:
             "",
         ]
     )
-    Path(args.out).write_text(text)
+    Path(args.out).write_text(text + _kept_sections(Path(args.out), text))
     print(text)
+
+
+def _kept_sections(path: Path, text: str) -> str:
+    """The sections of ``path`` that other benchmarks wrote (memory, first run, results,
+    sweeps, ...): every ``## `` section whose heading this run's ``text`` does not have."""
+    if not path.exists():
+        return ""
+    ours = {line for line in text.splitlines() if line.startswith("## ")}
+    kept = []
+    for part in path.read_text().split("\n## ")[1:]:
+        heading = "## " + part.splitlines()[0]
+        if heading not in ours:
+            kept.append("## " + part.rstrip("\n") + "\n")
+    return "\n" + "\n".join(kept) if kept else ""
 
 
 if __name__ == "__main__":
