@@ -27,7 +27,7 @@ from typing import Final, NamedTuple
 
 import numpy as np
 
-from .book import H_BLOCK, H_STOPPED, add_order, reject_growing, withdraw, withdraw_opposed
+from .book import H_BLOCK, H_STOPPED, add_order, reject_growing, withdraw
 from .clock import close_phase, open_phase
 from .jit import counted, folded, leaf
 from .records import (
@@ -43,7 +43,7 @@ from .records import (
     STOP_LIMIT,
     FillTiming,
 )
-from .sizing import all_in_estimate, shares_for_value, target_deltas, target_order
+from .sizing import all_in_estimate, shares_for_value, target_order
 from .state import (
     A_LAST_PRICE,
     A_PENDING,
@@ -63,6 +63,7 @@ from .state import (
     RuleState,
     Settings,
 )
+from .targets import target_orders
 
 TIMING_SAME_CLOSE = FillTiming.same_close
 
@@ -266,29 +267,12 @@ def _weight_orders(
     if not d.rebalance_bar[t] or not equity > 0.0:
         # Broker.rebalance places nothing while equity <= 0 (percents of it flip sides).
         return
-    positions, pending = acc.assets[A_POSITION], acc.assets[A_PENDING]
-    scratch_assets, scratch_qty = rs.ints[RI_SCRATCH_ASSETS], rs.floats[RF_SCRATCH_QTY]
-    w = d.weights[t]
-    count, _, _ = target_deltas(
-        w, equity, acc.assets[A_LAST_PRICE], positions, pending, s.rounding,
-        not s.cash_account, False, scratch_assets, scratch_qty,
+    # The broker's batch targets, the same compiled function (``Broker.rebalance``).
+    target_orders(
+        t, d.weights[t], equity, s.rounding, not s.cash_account, False, False, O_REBALANCE,
+        s.fill_sizing != SIZE_AT_DECISION, s.fill_equity, book.orders, book.open_ids,
+        book.counts, acc.assets, rs.ints[RI_SCRATCH_ASSETS], rs.floats[RF_SCRATCH_QTY],
     )  # fmt: skip
-    n_orders, n_open = book.counts[C_ORDERS], book.counts[C_OPEN]
-    count = withdraw_opposed(
-        book.orders, n_orders, book.open_ids, n_open, scratch_assets, scratch_qty, count,
-        positions, pending, t,
-    )  # fmt: skip
-    size_at_fill = s.fill_sizing != SIZE_AT_DECISION
-    for k in range(count):
-        a = scratch_assets[k]
-        value = w[a] * equity if size_at_fill else np.nan
-        n_orders, n_open = add_order(
-            book.orders, n_orders, book.open_ids, n_open, a, scratch_qty[k], t, O_REBALANCE,
-            MARKET, np.nan, np.nan, value, pending,
-        )  # fmt: skip
-        if s.fill_equity:
-            book.orders[n_orders - 1].target_weight = w[a]
-    book.counts[C_ORDERS], book.counts[C_OPEN] = n_orders, n_open
 
 
 @leaf
