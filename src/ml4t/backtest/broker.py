@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -38,6 +38,7 @@ from .kernels.book import (
     withdraw,
 )
 from .kernels.driver import room_for_bar, signals_replaced
+from .kernels.jit import compiled_entry
 from .kernels.records import (
     DAY,
     GTC,
@@ -643,7 +644,7 @@ class Broker:
                 first, count, problem, asset = target_orders(*args)
                 # Every argument's type is fixed (arrays of fixed dtypes and layouts, the
                 # targets made so above): later calls skip the typing of each argument.
-                call = self._targets_call = _compiled_entry(target_orders, args)
+                call = self._targets_call = compiled_entry(target_orders, args)
             else:
                 first, count, problem, asset = call(*args)
             if problem != NO_ROOM:
@@ -901,9 +902,7 @@ class Broker:
                 a is not b for a, b in zip(records_now, self._open_for, strict=True)
             ):
                 steps[0](bar, s, market, book, acc, rs, records)
-                self._open_call = _compiled_entry(
-                    steps[0], (bar, s, market, book, acc, rs, records)
-                )
+                self._open_call = compiled_entry(steps[0], (bar, s, market, book, acc, rs, records))
                 self._open_for = records_now
             else:
                 self._open_call(bar, s, market, book, acc, rs, records)
@@ -937,7 +936,7 @@ class Broker:
             self._close_call(*args)
         else:
             clock.close_phase(*args)
-            self._close_call = _compiled_entry(clock.close_phase, args)
+            self._close_call = compiled_entry(clock.close_phase, args)
             self._close_for = records_now
         if on_fills is not None and self.fills.n > first:
             on_fills(first, self.fills.n)
@@ -1256,16 +1255,6 @@ class Broker:
 # ``room_for_bar``'s Python function: the same bound, without a compiled call's unboxing.
 _room_for_bar: Callable[[int, int], tuple[int, int]]
 _room_for_bar = room_for_bar.py_func  # type: ignore[attr-defined]
-
-
-def _compiled_entry(dispatcher: Any, args: tuple[object, ...]) -> Callable[..., Any]:
-    """The compiled function ``dispatcher`` runs for ``args`` (compiled already), called
-    without the dispatcher: numba types every element of every record on each call (about 5 us
-    for a phase's records, twice the phase itself). Only for later calls with the same records
-    (so the same types); the dispatcher itself when no such compiled function is found."""
-    types = tuple(dispatcher.typeof_pyval(a) for a in args)
-    compiled = dispatcher.overloads.get(types)
-    return dispatcher if compiled is None else compiled.entry_point  # type: ignore[no-any-return]
 
 
 def _weight_problem(problem: int, asset: str, weight: float, bar: int) -> str:

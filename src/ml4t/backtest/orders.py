@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .kernels.book import write_orders
+from .kernels.jit import compiled_entry
 from .kernels.records import (
     FILL_DTYPE,
     GTC,
@@ -159,7 +160,7 @@ class OrderBook:
                 float(level_offset), values, int(tif), int(parent), int(oco), int(status),
             )  # fmt: skip
             write_orders(*args)
-            _write_orders_call = _entry_point(write_orders, args)
+            _write_orders_call = compiled_entry(write_orders, args)
         else:
             _write_orders_call(
                 self.records, n, self.open_ids, n_open, assets, quantities, bar, origin,
@@ -229,14 +230,6 @@ class FillLog:
 
 # ``write_orders``' compiled function for the book's argument types (the same for every book).
 _write_orders_call: Callable[..., None] | None = None
-
-
-def _entry_point(dispatcher: Any, args: tuple[object, ...]) -> Callable[..., None]:
-    """The compiled function ``dispatcher`` ran for ``args``: calling it skips the typing of
-    each argument a dispatcher call does (several microseconds for a record array)."""
-    types = tuple(dispatcher.typeof_pyval(a) for a in args)
-    entry: Callable[..., None] = dispatcher.overloads[types].entry_point
-    return entry
 
 
 def _c_array(values: NDArray[Any], dtype: type) -> NDArray[Any]:

@@ -291,3 +291,20 @@ def needs_compile(*dispatchers: Any) -> bool:
         if index is None or not os.path.exists(index):
             return True
     return False
+
+
+def compiled_entry(dispatcher: Any, args: tuple[object, ...]) -> Callable[..., Any]:
+    """The compiled function ``dispatcher`` runs for ``args`` (compiled already), to call
+    without the dispatcher: numba types every argument on each dispatcher call (about 5 us for
+    a phase's records, twice the phase itself). Only for later calls with arguments of the
+    same types; the dispatcher itself when no such compiled function is found.
+
+    Example:
+        >>> from ml4t.backtest.kernels.sizing import order_toward
+        >>> call = compiled_entry(order_toward, (10.0, 4.0, 0))
+        >>> order_toward(10.0, 4.0, 0), call(10.0, 4.0, 0)
+        (6.0, 6.0)
+    """
+    types = tuple(dispatcher.typeof_pyval(a) for a in args)
+    compiled = dispatcher.overloads.get(types)
+    return dispatcher if compiled is None else compiled.entry_point  # type: ignore[no-any-return]
