@@ -118,6 +118,35 @@ def test_needs_compile_until_a_kernel_is_compiled_or_cached(tmp_path):
     assert child() == "False False"  # a new process finds it in the cache
 
 
+WRAPPERS = """
+from ml4t.backtest.kernels.jit import from_python
+from ml4t.backtest.kernels.levels import LEVEL_TOUCHED, level_touch
+from ml4t.backtest.kernels.rules import _hit
+_hit(True, True, 95.0, 100.0, 101.0, 94.0, 1.0, 2.0)
+twin = from_python(level_touch)
+# ``_hit`` compiled ``level_touch`` for kernels: without the CPython wrapper, no twin yet.
+print(len(level_touch.signatures), len(twin.signatures))
+wrapperless = "no_cpython_wrapper"
+print(level_touch.targetoptions.get(wrapperless), twin.targetoptions.get(wrapperless))
+touched = level_touch(True, 95.0, 100.0, 101.0, 94.0) == LEVEL_TOUCHED
+print(touched, len(twin.signatures), len(level_touch.signatures))
+"""
+
+
+def test_kernels_call_a_kernel_without_wrapper_and_python_calls_its_twin(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["NUMBA_CACHE_DIR"] = str(tmp_path / "cache")
+    # Compiled, then loaded from the cache, where ``_hit`` holds ``level_touch``'s code: the
+    # second process compiles neither.
+    for kernels in (1, 0):
+        out = subprocess.run(
+            [sys.executable, "-c", WRAPPERS], env=env, capture_output=True, text=True, check=True
+        ).stdout.split("\n")
+        assert out[:3] == [f"{kernels} 0", "True None", f"True 1 {kernels}"]
+    names = {p.name.split("-")[0] for p in (tmp_path / "cache").rglob("levels.level_touch*")}
+    assert names == {"levels.level_touch", "levels.level_touch.from_python"}
+
+
 class Idle(Strategy):
     def on_data(self, timestamp, data, broker):  # type: ignore[no-untyped-def]
         pass

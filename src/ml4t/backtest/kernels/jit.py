@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import types as pytypes
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -24,6 +25,7 @@ from numba import njit
 from numba.core import caching, types
 from numba.core import config as numba_config
 from numba.core.caching import _CacheLocator, _SourceFileBackedLocatorMixin
+from numba.core.registry import CPUDispatcher
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -188,6 +190,59 @@ def _one_specialisation(dispatcher: Any) -> Any:
     return dispatcher
 
 
+class _CalledFromKernels(CPUDispatcher):
+    """A kernel as other kernels call it: compiled without numba's CPython wrapper.
+
+    Numba gives every compiled function a wrapper that unboxes its arguments from Python
+    objects, field by field of each record, and compiles it with the function (into its
+    library, through LLVM, into machine code) even when only other kernels ever call it: a
+    fifth of a first run's compile went to wrappers no Python code could reach. Kernels call
+    this dispatcher (numba types the call against it); a call from Python goes to its twin
+    (``from_python``), the same function compiled with the wrapper, under a name of its own
+    in the cache."""
+
+    _twin: Any = None
+
+    def __call__(self, *args: Any, **kws: Any) -> Any:
+        return from_python(self)(*args, **kws)
+
+
+def from_python(dispatcher: Any) -> Any:
+    """The dispatcher Python calls for ``dispatcher``: its twin with numba's CPython wrapper
+    when kernels call it without one (made on first use), else itself.
+
+    Example:
+        >>> from ml4t.backtest.kernels.sizing import order_toward
+        >>> from_python(order_toward)(10.0, 4.0, 0)
+        6.0
+    """
+    if not isinstance(dispatcher, _CalledFromKernels):
+        return dispatcher
+    twin = dispatcher._twin
+    if twin is None:
+        fn = dispatcher.py_func
+        copy = pytypes.FunctionType(
+            fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__
+        )
+        copy.__kwdefaults__ = fn.__kwdefaults__
+        copy.__module__ = fn.__module__
+        copy.__doc__ = fn.__doc__
+        # Its own name in the cache: numba names a kernel's cache files by its qualified name.
+        copy.__qualname__ = f"{fn.__qualname__}.from_python"
+        options = {k: v for k, v in dispatcher.targetoptions.items() if k != "nopython"}
+        options.pop("no_cpython_wrapper", None)
+        cached = getattr(dispatcher, "_cache", None) is not None
+        twin = dispatcher._twin = njit(cache=cached, **options)(copy)
+    return twin
+
+
+def _called_from_kernels(fn: Callable[..., Any], options: dict[str, Any]) -> Any:
+    """``fn`` compiled with ``options`` for calls from kernels (``_CalledFromKernels``)."""
+    dispatcher = njit(**{**options, "no_cpython_wrapper": True})(fn)
+    dispatcher.__class__ = _CalledFromKernels
+    return _one_specialisation(dispatcher)
+
+
 def kernel(fn: F) -> F:
     """Compile a kernel with the package's cache (see the module docstring).
 
@@ -196,7 +251,7 @@ def kernel(fn: F) -> F:
         ... def twice(x):
         ...     return 2 * x
     """
-    compiled: F = _one_specialisation(njit(**_KERNEL_OPTIONS)(fn))
+    compiled: F = _called_from_kernels(fn, _KERNEL_OPTIONS)
     return compiled
 
 
@@ -214,7 +269,7 @@ def leaf(fn: F) -> F:
         ... def first(a):
         ...     return a[0]
     """
-    compiled: F = _one_specialisation(njit(**_LEAF_OPTIONS)(fn))
+    compiled: F = _called_from_kernels(fn, _LEAF_OPTIONS)
     return compiled
 
 
@@ -232,7 +287,7 @@ def counted(fn: F) -> F:
         ... def total(n):
         ...     return np.ones(n).sum()
     """
-    compiled: F = _one_specialisation(njit(**_COUNTED_OPTIONS)(fn))
+    compiled: F = _called_from_kernels(fn, _COUNTED_OPTIONS)
     return compiled
 
 
@@ -283,7 +338,7 @@ def needs_compile(*dispatchers: Any) -> bool:
         >>> needs_compile(fill_orders)  # doctest: +SKIP
         True
     """
-    for dispatcher in dispatchers:
+    for dispatcher in map(from_python, dispatchers):
         if dispatcher.signatures:
             continue
         cache_file = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
@@ -305,6 +360,7 @@ def compiled_entry(dispatcher: Any, args: tuple[object, ...]) -> Callable[..., A
         >>> order_toward(10.0, 4.0, 0), call(10.0, 4.0, 0)
         (6.0, 6.0)
     """
+    dispatcher = from_python(dispatcher)
     types = tuple(dispatcher.typeof_pyval(a) for a in args)
     compiled = dispatcher.overloads.get(types)
     return dispatcher if compiled is None else compiled.entry_point  # type: ignore[no-any-return]
