@@ -379,3 +379,55 @@ def test_an_unknown_upon_opposite_entry_names_the_nearest(make_feed):
     feed = make_feed(REVERSING)
     with pytest.raises(ConfigError, match="did you mean 'reverse'"):
         run_signals(feed, np.zeros((4, 1), bool), upon_opposite_entry="reversal")  # type: ignore[arg-type]
+
+
+def _three_modes(feed):  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(5)
+    shape = (feed.n_bars, feed.n_assets)
+    entries, exits = rng.random(shape) < 0.3, rng.random(shape) < 0.2
+    weights = np.where(rng.random(shape) < 0.5, rng.random(shape) / feed.n_assets, np.nan)
+    quantities = np.where(rng.random(shape) < 0.3, rng.integers(-5, 6, shape), 0.0)
+    config = BacktestConfig(initial_cash=10_000.0, commission=0.001)
+    return [
+        run_signals(feed, entries, exits, size=0.2, config=config),
+        run_weights(feed, weights, config=config),
+        run_orders(feed, quantities, config=config),
+    ]
+
+
+def test_a_plain_runs_own_loop_fills_as_the_loop_with_every_step(make_feed, monkeypatch):
+    """A run without rules, margin, halts or next-close fills compiles a loop without those
+    steps (``driver.loop_for``); the loop with every step gives the same fills."""
+    from ml4t.backtest.kernels import driver
+
+    rng = np.random.default_rng(4)
+    prices = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.02, (40, 3)), axis=0))
+    feed = make_feed({a: [(p, p * 1.01) for p in prices[:, i]] for i, a in enumerate("ABC")})
+    chosen: list[object] = []
+    loop_for = driver.loop_for
+    monkeypatch.setattr(driver, "loop_for", lambda *a: chosen.append(loop_for(*a)) or chosen[-1])
+    plain = _three_modes(feed)
+    assert chosen == [
+        driver.signals_loop_plain,
+        driver.weights_loop_plain,
+        driver.orders_loop_plain,
+    ]
+    full = {driver.MODE_SIGNALS: driver.signals_loop, driver.MODE_WEIGHTS: driver.weights_loop,
+            driver.MODE_ORDERS: driver.orders_loop}  # fmt: skip
+    monkeypatch.setattr(driver, "loop_for", lambda mode, s, acc: full[mode])
+    for a, b in zip(plain, _three_modes(feed), strict=True):
+        assert len(a.fills) > 10
+        assert a.fills.equals(b.fills)
+        assert a.equity.equals(b.equity)
+
+
+def test_a_run_with_rules_takes_the_loop_with_every_step(make_feed, monkeypatch):
+    from ml4t.backtest.kernels import driver
+
+    chosen: list[object] = []
+    loop_for = driver.loop_for
+    monkeypatch.setattr(driver, "loop_for", lambda *a: chosen.append(loop_for(*a)) or chosen[-1])
+    feed = make_feed({"A": [(100.0, 100.0), (100.0, 90.0), (90.0, 90.0)]})
+    entries = np.array([[True], [False], [False]])
+    run_signals(feed, entries, ~entries, position_rules=StopLoss(0.05), config=CFG)
+    assert chosen == [driver.signals_loop]

@@ -23,12 +23,12 @@ bound both drivers reserve).
 
 from __future__ import annotations
 
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 
 from .book import H_BLOCK, H_STOPPED, add_order, reject_growing, withdraw
-from .clock import close_phase, open_phase
+from .clock import close_phase, open_phase, open_plain, open_steps
 from .jit import counted, folded, leaf
 from .records import (
     LIMIT,
@@ -260,7 +260,7 @@ def signals_replaced(
 
 @leaf
 def _weight_orders(
-    t: int, d: Decisions, s: Settings, book: Book, acc: Account, rs: RuleState
+    t: int, d: Decisions, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState
 ) -> None:
     """On a rebalance bar, ``Broker.rebalance`` to the row (nothing while equity <= 0)."""
     equity = acc.scalars[S_EQUITY]
@@ -276,7 +276,9 @@ def _weight_orders(
 
 
 @leaf
-def _quantity_orders(t: int, d: Decisions, s: Settings, book: Book, acc: Account) -> None:
+def _quantity_orders(
+    t: int, d: Decisions, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState
+) -> None:
     """Each non-zero quantity is ``submit_order``: a limit, stop or stop-limit where the level
     arrays hold a level; +-inf is all-in (``submit_order(asset, math.inf)``)."""
     has_limit = d.limit_prices.shape[0] > 0
@@ -310,21 +312,23 @@ def _quantity_orders(t: int, d: Decisions, s: Settings, book: Book, acc: Account
 
 
 @folded
-def decide(
-    t: int, d: Decisions, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState
+def _screened(
+    t: int,
+    d: Decisions,
+    s: Settings,
+    m: Market,
+    book: Book,
+    acc: Account,
+    rs: RuleState,
+    decisions: Any,
 ) -> None:
-    """The decisions of bar ``t`` from the arrays; while a halt blocks entries, new orders
-    that would grow a position are rejected (as ``Broker`` screens each order it submits)."""
+    """The ``decisions`` of bar ``t``; while a halt blocks entries, new orders that would grow
+    a position are rejected (as ``Broker`` screens each order it submits)."""
     halt = acc.scalars[S_HALT:]
     if halt[H_STOPPED]:
         return
     first_new = book.counts[C_ORDERS]
-    if d.mode == MODE_SIGNALS:
-        _signal_orders(t, d, s, m, book, acc, rs)
-    elif d.mode == MODE_WEIGHTS:
-        _weight_orders(t, d, s, book, acc, rs)
-    else:
-        _quantity_orders(t, d, s, book, acc)
+    decisions(t, d, s, m, book, acc, rs)
     if halt[H_BLOCK] and book.counts[C_ORDERS] > first_new:
         _reject_new(t, first_new, int(halt[H_BLOCK]), book, acc)
 
@@ -340,8 +344,8 @@ def _reject_new(t: int, first_new: int, reason: int, book: Book, acc: Account) -
     )  # fmt: skip
 
 
-@leaf
-def run_bars(
+@folded
+def _loop(
     t0: int,
     s: Settings,
     m: Market,
@@ -350,10 +354,19 @@ def run_bars(
     acc: Account,
     rs: RuleState,
     rec: np.ndarray,
+    open_steps: Any,
+    decisions: Any,
+    screened: bool,
 ) -> int:
     """Run bars ``t0, t0 + 1, ...``; returns the next bar: the number of bars when the run is
     complete, or the bar that might not fit in the books (the caller grows them and calls
-    again from it)."""
+    again from it).
+
+    ``open_steps`` (``clock.open_phase``, or ``clock.open_plain`` for a run without its
+    optional steps), ``decisions`` (one of the three rules) and ``screened`` (halts can block
+    entries) are constants of each loop below, folded in when it compiles: numba compiles
+    every kernel a loop reaches, and a loop that cannot reach the rules, margin calls, halts
+    or the other decision rules does not compile them (a first run's compile)."""
     n_bars, n_assets = m.close.shape
     for t in range(t0, n_bars):
         orders_needed, fills_needed = room_for_bar(book.counts[C_OPEN], n_assets)
@@ -363,7 +376,92 @@ def run_bars(
             or book.counts[C_FILLS] + fills_needed > book.fills.shape[0]
         ):
             return t
-        open_phase(t, s, m, book, acc, rs, rec)
-        decide(t, d, s, m, book, acc, rs)
+        open_steps(t, s, m, book, acc, rs, rec)
+        if screened:
+            _screened(t, d, s, m, book, acc, rs, decisions)
+        else:
+            decisions(t, d, s, m, book, acc, rs)
         close_phase(t, s, m, book, acc, rs, rec, False)
     return int(n_bars)
+
+
+# One compiled loop per decision rule, with every step of a bar or only those of a plain run
+# (``clock.open_steps``): the arguments are those of ``_loop`` before ``open_steps``.
+
+
+@leaf
+def signals_loop(
+    t0: int, s: Settings, m: Market, d: Decisions, book: Book, acc: Account, rs: RuleState,
+    rec: np.ndarray,
+) -> int:  # fmt: skip
+    """``_loop`` deciding from signals."""
+    return _loop(t0, s, m, d, book, acc, rs, rec, open_phase, _signal_orders, True)
+
+
+@leaf
+def signals_loop_plain(
+    t0: int, s: Settings, m: Market, d: Decisions, book: Book, acc: Account, rs: RuleState,
+    rec: np.ndarray,
+) -> int:  # fmt: skip
+    """``_loop`` deciding from signals, for a plain run."""
+    return _loop(t0, s, m, d, book, acc, rs, rec, open_plain, _signal_orders, False)
+
+
+@leaf
+def weights_loop(
+    t0: int, s: Settings, m: Market, d: Decisions, book: Book, acc: Account, rs: RuleState,
+    rec: np.ndarray,
+) -> int:  # fmt: skip
+    """``_loop`` deciding from weights."""
+    return _loop(t0, s, m, d, book, acc, rs, rec, open_phase, _weight_orders, True)
+
+
+@leaf
+def weights_loop_plain(
+    t0: int, s: Settings, m: Market, d: Decisions, book: Book, acc: Account, rs: RuleState,
+    rec: np.ndarray,
+) -> int:  # fmt: skip
+    """``_loop`` deciding from weights, for a plain run."""
+    return _loop(t0, s, m, d, book, acc, rs, rec, open_plain, _weight_orders, False)
+
+
+@leaf
+def orders_loop(
+    t0: int, s: Settings, m: Market, d: Decisions, book: Book, acc: Account, rs: RuleState,
+    rec: np.ndarray,
+) -> int:  # fmt: skip
+    """``_loop`` deciding from order quantities."""
+    return _loop(t0, s, m, d, book, acc, rs, rec, open_phase, _quantity_orders, True)
+
+
+@leaf
+def orders_loop_plain(
+    t0: int, s: Settings, m: Market, d: Decisions, book: Book, acc: Account, rs: RuleState,
+    rec: np.ndarray,
+) -> int:  # fmt: skip
+    """``_loop`` deciding from order quantities, for a plain run."""
+    return _loop(t0, s, m, d, book, acc, rs, rec, open_plain, _quantity_orders, False)
+
+
+_LOOPS = {
+    (MODE_SIGNALS, False): signals_loop,
+    (MODE_SIGNALS, True): signals_loop_plain,
+    (MODE_WEIGHTS, False): weights_loop,
+    (MODE_WEIGHTS, True): weights_loop_plain,
+    (MODE_ORDERS, False): orders_loop,
+    (MODE_ORDERS, True): orders_loop_plain,
+}
+
+
+def loop_for(mode: int, s: Settings, acc: Account) -> Any:
+    """The compiled loop of a run deciding by ``mode``: the plain one when the run needs none
+    of a bar's optional steps (``clock.open_steps``, as the event driver decides), which
+    also means no halt can block its entries.
+
+    Example:
+        >>> loop = loop_for(MODE_SIGNALS, state.settings, state.account)  # doctest: +SKIP
+        >>> t = loop(0, state.settings, market, decisions, state.book, state.account,
+        ...          state.rules, records)  # doctest: +SKIP
+    """
+    plain = open_steps(s, acc) == (open_plain,)
+    return _LOOPS[(mode, plain)]
