@@ -74,6 +74,8 @@ from .kernels.state import (
     C_FILLS,
     C_OPEN,
     C_ORDERS,
+    FULL_FILLS,
+    PLAIN_FILLS,
     REC_WIDTH,
     RF_ENTRY_PRICE,
     RF_SCRATCH_QTY,
@@ -92,6 +94,7 @@ from .kernels.state import (
     S_RULES_ON,
     Account,
     Book,
+    Full,
     KernelState,
     Market,
     RuleState,
@@ -172,6 +175,11 @@ class Broker:
             config.initial_cash, n, borrow_rate=config.borrow_rate_annual,
             commission=commission, slippage=slippage,
         )  # fmt: skip
+        # Whether the settings alone need the full fill step (``clock.fill_features``); the
+        # orders can ask for it too (``OrderBook.needs_full_fills``).
+        self._settings_need_full = (
+            clock.fill_features(settings, acc, orders_need_full=False) is FULL_FILLS
+        )
         # Views of the account's rows: Python and the compiled phases share the memory.
         self._account = acc.scalars  # cash is its first value
         self._acc_assets = acc.assets
@@ -210,6 +218,7 @@ class Broker:
         self._open_plain: tuple[Callable[..., None], ...] | None = ()
         self._open_book: Book | None = None
         self._open_rules: RuleState | None = None
+        self._open_full: Full = PLAIN_FILLS
         # ``close_phase``'s compiled function, and the records it was typed for.
         self._close_call: Callable[..., None] = clock.close_phase
         self._close_for: tuple[object, ...] = ()
@@ -807,6 +816,9 @@ class Broker:
         scalars[S_DRAWDOWN_LIMIT] = math.nan if drawdown is None else drawdown.limit
         scalars[S_DRAWDOWN_LIQUIDATE] = drawdown is not None and drawdown.action == "liquidate"
         self._open_steps = None
+        self._settings_need_full = (
+            clock.fill_features(self._settings, self._acc, orders_need_full=False) is FULL_FILLS
+        )
 
     @property
     def stopped(self) -> bool:
@@ -880,15 +892,17 @@ class Broker:
         ``on_fills`` gets the range ``[first, last)`` of the fills of each step that made some,
         right after the step (the steps then run as separate compiled calls)."""
         self._bar = bar
-        s, book, acc, rs = self._phase_state()
+        s, book, acc, rs, full = self._phase_state()
         if (
             on_fills is None
             and self._open_steps is self._open_plain
             and book is self._open_book
             and rs is self._open_rules
+            and full is self._open_full
         ):
-            # The common bar: the steps, the book and the rules are those of the last bar.
-            self._open_call(bar, s, self._market, book, acc, rs, self._records)
+            # The common bar: the steps, the book, the rules and the fill step are those of
+            # the last bar.
+            self._open_call(bar, s, self._market, book, acc, rs, self._records, full)
             return
         market, records = self._market, self._records
         assert market is not None, "attach the market first"
@@ -897,23 +911,25 @@ class Broker:
             steps = self._open_steps = clock.open_steps(s, acc, one_by_one=on_fills is not None)
             self._steps_one_by_one = on_fills is not None
         if on_fills is None and len(steps) == 1:
-            records_now = (s, market, book, acc, rs, records)
+            records_now = (s, market, book, acc, rs, records, full)
             if self._open_for is None or any(
                 a is not b for a, b in zip(records_now, self._open_for, strict=True)
             ):
-                steps[0](bar, s, market, book, acc, rs, records)
-                self._open_call = compiled_entry(steps[0], (bar, s, market, book, acc, rs, records))
+                args = (bar, s, market, book, acc, rs, records, full)
+                steps[0](*args)
+                self._open_call = compiled_entry(steps[0], args)
                 self._open_for = records_now
             else:
-                self._open_call(bar, s, market, book, acc, rs, records)
+                self._open_call(bar, s, market, book, acc, rs, records, full)
             self._open_plain, self._open_book, self._open_rules = steps, book, rs
+            self._open_full = full
             return
         for step in steps:
             first = self.fills.n
-            step(bar, s, market, book, acc, rs, records)
+            step(bar, s, market, book, acc, rs, records, full)
             if on_fills is not None and self.fills.n > first:
                 on_fills(first, self.fills.n)
-                s, book, acc, rs = self._phase_state()  # on_fill may have added orders
+                s, book, acc, rs, full = self._phase_state()  # on_fill may have added orders
 
     def close_phase(
         self, bar: int, on_fills: FillRange | None = None, *, final: bool = False
@@ -926,10 +942,10 @@ class Broker:
             return  # the phase does nothing then: spare the compiled call
         market, records = self._market, self._records
         assert market is not None, "attach the market first"
-        s, book, acc, rs = self._phase_state()
-        args = (bar, s, market, book, acc, rs, records, final)
+        s, book, acc, rs, full = self._phase_state()
+        args = (bar, s, market, book, acc, rs, records, final, full)
         first = self.fills.n
-        records_now = (market, book, rs, records)
+        records_now = (market, book, rs, records, full)
         if len(self._close_for) == len(records_now) and all(
             a is b for a, b in zip(records_now, self._close_for, strict=True)
         ):
@@ -941,8 +957,9 @@ class Broker:
         if on_fills is not None and self.fills.n > first:
             on_fills(first, self.fills.n)
 
-    def _phase_state(self) -> tuple[Settings, Book, Account, RuleState]:
-        """The records for a compiled phase, with room in the book for what a bar can add."""
+    def _phase_state(self) -> tuple[Settings, Book, Account, RuleState, Full]:
+        """The records for a compiled phase, with room in the book for what a bar can add,
+        and the fill step it takes (``clock.fill_features``)."""
         o = self.orders
         counts = o.counts.tolist()
         orders_needed, fills_needed = _room_for_bar(counts[C_OPEN], self._n_assets)
@@ -955,7 +972,20 @@ class Broker:
             self.fills.reserve(fills_needed)
         if self._python_models:
             python_models.install(self._commission_models, self._slippage_models)
-        return self._settings, self._book_record(), self._acc, self._rules_record()
+        book, rs = self._book_record(), self._rules_record()
+        return self._settings, book, self._acc, rs, self.fill_step()
+
+    def fill_step(self) -> Full:
+        """The fill step the phases take now (``kernels.clock.fill_features``): ``None`` for
+        the plain one while neither the settings nor an order so far needs the full one.
+
+        Example:
+            >>> broker.fill_step() is None  # a cash account, market orders  # doctest: +SKIP
+            True
+        """
+        if self._settings_need_full or self.orders.needs_full_fills:
+            return FULL_FILLS
+        return PLAIN_FILLS
 
     def _book_record(self) -> Book:
         book, o, f = self._book, self.orders, self.fills

@@ -344,6 +344,10 @@ def _run(
     book.reserve(2 * expected + 8 * feed.n_assets + 64)
     log.reserve(2 * expected + 8 * feed.n_assets + 64)
     loop = driver.loop_for(mode, broker.kernel_state.settings, broker.kernel_state.account)
+    if (mode == driver.MODE_SIGNALS and math.isinf(size)) or bool(np.isinf(quantities).any()):
+        # The decisions make all-in orders: the kernels write them, the book is told here.
+        book.needs_full_fills = True
+    full = broker.fill_step()
     t = 0
     while t < n_bars:
         orders_needed, fills_needed = driver.room_for_bar(book.n_open, feed.n_assets)
@@ -352,7 +356,7 @@ def _run(
         state = broker.kernel_state
         t = _run_bars(
             loop, t, state.settings, market, decisions, state.book, state.account, state.rules,
-            records,
+            records, full,
         )  # fmt: skip
     if config.close_at_end and n_bars:
         # What Engine.run does after its last bar: the same broker calls, over the same state.

@@ -103,6 +103,10 @@ class OrderBook:
         self.records: NDArray[np.void] = np.zeros(_INITIAL_CAPACITY, dtype=ORDER_DTYPE)
         self.open_ids: NDArray[np.int64] = np.zeros(_INITIAL_CAPACITY, dtype=np.int64)
         self.counts: NDArray[np.int64] = np.zeros(C_WIDTH, dtype=np.int64)
+        # Whether an all-in, bracket or OCO order was ever added: the phases then take the full
+        # fill step (``kernels.clock.fill_features``). Kernels that add orders set it through
+        # their driver (the compiled driver, from its decisions).
+        self.needs_full_fills = False
 
     @property
     def n(self) -> int:
@@ -149,6 +153,10 @@ class OrderBook:
         n, n_open = int(self.counts[C_ORDERS]), int(self.counts[C_OPEN])
         assets, quantities = _c_array(assets, np.int64), _c_array(quantities, np.float64)
         values = _c_array(np.asarray(target_value, dtype=np.float64).reshape(-1), np.float64)
+        if not self.needs_full_fills and (
+            parent >= 0 or oco >= 0 or (np.isinf(values[0]) if k == 1 else np.isinf(values).any())
+        ):
+            self.needs_full_fills = True
         global _write_orders_call
         if _write_orders_call is None:
             # Typed once with the scalars as their kernel types; later calls go straight to

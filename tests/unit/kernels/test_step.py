@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from ml4t.backtest.execution.commission import commission_table
 from ml4t.backtest.execution.slippage import slippage_table
@@ -32,11 +33,14 @@ from ml4t.backtest.kernels.state import (
     C_OPEN,
     C_ORDERS,
     C_WIDTH,
+    FULL_FILLS,
+    PLAIN_FILLS,
     REC_CASH,
     REC_GROSS,
     REC_POSITIONS_VALUE,
     REC_WIDTH,
     Bar,
+    Full,
     Settings,
     new_account,
 )
@@ -108,8 +112,11 @@ class Book:
             -1, O_ORDER, kind, level, math.nan, math.nan, self.acc.assets[A_PENDING],
         )  # fmt: skip
 
-    def fill_at(self, opens: list[float], highs: list[float], lows: list[float]) -> int:
-        """Fill the bar (no costs, no caps, exits first); returns the number of fills."""
+    def fill_at(
+        self, opens: list[float], highs: list[float], lows: list[float], full: Full = FULL_FILLS
+    ) -> int:
+        """Fill the bar (no costs, no caps, exits first) through the full fill step or the
+        plain one (``full``); returns the number of fills."""
         nan = np.full(2, np.nan)
         o, h, lo = np.array(opens), np.array(highs), np.array(lows)
         bar = Bar(o, h, lo, o.copy(), np.full(2, 1e6), nan, nan, nan, nan)
@@ -126,18 +133,19 @@ class Book:
         counts = self.book.counts
         counts[C_OPEN] = fill_orders(
             0, PHASE_OPEN, True, True, self.book.open_ids, counts[C_OPEN], s, bar, self.book,
-            self.acc,
+            self.acc, full,
         )  # fmt: skip
         return int(counts[2])
 
 
-def test_fill_orders_sells_first_so_the_buy_spends_the_freed_cash():
+@pytest.mark.parametrize("full", [FULL_FILLS, PLAIN_FILLS])
+def test_fill_orders_sells_first_so_the_buy_spends_the_freed_cash(full):
     # 1,000 cash, 10 of A. Buy 30 B (submitted first) and sell 10 A; opens A 21, B 40.
     # The sell goes first: 1,000 + 210 = 1,210; the buy costs 30 x 40 = 1,200: 10 left.
     book = Book(1_000.0, [10.0, 0.0], [20.0, 38.0])
     book.market(1, 30.0)
     book.market(0, -10.0)
-    assert book.fill_at([21.0, 40.0], [21.0, 40.0], [21.0, 40.0]) == 2
+    assert book.fill_at([21.0, 40.0], [21.0, 40.0], [21.0, 40.0], full) == 2
     assert book.fills["asset"][:2].tolist() == [0, 1]
     assert book.fills["price"][:2].tolist() == [21.0, 40.0]
     assert book.positions.tolist() == [0.0, 30.0]
@@ -146,24 +154,41 @@ def test_fill_orders_sells_first_so_the_buy_spends_the_freed_cash():
     assert int(book.book.counts[C_OPEN]) == 0
 
 
-def test_fill_orders_scales_a_buy_down_to_the_cash_left_after_exits():
+@pytest.mark.parametrize("full", [FULL_FILLS, PLAIN_FILLS])
+def test_fill_orders_scales_a_buy_down_to_the_cash_left_after_exits(full):
     # Same, buying 40 B: 40 x 40 = 1,600 > 1,210 cash; 30 shares (1,200) fit, 31 (1,240) do not.
     book = Book(1_000.0, [10.0, 0.0], [20.0, 38.0])
     book.market(1, 40.0)
     book.market(0, -10.0)
-    book.fill_at([21.0, 40.0], [21.0, 40.0], [21.0, 40.0])
+    book.fill_at([21.0, 40.0], [21.0, 40.0], [21.0, 40.0], full)
     assert book.positions.tolist() == [0.0, 30.0]
     assert book.account[0] == 10.0
     assert book.orders["status"][0] == FILLED
     assert book.orders["reason"][0] == R_SCALED_DOWN
 
 
-def test_fill_orders_fills_a_limit_at_its_level_and_leaves_an_unreached_one_open():
+@pytest.mark.parametrize("full", [FULL_FILLS, PLAIN_FILLS])
+def test_fill_orders_fills_a_limit_at_its_level_and_leaves_an_unreached_one_open(full):
     # Buy limit A at 19 on a bar 21..18: fills at 19. Buy limit B at 30 on 40..39: stays open.
     book = Book(1_000.0, [0.0, 0.0], [20.0, 40.0])
     book.limit(0, 10.0, 19.0)
     book.limit(1, 10.0, 30.0)
-    assert book.fill_at([21.0, 40.0], [21.0, 40.0], [18.0, 39.0]) == 1
+    assert book.fill_at([21.0, 40.0], [21.0, 40.0], [18.0, 39.0], full) == 1
     assert (book.fills["asset"][0], book.fills["price"][0]) == (0, 19.0)
     assert book.account[0] == 1_000.0 - 190.0
     assert int(book.book.counts[C_OPEN]) == 1 and book.book.open_ids[0] == 1
+
+
+def test_the_plain_fill_step_refuses_an_all_in_order_it_cannot_size():
+    """An all-in order needs the full step (it is sized at its fill); reaching the plain one
+    is a bug of the caller's ``fill_features``, said loudly instead of filled at its estimate."""
+    book = Book(1_000.0, [0.0, 0.0], [20.0, 40.0])
+    book.market(0, 10.0)
+    book.orders["target_value"][0] = math.inf
+    with pytest.raises(AssertionError, match="plain fill step"):
+        book.fill_at([21.0, 40.0], [21.0, 40.0], [21.0, 40.0], PLAIN_FILLS)
+    book = Book(1_000.0, [0.0, 0.0], [20.0, 40.0])
+    book.market(0, 10.0)
+    book.orders["target_value"][0] = math.inf
+    assert book.fill_at([21.0, 40.0], [21.0, 40.0], [21.0, 40.0], FULL_FILLS) == 1
+    assert book.positions[0] == 47.0  # all 1,000 of cash at 21: 47 shares

@@ -76,6 +76,7 @@ __all__ = [
     "VolumeShareSlippage",
     "as_slippage_model",
     "check_slippage_fields",
+    "prices_at_reference",
     "slippage_kernel",
     "slippage_table",
 ]
@@ -892,6 +893,23 @@ def as_slippage_model(spec: object, *, name: str = "slippage") -> SlippageModel:
         f"{name} must be a SlippageModel, a rate such as 0.001 (0.1% of price) or a function "
         f"fn(price, quantity, order_type, bar) -> fill price; got {spec!r}"
     )
+
+
+def prices_at_reference(table: NDArray[np.float64]) -> bool:
+    """Whether every row of a slippage table (``slippage_table``) fills at the reference
+    price: no model, or a flat rate of zero (the default ``slippage=0.0``, whose
+    ``price * (1 + 0)`` is the price to the bit). The plain fill step skips the model then
+    (``kernels.clock.fill_features``).
+
+    Example:
+        >>> prices_at_reference(slippage_table(0.0, ["A"])[0])
+        True
+        >>> prices_at_reference(slippage_table(0.001, ["A"])[0])
+        False
+    """
+    codes = table[:, 0]
+    flat = (codes == SLIPPAGE_PERCENT) | (codes == SLIPPAGE_FIXED_BPS)
+    return bool(((codes == SLIPPAGE_NONE) | (flat & (table[:, 1] == 0.0))).all())
 
 
 def slippage_table(

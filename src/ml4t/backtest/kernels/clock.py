@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from ..execution.slippage import prices_at_reference
 from .accounts import accrue_financing, margin_call, mark_to_market
 from .book import (
     H_PEAK,
@@ -48,7 +49,15 @@ from .book import (
     withdraw_market_orders,
 )
 from .jit import folded, inlined, leaf
-from .records import O_MARGIN_CALL, PHASE_CLOSE, PHASE_OPEN, R_REPLACED_BY_RULE, FillTiming
+from .records import (
+    EXEC_EXITS_FIRST_SMALLEST,
+    O_MARGIN_CALL,
+    PHASE_CLOSE,
+    PHASE_OPEN,
+    R_REPLACED_BY_RULE,
+    SIZE_AT_DECISION,
+    FillTiming,
+)
 from .rules import evaluate_position_rules, track_entries, update_extremes
 from .state import (
     A_PENDING,
@@ -57,6 +66,8 @@ from .state import (
     C_FILLS,
     C_OPEN,
     C_ORDERS,
+    FULL_FILLS,
+    PLAIN_FILLS,
     REC_BORROW,
     REC_GROSS,
     REC_INTEREST,
@@ -71,11 +82,13 @@ from .state import (
     S_EQUITY,
     S_HALT,
     S_KEEP_EXTREMES,
+    S_LIMITS,
     S_MONTH_VOLUME,
     S_RULES_ON,
     Account,
     Bar,
     Book,
+    Full,
     Market,
     RuleState,
     Settings,
@@ -104,36 +117,57 @@ def bar_rows(m: Market, t: int) -> Bar:
 
 @folded
 def open_phase(
-    t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
+    t: int,
+    s: Settings,
+    m: Market,
+    book: Book,
+    acc: Account,
+    rs: RuleState,
+    rec: np.ndarray,
+    full: Full,
 ) -> None:
     """Everything bar ``t`` does before its decisions (steps 1 to 5 above), in the order of
     ``OPEN_STEPS``."""
-    start_bar(t, s, m, book, acc, rs, rec)
-    rules_before_fills(t, s, m, book, acc, rs, rec)
-    fill_open(t, s, m, book, acc, rs, rec)
-    apply_rules(t, s, m, book, acc, rs, rec)
-    fill_next_close(t, s, m, book, acc, rs, rec)
-    mark_bar(t, s, m, book, acc, rs, rec)
-    margin_calls(t, s, m, book, acc, rs, rec)
-    halts(t, s, m, book, acc, rs, rec)
+    start_bar(t, s, m, book, acc, rs, rec, full)
+    rules_before_fills(t, s, m, book, acc, rs, rec, full)
+    fill_open(t, s, m, book, acc, rs, rec, full)
+    apply_rules(t, s, m, book, acc, rs, rec, full)
+    fill_next_close(t, s, m, book, acc, rs, rec, full)
+    mark_bar(t, s, m, book, acc, rs, rec, full)
+    margin_calls(t, s, m, book, acc, rs, rec, full)
+    halts(t, s, m, book, acc, rs, rec, full)
 
 
 @leaf
 def open_plain(
-    t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
+    t: int,
+    s: Settings,
+    m: Market,
+    book: Book,
+    acc: Account,
+    rs: RuleState,
+    rec: np.ndarray,
+    full: Full,
 ) -> None:
     """``open_phase`` for a run with none of the optional steps (``open_steps``): no position
     rules, no next-close fills, a cash account, no halts. Compiled alone, it spares the event
     driver's first run the compile of the steps its run never takes."""
-    start_bar(t, s, m, book, acc, rs, rec)
-    fill_open(t, s, m, book, acc, rs, rec)
-    track_extremes(t, s, m, book, acc, rs, rec)
-    mark_bar(t, s, m, book, acc, rs, rec)
+    start_bar(t, s, m, book, acc, rs, rec, full)
+    fill_open(t, s, m, book, acc, rs, rec, full)
+    track_extremes(t, s, m, book, acc, rs, rec, full)
+    mark_bar(t, s, m, book, acc, rs, rec, full)
 
 
 @folded
 def start_bar(
-    t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
+    t: int,
+    s: Settings,
+    m: Market,
+    book: Book,
+    acc: Account,
+    rs: RuleState,
+    rec: np.ndarray,
+    full: Full,
 ) -> None:
     """Resets of a new month, day and bar; financing since the previous bar."""
     if m.new_month[t]:
@@ -148,27 +182,48 @@ def start_bar(
 
 @folded
 def fill_open(
-    t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
+    t: int,
+    s: Settings,
+    m: Market,
+    book: Book,
+    acc: Account,
+    rs: RuleState,
+    rec: np.ndarray,
+    full: Full,
 ) -> None:
     """Orders from earlier bars fill at the open, or at their level inside the bar."""
-    _fill_book(t, PHASE_OPEN, s, m, book, acc, rs)
+    _fill_book(t, PHASE_OPEN, s, m, book, acc, rs, full)
 
 
 @folded
 def rules_before_fills(
-    t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
+    t: int,
+    s: Settings,
+    m: Market,
+    book: Book,
+    acc: Account,
+    rs: RuleState,
+    rec: np.ndarray,
+    full: Full,
 ) -> None:
     """``open_priority="rules"``: the positions held at the open meet their rules before the
     orders of earlier bars fill there. A rule that fires replaces the market orders working on
     its asset: they are cancelled (``replaced_by_position_rule``), as VectorBT's stop replaces
     the signal of its bar (``simulate_from_signals_nb``: "Stop signal comes first")."""
     if s.rules_first and acc.scalars[S_RULES_ON] != 0.0:
-        _exit_by_rules(t, s, bar_rows(m, t), book, acc, rs, False, True)
+        _exit_by_rules(t, s, bar_rows(m, t), book, acc, rs, False, True, full)
 
 
 @folded
 def apply_rules(
-    t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
+    t: int,
+    s: Settings,
+    m: Market,
+    book: Book,
+    acc: Account,
+    rs: RuleState,
+    rec: np.ndarray,
+    full: Full,
 ) -> None:
     """Exit the positions whose rules this bar triggers, then fold the bar into the positions'
     best prices. With ``open_priority="rules"`` only the positions entered at this bar's open
@@ -177,7 +232,7 @@ def apply_rules(
     bar = bar_rows(m, t)
     positions = acc.assets[A_POSITION]
     if acc.scalars[S_RULES_ON] != 0.0 and (s.stops_on_entry_bar or not s.rules_first):
-        _exit_by_rules(t, s, bar, book, acc, rs, s.rules_first, False)
+        _exit_by_rules(t, s, bar, book, acc, rs, s.rules_first, False, full)
     # Extremes are kept even without rules where rules may be set later (they measure from the
     # best price since entry); the compiled driver's rules are fixed for its run.
     if acc.scalars[S_RULES_ON] != 0.0 or acc.scalars[S_KEEP_EXTREMES] != 0.0:
@@ -194,6 +249,7 @@ def _exit_by_rules(
     rs: RuleState,
     entered_only: bool,
     replace: bool,
+    full: Full,
 ) -> None:
     """Exit the positions whose rules bar ``t`` triggers (``entered_only``: those entered on
     it); ``replace`` first cancels the market orders working on their assets.
@@ -218,7 +274,7 @@ def _exit_by_rules(
         book.counts[C_ORDERS], ids,
     )  # fmt: skip
     first = book.counts[C_FILLS]
-    kept = fill_orders(t, PHASE_OPEN, True, False, ids, count, s, bar, book, acc)
+    kept = fill_orders(t, PHASE_OPEN, True, False, ids, count, s, bar, book, acc, full)
     track_entries(book.fills, first, book.counts[C_FILLS], book.orders, rs, False)
     n_open = book.counts[C_OPEN]
     for k in range(kept):  # a loop: slice assignment needs reference counting
@@ -228,7 +284,14 @@ def _exit_by_rules(
 
 @folded
 def track_extremes(
-    t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
+    t: int,
+    s: Settings,
+    m: Market,
+    book: Book,
+    acc: Account,
+    rs: RuleState,
+    rec: np.ndarray,
+    full: Full,
 ) -> None:
     """``apply_rules`` without position rules: only the positions' best prices take in the
     bar."""
@@ -237,30 +300,40 @@ def track_extremes(
 
 @folded
 def fill_next_close(
-    t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
+    t: int,
+    s: Settings,
+    m: Market,
+    book: Book,
+    acc: Account,
+    rs: RuleState,
+    rec: np.ndarray,
+    full: Full,
 ) -> None:
     """Zipline's daily mode: market orders from earlier bars fill at this close."""
     if s.fill_timing == TIMING_NEXT_CLOSE and book.counts[C_OPEN]:
-        fill_close(t, s, m, book, acc, rs)
+        fill_close(t, s, m, book, acc, rs, full)
 
 
 @folded
-def fill_close(t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState) -> None:
+def fill_close(
+    t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, full: Full
+) -> None:
     """The close's fill step (market orders only), then the entries it made."""
-    _fill_book(t, PHASE_CLOSE, s, m, book, acc, rs)
+    _fill_book(t, PHASE_CLOSE, s, m, book, acc, rs, full)
 
 
 @folded
 def _fill_book(
-    t: int, phase: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState
-) -> None:
+    t: int, phase: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState,
+    full: Full,
+) -> None:  # fmt: skip
     """The book's open orders through the fill step of ``phase``, then the entries it made."""
     n_open = book.counts[C_OPEN]
     if n_open:
         first = book.counts[C_FILLS]
         book.counts[C_OPEN] = fill_orders(
             t, phase, s.market_at_open, s.stops_on_entry_bar, book.open_ids, n_open, s,
-            bar_rows(m, t), book, acc,
+            bar_rows(m, t), book, acc, full,
         )  # fmt: skip
         at_close = phase == PHASE_CLOSE
         track_entries(book.fills, first, book.counts[C_FILLS], book.orders, rs, at_close)
@@ -268,7 +341,14 @@ def _fill_book(
 
 @folded
 def mark_bar(
-    t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
+    t: int,
+    s: Settings,
+    m: Market,
+    book: Book,
+    acc: Account,
+    rs: RuleState,
+    rec: np.ndarray,
+    full: Full,
 ) -> None:
     """Mark at the close and record the bar; the equity peak (for a drawdown halt, set now or
     later) takes in the mark."""
@@ -279,7 +359,14 @@ def mark_bar(
 
 @folded
 def margin_calls(
-    t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
+    t: int,
+    s: Settings,
+    m: Market,
+    book: Book,
+    acc: Account,
+    rs: RuleState,
+    rec: np.ndarray,
+    full: Full,
 ) -> None:
     """A margin account below its maintenance margin at the mark orders positions out."""
     if not s.cash_account:
@@ -288,7 +375,14 @@ def margin_calls(
 
 @folded
 def halts(
-    t: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState, rec: np.ndarray
+    t: int,
+    s: Settings,
+    m: Market,
+    book: Book,
+    acc: Account,
+    rs: RuleState,
+    rec: np.ndarray,
+    full: Full,
 ) -> None:
     """The portfolio halts (drawdown, daily loss) at the mark."""
     check_halts(t, acc.scalars[S_EQUITY], book, acc)
@@ -304,6 +398,7 @@ def close_phase(
     rs: RuleState,
     rec: np.ndarray,
     final: bool,
+    full: Full,
 ) -> None:
     """Same-bar mode: this bar's decisions fill at its close, and the bar is recorded again.
     ``final`` fills at the close whatever the timing, and records the bar again (a run that
@@ -311,7 +406,7 @@ def close_phase(
     if not (final or s.fill_timing == TIMING_SAME_CLOSE):
         return
     first = book.counts[C_FILLS]
-    fill_close(t, s, m, book, acc, rs)
+    fill_close(t, s, m, book, acc, rs, full)
     if final or book.counts[C_FILLS] > first:
         acc.scalars[S_EQUITY] = mark_to_market(t, m.close[t], acc, rec)
 
@@ -352,3 +447,30 @@ def open_steps(s: Settings, acc: Account, *, one_by_one: bool = False) -> tuple[
         for kernel in OPEN_STEPS
         if wanted.get(kernel, True) or kernel is apply_rules
     )
+
+
+def fill_features(s: Settings, acc: Account, *, orders_need_full: bool) -> Full:
+    """The fill step a run's phases take (``state.Full``): the plain one (``None``) while its
+    settings and its orders so far need none of the optional features, else the full one.
+
+    Plain fills: a cash account, no slippage (``prices_at_reference``), no portfolio limit,
+    orders sized at their decision, no smallest-first entries, and no all-in, bracket or OCO
+    order in the book
+    (``orders_need_full``: ``OrderBook.needs_full_fills`` for the event driver, the decision
+    arrays for the compiled one). Numba compiles each step once per answer, when first taken.
+
+    Example:
+        >>> state = broker.kernel_state  # doctest: +SKIP
+        >>> fill_features(state.settings, state.account, orders_need_full=False)  # doctest: +SKIP
+        >>> # None: plain fills
+    """
+    if (
+        orders_need_full
+        or not s.cash_account
+        or s.fill_sizing != SIZE_AT_DECISION
+        or s.execution_order == EXEC_EXITS_FIRST_SMALLEST
+        or not prices_at_reference(acc.slippage)
+        or not bool(np.isnan(acc.scalars[S_LIMITS : S_LIMITS + 4]).all())
+    ):
+        return FULL_FILLS
+    return PLAIN_FILLS

@@ -59,6 +59,7 @@ from .state import (
     S_HALT,
     Account,
     Book,
+    Full,
     Market,
     RuleState,
     Settings,
@@ -354,6 +355,7 @@ def _loop(
     acc: Account,
     rs: RuleState,
     rec: np.ndarray,
+    full: Full,
     open_steps: Any,
     decisions: Any,
     screened: bool,
@@ -376,71 +378,72 @@ def _loop(
             or book.counts[C_FILLS] + fills_needed > book.fills.shape[0]
         ):
             return t
-        open_steps(t, s, m, book, acc, rs, rec)
+        open_steps(t, s, m, book, acc, rs, rec, full)
         if screened:
             _screened(t, d, s, m, book, acc, rs, decisions)
         else:
             decisions(t, d, s, m, book, acc, rs)
-        close_phase(t, s, m, book, acc, rs, rec, False)
+        close_phase(t, s, m, book, acc, rs, rec, False, full)
     return int(n_bars)
 
 
 # One compiled loop per decision rule, with every step of a bar or only those of a plain run
-# (``clock.open_steps``): the arguments are those of ``_loop`` before ``open_steps``.
+# (``clock.open_steps``): the arguments are those of ``_loop`` before ``open_steps``. Each
+# compiles once per fill step (``full``, ``clock.fill_features``) it is called with.
 
 
 @leaf
 def signals_loop(
     t0: int, s: Settings, m: Market, d: Decisions, book: Book, acc: Account, rs: RuleState,
-    rec: np.ndarray,
+    rec: np.ndarray, full: Full,
 ) -> int:  # fmt: skip
     """``_loop`` deciding from signals."""
-    return _loop(t0, s, m, d, book, acc, rs, rec, open_phase, _signal_orders, True)
+    return _loop(t0, s, m, d, book, acc, rs, rec, full, open_phase, _signal_orders, True)
 
 
 @leaf
 def signals_loop_plain(
     t0: int, s: Settings, m: Market, d: Decisions, book: Book, acc: Account, rs: RuleState,
-    rec: np.ndarray,
+    rec: np.ndarray, full: Full,
 ) -> int:  # fmt: skip
     """``_loop`` deciding from signals, for a plain run."""
-    return _loop(t0, s, m, d, book, acc, rs, rec, open_plain, _signal_orders, False)
+    return _loop(t0, s, m, d, book, acc, rs, rec, full, open_plain, _signal_orders, False)
 
 
 @leaf
 def weights_loop(
     t0: int, s: Settings, m: Market, d: Decisions, book: Book, acc: Account, rs: RuleState,
-    rec: np.ndarray,
+    rec: np.ndarray, full: Full,
 ) -> int:  # fmt: skip
     """``_loop`` deciding from weights."""
-    return _loop(t0, s, m, d, book, acc, rs, rec, open_phase, _weight_orders, True)
+    return _loop(t0, s, m, d, book, acc, rs, rec, full, open_phase, _weight_orders, True)
 
 
 @leaf
 def weights_loop_plain(
     t0: int, s: Settings, m: Market, d: Decisions, book: Book, acc: Account, rs: RuleState,
-    rec: np.ndarray,
+    rec: np.ndarray, full: Full,
 ) -> int:  # fmt: skip
     """``_loop`` deciding from weights, for a plain run."""
-    return _loop(t0, s, m, d, book, acc, rs, rec, open_plain, _weight_orders, False)
+    return _loop(t0, s, m, d, book, acc, rs, rec, full, open_plain, _weight_orders, False)
 
 
 @leaf
 def orders_loop(
     t0: int, s: Settings, m: Market, d: Decisions, book: Book, acc: Account, rs: RuleState,
-    rec: np.ndarray,
+    rec: np.ndarray, full: Full,
 ) -> int:  # fmt: skip
     """``_loop`` deciding from order quantities."""
-    return _loop(t0, s, m, d, book, acc, rs, rec, open_phase, _quantity_orders, True)
+    return _loop(t0, s, m, d, book, acc, rs, rec, full, open_phase, _quantity_orders, True)
 
 
 @leaf
 def orders_loop_plain(
     t0: int, s: Settings, m: Market, d: Decisions, book: Book, acc: Account, rs: RuleState,
-    rec: np.ndarray,
+    rec: np.ndarray, full: Full,
 ) -> int:  # fmt: skip
     """``_loop`` deciding from order quantities, for a plain run."""
-    return _loop(t0, s, m, d, book, acc, rs, rec, open_plain, _quantity_orders, False)
+    return _loop(t0, s, m, d, book, acc, rs, rec, full, open_plain, _quantity_orders, False)
 
 
 _LOOPS = {
@@ -461,7 +464,7 @@ def loop_for(mode: int, s: Settings, acc: Account) -> Any:
     Example:
         >>> loop = loop_for(MODE_SIGNALS, state.settings, state.account)  # doctest: +SKIP
         >>> t = loop(0, state.settings, market, decisions, state.book, state.account,
-        ...          state.rules, records)  # doctest: +SKIP
+        ...          state.rules, records, None)  # doctest: +SKIP
     """
     plain = open_steps(s, acc) == (open_plain,)
     return _LOOPS[(mode, plain)]

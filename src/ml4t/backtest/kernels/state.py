@@ -151,6 +151,16 @@ class Bar(NamedTuple):
     volatility: np.ndarray
 
 
+# Which fill step a bar's phases compile: ``None`` for plain fills (a cash account, no
+# slippage model, no portfolio limit, sizing at the decision, exits then entries as submitted,
+# and no all-in, bracket or OCO order in the book), ``True`` for the full one. Numba types
+# ``None`` apart and drops every branch under ``full is not None`` when it compiles the plain
+# step: a run that needs none of those features does not compile them (``clock.fill_features``).
+Full = bool | None
+FULL_FILLS: Full = True
+PLAIN_FILLS: Full = None
+
+
 class Book(NamedTuple):
     """Orders (``ORDER_DTYPE``), open order ids, fills (``FILL_DTYPE``) and their counts."""
 

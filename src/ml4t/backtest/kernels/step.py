@@ -103,6 +103,7 @@ from .state import (
     Account,
     Bar,
     Book,
+    Full,
     Settings,
 )
 
@@ -114,6 +115,10 @@ _QTY_RTOL: Final = 1e-9
 _SKIP: Final = 0
 _ARMED_HERE: Final = 1  # a bracket leg armed during this step: only group 2 may fill it
 _GO: Final = 2
+
+# A bracket, OCO or all-in order reached the plain fill step: the run should have asked for the
+# full one (``clock.fill_features``). A bug, said loudly rather than filled wrongly.
+_NOT_PLAIN = "an all-in, bracket or OCO order reached the plain fill step (see fill_features)"
 
 
 @folded
@@ -204,6 +209,7 @@ def fill_orders(
     bar: Bar,
     book: Book,
     acc: Account,
+    full: Full,
 ) -> int:
     """Fill every order of ``ids[:n_ids]`` this bar can fill; returns how many stay open
     (``ids`` is compacted in place; fills are appended to the book's fill log).
@@ -232,13 +238,13 @@ def fill_orders(
         # VectorBT values its group once per row (val_price=np.inf, update_value=False).
         prices = bar.open if phase == PHASE_OPEN else bar.close
         acc.scalars[S_FILL_EQUITY] = equity_at_prices(prices, acc)
-    if s.execution_order == EXEC_EXITS_FIRST_SMALLEST:
+    if full is not None and s.execution_order == EXEC_EXITS_FIRST_SMALLEST:
         _fill_by_size(t, phase, market_at_open, children_on_entry_bar, ids, n_ids, s, bar, book,
-                      acc)  # fmt: skip
+                      acc, full)  # fmt: skip
     else:
         # ``visit`` is read only smallest first: any int array stands in for it.
         _fill_groups(t, phase, market_at_open, children_on_entry_bar, ids, n_ids, ids, s, bar,
-                     book, acc)  # fmt: skip
+                     book, acc, full)  # fmt: skip
     return _expire_and_compact(t, phase, s, bar, book, acc, ids, n_ids)
 
 
@@ -254,12 +260,13 @@ def _fill_by_size(
     bar: Bar,
     book: Book,
     acc: Account,
+    full: Full,
 ) -> None:
     """``_fill_groups`` with entries visited smallest first (the one order that needs an
     array of its own, so it is made here, with reference counting)."""
     visit = _visiting_order(phase, ids, n_ids, bar, book.orders)
     _fill_groups(t, phase, market_at_open, children_on_entry_bar, ids, n_ids, visit, s, bar,
-                 book, acc)  # fmt: skip
+                 book, acc, full)  # fmt: skip
 
 
 @leaf
@@ -275,6 +282,7 @@ def _fill_groups(
     bar: Bar,
     book: Book,
     acc: Account,
+    full: Full,
 ) -> None:
     """The visits of ``fill_orders``: reductions, then entries (in ``visit`` order when
     smallest first), then bracket legs armed on this bar; orders visited for good are marked
@@ -305,7 +313,7 @@ def _fill_groups(
             # An order visited for good is marked in place, its id flipped to ``~id``
             # (negative), and restored when the list is compacted: no per-call array.
             ids[k] = ~oid
-            if _fill_one(t, phase, market_at_open, oid, price, s, bar, book, acc, marks):
+            if _fill_one(t, phase, market_at_open, oid, price, s, bar, book, acc, marks, full):
                 armed_here = True
 
 
@@ -360,6 +368,7 @@ def _fill_one(
     book: Book,
     acc: Account,
     marks: np.ndarray,
+    full: Full,
 ) -> bool:
     """Take one order that meets ``price`` on this bar through caps, costs and checks, and fill
     what it may; returns whether the fill armed a bracket leg. Folded into ``_fill_groups``
@@ -369,8 +378,10 @@ def _fill_one(
     pending = acc.assets[A_PENDING]
     pos = acc.assets[A_POSITION, asset]
     remaining = order.quantity - order.filled
-    resizes = s.fill_sizing != SIZE_AT_DECISION and order.filled == 0.0
+    resizes = full is not None and s.fill_sizing != SIZE_AT_DECISION and order.filled == 0.0
     if order.filled == 0.0 and np.isinf(order.target_value):
+        if full is None:
+            raise AssertionError(_NOT_PLAIN)
         remaining = _resolve_all_in(t, oid, price, pos, remaining, s, bar, book, acc, marks)
         if remaining == 0.0:
             return False
@@ -383,7 +394,9 @@ def _fill_one(
             return False
     reason = order.reason
     sibling = order.oco
-    if sibling >= 0:
+    if full is None and (sibling >= 0 or order.parent >= 0):
+        raise AssertionError(_NOT_PLAIN)
+    if full is not None and sibling >= 0:
         reason = _oco_race(t, order, book.orders[sibling], phase, market_at_open, s, bar, pending)
         if reason < 0:
             return False
@@ -402,14 +415,16 @@ def _fill_one(
     grows = abs(pos + qty) > abs(pos)
     kind = order.order_type
     used = acc.assets[A_VOLUME_USED, asset]
-    fill_price = slipped(acc.slippage[asset], asset, price, qty, kind, bar, used)
+    fill_price = price  # plain fills: no asset has a slippage model
+    if full is not None:
+        fill_price = slipped(acc.slippage[asset], asset, price, qty, kind, bar, used)
     if np.isnan(fill_price):
         return False  # the model cannot price this bar (e.g. no volume): the order waits
     if s.clamp_to_bar:
         # Slippage cannot buy above the bar's high nor sell below its low.
         fill_price = min(max(fill_price, bar.low[asset]), bar.high[asset])
     rejected = 0
-    if marks[M_LIMITS] != 0.0 and grows:
+    if full is not None and marks[M_LIMITS] != 0.0 and grows:
         rejected = broken_limit(acc, marks, asset, pos, qty, fill_price)
     cost = 0.0
     if not rejected:
@@ -424,7 +439,7 @@ def _fill_one(
             )
             rejected = R_INSUFFICIENT_CASH if qty == 0.0 else 0
             reason = R_SCALED_DOWN if scaled else reason
-        elif not s.cash_account and abs(pos + qty) > abs(pos) and checked:
+        elif full is not None and not s.cash_account and abs(pos + qty) > abs(pos) and checked:
             qty, scaled = margin_check(asset, pos, qty, fill_price, s, acc, marks)
             rejected = R_INSUFFICIENT_MARGIN if qty == 0.0 else 0
             if scaled and qty != 0.0:
@@ -434,7 +449,9 @@ def _fill_one(
         end_order(order, REJECTED, rejected, t, pending)
         end_children(book.orders, oid, book.counts[C_ORDERS], t, pending)
         return False
-    return _book_fill(t, oid, qty, price, fill_price, cost, reason, capped, s, book, acc, marks)
+    return _book_fill(
+        t, oid, qty, price, fill_price, cost, reason, capped, s, book, acc, marks, full
+    )
 
 
 @leaf
@@ -563,6 +580,7 @@ def _book_fill(
     book: Book,
     acc: Account,
     marks: np.ndarray,
+    full: Full,
 ) -> bool:
     """Book a fill of ``qty`` at ``fill_price``: position, cash, volumes, the order's average
     price and status, its bracket legs and OCO sibling, and the fill record. Returns whether
@@ -600,8 +618,15 @@ def _book_fill(
     else:
         # Done after this fill: what a scale-down for cash cut is not left working.
         end_order(order, FILLED, reason, t, pending)
-    armed = order.filled != 0.0 and activate_children(orders, oid, book.counts[C_ORDERS], t)
+    armed = False
     sibling = order.oco
+    if full is None:
+        # Plain fills have no OCO siblings (``_fill_one`` checked) nor bracket legs.
+        if oid + 1 < book.counts[C_ORDERS] and orders[oid + 1].parent == oid:
+            raise AssertionError(_NOT_PLAIN)
+        sibling = -1
+    else:
+        armed = order.filled != 0.0 and activate_children(orders, oid, book.counts[C_ORDERS], t)
     if sibling >= 0 and (
         orders[sibling].status == OPEN or orders[sibling].status == PARTIALLY_FILLED
     ):
