@@ -50,6 +50,7 @@ from .state import (
     Account,
     Bar,
     Book,
+    Full,
     Settings,
 )
 
@@ -308,9 +309,11 @@ def cash_check(
     s: Settings,
     bar: Bar,
     acc: Account,
+    full: Full,
 ) -> tuple[float, float, float, bool]:
     """A buy in a cash account: ``(qty, fill_price, cost, scaled)`` it may fill, scaled down to
-    what the cash pays for (or 0.0: rejected) when it costs more than the cash."""
+    what the cash pays for (or 0.0: rejected) when it costs more than the cash. With the plain
+    fill step (``full`` None) no asset has slippage to price again."""
     cash = acc.scalars[S_CASH]
     if not qty * fill_price + cost > cash:
         return qty, fill_price, cost, False
@@ -327,6 +330,8 @@ def cash_check(
     if best < MIN_SCALED_QTY:
         return 0.0, fill_price, cost, True
     cost = fee(table, asset, best, fill_price, month)
+    if full is None:
+        return best, fill_price, cost, True
     # A smaller order may pay less slippage per share (volume-share models); take the better
     # price only if the fee at it still fits the cash.
     better = slipped(

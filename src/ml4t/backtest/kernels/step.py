@@ -435,7 +435,7 @@ def _fill_one(
         buys_on_cash = s.cash_account and qty > 0.0 and checked
         if buys_on_cash and qty * fill_price + cost > acc.scalars[S_CASH]:
             qty, fill_price, cost, scaled = cash_check(
-                asset, qty, price, fill_price, cost, kind, s, bar, acc
+                asset, qty, price, fill_price, cost, kind, s, bar, acc, full
             )
             rejected = R_INSUFFICIENT_CASH if qty == 0.0 else 0
             reason = R_SCALED_DOWN if scaled else reason
