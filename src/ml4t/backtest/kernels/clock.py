@@ -296,8 +296,9 @@ def track_extremes(
     full: Full,
 ) -> None:
     """``apply_rules`` without position rules: only the positions' best prices take in the
-    bar."""
-    update_extremes(t, bar_rows(m, t), acc.assets[A_POSITION], rs, s)
+    bar, where rules may be set later (the compiled driver's cannot)."""
+    if acc.scalars[S_KEEP_EXTREMES] != 0.0:
+        update_extremes(t, bar_rows(m, t), acc.assets[A_POSITION], rs, s)
 
 
 @folded
