@@ -185,8 +185,9 @@ def trade_excursions(
     exit bars count whole (the path inside them is unknown); NaN bars are skipped, and a trade
     whose bars are all NaN, or a run without ``highs`` and ``lows``, gets NaN.
 
-    Every trade's window is a slice of its asset's column, so the highs are laid out asset by
-    asset and one ``fmax.reduceat`` (``fmin`` for the lows) takes every window's extreme at once.
+    One compiled pass over each trade's window of its asset's column (``_window_extremes``):
+    the windows' total length, where transposing the highs and lows for ``reduceat`` cost
+    twice the whole [bars, assets] arrays.
 
     Example:
         >>> t = np.zeros(1, dtype=TRADE_DTYPE)
@@ -199,16 +200,17 @@ def trade_excursions(
     n = len(trades)
     if highs is None or lows is None or n == 0:
         return np.full(n, np.nan), np.full(n, np.nan)
-    n_bars = highs.shape[0]
-    column = trades["asset"].astype(np.int64) * n_bars
-    end = np.where(trades["is_open"], last_bar, trades["exit_bar"])
-    # Window k is [bounds[2k], bounds[2k+1]); the odd results (between windows) are dropped.
-    # A NaN sentinel closes the last column, so the end of its last window is a valid index.
-    bounds = np.empty(2 * n, dtype=np.int64)
-    bounds[0::2] = column + trades["entry_bar"]
-    bounds[1::2] = column + end + 1
-    high = np.fmax.reduceat(_by_asset(highs), bounds)[0::2]
-    low = np.fmin.reduceat(_by_asset(lows), bounds)[0::2]
+    end = np.where(trades["is_open"], last_bar, trades["exit_bar"]).astype(np.int64)
+    high, low = np.empty(n), np.empty(n)
+    _window_extremes(
+        np.ascontiguousarray(trades["asset"], dtype=np.int64),
+        np.ascontiguousarray(trades["entry_bar"], dtype=np.int64),
+        end,
+        np.ascontiguousarray(highs, dtype=np.float64),
+        np.ascontiguousarray(lows, dtype=np.float64),
+        high,
+        low,
+    )
     entry = trades["entry_price"]
     long = trades["direction"] > 0
     mae = np.where(long, low / entry - 1.0, 1.0 - high / entry)
@@ -216,9 +218,28 @@ def trade_excursions(
     return mae, mfe
 
 
-def _by_asset(values: NDArray[np.float64]) -> NDArray[np.float64]:
-    """A [bars, assets] array as one vector, asset after asset, then a NaN."""
-    out = np.empty(values.size + 1)
-    out[:-1].reshape(values.shape[1], values.shape[0])[...] = values.T
-    out[-1] = np.nan
-    return out
+@kernel
+def _window_extremes(
+    assets: NDArray[np.int64],
+    first: NDArray[np.int64],
+    last: NDArray[np.int64],
+    highs: NDArray[np.float64],
+    lows: NDArray[np.float64],
+    high: NDArray[np.float64],
+    low: NDArray[np.float64],
+) -> None:
+    """Per window ``k`` (bars ``first[k]..last[k]`` of column ``assets[k]``): the highest high
+    and the lowest low, NaN bars skipped (as ``np.fmax`` and ``np.fmin``), NaN if all are."""
+    for k in range(assets.shape[0]):
+        a = assets[k]
+        hi = np.nan
+        lo = np.nan
+        for t in range(first[k], last[k] + 1):
+            h = highs[t, a]
+            if h > hi or np.isnan(hi):
+                hi = h
+            v = lows[t, a]
+            if v < lo or np.isnan(lo):
+                lo = v
+        high[k] = hi
+        low[k] = lo
