@@ -204,36 +204,40 @@ class _CalledFromKernels(CPUDispatcher):
     _twin: Any = None
 
     def __call__(self, *args: Any, **kws: Any) -> Any:
-        return from_python(self)(*args, **kws)
+        return self.python_twin()(*args, **kws)
+
+    def python_twin(self) -> Any:
+        """This kernel compiled with numba's CPython wrapper, for calls from Python (made on
+        first use): the same function under a name of its own in the cache."""
+        if self._twin is None:
+            fn = self.py_func
+            copy = pytypes.FunctionType(
+                fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__
+            )
+            copy.__kwdefaults__ = fn.__kwdefaults__
+            copy.__module__ = fn.__module__
+            copy.__doc__ = fn.__doc__
+            # Numba names a kernel's cache files by its qualified name.
+            copy.__qualname__ = f"{fn.__qualname__}.from_python"
+            options = {k: v for k, v in self.targetoptions.items() if k != "nopython"}
+            options.pop("no_cpython_wrapper", None)
+            cached = getattr(self, "_cache", None) is not None
+            self._twin = njit(cache=cached, **options)(copy)
+        return self._twin
 
 
 def from_python(dispatcher: Any) -> Any:
     """The dispatcher Python calls for ``dispatcher``: its twin with numba's CPython wrapper
-    when kernels call it without one (made on first use), else itself.
+    when kernels call it without one (``_CalledFromKernels``), else itself.
 
     Example:
         >>> from ml4t.backtest.kernels.sizing import order_toward
         >>> from_python(order_toward)(10.0, 4.0, 0)
         6.0
     """
-    if not isinstance(dispatcher, _CalledFromKernels):
-        return dispatcher
-    twin = dispatcher._twin
-    if twin is None:
-        fn = dispatcher.py_func
-        copy = pytypes.FunctionType(
-            fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__
-        )
-        copy.__kwdefaults__ = fn.__kwdefaults__
-        copy.__module__ = fn.__module__
-        copy.__doc__ = fn.__doc__
-        # Its own name in the cache: numba names a kernel's cache files by its qualified name.
-        copy.__qualname__ = f"{fn.__qualname__}.from_python"
-        options = {k: v for k, v in dispatcher.targetoptions.items() if k != "nopython"}
-        options.pop("no_cpython_wrapper", None)
-        cached = getattr(dispatcher, "_cache", None) is not None
-        twin = dispatcher._twin = njit(cache=cached, **options)(copy)
-    return twin
+    if isinstance(dispatcher, _CalledFromKernels):
+        return dispatcher.python_twin()
+    return dispatcher
 
 
 def _called_from_kernels(fn: Callable[..., Any], options: dict[str, Any]) -> Any:
