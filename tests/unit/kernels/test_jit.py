@@ -228,3 +228,35 @@ def test_the_compile_notice_looks_at_every_step_the_run_calls(make_feed, monkeyp
     # A run with position rules calls the rules step: a first run compiles it too.
     assert clock.apply_rules in asked
     assert clock.close_phase in asked
+
+
+def test_a_compile_from_python_starts_on_a_stack_chunk_of_its_own(monkeypatch):
+    """CPython 3.11/3.12 thrash a stack chunk boundary that falls inside a compile's
+    recursion (gh-142183); compiles called from Python go through ``_with_room``."""
+    from ml4t.backtest.kernels import jit
+
+    seen: list[object] = []
+    real = jit._with_room
+    monkeypatch.setattr(jit, "_with_room", lambda fn, a, k: seen.append(fn) or real(fn, a, k))
+
+    @jit.leaf
+    def plus_one(x):  # type: ignore[no-untyped-def]
+        return x + 1.0
+
+    assert plus_one(1.0) == 2.0  # compiles (its twin, from Python) through _with_room
+    assert len(seen) == 1
+    assert plus_one(2.0) == 3.0  # compiled already: no compile
+    assert len(seen) == 1
+
+
+def test_with_room_returns_and_raises_what_the_call_does():
+    import pytest
+
+    from ml4t.backtest.kernels import jit
+
+    assert jit._with_room(divmod, (7, 2), {}) == (3, 1)
+    assert jit._with_room(int, ("ff",), {"base": 16}) == 255
+    with pytest.raises(ZeroDivisionError):
+        jit._with_room(divmod, (1, 0), {})
+    # The frame it calls from is big enough for a chunk of its own with room to spare.
+    assert jit._roomy_call().__code__.co_nlocals >= jit._ROOM_SLOTS

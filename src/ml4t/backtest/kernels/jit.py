@@ -190,7 +190,48 @@ def _one_specialisation(dispatcher: Any) -> Any:
     return dispatcher
 
 
-class _CalledFromKernels(CPUDispatcher):
+class _FreshStack(CPUDispatcher):
+    """A kernel whose compiles, when a call from Python needs one, start on a stack chunk of
+    their own with room for the whole compile (``_with_room``).
+
+    CPython 3.11 and 3.12 keep a thread's Python frames in chunks (16 KB by default) and free a
+    chunk as soon as the stack falls back below it (CPython gh-142183, fixed for 3.13 and
+    3.14). Numba's compile recurses deeply and oscillates (``copy.deepcopy`` of each inlined
+    kernel's IR): when a chunk boundary falls inside that oscillation, every crossing maps and
+    unmaps a chunk, hundreds of thousands of times. Where the boundaries fall depends on how
+    deep the caller's stack is (a script, a notebook, a test runner): a first run took 5-8 s
+    more (system time) at some depths than at others."""
+
+    def _compile_for_args(self, *args: Any, **kws: Any) -> Any:
+        compile_for_args = super()._compile_for_args  # type: ignore[misc]
+        return _with_room(compile_for_args, args, kws)
+
+
+def _with_room(fn: Callable[..., Any], args: tuple[Any, ...], kws: dict[str, Any]) -> Any:
+    """``fn(*args, **kws)``, called from a frame of ``_ROOM_SLOTS`` unused local slots.
+
+    CPython gives a frame too big for the current chunk a chunk of its own, the next power of
+    two of at least its size plus 1,000 slots: 65,536 slots (512 KB) get a 1 MB chunk, whose
+    other 512 KB hold the frames of ``fn`` and everything it calls (a compile is a few
+    hundred frames of a few hundred bytes), so they cross no chunk boundary. Costs one 1 MB
+    map and unmap a call, about 0.2 ms."""
+    return _roomy_call()(fn, args, kws)
+
+
+_ROOM_SLOTS = 65_536
+
+
+@cache
+def _roomy_call() -> Callable[..., Any]:
+    def call(fn: Callable[..., Any], args: tuple[Any, ...], kws: dict[str, Any]) -> Any:
+        return fn(*args, **kws)
+
+    names = call.__code__.co_varnames + tuple(f"_room{i}" for i in range(_ROOM_SLOTS))
+    call.__code__ = call.__code__.replace(co_varnames=names, co_nlocals=len(names))
+    return call
+
+
+class _CalledFromKernels(_FreshStack):
     """A kernel as other kernels call it: compiled without numba's CPython wrapper.
 
     Numba gives every compiled function a wrapper that unboxes its arguments from Python
@@ -222,7 +263,7 @@ class _CalledFromKernels(CPUDispatcher):
             options = {k: v for k, v in self.targetoptions.items() if k != "nopython"}
             options.pop("no_cpython_wrapper", None)
             cached = getattr(self, "_cache", None) is not None
-            self._twin = njit(cache=cached, **options)(copy)
+            self._twin = _fresh_stack(njit(cache=cached, **options)(copy))
         return self._twin
 
 
@@ -237,6 +278,12 @@ def from_python(dispatcher: Any) -> Any:
     """
     if isinstance(dispatcher, _CalledFromKernels):
         return dispatcher.python_twin()
+    return dispatcher
+
+
+def _fresh_stack(dispatcher: Any) -> Any:
+    """``dispatcher`` as a ``_FreshStack``: its compiles start on a stack chunk of their own."""
+    dispatcher.__class__ = _FreshStack
     return dispatcher
 
 
@@ -307,7 +354,7 @@ def inlined(fn: F) -> F:
         ... def row(a, t):
         ...     return a[t]
     """
-    compiled: F = njit(**_INLINED_OPTIONS)(fn)
+    compiled: F = _fresh_stack(njit(**_INLINED_OPTIONS)(fn))
     return compiled
 
 
@@ -325,7 +372,7 @@ def folded(fn: F) -> F:
         ... def clear(a):
         ...     a[:] = 0.0
     """
-    compiled: F = njit(**_FOLDED_OPTIONS)(fn)
+    compiled: F = _fresh_stack(njit(**_FOLDED_OPTIONS)(fn))
     return compiled
 
 
