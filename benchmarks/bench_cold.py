@@ -13,7 +13,11 @@ The child builds its data with numpy only and imports only the engine it runs, s
 pays for another's imports. The goal (issue 14): our cold process takes at most a third of
 VectorBT's, for each driver.
 
-    python benchmarks/bench_cold.py --repeat 3 [--write]
+``--stop-loss`` adds a 5% stop loss to every engine (ours: ``StopLoss(0.05)`` on both
+drivers; VectorBT: ``sl_stop=0.05``): a first run that compiles the position rules too. Its
+figures go in a section of their own.
+
+    python benchmarks/bench_cold.py --repeat 3 [--stop-loss] [--write]
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from pathlib import Path
 ENGINES = ("ours compiled", "ours event", "vectorbt from_signals")
 RESULTS = Path(__file__).with_name("RESULTS.md")
 SECTION = "## First run on a machine (issue 14)"
+SECTION_STOP = "## First run on a machine, with a 5% stop loss (issue 14)"
+STOP = 0.05
 
 
 def _data() -> tuple[object, ...]:
@@ -59,7 +65,7 @@ def _data() -> tuple[object, ...]:
     return times, open_, high, low, close, entries, exits
 
 
-def child(engine: str) -> dict[str, float]:
+def child(engine: str, stop: bool = False) -> dict[str, float]:
     """Run one engine once in this process; what it took, after the interpreter started."""
     start = time.perf_counter()
     times, open_, high, low, close, entries, exits = _data()
@@ -72,13 +78,14 @@ def child(engine: str) -> dict[str, float]:
         pf = vbt.Portfolio.from_signals(
             pd.Series(close, index=index), pd.Series(entries, index=index),
             pd.Series(exits, index=index), size=0.5, size_type="percent", fees=0.001,
-            init_cash=1_000_000.0, freq="1D",
+            init_cash=1_000_000.0, freq="1D", **({"sl_stop": STOP} if stop else {}),
         )  # fmt: skip
         final = float(pf.value().iloc[-1])
     else:
         import numpy as np
 
         from ml4t.backtest import BacktestConfig, DataFeed, Engine, Strategy, run_signals
+        from ml4t.backtest.risk import StopLoss
 
         imported = time.perf_counter()
         volume = np.full(len(close), 1e6)
@@ -87,8 +94,12 @@ def child(engine: str) -> dict[str, float]:
             times, ["A"], {k: np.asarray(v)[:, None] for k, v in fields.items()}
         )
         config = BacktestConfig(initial_cash=1_000_000.0, commission=0.001)
+        rules = StopLoss(STOP) if stop else None
         if engine == "ours compiled":
-            result = run_signals(feed, entries[:, None], exits[:, None], size=0.5, config=config)
+            result = run_signals(
+                feed, entries[:, None], exits[:, None], size=0.5, config=config,
+                position_rules=rules,
+            )  # fmt: skip
         else:
 
             class Cross(Strategy):
@@ -99,19 +110,19 @@ def child(engine: str) -> dict[str, float]:
                     elif entries[t] and broker.position("A") == 0:
                         broker.order_target_percent("A", 0.5)
 
-            result = Engine(feed, Cross(), config).run()
+            result = Engine(feed, Cross(), config, position_rules=rules).run()
         final = result.final_value
     done = time.perf_counter()
     return {"imports": imported - start, "run": done - imported, "final": final}
 
 
-def measure(engine: str, cache: str) -> dict[str, float]:
+def measure(engine: str, cache: str, stop: bool = False) -> dict[str, float]:
     """One fresh process running ``engine`` with ``NUMBA_CACHE_DIR=cache``."""
     env = {**os.environ, "NUMBA_CACHE_DIR": cache}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, __file__, "--child", engine],
+        [sys.executable, __file__, "--child", engine, *(["--stop-loss"] if stop else [])],
         capture_output=True,
         text=True,
         check=True,
@@ -128,11 +139,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
+    parser.add_argument("--stop-loss", action="store_true", help="a 5%% stop loss everywhere")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child)))
+        print(json.dumps(child(args.child, args.stop_loss)))
         return
+    section = SECTION_STOP if args.stop_loss else SECTION
 
     rows: dict[str, dict[str, list[dict[str, float]]]] = {
         e: {"cold": [], "warm": []} for e in ENGINES
@@ -140,8 +153,8 @@ def main() -> None:
     for _ in range(args.repeat):
         for engine in ENGINES:  # interleaved, so a busy spell hits every engine alike
             with tempfile.TemporaryDirectory() as cache:
-                rows[engine]["cold"].append(measure(engine, cache))
-                rows[engine]["warm"].append(measure(engine, cache))
+                rows[engine]["cold"].append(measure(engine, cache, args.stop_loss))
+                rows[engine]["warm"].append(measure(engine, cache, args.stop_loss))
 
     def med(engine: str, kind: str, key: str) -> float:
         return statistics.median(r[key] for r in rows[engine][kind])
@@ -176,16 +189,23 @@ def main() -> None:
     ).stdout.strip()
     text = "\n".join(
         [
-            SECTION,
+            section,
             "",
-            f"Written by `python benchmarks/bench_cold.py --repeat {args.repeat} --write` on "
+            f"Written by `python benchmarks/bench_cold.py --repeat {args.repeat}"
+            f"{' --stop-loss' if args.stop_loss else ''} --write` on "
             f"{stamp} "
             f"(ml4t-backtest {__version__}, commit {commit}, Python {platform.python_version()}, "
             f"{os.cpu_count()} cores). Median of {args.repeat} fresh processes per case, the "
             "engines interleaved. 'cold': `NUMBA_CACHE_DIR` an empty folder; 'warm': a second "
             "process with that cache filled. Times are the whole process (interpreter, imports, "
             "data, run). VectorBT sizes by percent of cash, ours by percent of equity, so the "
-            "final values differ; the work (one asset, 2,520 bars, the same signals) is the same.",
+            "final values differ; the work (one asset, 2,520 bars, the same signals) is the same."
+            + (
+                " Every engine also has a 5% stop loss on its positions (ours `StopLoss(0.05)`, "
+                "VectorBT `sl_stop=0.05`)."
+                if args.stop_loss
+                else ""
+            ),
             "",
             *lines,
             "",
@@ -196,8 +216,8 @@ def main() -> None:
     print(text)
     if args.write:
         old = RESULTS.read_text()
-        if SECTION in old:
-            head, _, rest = old.partition(SECTION)
+        if section in old:
+            head, _, rest = old.partition(section)
             tail = rest.split("\n## ", 1)
             old = head + ("## " + tail[1] if len(tail) > 1 else "")
         RESULTS.write_text(old.rstrip("\n") + "\n\n" + text)
