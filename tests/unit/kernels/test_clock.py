@@ -59,4 +59,48 @@ def test_rules_next_close_margin_and_halts_add_their_steps_in_order() -> None:
     state = _state(account="margin", fill_timing="next_close", open_priority="rules")
     state.account.scalars[S_RULES_ON] = 1.0
     state.account.scalars[S_DRAWDOWN_LIMIT] = 0.2
-    assert clock.open_steps(state.settings, state.account) == clock.OPEN_STEPS
+    steps = clock.open_steps(state.settings, state.account, one_by_one=True)
+    assert steps == clock.OPEN_STEPS
+    # Without on_fill: one compiled call a bar, every step in it.
+    assert clock.open_steps(state.settings, state.account) == (clock.open_phase,)
+
+
+class _Trader:
+    """Buys every third bar, sells every fifth; ``on_fill`` (when given) forces the steps of
+    the open phase one by one."""
+
+    def __init__(self, hear_fills: bool) -> None:
+        from ml4t.backtest import Strategy
+
+        class Trader(Strategy):
+            def on_data(self, timestamp, data, broker):  # type: ignore[no-untyped-def]
+                t = data.index
+                if t % 3 == 0:
+                    broker.order_target_percent("A", 0.9)
+                    broker.submit_order("B", -5)
+                elif t % 5 == 0:
+                    broker.close_position("A")
+
+        if hear_fills:
+            Trader.on_fill = lambda self, fill, broker: None  # type: ignore[method-assign]
+        self.strategy = Trader()
+
+
+def test_open_phase_in_one_call_fills_as_its_steps_one_by_one(make_feed):
+    from ml4t.backtest import Engine
+    from ml4t.backtest.risk import MaxDrawdownHalt, StopLoss
+
+    rng = np.random.default_rng(11)
+    prices = 50.0 * np.exp(np.cumsum(rng.normal(0, 0.04, (60, 2)), axis=0))
+    feed = make_feed({a: [(p * 1.01, p) for p in prices[:, i]] for i, a in enumerate("AB")})
+    config = BacktestConfig(initial_cash=10_000.0, commission=0.001, account="margin")
+    runs = [
+        Engine(
+            feed, _Trader(hear).strategy, config, position_rules=StopLoss(0.03),
+            portfolio_rules=[MaxDrawdownHalt(0.5)],
+        ).run()
+        for hear in (False, True)
+    ]  # fmt: skip
+    assert len(runs[0].fills) > 20
+    assert runs[0].fills.equals(runs[1].fills)
+    assert runs[0].equity.equals(runs[1].equity)

@@ -24,9 +24,10 @@ bar is recorded again.
 
 The compiled driver calls ``open_phase`` and ``close_phase`` from its loop (``kernels.driver``).
 The event driver calls, around ``on_data``, the steps of ``open_phase`` its run needs
-(``open_steps``, in the order of ``OPEN_STEPS``): one compiled call, ``open_plain``, for a run
-without position rules, next-close fills, margin or halts; the steps one by one otherwise, and
-when the strategy has an ``on_fill`` (the fills of each step reach it before the next runs).
+(``open_steps``, in the order of ``OPEN_STEPS``): one compiled call, ``open_plain`` for a run
+without position rules, next-close fills, margin or halts, ``open_phase`` otherwise; the steps
+one by one when the strategy has an ``on_fill`` (the fills of each step reach it before the
+next runs).
 Numba compiles every kernel a called kernel reaches, whatever the branches taken: a plain run
 then never compiles the rules, margin calls or halts. The steps are ``folded`` kernels, inlined
 into the phase that calls them (one compiled library, not one per step).
@@ -117,7 +118,7 @@ def bar_rows(m: Market, t: int) -> Bar:
     )
 
 
-@folded
+@leaf
 def open_phase(
     t: int,
     s: Settings,
@@ -129,7 +130,9 @@ def open_phase(
     full: Full,
 ) -> None:
     """Everything bar ``t`` does before its decisions (steps 1 to 5 above), in the order of
-    ``OPEN_STEPS``."""
+    ``OPEN_STEPS``. A kernel of its own, not folded into the compiled loops that call it:
+    inlining its steps' code into each loop cost a first run more (about 0.7 s with a stop
+    loss) than one more compiled library."""
     start_bar(t, s, m, book, acc, rs, rec, full)
     rules_before_fills(t, s, m, book, acc, rs, rec, full)
     fill_open(t, s, m, book, acc, rs, rec, full)
@@ -422,11 +425,12 @@ OPEN_STEPS = (
 
 
 def open_steps(s: Settings, acc: Account, *, one_by_one: bool = False) -> tuple[Any, ...]:
-    """The compiled steps the event driver calls from Python for bar's open phase, in
-    ``OPEN_STEPS`` order, leaving out those the run's settings make no-ops: numba compiles
-    every kernel a called kernel reaches, so a run without rules, margin or halts would
-    otherwise compile them all on its first run. ``(open_plain,)`` when none is needed and
-    ``one_by_one`` (a strategy's ``on_fill`` sees each step's fills) is off.
+    """The compiled steps the event driver calls from Python for a bar's open phase: one
+    call, ``(open_plain,)`` when the run needs none of the optional steps (numba compiles
+    every kernel a called kernel reaches: a run without rules, margin or halts compiles none
+    of them) and ``(open_phase,)`` otherwise. With ``one_by_one`` (a strategy's ``on_fill``
+    sees each step's fills), the steps of ``OPEN_STEPS`` in order, leaving out those the
+    run's settings make no-ops.
 
     Example:
         >>> steps = open_steps(broker.kernel_state.settings, broker.kernel_state.account)
@@ -442,8 +446,10 @@ def open_steps(s: Settings, acc: Account, *, one_by_one: bool = False) -> tuple[
         margin_calls: not s.cash_account,
         halts: not (np.isnan(limits[0]) and np.isnan(limits[1])),
     }
-    if not one_by_one and not any(wanted.values()):
-        return (open_plain,)
+    if not one_by_one:
+        # One compiled call a bar. ``open_phase`` runs every step; those this run does not
+        # need do nothing (each checks its setting), so it fills as the steps one by one.
+        return (open_phase,) if any(wanted.values()) else (open_plain,)
     # Without rules the rules step still keeps the positions' best prices.
     return tuple(
         kernel if wanted.get(kernel, True) else track_extremes
