@@ -225,7 +225,27 @@ def test_the_compile_notice_looks_at_every_step_the_run_calls(make_feed, monkeyp
     monkeypatch.setattr(engine, "needs_compile", lambda *kernels: asked.extend(kernels) or False)
     feed = make_feed({"A": [(10.0, 10.0), (10.0, 11.0)]})
     Engine(feed, Idle(), position_rules=StopLoss(0.05)).run(progress=True)
-    # A run with position rules calls the rules step: a first run compiles it too.
+    # A run with position rules calls the whole open phase, rules included (not the plain
+    # one): a first run compiles it too.
+    assert clock.open_phase in asked
+    assert clock.open_plain not in asked
+    assert clock.close_phase in asked
+
+
+def test_the_compile_notice_looks_at_each_step_when_the_strategy_hears_fills(
+    make_feed, monkeypatch
+):
+    from ml4t.backtest.kernels import clock
+    from ml4t.backtest.risk import StopLoss
+
+    class Hears(Idle):
+        def on_fill(self, fill, broker):  # type: ignore[no-untyped-def]
+            pass
+
+    asked: list[object] = []
+    monkeypatch.setattr(engine, "needs_compile", lambda *kernels: asked.extend(kernels) or False)
+    feed = make_feed({"A": [(10.0, 10.0), (10.0, 11.0)]})
+    Engine(feed, Hears(), position_rules=StopLoss(0.05)).run(progress=True)
     assert clock.apply_rules in asked
     assert clock.close_phase in asked
 
