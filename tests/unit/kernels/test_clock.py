@@ -8,6 +8,7 @@ import inspect
 import textwrap
 
 import numpy as np
+import pytest
 
 from ml4t.backtest import BacktestConfig, Broker
 from ml4t.backtest.kernels import clock
@@ -86,21 +87,32 @@ class _Trader:
         self.strategy = Trader()
 
 
-def test_open_phase_in_one_call_fills_as_its_steps_one_by_one(make_feed):
+@pytest.mark.parametrize(
+    ("account", "halts", "kernel"),
+    [("margin", True, "open_phase"), ("cash", False, "open_rules")],
+)
+def test_open_phase_in_one_call_fills_as_its_steps_one_by_one(make_feed, account, halts, kernel):
     from ml4t.backtest import Engine
     from ml4t.backtest.risk import MaxDrawdownHalt, StopLoss
 
     rng = np.random.default_rng(11)
     prices = 50.0 * np.exp(np.cumsum(rng.normal(0, 0.04, (60, 2)), axis=0))
     feed = make_feed({a: [(p * 1.01, p) for p in prices[:, i]] for i, a in enumerate("AB")})
-    config = BacktestConfig(initial_cash=10_000.0, commission=0.001, account="margin")
-    runs = [
+    config = BacktestConfig(initial_cash=10_000.0, commission=0.001, account=account)
+    portfolio_rules = [MaxDrawdownHalt(0.5)] if halts else []
+    engines = [
         Engine(
             feed, _Trader(hear).strategy, config, position_rules=StopLoss(0.03),
-            portfolio_rules=[MaxDrawdownHalt(0.5)],
-        ).run()
+            portfolio_rules=portfolio_rules,
+        )
         for hear in (False, True)
     ]  # fmt: skip
+    runs = [e.run() for e in engines]
+    broker = Broker(feed.assets, config)
+    broker.set_position_rules(StopLoss(0.03))
+    broker.set_portfolio_rules(portfolio_rules)
+    state = broker.kernel_state
+    assert clock.open_steps(state.settings, state.account) == (getattr(clock, kernel),)
     assert len(runs[0].fills) > 20
     assert runs[0].fills.equals(runs[1].fills)
     assert runs[0].equity.equals(runs[1].equity)

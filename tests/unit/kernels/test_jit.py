@@ -225,9 +225,9 @@ def test_the_compile_notice_looks_at_every_step_the_run_calls(make_feed, monkeyp
     monkeypatch.setattr(engine, "needs_compile", lambda *kernels: asked.extend(kernels) or False)
     feed = make_feed({"A": [(10.0, 10.0), (10.0, 11.0)]})
     Engine(feed, Idle(), position_rules=StopLoss(0.05)).run(progress=True)
-    # A run with position rules calls the whole open phase, rules included (not the plain
-    # one): a first run compiles it too.
-    assert clock.open_phase in asked
+    # A run with position rules calls the open phase with the rules (not the plain one): a
+    # first run compiles it too.
+    assert clock.open_rules in asked
     assert clock.open_plain not in asked
     assert clock.close_phase in asked
 

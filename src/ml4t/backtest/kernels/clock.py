@@ -25,9 +25,9 @@ bar is recorded again.
 The compiled driver calls ``open_phase`` and ``close_phase`` from its loop (``kernels.driver``).
 The event driver calls, around ``on_data``, the steps of ``open_phase`` its run needs
 (``open_steps``, in the order of ``OPEN_STEPS``): one compiled call, ``open_plain`` for a run
-without position rules, next-close fills, margin or halts, ``open_phase`` otherwise; the steps
-one by one when the strategy has an ``on_fill`` (the fills of each step reach it before the
-next runs).
+without position rules, next-close fills, margin or halts, ``open_rules`` with position rules
+alone, ``open_phase`` otherwise; the steps one by one when the strategy has an ``on_fill``
+(the fills of each step reach it before the next runs).
 Numba compiles every kernel a called kernel reaches, whatever the branches taken: a plain run
 then never compiles the rules, margin calls or halts. The steps are ``folded`` kernels, inlined
 into the phase that calls them (one compiled library, not one per step).
@@ -160,6 +160,27 @@ def open_plain(
     start_bar(t, s, m, book, acc, rs, rec, full)
     fill_open(t, s, m, book, acc, rs, rec, full)
     track_extremes(t, s, m, book, acc, rs, rec, full)
+    mark_bar(t, s, m, book, acc, rs, rec, full)
+
+
+@leaf
+def open_rules(
+    t: int,
+    s: Settings,
+    m: Market,
+    book: Book,
+    acc: Account,
+    rs: RuleState,
+    rec: np.ndarray,
+    full: Full,
+) -> None:
+    """``open_phase`` for a run whose only optional steps are the position rules (no
+    next-close fills, a cash account, no halts): the event driver's first run with a stop loss
+    compiles no margin call nor halt."""
+    start_bar(t, s, m, book, acc, rs, rec, full)
+    rules_before_fills(t, s, m, book, acc, rs, rec, full)
+    fill_open(t, s, m, book, acc, rs, rec, full)
+    apply_rules(t, s, m, book, acc, rs, rec, full)
     mark_bar(t, s, m, book, acc, rs, rec, full)
 
 
@@ -428,7 +449,8 @@ def open_steps(s: Settings, acc: Account, *, one_by_one: bool = False) -> tuple[
     """The compiled steps the event driver calls from Python for a bar's open phase: one
     call, ``(open_plain,)`` when the run needs none of the optional steps (numba compiles
     every kernel a called kernel reaches: a run without rules, margin or halts compiles none
-    of them) and ``(open_phase,)`` otherwise. With ``one_by_one`` (a strategy's ``on_fill``
+    of them), ``(open_rules,)`` when it needs only the position rules, and ``(open_phase,)``
+    otherwise. With ``one_by_one`` (a strategy's ``on_fill``
     sees each step's fills), the steps of ``OPEN_STEPS`` in order, leaving out those the
     run's settings make no-ops.
 
@@ -447,9 +469,13 @@ def open_steps(s: Settings, acc: Account, *, one_by_one: bool = False) -> tuple[
         halts: not (np.isnan(limits[0]) and np.isnan(limits[1])),
     }
     if not one_by_one:
-        # One compiled call a bar. ``open_phase`` runs every step; those this run does not
-        # need do nothing (each checks its setting), so it fills as the steps one by one.
-        return (open_phase,) if any(wanted.values()) else (open_plain,)
+        # One compiled call a bar. ``open_phase`` runs every step and ``open_rules`` the rules
+        # steps; those this run does not need do nothing (each checks its setting), so they
+        # fill as the steps one by one.
+        if not any(wanted.values()):
+            return (open_plain,)
+        only_rules = not (wanted[fill_next_close] or wanted[margin_calls] or wanted[halts])
+        return (open_rules,) if only_rules else (open_phase,)
     # Without rules the rules step still keeps the positions' best prices.
     return tuple(
         kernel if wanted.get(kernel, True) else track_extremes
