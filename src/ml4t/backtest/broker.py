@@ -175,11 +175,7 @@ class Broker:
             config.initial_cash, n, borrow_rate=config.borrow_rate_annual,
             commission=commission, slippage=slippage,
         )  # fmt: skip
-        # Whether the settings alone need the full fill step (``clock.fill_features``); the
-        # orders can ask for it too (``OrderBook.needs_full_fills``).
-        self._settings_need_full = (
-            clock.fill_features(settings, acc, orders_need_full=False) is FULL_FILLS
-        )
+        self._settings_need_full = self._settings_ask_full_fills()
         # Views of the account's rows: Python and the compiled phases share the memory.
         self._account = acc.scalars  # cash is its first value
         self._acc_assets = acc.assets
@@ -816,9 +812,7 @@ class Broker:
         scalars[S_DRAWDOWN_LIMIT] = math.nan if drawdown is None else drawdown.limit
         scalars[S_DRAWDOWN_LIQUIDATE] = drawdown is not None and drawdown.action == "liquidate"
         self._open_steps = None
-        self._settings_need_full = (
-            clock.fill_features(self._settings, self._acc, orders_need_full=False) is FULL_FILLS
-        )
+        self._settings_need_full = self._settings_ask_full_fills()
 
     @property
     def stopped(self) -> bool:
@@ -974,6 +968,12 @@ class Broker:
             python_models.install(self._commission_models, self._slippage_models)
         book, rs = self._book_record(), self._rules_record()
         return self._settings, book, self._acc, rs, self.fill_step()
+
+    def _settings_ask_full_fills(self) -> bool:
+        """Whether the settings alone (portfolio limits included) need the full fill step
+        (``clock.fill_features``); the orders can ask for it too (``OrderBook``)."""
+        full = clock.fill_features(self._settings, self._acc, orders_need_full=False)
+        return full is FULL_FILLS
 
     def fill_step(self) -> Full:
         """The fill step the phases take now (``kernels.clock.fill_features``): ``None`` for

@@ -263,7 +263,7 @@ class _CalledFromKernels(_FreshStack):
             options = {k: v for k, v in self.targetoptions.items() if k != "nopython"}
             options.pop("no_cpython_wrapper", None)
             cached = getattr(self, "_cache", None) is not None
-            self._twin = _fresh_stack(njit(cache=cached, **options)(copy))
+            self._twin = _as(_FreshStack, njit(cache=cached, **options)(copy))
         return self._twin
 
 
@@ -281,17 +281,16 @@ def from_python(dispatcher: Any) -> Any:
     return dispatcher
 
 
-def _fresh_stack(dispatcher: Any) -> Any:
-    """``dispatcher`` as a ``_FreshStack``: its compiles start on a stack chunk of their own."""
-    dispatcher.__class__ = _FreshStack
+def _as(cls: type[_FreshStack], dispatcher: Any) -> Any:
+    """``dispatcher`` (numba's ``CPUDispatcher``) as one of its subclasses here."""
+    dispatcher.__class__ = cls
     return dispatcher
 
 
 def _called_from_kernels(fn: Callable[..., Any], options: dict[str, Any]) -> Any:
     """``fn`` compiled with ``options`` for calls from kernels (``_CalledFromKernels``)."""
     dispatcher = njit(**{**options, "no_cpython_wrapper": True})(fn)
-    dispatcher.__class__ = _CalledFromKernels
-    return _one_specialisation(dispatcher)
+    return _one_specialisation(_as(_CalledFromKernels, dispatcher))
 
 
 def kernel(fn: F) -> F:
@@ -354,7 +353,7 @@ def inlined(fn: F) -> F:
         ... def row(a, t):
         ...     return a[t]
     """
-    compiled: F = _fresh_stack(njit(**_INLINED_OPTIONS)(fn))
+    compiled: F = _as(_FreshStack, njit(**_INLINED_OPTIONS)(fn))
     return compiled
 
 
@@ -372,7 +371,7 @@ def folded(fn: F) -> F:
         ... def clear(a):
         ...     a[:] = 0.0
     """
-    compiled: F = _fresh_stack(njit(**_FOLDED_OPTIONS)(fn))
+    compiled: F = _as(_FreshStack, njit(**_FOLDED_OPTIONS)(fn))
     return compiled
 
 

@@ -152,8 +152,8 @@ class Bar(NamedTuple):
 
 
 # Which fill step a bar's phases compile: ``None`` for plain fills (a cash account, no
-# slippage model, no portfolio limit, sizing at the decision, exits then entries as submitted,
-# and no all-in, bracket or OCO order in the book), ``True`` for the full one. Numba types
+# slippage, no portfolio limit, sizing at the decision, no smallest-first entries, and no
+# all-in, bracket or OCO order in the book), ``True`` for the full one. Numba types
 # ``None`` apart and drops every branch under ``full is not None`` when it compiles the plain
 # step: a run that needs none of those features does not compile them (``clock.fill_features``).
 Full = bool | None
