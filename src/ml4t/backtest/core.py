@@ -60,22 +60,41 @@ def step_arrays(
     (``VolumeShareSlippage(volatility="vol_20d")``), else from the column of its own name.
     Only when assets name different columns for one field is a new array assembled.
     """
-    named = {id(m): m.quote_columns() for m in models}
+    owners, of_asset = distinct_models(models)
+    named = [m.quote_columns() for m in owners]
     arrays: list[NDArray[np.float64] | None] = []
     for field in _STEP_FIELDS:
-        columns = [named[id(m)].get(field, field) for m in models]
-        distinct = set(columns)
-        if len(distinct) == 1:
+        columns = [cols.get(field, field) for cols in named]  # per distinct model
+        if len(set(columns)) == 1:
             name = columns[0]
             arrays.append(feed.array(name) if name in feed.fields else None)
             continue
         mixed = np.full((feed.n_bars, feed.n_assets), np.nan)
-        for name in distinct:
+        for name in set(columns):
             if name in feed.fields:
-                cols = [a for a, c in enumerate(columns) if c == name]
+                owned = [k for k, c in enumerate(columns) if c == name]
+                cols = np.flatnonzero(np.isin(of_asset, owned))
                 mixed[:, cols] = feed.array(name)[:, cols]
         arrays.append(mixed)
     return arrays
+
+
+def distinct_models(
+    models: Sequence[SlippageModel],
+) -> tuple[list[SlippageModel], NDArray[np.intp]]:
+    """The distinct model objects of ``models`` (one per asset), in order of first use, and
+    for each asset the position of its model among them: most runs give every asset one
+    model, and what is read per model is then read once, not once per asset."""
+    position: dict[int, int] = {}
+    owners: list[SlippageModel] = []
+    of_asset = np.empty(len(models), dtype=np.intp)
+    for a, model in enumerate(models):
+        k = position.get(id(model))
+        if k is None:
+            k = position[id(model)] = len(owners)
+            owners.append(model)
+        of_asset[a] = k
+    return owners, of_asset
 
 
 # What a quote column read as each field may hold: (low, high, what the unit is). Outside it
@@ -102,12 +121,10 @@ def check_slippage(feed: DataFeed, models: Sequence[SlippageModel]) -> None:
     price a fill there, so orders on those bars wait for one it can price, which the user
     should know before reading the results.
     """
-    assets_of: dict[int, list[int]] = {}
-    for a, model in enumerate(models):
-        assets_of.setdefault(id(model), []).append(a)
+    owners, of_asset = distinct_models(models)
     has_bar: NDArray[np.bool_] | None = None  # read only if a model needs columns
-    for ids in assets_of.values():
-        model = models[ids[0]]
+    for owner, model in enumerate(owners):
+        ids = np.flatnonzero(of_asset == owner)
         check_slippage_fields(model, feed.fields, asset=str(feed.assets[ids[0]]))
         groups = [g for g in model.required_fields() if set(g) <= set(feed.fields)]
         if not groups:
