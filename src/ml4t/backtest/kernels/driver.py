@@ -132,7 +132,7 @@ def room_for_bar(n_open: int, n_assets: int) -> tuple[int, int]:
     return bound, 3 * bound
 
 
-@leaf
+@folded
 def _toward(
     a: int, target: float, origin: int, target_value: float, target_weight: float, t: int,
     s: Settings, book: Book, acc: Account,
@@ -189,42 +189,50 @@ def _signal_orders(
         replaced = signal_replaced(a, t, s, book.orders, rs)
         # VectorBT (signals_to_size_nb) reads an opposite entry before the exits.
         opposite = (go_short and held > 0.0) or (go_long and held < 0.0)
+        side = 1.0 if go_long else -1.0
         if opposite and d.upon_opposite_entry == OPPOSITE_REVERSE and not replaced:
-            _enter(a, 1.0 if go_long else -1.0, t, d, s, book, acc)
+            go, target, value, weight = _entry(a, side, d, s, acc)
+            origin = O_TARGET
         elif (
             (leave_long and held > 0.0)
             or (leave_short and held < 0.0)
             or (opposite and d.upon_opposite_entry == OPPOSITE_CLOSE)
         ):
-            _toward(a, 0.0, O_CLOSE, np.nan, np.nan, t, s, book, acc)
+            go, target, value, weight = True, 0.0, np.nan, np.nan
+            origin = O_CLOSE
         elif (go_long or go_short) and positions[a] == 0.0 and pending[a] == 0.0 and not replaced:
-            _enter(a, 1.0 if go_long else -1.0, t, d, s, book, acc)
+            go, target, value, weight = _entry(a, side, d, s, acc)
+            origin = O_TARGET
+        else:
+            continue
+        # One call site: ``_toward`` is folded in here once (a call would copy the records).
+        if go:
+            _toward(a, target, origin, value, weight, t, s, book, acc)
 
 
-@leaf
-def _enter(
-    a: int, side: float, t: int, d: Decisions, s: Settings, book: Book, acc: Account
-) -> None:
-    """Order asset ``a`` to ``size`` on ``side`` (+1 long, -1 short) from what it holds, as
-    ``order_target_value`` (``order_target_quantity`` for shares): one order, through zero
-    for a reversal."""
+@folded
+def _entry(
+    a: int, side: float, d: Decisions, s: Settings, acc: Account
+) -> tuple[bool, float, float, float]:
+    """The target order that takes asset ``a`` to ``size`` on ``side`` (+1 long, -1 short)
+    from what it holds, as ``order_target_value`` (``order_target_quantity`` for shares) does:
+    ``(go, target, value at the fill, weight)``, the last three ``_toward``'s; one order,
+    through zero for a reversal. ``go`` is False for a percent of an equity <= 0."""
     if np.isinf(d.size):
         # All-in: Broker.order_target_value(asset, side * inf); sized at the fill.
         estimate = all_in_estimate(acc.scalars[S_CASH], acc.assets[A_LAST_PRICE, a], s.fractional)
-        _toward(a, side * estimate, O_TARGET, side * np.inf, np.nan, t, s, book, acc)
-        return
+        return True, side * estimate, side * np.inf, np.nan
     if d.size_type == SIZE_SHARES:
-        _toward(a, side * d.size, O_TARGET, np.nan, np.nan, t, s, book, acc)
-        return
+        return True, side * d.size, np.nan, np.nan
     equity = acc.scalars[S_EQUITY]
     if d.size_type == SIZE_PERCENT and not equity > 0.0:
-        return  # as Broker: a percent of equity <= 0 would flip the side
+        return False, 0.0, np.nan, np.nan  # as Broker: a percent of equity <= 0 flips the side
     # order_target_value(asset, value), with value = size * equity for percents.
     value = side * (d.size * equity if d.size_type == SIZE_PERCENT else d.size)
     target = shares_for_value(value, acc.assets[A_LAST_PRICE, a], s.rounding)
     value_at_fill = value if s.fill_sizing != SIZE_AT_DECISION else np.nan
     weight = side * d.size if d.size_type == SIZE_PERCENT else np.nan
-    _toward(a, target, O_TARGET, value_at_fill, weight, t, s, book, acc)
+    return True, target, value_at_fill, weight
 
 
 @folded
