@@ -4,7 +4,8 @@ The grid: entry threshold x exit threshold x stop-loss width on a model score, s
 combinations (``--side 5``: 125), each a 100-asset portfolio over 2520 daily bars (cash shared
 across the assets, 1% of the initial cash per position, 0.1% commission, fills at the close
 the signal appears, as VectorBT's defaults). Ours: ``sweep`` with the compiled driver, on local
-processes (one per core) and in this process. VectorBT: one ``Portfolio.from_signals`` call
+processes (one per core), in this process one run after another, on one thread per core, and
+as ``executor=None`` picks. VectorBT: one ``Portfolio.from_signals`` call
 with every combination as a column group. Both final values are compared run by run before any
 timing is reported.
 
@@ -254,6 +255,7 @@ def warm(args: argparse.Namespace) -> None:
     cases = (
         ("processes", "sweep on local processes", cores),
         ("in-process", "sweep in this process", 1),
+        ("threads", "sweep on threads", cores),
         (None, "sweep, executor=None", cores),
     )
     finals = None
@@ -273,7 +275,7 @@ def warm(args: argparse.Namespace) -> None:
 
     if args.event:
         event_config = BacktestConfig(initial_cash=CASH, commission=COMMISSION)
-        for executor, label, workers in cases[:2]:
+        for executor, label, workers in (cases[0], cases[1], cases[3]):
             seconds, cpu, table = timed_sweep(
                 feed, event_config, g, executor, strategy_factory=make_signal_strategy,
                 position_rules=stop_of,

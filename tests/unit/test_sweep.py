@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import math
 import os
 import subprocess
 import sys
@@ -21,6 +22,9 @@ import pytest
 
 from ml4t.backtest import BacktestConfig, ConfigError, DataFeed, Engine, TopNStrategy, run_signals
 from ml4t.backtest.datasets import synthetic_universe
+from ml4t.backtest.execution.commission import CommissionModel
+from ml4t.backtest.kernels import driver
+from ml4t.backtest.kernels.jit import from_python
 from ml4t.backtest.research import (
     RunStore,
     SweepInterrupted,
@@ -215,6 +219,72 @@ def test_more_cores_stay_in_process_when_the_runs_are_shorter_than_start_up(feed
     assert table["error"].null_count() == 2
 
 
+def test_short_sweeps_go_on_threads_when_a_trial_there_is_faster(feed, monkeypatch):
+    # No pool pays (its start-up outlasts the runs); a trial of two runs per core on threads
+    # is "faster" (any time is, with this factor): the runs after the two timed here follow.
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(sweep_module, "_POOL_STARTUP_SECONDS", 1e9)
+    monkeypatch.setattr(sweep_module, "_THREADS_PAY", math.inf)
+    monkeypatch.setattr(sweep_module, "ProcessPoolExecutor", NoPool)
+    where = THREAD_OF_RUN
+    where.clear()
+    grid = {"n": list(range(1, 13))}
+    table = sweep(BacktestConfig(), grid, feed, record_thread, progress=False)
+    main = threading.main_thread().name
+    assert [where[n] == main for n in grid["n"]] == [True, True] + [False] * 10
+    assert table.equals(
+        sweep(BacktestConfig(), grid, feed, make_topn, "in-process", progress=False)
+    )
+
+
+def test_short_sweeps_stay_on_this_thread_when_the_trial_on_threads_is_not_faster(
+    feed, monkeypatch
+):
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(sweep_module, "_POOL_STARTUP_SECONDS", 1e9)
+    monkeypatch.setattr(sweep_module, "_THREADS_PAY", 0.0)
+    monkeypatch.setattr(sweep_module, "ProcessPoolExecutor", NoPool)
+    where = THREAD_OF_RUN
+    where.clear()
+    grid = {"n": list(range(1, 13))}
+    table = sweep(BacktestConfig(), grid, feed, record_thread, progress=False)
+    main = threading.main_thread().name
+    # Two runs here (compile, timed), the trial of 2 x 2 on threads, the rest here.
+    assert [where[n] == main for n in grid["n"]] == [True] * 2 + [False] * 4 + [True] * 6
+    assert table["error"].null_count() == 12
+
+
+class PerShare(CommissionModel):
+    """A commission model of the user's own: computed in Python, through the step's callback."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+
+    def commission(self, quantity, price, *, monthly_volume=0.0):  # type: ignore[no-untyped-def]
+        return self.rate * quantity
+
+
+def per_share_topn(params):  # type: ignore[no-untyped-def]
+    return TopNStrategy("score", n=3)
+
+
+def test_runs_on_threads_each_pay_their_own_python_commission_model(feed):
+    # The step calls Python models through module state: each thread must see its own run's.
+    grid = {"commission": [PerShare(rate) for rate in (0.0, 0.01, 0.05, 0.2, 1.0, 3.0)]}
+    on_threads = sweep(BacktestConfig(), grid, feed, per_share_topn, ThreadPoolExecutor(3),
+                       batch_size=1, progress=False)  # fmt: skip
+    here = sweep(BacktestConfig(), grid, feed, per_share_topn, "in-process", progress=False)
+    assert on_threads["error"].null_count() == 6
+    assert on_threads.drop("commission").equals(here.drop("commission"))
+    assert on_threads["total_commission"].n_unique() == 6
+
+
+def test_the_compiled_loops_release_the_gil_when_python_calls_them():
+    # What lets runs of the compiled driver on threads go in parallel.
+    for loop in driver._LOOPS.values():
+        assert from_python(loop).targetoptions["nogil"] is True
+
+
 def test_a_pool_pays_when_the_time_it_saves_beats_its_start_up():
     # 4 workers do the remaining runs in a quarter of the time: they save 3/4 of it.
     # 10 runs x 1 s: saves 7.5 s > 3 s of start-up. 3 runs x 1 s: saves 2.25 s < 3 s.
@@ -353,7 +423,7 @@ def _same(a: object, b: object) -> bool:
     return a == b or (isinstance(a, float) and isinstance(b, float) and a != a and b != b)
 
 
-@pytest.mark.parametrize("executor", ["in-process", "processes"])
+@pytest.mark.parametrize("executor", ["in-process", "processes", "threads"])
 def test_each_row_equals_the_metrics_of_a_plain_run_with_its_parameters(feed, executor):
     grid = {"entry": [0.5, 1.0], "exit": [-0.5, 0.0], "stop": [0.02, 0.1], "commission": [0.001]}
     table = sweep(BacktestConfig(), grid, feed, executor=executor, run=stop_runner, progress=False)

@@ -29,7 +29,7 @@ import numpy as np
 
 from .book import H_BLOCK, H_STOPPED, add_order, reject_growing, withdraw
 from .clock import close_phase, open_phase, open_plain, open_steps
-from .jit import counted, folded, leaf
+from .jit import counted, folded, leaf, released
 from .records import (
     LIMIT,
     MARKET,
@@ -400,7 +400,7 @@ def _loop(
 # compiles once per fill step (``full``, ``clock.fill_features``) it is called with.
 
 
-@leaf
+@released
 def signals_loop(
     t0: int, s: Settings, m: Market, d: Decisions, book: Book, acc: Account, rs: RuleState,
     rec: np.ndarray, full: Full,
@@ -409,7 +409,7 @@ def signals_loop(
     return _loop(t0, s, m, d, book, acc, rs, rec, full, open_phase, _signal_orders, True)
 
 
-@leaf
+@released
 def signals_loop_plain(
     t0: int, s: Settings, m: Market, d: Decisions, book: Book, acc: Account, rs: RuleState,
     rec: np.ndarray, full: Full,
@@ -418,7 +418,7 @@ def signals_loop_plain(
     return _loop(t0, s, m, d, book, acc, rs, rec, full, open_plain, _signal_orders, False)
 
 
-@leaf
+@released
 def weights_loop(
     t0: int, s: Settings, m: Market, d: Decisions, book: Book, acc: Account, rs: RuleState,
     rec: np.ndarray, full: Full,
@@ -427,7 +427,7 @@ def weights_loop(
     return _loop(t0, s, m, d, book, acc, rs, rec, full, open_phase, _weight_orders, True)
 
 
-@leaf
+@released
 def weights_loop_plain(
     t0: int, s: Settings, m: Market, d: Decisions, book: Book, acc: Account, rs: RuleState,
     rec: np.ndarray, full: Full,
@@ -436,7 +436,7 @@ def weights_loop_plain(
     return _loop(t0, s, m, d, book, acc, rs, rec, full, open_plain, _weight_orders, False)
 
 
-@leaf
+@released
 def orders_loop(
     t0: int, s: Settings, m: Market, d: Decisions, book: Book, acc: Account, rs: RuleState,
     rec: np.ndarray, full: Full,
@@ -445,7 +445,7 @@ def orders_loop(
     return _loop(t0, s, m, d, book, acc, rs, rec, full, open_phase, _quantity_orders, True)
 
 
-@leaf
+@released
 def orders_loop_plain(
     t0: int, s: Settings, m: Market, d: Decisions, book: Book, acc: Account, rs: RuleState,
     rec: np.ndarray, full: Full,

@@ -41,6 +41,8 @@ _KERNEL_OPTIONS: dict[str, Any] = {"cache": True, "no_cfunc_wrapper": True}
 _COUNTED_OPTIONS: dict[str, Any] = {**_KERNEL_OPTIONS, "_nrt": True}
 _INLINED_OPTIONS: dict[str, Any] = {"inline": "always", "no_cfunc_wrapper": True}
 _FOLDED_OPTIONS: dict[str, Any] = {**_LEAF_OPTIONS, "inline": "always"}
+# A loop over a whole run: its twin called from Python releases the GIL while it runs.
+_RELEASED_OPTIONS: dict[str, Any] = {**_LEAF_OPTIONS, "nogil": True}
 
 
 def kernel_sources(package: Path = PACKAGE) -> list[Path]:
@@ -320,6 +322,23 @@ def leaf(fn: F) -> F:
         ...     return a[0]
     """
     compiled: F = _called_from_kernels(fn, _LEAF_OPTIONS)
+    return compiled
+
+
+def released(fn: F) -> F:
+    """A ``leaf`` that Python calls once for a whole run (the compiled driver's loops): the
+    call releases the GIL, so runs on threads of one process go in parallel (a sweep on a
+    ``ThreadPoolExecutor``). Only for kernels that never call back into Python.
+
+    Example:
+        >>> @released
+        ... def total(a):
+        ...     s = 0.0
+        ...     for x in a:
+        ...         s += x
+        ...     return s
+    """
+    compiled: F = _called_from_kernels(fn, _RELEASED_OPTIONS)
     return compiled
 
 

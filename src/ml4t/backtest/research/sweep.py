@@ -15,10 +15,13 @@ Where the runs go (``executor``):
 - ``None`` (the default) decides by itself. The first two runs go in this process: the first
   compiles or loads the kernels (so the workers load them from the cache, never compile them),
   the second is timed. The rest go to one spawned local process per core (each receiving the
-  data once) when that would save more than starting them costs (about 3 s), else they run
-  here too: small grids stay in this process.
+  data once) when that would save more than starting them costs (about 3 s). Otherwise they
+  stay in this process: on one thread per core when a trial of two runs per core there is
+  faster than runs one after another (runs whose time goes to compiled code that releases the
+  GIL, as the compiled driver's loops do), else one after another.
 - ``"processes"`` uses the local process pool (after the first run, here, fills the kernel
-  cache); ``"in-process"`` always runs here.
+  cache); ``"threads"`` one thread per core in this process; ``"in-process"`` always runs
+  here, one run after another.
 - any ``concurrent.futures.Executor`` (a ``ThreadPoolExecutor``, a process pool of your own,
   or ``distributed.Client(...).get_executor()``); ``"dask://host:port"`` connects to a Dask
   scheduler. On Dask the feed is scattered to every worker once.
@@ -60,7 +63,13 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import (
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    as_completed,
+)
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +97,9 @@ Extractor = Callable[[BacktestResult], Mapping[str, Any]]
 # executor= strings that choose where runs go without an Executor object.
 _PROCESSES = "processes"
 _IN_PROCESS = "in-process"
+_THREADS = "threads"
+# executor=None runs on threads when a run there takes less than this part of a run alone.
+_THREADS_PAY = 0.8
 # About what starting the worker processes costs (spawn, import numpy, polars and numba, load
 # the cached kernels, receive the feed), measured at 2-4 s on a laptop.
 _POOL_STARTUP_SECONDS = 3.0
@@ -329,28 +341,49 @@ def _execute(
         run_seconds = time.perf_counter() - started
         indexed = indexed[1:]
         if not _pool_pays(len(indexed), run_seconds, _cores()):
-            _run_here(job, feed, indexed, collect)
+            rest = _on_threads_if_faster(job, feed, indexed, run_seconds, collect)
+            _run_here(job, feed, rest, collect)
             return
     if not indexed:
+        return
+    if executor == _THREADS:
+        _run_on(job, job, feed, indexed, ThreadPoolExecutor(_cores()), True, batch_size, None,
+                collect)  # fmt: skip
         return
     payload = _payload(job, executor)
     if payload is None:  # a closure, and no cloudpickle to send it: run it here
         _run_here(job, feed, indexed, collect)
         return
     own, pool = _executor(executor, feed)
+    _run_on(job, payload, feed, indexed, pool, own, batch_size, run_seconds, collect)
+
+
+def _run_on(
+    job: _Job,
+    payload: _Job | bytes,
+    feed: DataFeed,
+    indexed: list[tuple[int, Params]],
+    pool: Executor,
+    own: bool,
+    batch_size: int | None,
+    run_seconds: float | None,
+    collect: Callable[[list[dict[str, Any]]], None],
+) -> None:
+    """Run ``indexed`` in batches on ``pool`` (shut down after if this sweep ``own``s it)."""
     # The batches not yet handed to ``collect``: a handed one is dropped at once, so that no
     # batch's rows are held twice (here and in the table being built).
     futures: dict[Future[list[dict[str, Any]]], int] = {}
+    spawned = own and isinstance(pool, ProcessPoolExecutor)
     try:
         feed_ref: Any = feed
         if _is_dask(pool):
             feed_ref = _dask_client(pool).scatter(feed, broadcast=True)
-        elif own:
+        elif spawned:
             feed_ref = None  # the workers got it when they started
         size = batch_size or _batch_size(len(indexed), _workers(pool), run_seconds)
         batches = [indexed[i : i + size] for i in range(0, len(indexed), size)]
         # Our workers are spawned by the first submits: they start with one thread each.
-        with _one_thread_per_worker() if own and not _is_dask(pool) else contextlib.nullcontext():
+        with _one_thread_per_worker() if spawned else contextlib.nullcontext():
             for batch in batches:
                 futures[pool.submit(_run_batch, feed_ref, payload, batch)] = len(batch)
         for future in as_completed(futures):
@@ -372,6 +405,37 @@ def _execute(
         if own:
             # After an error (a bad extract column), the batches still queued never start.
             pool.shutdown(cancel_futures=True)
+
+
+def _on_threads_if_faster(
+    job: _Job,
+    feed: DataFeed,
+    indexed: list[tuple[int, Params]],
+    run_seconds: float,
+    collect: Callable[[list[dict[str, Any]]], None],
+) -> list[tuple[int, Params]]:
+    """For ``executor=None`` when no process pool pays: run on one thread per core if that is
+    faster than one run after another here, and return what is left to run here.
+
+    Threads go in parallel only while runs are in compiled code that releases the GIL (the
+    compiled driver's loops do); a strategy's Python holds it, and threads then only contend
+    for it. So a trial of two runs per core goes on threads first: the rest follow them if a
+    run took less than ``_THREADS_PAY`` of ``run_seconds`` (the warm run timed here), else
+    they run here.
+    """
+    cores = _cores()
+    n_trial = 2 * cores
+    if cores < 2 or len(indexed) < 2 * n_trial:
+        return indexed
+    trial, rest = indexed[:n_trial], indexed[n_trial:]
+    started = time.perf_counter()
+    _run_on(job, job, feed, trial, ThreadPoolExecutor(cores), True, 1, None, collect)
+    per_run = (time.perf_counter() - started) / n_trial
+    if per_run >= _THREADS_PAY * run_seconds:
+        return rest
+    _run_on(job, job, feed, rest, ThreadPoolExecutor(cores), True, None, per_run * cores,
+            collect)  # fmt: skip
+    return []
 
 
 def _run_here(
@@ -587,8 +651,8 @@ def _executor(executor: Executor | str | None, feed: DataFeed) -> tuple[bool, Ex
     if isinstance(executor, str):
         if not executor.startswith("dask://"):
             raise ConfigError(
-                f"executor {executor!r}: a string must be {_PROCESSES!r}, {_IN_PROCESS!r} or a "
-                "Dask scheduler address, 'dask://host:port'"
+                f"executor {executor!r}: a string must be {_PROCESSES!r}, {_THREADS!r}, "
+                f"{_IN_PROCESS!r} or a Dask scheduler address, 'dask://host:port'"
             )
         try:
             from distributed import Client
@@ -601,7 +665,7 @@ def _executor(executor: Executor | str | None, feed: DataFeed) -> tuple[bool, Ex
     if not isinstance(executor, Executor):
         raise ConfigError(
             f"executor must be a concurrent.futures.Executor, 'dask://host:port', "
-            f"{_PROCESSES!r}, {_IN_PROCESS!r} or None, got {type(executor).__name__}"
+            f"{_PROCESSES!r}, {_THREADS!r}, {_IN_PROCESS!r} or None, got {type(executor).__name__}"
         )
     return False, executor
 
