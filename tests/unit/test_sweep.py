@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import importlib
-import math
 import os
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from ml4t.backtest import BacktestConfig, ConfigError, DataFeed, Engine, TopNStr
 from ml4t.backtest.datasets import synthetic_universe
 from ml4t.backtest.execution.commission import CommissionModel
 from ml4t.backtest.kernels import driver
-from ml4t.backtest.kernels.jit import from_python
+from ml4t.backtest.kernels.jit import from_python, released_seconds
 from ml4t.backtest.research import (
     RunStore,
     SweepInterrupted,
@@ -219,39 +218,46 @@ def test_more_cores_stay_in_process_when_the_runs_are_shorter_than_start_up(feed
     assert table["error"].null_count() == 2
 
 
-def test_short_sweeps_go_on_threads_when_a_trial_there_is_faster(feed, monkeypatch):
-    # No pool pays (its start-up outlasts the runs); a trial of two runs per core on threads
-    # is "faster" (any time is, with this factor): the runs after the two timed here follow.
+@pytest.mark.parametrize("threads_pay", [True, False])
+def test_short_sweeps_go_on_threads_when_the_runs_release_the_gil_enough(
+    feed, monkeypatch, threads_pay
+):
+    # No pool pays (its start-up outlasts the runs); the runs after the two here go on
+    # threads when _threads_pay says so (from the timed run's time without the GIL).
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     monkeypatch.setattr(sweep_module, "_POOL_STARTUP_SECONDS", 1e9)
-    monkeypatch.setattr(sweep_module, "_THREADS_PAY", math.inf)
+    monkeypatch.setattr(sweep_module, "_threads_pay", lambda run, released, cores: threads_pay)
     monkeypatch.setattr(sweep_module, "ProcessPoolExecutor", NoPool)
     where = THREAD_OF_RUN
     where.clear()
-    grid = {"n": list(range(1, 13))}
+    grid = {"n": list(range(1, 9))}
     table = sweep(BacktestConfig(), grid, feed, record_thread, progress=False)
     main = threading.main_thread().name
-    assert [where[n] == main for n in grid["n"]] == [True, True] + [False] * 10
+    assert [where[n] == main for n in grid["n"]] == [True, True] + [not threads_pay] * 6
     assert table.equals(
         sweep(BacktestConfig(), grid, feed, make_topn, "in-process", progress=False)
     )
 
 
-def test_short_sweeps_stay_on_this_thread_when_the_trial_on_threads_is_not_faster(
-    feed, monkeypatch
-):
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(sweep_module, "_POOL_STARTUP_SECONDS", 1e9)
-    monkeypatch.setattr(sweep_module, "_THREADS_PAY", 0.0)
-    monkeypatch.setattr(sweep_module, "ProcessPoolExecutor", NoPool)
-    where = THREAD_OF_RUN
-    where.clear()
-    grid = {"n": list(range(1, 13))}
-    table = sweep(BacktestConfig(), grid, feed, record_thread, progress=False)
-    main = threading.main_thread().name
-    # Two runs here (compile, timed), the trial of 2 x 2 on threads, the rest here.
-    assert [where[n] == main for n in grid["n"]] == [True] * 2 + [False] * 4 + [True] * 6
-    assert table["error"].null_count() == 12
+def test_the_compiled_driver_runs_without_the_gil_and_the_event_driver_with_it(feed):
+    # What executor=None reads to choose threads (released_seconds, per thread).
+    before = released_seconds()
+    signals_runner(feed, BacktestConfig(), {"entry": 0.5})
+    assert released_seconds() > before
+    before = released_seconds()
+    Engine(feed, make_topn({"n": 3})).run()
+    assert released_seconds() == before
+
+
+def test_threads_pay_when_the_part_of_a_run_without_the_gil_makes_them_faster():
+    # 14 ms a run, 9 of them without the GIL: 2 threads go 2x (run/held 2.8); 4 threads 2.8x.
+    assert sweep_module._THREADS_SPEEDUP == 1.25
+    assert sweep_module._threads_pay(0.014, 0.009, 2)
+    # Held 90% of the time: at most 1/0.9 = 1.11x faster, not worth the switching.
+    assert not sweep_module._threads_pay(0.010, 0.001, 4)
+    # 1/0.8 = 1.25x: just worth it.
+    assert sweep_module._threads_pay(0.010, 0.002, 4)
+    assert not sweep_module._threads_pay(0.010, 0.010, 1)  # one core: nothing in parallel
 
 
 class PerShare(CommissionModel):

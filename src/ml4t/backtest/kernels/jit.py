@@ -15,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import threading
+import time
 import types as pytypes
 from collections.abc import Callable
 from functools import cache
@@ -283,16 +285,52 @@ def from_python(dispatcher: Any) -> Any:
     return dispatcher
 
 
+class _Released(_CalledFromKernels):
+    """A ``released`` kernel: calls from Python release the GIL, and their time is counted
+    per thread (``released_seconds``)."""
+
+    def __call__(self, *args: Any, **kws: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return self.python_twin()(*args, **kws)
+        finally:
+            _RELEASED.seconds += time.perf_counter() - started
+
+
+class _ReleasedTime(threading.local):
+    seconds = 0.0
+
+
+_RELEASED = _ReleasedTime()
+
+
+def released_seconds() -> float:
+    """Seconds this thread has spent so far in calls from Python to ``released`` kernels (the
+    compiled driver's loops), which run without the GIL: what part of a run threads of one
+    process can run side by side (``research.sweep`` reads it).
+
+    Example:
+        >>> before = released_seconds()
+        >>> # ... run_signals(...) ...
+        >>> released_seconds() - before >= 0.0
+        True
+    """
+    return float(_RELEASED.seconds)
+
+
 def _as(cls: type[_FreshStack], dispatcher: Any) -> Any:
     """``dispatcher`` (numba's ``CPUDispatcher``) as one of its subclasses here."""
     dispatcher.__class__ = cls
     return dispatcher
 
 
-def _called_from_kernels(fn: Callable[..., Any], options: dict[str, Any]) -> Any:
-    """``fn`` compiled with ``options`` for calls from kernels (``_CalledFromKernels``)."""
+def _called_from_kernels(
+    fn: Callable[..., Any], options: dict[str, Any], cls: type[_CalledFromKernels] | None = None
+) -> Any:
+    """``fn`` compiled with ``options`` for calls from kernels (``_CalledFromKernels``, or
+    ``cls``)."""
     dispatcher = njit(**{**options, "no_cpython_wrapper": True})(fn)
-    return _one_specialisation(_as(_CalledFromKernels, dispatcher))
+    return _one_specialisation(_as(cls or _CalledFromKernels, dispatcher))
 
 
 def kernel(fn: F) -> F:
@@ -328,7 +366,8 @@ def leaf(fn: F) -> F:
 def released(fn: F) -> F:
     """A ``leaf`` that Python calls once for a whole run (the compiled driver's loops): the
     call releases the GIL, so runs on threads of one process go in parallel (a sweep on a
-    ``ThreadPoolExecutor``). Only for kernels that never call back into Python.
+    ``ThreadPoolExecutor``), and its time is counted (``released_seconds``). Only for kernels
+    that never call back into Python.
 
     Example:
         >>> @released
@@ -338,7 +377,7 @@ def released(fn: F) -> F:
         ...         s += x
         ...     return s
     """
-    compiled: F = _called_from_kernels(fn, _RELEASED_OPTIONS)
+    compiled: F = _called_from_kernels(fn, _RELEASED_OPTIONS, _Released)
     return compiled
 
 

@@ -16,9 +16,9 @@ Where the runs go (``executor``):
   compiles or loads the kernels (so the workers load them from the cache, never compile them),
   the second is timed. The rest go to one spawned local process per core (each receiving the
   data once) when that would save more than starting them costs (about 3 s). Otherwise they
-  stay in this process: on one thread per core when a trial of two runs per core there is
-  faster than runs one after another (runs whose time goes to compiled code that releases the
-  GIL, as the compiled driver's loops do), else one after another.
+  stay in this process: on one thread per core when the timed run spent enough of its time in
+  compiled code that releases the GIL (the compiled driver's loops do: ``_threads_pay``), else
+  one after another (a strategy's Python holds the GIL, and threads would only contend for it).
 - ``"processes"`` uses the local process pool (after the first run, here, fills the kernel
   cache); ``"threads"`` one thread per core in this process; ``"in-process"`` always runs
   here, one run after another.
@@ -80,6 +80,7 @@ from ..config import BacktestConfig
 from ..data.feed import DataFeed
 from ..engine import Engine
 from ..errors import ConfigError
+from ..kernels.jit import released_seconds
 from ..results.result import BacktestResult
 from ..risk.portfolio import PortfolioRule
 from ..risk.position import PositionRule
@@ -98,8 +99,9 @@ Extractor = Callable[[BacktestResult], Mapping[str, Any]]
 _PROCESSES = "processes"
 _IN_PROCESS = "in-process"
 _THREADS = "threads"
-# executor=None runs on threads when a run there takes less than this part of a run alone.
-_THREADS_PAY = 0.8
+# executor=None runs on threads when they would run the sweep at least this many times as
+# fast (``_threads_pay``).
+_THREADS_SPEEDUP = 1.25
 # About what starting the worker processes costs (spawn, import numpy, polars and numba, load
 # the cached kernels, receive the feed), measured at 2-4 s on a laptop.
 _POOL_STARTUP_SECONDS = 3.0
@@ -336,13 +338,17 @@ def _execute(
     run_seconds: float | None = None
     if executor is None and indexed:
         # Time a second, warm, run: a pool pays only when the rest outlasts starting it.
+        released = released_seconds()
         started = time.perf_counter()
         _run_here(job, feed, indexed[:1], collect)
         run_seconds = time.perf_counter() - started
+        released = released_seconds() - released
         indexed = indexed[1:]
         if not _pool_pays(len(indexed), run_seconds, _cores()):
-            rest = _on_threads_if_faster(job, feed, indexed, run_seconds, collect)
-            _run_here(job, feed, rest, collect)
+            if _threads_pay(run_seconds, released, _cores()):
+                _run_on_threads(job, feed, indexed, run_seconds, collect)
+            else:
+                _run_here(job, feed, indexed, collect)
             return
     if not indexed:
         return
@@ -407,35 +413,33 @@ def _run_on(
             pool.shutdown(cancel_futures=True)
 
 
-def _on_threads_if_faster(
+def _threads_pay(run_seconds: float, released_seconds: float, cores: int) -> bool:
+    """Whether one thread per core beats running the rest one after another, for runs that
+    take ``run_seconds`` of which ``released_seconds`` in kernels that release the GIL.
+
+    Only the released part goes in parallel: the rest of each run holds the GIL, one thread at
+    a time. Runs then go at most ``min(cores, run / held)`` times as fast; threads pay when
+    that is at least ``_THREADS_SPEEDUP`` (they cost some switching).
+
+    Example:
+        >>> _threads_pay(0.014, 0.009, 2), _threads_pay(0.05, 0.0, 2), _threads_pay(0.01, 0.01, 1)
+        (True, False, False)
+    """
+    held = max(run_seconds - released_seconds, 1e-12)
+    return cores > 1 and min(cores, run_seconds / held) >= _THREADS_SPEEDUP
+
+
+def _run_on_threads(
     job: _Job,
     feed: DataFeed,
     indexed: list[tuple[int, Params]],
     run_seconds: float,
     collect: Callable[[list[dict[str, Any]]], None],
-) -> list[tuple[int, Params]]:
-    """For ``executor=None`` when no process pool pays: run on one thread per core if that is
-    faster than one run after another here, and return what is left to run here.
-
-    Threads go in parallel only while runs are in compiled code that releases the GIL (the
-    compiled driver's loops do); a strategy's Python holds it, and threads then only contend
-    for it. So a trial of two runs per core goes on threads first: the rest follow them if a
-    run took less than ``_THREADS_PAY`` of ``run_seconds`` (the warm run timed here), else
-    they run here.
-    """
-    cores = _cores()
-    n_trial = 2 * cores
-    if cores < 2 or len(indexed) < 2 * n_trial:
-        return indexed
-    trial, rest = indexed[:n_trial], indexed[n_trial:]
-    started = time.perf_counter()
-    _run_on(job, job, feed, trial, ThreadPoolExecutor(cores), True, 1, None, collect)
-    per_run = (time.perf_counter() - started) / n_trial
-    if per_run >= _THREADS_PAY * run_seconds:
-        return rest
-    _run_on(job, job, feed, rest, ThreadPoolExecutor(cores), True, None, per_run * cores,
-            collect)  # fmt: skip
-    return []
+) -> None:
+    """``executor=None``'s choice when no process pool pays and threads do: the rest of the
+    runs on one thread per core in this process."""
+    pool = ThreadPoolExecutor(_cores())
+    _run_on(job, job, feed, indexed, pool, True, None, run_seconds, collect)
 
 
 def _run_here(
