@@ -12,7 +12,9 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-from ml4t.backtest import ConfigError, DataError
+from ml4t.backtest import BacktestConfig, ConfigError, DataError
+from ml4t.backtest.broker import Broker
+from ml4t.backtest.kernels.rules import reads_extremes
 from ml4t.backtest.risk import (
     AllOf,
     AnyOf,
@@ -427,3 +429,21 @@ def test_trades_carry_the_rule_that_closed_them(make_feed):
     )
     trades = result.trades.select("status", "entry_reason", "exit_reason", "exit_price").rows()
     assert trades == [("closed", "order", "stop_loss", 95.0), ("open", "order", "open", 100.0)]
+
+
+@pytest.mark.parametrize(
+    ("rules", "reads"),
+    [
+        (None, False),
+        (StopLoss(0.05), False),
+        (AnyOf(StopLoss(0.05), TakeProfit(0.1)), False),
+        (TrailingStop(0.05), True),
+        (AnyOf(StopLoss(0.05), TrailingStop(0.1)), True),
+    ],
+)
+def test_only_a_trailing_stop_reads_the_best_price_since_entry(rules, reads):
+    # The compiled driver keeps best prices only for such a rule (S_KEEP_EXTREMES).
+    broker = Broker(np.array(["A", "B"]), BacktestConfig())
+    if rules is not None:
+        broker.set_position_rules(rules)
+    assert reads_extremes(broker.kernel_state.rules) is reads

@@ -44,6 +44,7 @@ from .execution.commission import COMMISSION_PYTHON
 from .execution.slippage import SLIPPAGE_PYTHON, slippage_table
 from .kernels import driver
 from .kernels.records import O_END_OF_RUN
+from .kernels.rules import reads_extremes
 from .kernels.state import REC_CASH, REC_POSITIONS_VALUE, REC_WIDTH, S_KEEP_EXTREMES
 from .results.result import BacktestResult
 from .risk.portfolio import PortfolioRule
@@ -321,8 +322,9 @@ def _run(
     if position_rules is not None:
         broker.set_position_rules(position_rules)
     broker.set_portfolio_rules(portfolio_rules)
-    # Rules cannot change during a compiled run: without any, no best price is ever read.
-    broker.kernel_state.account.scalars[S_KEEP_EXTREMES] = 0.0
+    # Rules cannot change during a compiled run: best prices are kept only if one reads them.
+    state = broker.kernel_state
+    state.account.scalars[S_KEEP_EXTREMES] = 1.0 if reads_extremes(state.rules) else 0.0
 
     n_bars = feed.n_bars
     clock = Calendar(feed)

@@ -260,8 +260,9 @@ def apply_rules(
     if acc.scalars[S_RULES_ON] != 0.0 and (s.stops_on_entry_bar or not s.rules_first):
         _exit_by_rules(t, s, bar, book, acc, rs, s.rules_first, False, full)
     # Extremes are kept even without rules where rules may be set later (they measure from the
-    # best price since entry); the compiled driver's rules are fixed for its run.
-    if acc.scalars[S_RULES_ON] != 0.0 or acc.scalars[S_KEEP_EXTREMES] != 0.0:
+    # best price since entry); the compiled driver's rules are fixed for its run, and it keeps
+    # them only for a rule that reads them (``rules.reads_extremes``).
+    if acc.scalars[S_KEEP_EXTREMES] != 0.0:
         update_extremes(t, bar, positions, rs, s)
 
 

@@ -60,6 +60,7 @@ from .state import (
     RI_OUT_ORIGIN,
     RI_OUT_TYPE,
     RI_POSITION_SET,
+    RI_SCRATCH_HELD,
     Bar,
     RuleState,
     Settings,
@@ -131,6 +132,18 @@ def update_extremes(t: int, bar: Bar, positions: np.ndarray, rs: RuleState, s: S
             rs.floats[RF_EXTREME, a] = max(rs.floats[RF_EXTREME, a], best)
         else:
             rs.floats[RF_EXTREME, a] = min(rs.floats[RF_EXTREME, a], best)
+
+
+def reads_extremes(rs: RuleState) -> bool:
+    """Whether any rule of ``rs`` reads a position's best price since entry (``RF_EXTREME``):
+    a trailing stop (``_leaf_rule``). Without one, a run whose rules cannot change need not
+    keep best prices (``S_KEEP_EXTREMES``).
+
+    Example:
+        >>> reads_extremes(broker.kernel_state.rules)  # doctest: +SKIP
+        False
+    """
+    return bool(rs.nodes.shape[0] and np.any(rs.nodes[:, RN_KIND] == RULE_TRAILING_STOP))
 
 
 @kernel
@@ -214,10 +227,17 @@ def _find_exits(
     counting: the rule steps it inlines take views of the rule tables per node, and counting
     each would cost more than the rules themselves."""
     adverse_leg = 1.0 if s.intrabar_priority == PRIORITY_STOP else 2.0
-    count = 0
+    # The assets holding a position first, listed without a branch per asset: which hold one
+    # changes from bar to bar, and a mispredicted branch per asset cost more than the list.
+    held = rs.ints[RI_SCRATCH_HELD]
+    n_held = 0
     for a in range(positions.shape[0]):
-        # Most assets hold nothing on most bars: skip them before any call.
-        if positions[a] == 0.0 or (entered_only and rs.ints[RI_ENTRY_BAR, a] != t):
+        held[n_held] = a
+        n_held += positions[a] != 0.0
+    count = 0
+    for k in range(n_held):
+        a = held[k]
+        if entered_only and rs.ints[RI_ENTRY_BAR, a] != t:
             continue
         sid = _rule_set_of(t, a, s, bar, positions, orders, rs)
         if sid < 0:

@@ -199,7 +199,8 @@ S_RULES_ON: Final = 16  # 1 when any position rule is set
 # values), kept here so the step allocates nothing.
 S_MARKS: Final = 17
 # 1 while positions' best prices are kept for rules set later (the event driver, whose strategy
-# may set rules mid-run); the compiled driver's rules are fixed, so it keeps them only with rules.
+# may set rules mid-run); the compiled driver's rules are fixed, so it keeps them only for a rule
+# that reads them (``rules.reads_extremes``: a trailing stop).
 S_KEEP_EXTREMES: Final = 23
 # Equity marked at the prices of the fill step under way, before its fills (cash plus positions
 # at this bar's open, or close in a close step; the last mark where the bar has no price): what
@@ -246,7 +247,8 @@ RI_OUT_TYPE: Final = 6
 RI_OUT_ORIGIN: Final = 7
 RI_SCRATCH_IDS: Final = 8
 RI_SCRATCH_ASSETS: Final = 9
-RI_WIDTH: Final = 10
+RI_SCRATCH_HELD: Final = 10  # scratch: the assets holding a position (``rules._find_exits``)
+RI_WIDTH: Final = 11
 
 REC_CASH: Final = 0
 REC_POSITIONS_VALUE: Final = 1
