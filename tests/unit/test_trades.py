@@ -103,3 +103,25 @@ def test_excursions_of_the_last_assets_last_bar_stay_inside_its_column():
     mae, mfe = trade_excursions(trades, HIGHS, LOWS, last_bar=3)
     assert mae.tolist() == pytest.approx([48.0 / 50.0 - 1.0, 90.0 / 100.0 - 1.0], rel=1e-15)
     assert mfe.tolist() == pytest.approx([55.0 / 50.0 - 1.0, 110.0 / 100.0 - 1.0], rel=1e-15)
+
+
+def test_fills_of_several_assets_pair_per_asset_in_execution_order_whatever_their_layout():
+    # Interleaved assets 2, 0, 2, 0: trades come asset by asset, each in its fills' order.
+    f = np.zeros(6, dtype=FILL_DTYPE)
+    f["asset"] = [2, 0, 2, 0, 2, 0]
+    f["bar"] = [0, 1, 2, 3, 4, 5]
+    f["quantity"] = [5.0, 3.0, -5.0, -3.0, 1.0, 2.0]
+    f["price"] = [10.0, 20.0, 11.0, 19.0, 12.0, 21.0]
+    last = np.array([22.0, 0.0, 13.0])
+    trades = match_trades(f, last)
+    assert trades["asset"].tolist() == [0, 0, 2, 2]
+    assert trades["entry_bar"].tolist() == [1, 5, 0, 4]
+    assert trades["is_open"].tolist() == [False, True, False, True]
+    assert trades["pnl"].tolist() == [-3.0, 2.0, 5.0, 1.0]
+    # A read-only array, or fields in another layout (a result rebuilt from saved arrays),
+    # gives the same trades.
+    frozen = f.copy()
+    frozen.flags.writeable = False
+    packed = f.astype([(name, f.dtype[name]) for name in f.dtype.names])  # unaligned
+    for other in (frozen, packed, np.concatenate([f, f])[:6]):
+        assert match_trades(other, last).tobytes() == trades.tobytes()

@@ -45,6 +45,7 @@ _INLINED_OPTIONS: dict[str, Any] = {"inline": "always", "no_cfunc_wrapper": True
 _FOLDED_OPTIONS: dict[str, Any] = {**_LEAF_OPTIONS, "inline": "always"}
 # A loop over a whole run: its twin called from Python releases the GIL while it runs.
 _RELEASED_OPTIONS: dict[str, Any] = {**_LEAF_OPTIONS, "nogil": True}
+_RELEASED_COUNTED_OPTIONS: dict[str, Any] = {**_COUNTED_OPTIONS, "nogil": True}
 
 
 def kernel_sources(package: Path = PACKAGE) -> list[Path]:
@@ -306,8 +307,8 @@ _RELEASED = _ReleasedTime()
 
 def released_seconds() -> float:
     """Seconds this thread has spent so far in calls from Python to ``released`` kernels (the
-    compiled driver's loops), which run without the GIL: what part of a run threads of one
-    process can run side by side (``research.sweep`` reads it).
+    compiled driver's loops, a result's trade matching), which run without the GIL: what part
+    of a run threads of one process can run side by side (``research.sweep`` reads it).
 
     Example:
         >>> before = released_seconds()
@@ -364,10 +365,10 @@ def leaf(fn: F) -> F:
 
 
 def released(fn: F) -> F:
-    """A ``leaf`` that Python calls once for a whole run (the compiled driver's loops): the
-    call releases the GIL, so runs on threads of one process go in parallel (a sweep on a
-    ``ThreadPoolExecutor``), and its time is counted (``released_seconds``). Only for kernels
-    that never call back into Python.
+    """A ``leaf`` that Python calls for a long stretch of work (the compiled driver's loops,
+    the MAE and MFE of a result's trades): the call releases the GIL, so runs on threads of
+    one process go in parallel (a sweep on a ``ThreadPoolExecutor``), and its time is counted
+    (``released_seconds``). Only for kernels that never call back into Python.
 
     Example:
         >>> @released
@@ -378,6 +379,20 @@ def released(fn: F) -> F:
         ...     return s
     """
     compiled: F = _called_from_kernels(fn, _RELEASED_OPTIONS, _Released)
+    return compiled
+
+
+def released_counted(fn: F) -> F:
+    """A ``released`` kernel that makes arrays, so compiled with reference counting (the
+    matching of a result's fills into trades).
+
+    Example:
+        >>> import numpy as np
+        >>> @released_counted
+        ... def total(n):
+        ...     return np.ones(n).sum()
+    """
+    compiled: F = _called_from_kernels(fn, _RELEASED_COUNTED_OPTIONS, _Released)
     return compiled
 
 

@@ -22,7 +22,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from ..kernels.jit import kernel
+from ..kernels.jit import released, released_counted
+from ..kernels.records import FILL_DTYPE
 
 TRADE_DTYPE = np.dtype(
     [
@@ -46,19 +47,23 @@ TRADE_DTYPE = np.dtype(
 QUANTITY_RTOL = 1e-9
 
 
-@kernel
-def _match_fifo(
-    order: np.ndarray,
-    asset: np.ndarray,
-    bar: np.ndarray,
-    qty: np.ndarray,
-    price: np.ndarray,
-    commission: np.ndarray,
-    origin: np.ndarray,
-    last_price: np.ndarray,
-    out: np.ndarray,
-) -> int:
-    n = order.shape[0]
+@released_counted
+def _match_fifo(fills: np.ndarray, last_price: np.ndarray, out: np.ndarray) -> int:
+    n = fills.shape[0]
+    # The fills of each asset in execution order: a stable counting sort by asset.
+    n_assets = 0
+    for i in range(n):
+        n_assets = max(n_assets, fills[i].asset + 1)
+    start = np.zeros(n_assets + 1, dtype=np.int64)
+    for i in range(n):
+        start[fills[i].asset + 1] += 1
+    for a in range(n_assets):
+        start[a + 1] += start[a]
+    order = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        a = fills[i].asset
+        order[start[a]] = i
+        start[a] += 1
     # Open lots of the asset being processed: a FIFO queue as parallel arrays.
     lot_qty = np.empty(n)  # signed remaining quantity
     lot_size = np.empty(n)  # the quantity the lot opened with
@@ -69,16 +74,16 @@ def _match_fifo(
     n_out = 0
     k = 0
     while k < n:
-        a = asset[order[k]]
+        a = fills[order[k]].asset
         head = 0
         tail = 0
         pos = 0.0  # the position as the broker books it: fills summed in execution order
-        while k < n and asset[order[k]] == a:
-            i = order[k]
-            q = qty[i]
+        while k < n and fills[order[k]].asset == a:
+            f = fills[order[k]]
+            q = f.quantity
             size = abs(q)
-            p = price[i]
-            comm_per_unit = commission[i] / size
+            p = f.price
+            comm_per_unit = f.commission / size
             before = pos
             pos = before + q
             flat = abs(pos) <= QUANTITY_RTOL * max(abs(before), size)
@@ -94,7 +99,7 @@ def _match_fifo(
                 rec.direction = direction
                 rec.is_open = False
                 rec.entry_bar = lot_bar[head]
-                rec.exit_bar = bar[i]
+                rec.exit_bar = f.bar
                 rec.entry_price = lot_price[head]
                 rec.exit_price = p
                 rec.quantity = closed
@@ -102,7 +107,7 @@ def _match_fifo(
                 rec.pnl = gross - comm
                 rec["return"] = (gross - comm) / (closed * lot_price[head])
                 rec.entry_origin = lot_origin[head]
-                rec.exit_origin = origin[i]
+                rec.exit_origin = f.origin
                 n_out += 1
                 lot_left = abs(lq) - closed
                 if lot_left <= QUANTITY_RTOL * lot_size[head]:
@@ -119,9 +124,9 @@ def _match_fifo(
                 lot_qty[tail] = q
                 lot_size[tail] = abs(q)
                 lot_price[tail] = p
-                lot_bar[tail] = bar[i]
+                lot_bar[tail] = f.bar
                 lot_comm_per_unit[tail] = comm_per_unit
-                lot_origin[tail] = origin[i]
+                lot_origin[tail] = f.origin
                 tail += 1
             k += 1
         for j in range(head, tail):
@@ -158,18 +163,10 @@ def match_trades(fills: NDArray[np.void], last_price: NDArray[np.float64]) -> ND
     out = np.zeros(2 * n + 1, dtype=TRADE_DTYPE)
     if n == 0:
         return out[:0]
-    order = np.argsort(fills["asset"], kind="stable")
-    n_out = _match_fifo(
-        order,
-        np.ascontiguousarray(fills["asset"]),
-        np.ascontiguousarray(fills["bar"]),
-        np.ascontiguousarray(fills["quantity"]),
-        np.ascontiguousarray(fills["price"]),
-        np.ascontiguousarray(fills["commission"]),
-        np.ascontiguousarray(fills["origin"]),
-        last_price,
-        out,
-    )
+    if not (fills.dtype == FILL_DTYPE and fills.flags.c_contiguous and fills.flags.writeable):
+        # The one layout the kernel is compiled for (a result rebuilt from saved arrays).
+        fills = np.array(fills, dtype=FILL_DTYPE)
+    n_out = _match_fifo(fills, last_price, out)
     return out[:n_out]
 
 
@@ -218,7 +215,7 @@ def trade_excursions(
     return mae, mfe
 
 
-@kernel
+@released
 def _window_extremes(
     assets: NDArray[np.int64],
     first: NDArray[np.int64],
