@@ -26,14 +26,14 @@ Where the runs go (``executor``):
   or ``distributed.Client(...).get_executor()``); ``"dask://host:port"`` connects to a Dask
   scheduler. On Dask the feed is scattered to every worker once.
 
-Runs are sent in batches, several parameter sets per task, so small runs are not drowned in
-task overhead. A worker sends back each run's metrics (a dict), not its result, and keeps no
-result once its metrics are read: memory does not grow with the runs beyond their rows. What
-else a run should give, ``extract(result) -> dict`` computes in the worker (its keys become
-columns); ``timings=True`` adds each run's seconds (``seconds_run``: the run itself,
-``seconds_metrics``: reading its metrics). Lambdas and closures (a notebook's factory) go to
-process pools pickled by value with ``cloudpickle`` (installed with the ``dask`` extra);
-without it they run in this process.
+Runs are sent to processes in batches, several parameter sets per task, so small runs are not
+drowned in task overhead; threads of this process take one run per task. A worker sends back
+each run's metrics (a dict), not its result, and keeps no result once its metrics are read:
+memory does not grow with the runs beyond their rows. What else a run should give,
+``extract(result) -> dict`` computes in the worker (its keys become columns); ``timings=True``
+adds each run's seconds (``seconds_run``: the run itself, ``seconds_metrics``: reading its
+metrics). Lambdas and closures (a notebook's factory) go to process pools pickled by value with
+``cloudpickle`` (installed with the ``dask`` extra); without it they run in this process.
 The table is the same wherever the runs went.
 
 Ctrl-C cancels what has not started, keeps (and records) what finished and raises
@@ -346,15 +346,15 @@ def _execute(
         indexed = indexed[1:]
         if not _pool_pays(len(indexed), run_seconds, _cores()):
             if _threads_pay(run_seconds, released, _cores()):
-                _run_on_threads(job, feed, indexed, run_seconds, collect)
+                _run_on_threads(job, feed, indexed, collect)
             else:
                 _run_here(job, feed, indexed, collect)
             return
     if not indexed:
         return
     if executor == _THREADS:
-        _run_on(job, job, feed, indexed, ThreadPoolExecutor(_cores()), True, batch_size, None,
-                collect)  # fmt: skip
+        pool = ThreadPoolExecutor(_cores())
+        _run_on(job, job, feed, indexed, pool, True, batch_size or 1, None, collect)
         return
     payload = _payload(job, executor)
     if payload is None:  # a closure, and no cloudpickle to send it: run it here
@@ -433,13 +433,13 @@ def _run_on_threads(
     job: _Job,
     feed: DataFeed,
     indexed: list[tuple[int, Params]],
-    run_seconds: float,
     collect: Callable[[list[dict[str, Any]]], None],
 ) -> None:
     """``executor=None``'s choice when no process pool pays and threads do: the rest of the
-    runs on one thread per core in this process."""
+    runs on one thread per core in this process, one run per task (a task costs the threads
+    microseconds, and single runs keep them equally busy to the end)."""
     pool = ThreadPoolExecutor(_cores())
-    _run_on(job, job, feed, indexed, pool, True, None, run_seconds, collect)
+    _run_on(job, job, feed, indexed, pool, True, 1, None, collect)
 
 
 def _run_here(
