@@ -346,15 +346,17 @@ def _execute(
         indexed = indexed[1:]
         if not _pool_pays(len(indexed), run_seconds, _cores()):
             if _threads_pay(run_seconds, released, _cores()):
-                _run_on_threads(job, feed, indexed, collect)
+                executor = _THREADS
             else:
                 _run_here(job, feed, indexed, collect)
-            return
+                return
     if not indexed:
         return
     if executor == _THREADS:
-        pool = ThreadPoolExecutor(_cores())
-        _run_on(job, job, feed, indexed, pool, True, batch_size or 1, None, collect)
+        # One run per task: a task costs a thread microseconds, and single runs keep the
+        # threads equally busy to the end.
+        threads = ThreadPoolExecutor(_cores())
+        _run_on(job, job, feed, indexed, threads, True, batch_size or 1, None, collect)
         return
     payload = _payload(job, executor)
     if payload is None:  # a closure, and no cloudpickle to send it: run it here
@@ -427,19 +429,6 @@ def _threads_pay(run_seconds: float, released_seconds: float, cores: int) -> boo
     """
     held = max(run_seconds - released_seconds, 1e-12)
     return cores > 1 and min(cores, run_seconds / held) >= _THREADS_SPEEDUP
-
-
-def _run_on_threads(
-    job: _Job,
-    feed: DataFeed,
-    indexed: list[tuple[int, Params]],
-    collect: Callable[[list[dict[str, Any]]], None],
-) -> None:
-    """``executor=None``'s choice when no process pool pays and threads do: the rest of the
-    runs on one thread per core in this process, one run per task (a task costs the threads
-    microseconds, and single runs keep them equally busy to the end)."""
-    pool = ThreadPoolExecutor(_cores())
-    _run_on(job, job, feed, indexed, pool, True, 1, None, collect)
 
 
 def _run_here(
