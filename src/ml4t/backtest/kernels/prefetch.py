@@ -60,7 +60,15 @@ prefetch = cast("Callable[[Any, int], None]", intrinsic(_prefetch))
 def prefetch_row(row: Any) -> None:
     """Hint that all of 1-D ``row`` is about to be read: one hint per 64-byte cache line (a
     bar's row of a wide market array, read the next bar: the hardware's prefetcher does not
-    follow a stream into a new page, and each row is about a page)."""
+    follow a stream into a new page, and each row is about a page).
+
+    Example:
+        >>> from ml4t.backtest.kernels.jit import leaf
+        >>> @leaf
+        ... def first_of_next(a, t):
+        ...     prefetch_row(a[t + 1])
+        ...     return a[t, 0]
+    """
     step = max(1, 64 // row.itemsize)
     for i in range(0, row.shape[0], step):
         prefetch(row, i)
