@@ -50,6 +50,7 @@ from .book import (
     withdraw_market_orders,
 )
 from .jit import folded, inlined, leaf
+from .prefetch import prefetch_row
 from .records import (
     EXEC_EXITS_FIRST_SMALLEST,
     O_MARGIN_CALL,
@@ -383,6 +384,10 @@ def mark_bar(
     equity = mark_to_market(t, m.close[t], acc, rec)
     acc.scalars[S_EQUITY] = equity
     acc.scalars[S_HALT + H_PEAK] = max(acc.scalars[S_HALT + H_PEAK], equity)
+    if t + 1 < m.close.shape[0]:
+        # The next bar's closes, read by its mark: start loading them now, while the rest of
+        # this bar runs (a wide universe's row is about a page, new memory every bar).
+        prefetch_row(m.close[t + 1])
 
 
 @folded
