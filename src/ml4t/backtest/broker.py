@@ -25,7 +25,7 @@ from numpy.typing import ArrayLike, NDArray
 from .config import BacktestConfig
 from .errors import ConfigError, OrderError, OrderWarning
 from .execution.commission import COMMISSION_PYTHON, commission_table
-from .execution.slippage import SLIPPAGE_PYTHON, slippage_table
+from .execution.slippage import SLIPPAGE_PYTHON, SlippageModel, slippage_table
 from .kernels import clock, python_models, sizing
 from .kernels.accounts import mark_to_market
 from .kernels.book import (
@@ -150,7 +150,8 @@ class Broker:
         n = len(assets)
         self._n_assets = n
         self._assets = assets
-        self._index = {str(a): i for i, a in enumerate(assets)}
+        names = [str(a) for a in assets]
+        self._index = dict(zip(names, range(n), strict=True))
         self._config = config
         self._settings = settings = settings_from_config(config)
         self._fractional = settings.fractional
@@ -159,7 +160,6 @@ class Broker:
         self._fill_equity = settings.fill_equity
         self._same_close = settings.fill_timing == FillTiming.same_close
         self._rounding = settings.rounding
-        names = [str(a) for a in assets]
         slippage, self._slippage_models = slippage_table(
             config.slippage, names, config.slippage_overrides
         )
@@ -242,6 +242,16 @@ class Broker:
     def equity(self) -> float:
         """Cash plus positions marked at the latest close (the close of the current bar)."""
         return float(self._account[S_EQUITY])
+
+    @property
+    def slippage_models(self) -> tuple[SlippageModel, ...]:
+        """Each asset's slippage model (the config's, or its override), over ``assets``.
+
+        Example:
+            >>> broker.slippage_models[0]  # doctest: +SKIP
+            NoSlippage()
+        """
+        return tuple(self._slippage_models)
 
     @property
     def assets(self) -> NDArray[np.str_]:

@@ -41,7 +41,7 @@ from .data.feed import DataFeed
 from .data.labels import align_frame, is_frame
 from .errors import ConfigError, OrderWarning
 from .execution.commission import COMMISSION_PYTHON
-from .execution.slippage import SLIPPAGE_PYTHON, slippage_table
+from .execution.slippage import SLIPPAGE_PYTHON
 from .kernels import driver
 from .kernels.records import O_END_OF_RUN
 from .kernels.rules import reads_extremes
@@ -306,9 +306,7 @@ def _run(
             "pass a whole number or set BacktestConfig(fractional_shares=True)"
         )
     broker = Broker(feed.assets, config, columns=feed.array, n_bars=feed.n_bars)
-    _, models = slippage_table(
-        config.slippage, [str(a) for a in feed.assets], config.slippage_overrides
-    )
+    models = broker.slippage_models
     check_slippage(feed, models)
     acc = broker.kernel_state.account
     if (acc.commission[:, 0] == COMMISSION_PYTHON).any() or (
