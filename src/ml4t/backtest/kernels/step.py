@@ -313,7 +313,12 @@ def _fill_groups(
             # An order visited for good is marked in place, its id flipped to ``~id``
             # (negative), and restored when the list is compacted: no per-call array.
             ids[k] = ~oid
-            if _fill_one(t, phase, market_at_open, oid, price, s, bar, book, acc, marks, full):
+            fills, qty, fill_price, cost, reason, capped = _fill_one(
+                t, phase, market_at_open, oid, price, s, bar, book, acc, marks, full
+            )
+            if fills and _book_fill(
+                t, oid, qty, price, fill_price, cost, reason, capped, s, book, acc, marks, full
+            ):
                 armed_here = True
 
 
@@ -356,6 +361,10 @@ def _eligible(t: int, order: Record, group: int, s: Settings, bar: Bar, acc: Acc
     return _GO
 
 
+# ``_fill_one``'s answer when the order does not fill now.
+_NO_FILL = (False, 0.0, 0.0, 0.0, 0, False)
+
+
 @folded
 def _fill_one(
     t: int,
@@ -369,10 +378,13 @@ def _fill_one(
     acc: Account,
     marks: np.ndarray,
     full: Full,
-) -> bool:
-    """Take one order that meets ``price`` on this bar through caps, costs and checks, and fill
-    what it may; returns whether the fill armed a bracket leg. Folded into ``_fill_groups``
-    (its one caller): a call would copy the settings, bar, book and account records per order."""
+) -> tuple[bool, float, float, float, int, bool]:
+    """Take one order that meets ``price`` on this bar through caps, costs and checks: what of
+    it fills, ``(fills, qty, fill_price, cost, reason, capped)`` for ``_book_fill``
+    (``_NO_FILL`` when nothing does now). Folded into ``_fill_groups`` (its one caller): a
+    call would copy the settings, bar, book and account records per order. The booking is
+    folded there too, beside it, not into it: numba copies a folded function's code with its
+    whole scope per block, so one large body costs a first run more than two halves."""
     order = book.orders[oid]
     asset = order.asset
     pending = acc.assets[A_PENDING]
@@ -384,14 +396,14 @@ def _fill_one(
             raise AssertionError(_NOT_PLAIN)
         remaining = _resolve_all_in(t, oid, price, pos, remaining, s, bar, book, acc, marks)
         if remaining == 0.0:
-            return False
+            return _NO_FILL
     elif resizes and not np.isnan(order.target_value):
         value = order.target_value
         if s.fill_equity and not np.isnan(order.target_weight):
             value = order.target_weight * acc.scalars[S_FILL_EQUITY]
         remaining = _size_at_fill(t, order, value, price, pos, remaining, s.fill_sizing, pending)
         if remaining == 0.0:
-            return False
+            return _NO_FILL
     reason = order.reason
     sibling = order.oco
     if full is None and (sibling >= 0 or order.parent >= 0):
@@ -399,17 +411,17 @@ def _fill_one(
     if full is not None and sibling >= 0:
         reason = _oco_race(t, order, book.orders[sibling], phase, market_at_open, s, bar, pending)
         if reason < 0:
-            return False
+            return _NO_FILL
     qty, capped = _participation(asset, remaining, s, bar, acc)
     if qty == 0.0:
-        return False  # no volume left for it on this bar: it waits for a later one
+        return _NO_FILL  # no volume left for it on this bar: it waits for a later one
     if s.cash_account and qty < 0.0:
         # A cash account can only sell what it holds.
         if pos + qty < -_QTY_RTOL * max(abs(qty), 1.0):
             end_order(order, REJECTED, R_SHORT_NOT_ALLOWED, t, pending)
             if order.parent < 0:
                 end_children(book.orders, oid, book.counts[C_ORDERS], t, pending)
-            return False
+            return _NO_FILL
         qty = -pos if pos + qty < 0.0 else qty
 
     grows = abs(pos + qty) > abs(pos)
@@ -419,7 +431,7 @@ def _fill_one(
     if full is not None:
         fill_price = slipped(acc.slippage[asset], asset, price, qty, kind, bar, used)
     if np.isnan(fill_price):
-        return False  # the model cannot price this bar (e.g. no volume): the order waits
+        return _NO_FILL  # the model cannot price this bar (e.g. no volume): the order waits
     if s.clamp_to_bar:
         # Slippage cannot buy above the bar's high nor sell below its low.
         fill_price = min(max(fill_price, bar.low[asset]), bar.high[asset])
@@ -448,10 +460,8 @@ def _fill_one(
     if rejected:
         end_order(order, REJECTED, rejected, t, pending)
         end_children(book.orders, oid, book.counts[C_ORDERS], t, pending)
-        return False
-    return _book_fill(
-        t, oid, qty, price, fill_price, cost, reason, capped, s, book, acc, marks, full
-    )
+        return _NO_FILL
+    return True, qty, fill_price, cost, reason, capped
 
 
 @leaf
