@@ -43,7 +43,8 @@ _KERNEL_OPTIONS: dict[str, Any] = {"cache": True, "no_cfunc_wrapper": True}
 _COUNTED_OPTIONS: dict[str, Any] = {**_KERNEL_OPTIONS, "_nrt": True}
 _INLINED_OPTIONS: dict[str, Any] = {"inline": "always", "no_cfunc_wrapper": True}
 _FOLDED_OPTIONS: dict[str, Any] = {**_LEAF_OPTIONS, "inline": "always"}
-# A loop over a whole run: its twin called from Python releases the GIL while it runs.
+# A kernel Python calls for a long stretch of work (a run's loop, a result's trades): its
+# twin called from Python releases the GIL while it runs.
 _RELEASED_OPTIONS: dict[str, Any] = {**_LEAF_OPTIONS, "nogil": True}
 _RELEASED_COUNTED_OPTIONS: dict[str, Any] = {**_COUNTED_OPTIONS, "nogil": True}
 

@@ -352,17 +352,15 @@ def _execute(
                 return
     if not indexed:
         return
-    if executor == _THREADS:
-        # One run per task: a task costs a thread microseconds, and single runs keep the
-        # threads equally busy to the end.
-        threads = ThreadPoolExecutor(_cores())
-        _run_on(job, job, feed, indexed, threads, True, batch_size or 1, None, collect)
-        return
     payload = _payload(job, executor)
     if payload is None:  # a closure, and no cloudpickle to send it: run it here
         _run_here(job, feed, indexed, collect)
         return
     own, pool = _executor(executor, feed)
+    if executor == _THREADS:
+        # One run per task: a task costs a thread microseconds, and single runs keep the
+        # threads equally busy to the end.
+        batch_size = batch_size or 1
     _run_on(job, payload, feed, indexed, pool, own, batch_size, run_seconds, collect)
 
 
@@ -641,6 +639,8 @@ def _executor(executor: Executor | str | None, feed: DataFeed) -> tuple[bool, Ex
             initializer=_start_worker,
             initargs=(feed,),
         )
+    if executor == _THREADS:
+        return True, ThreadPoolExecutor(_cores())
     if isinstance(executor, str):
         if not executor.startswith("dask://"):
             raise ConfigError(

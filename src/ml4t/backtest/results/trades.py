@@ -50,10 +50,9 @@ QUANTITY_RTOL = 1e-9
 @released_counted
 def _match_fifo(fills: np.ndarray, last_price: np.ndarray, out: np.ndarray) -> int:
     n = fills.shape[0]
-    # The fills of each asset in execution order: a stable counting sort by asset.
-    n_assets = 0
-    for i in range(n):
-        n_assets = max(n_assets, fills[i].asset + 1)
+    # The fills of each asset in execution order: a stable counting sort by asset (one mark
+    # in ``last_price`` per asset).
+    n_assets = last_price.shape[0]
     start = np.zeros(n_assets + 1, dtype=np.int64)
     for i in range(n):
         start[fills[i].asset + 1] += 1
