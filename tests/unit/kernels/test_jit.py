@@ -280,3 +280,87 @@ def test_with_room_returns_and_raises_what_the_call_does():
         jit._with_room(divmod, (1, 0), {})
     # The frame it calls from is big enough for a chunk of its own with room to spare.
     assert jit._roomy_call().__code__.co_nlocals >= jit._ROOM_SLOTS
+
+
+def test_kernels_compiled_from_python_fold_their_callees_without_copying_them(monkeypatch):
+    """The package's compiles inline with ``_FoldingWorker``, which splices each callee's
+    freshly built IR in without numba's two deep copies; numba's own inliner is back after."""
+    import numpy as np
+    from numba.core import inline_closurecall, ir
+
+    from ml4t.backtest.kernels import jit
+
+    numbas = inline_closurecall.InlineWorker
+    spliced: list[str] = []
+    copied: list[object] = []
+    fold = jit._FoldingWorker.inline_function
+
+    def spy(self, caller_ir, block, i, function, arg_typs=None):  # type: ignore[no-untyped-def]
+        spliced.append(function.__name__)
+        return fold(self, caller_ir, block, i, function, arg_typs)
+
+    monkeypatch.setattr(jit._FoldingWorker, "inline_function", spy)
+    real_copy = ir.Var.__deepcopy__
+    monkeypatch.setattr(
+        ir.Var, "__deepcopy__", lambda v, memo: copied.append(v) or real_copy(v, memo)
+    )
+
+    @jit.folded
+    def clipped(x, lo, hi):  # type: ignore[no-untyped-def]
+        # Branches and a loop: several blocks, and names the caller uses too.
+        total = 0.0
+        for k in range(3):
+            total += x if k < 2 else -x
+        if total < lo:
+            return lo
+        if total > hi:
+            return hi
+        return total
+
+    @jit.folded
+    def spread(a, lo, hi):  # type: ignore[no-untyped-def]
+        return clipped(a[0], lo, hi) - clipped(a[1], lo, hi)
+
+    @jit.leaf
+    def run(a, lo, hi):  # type: ignore[no-untyped-def]
+        total = spread(a, lo, hi)
+        return total + clipped(a[2], lo, hi)
+
+    def by_hand(x: float, lo: float, hi: float) -> float:
+        return min(max(x, lo), hi)
+
+    a = np.array([2.0, -5.0, 30.0])
+    expected = by_hand(2.0, -4.0, 4.0) - by_hand(-5.0, -4.0, 4.0) + by_hand(30.0, -4.0, 4.0)
+    assert run(a, -4.0, 4.0) == expected == 10.0
+    # ``spread`` and ``clipped`` into ``run``, and ``clipped`` twice into ``spread``.
+    assert sorted(spliced) == ["clipped", "clipped", "clipped", "spread"]
+    assert copied == []  # no variable of any inlined IR was copied
+    assert inline_closurecall.InlineWorker is numbas
+
+
+def test_the_folding_worker_is_only_in_place_during_the_package_compiles():
+    from numba import njit
+    from numba.core import inline_closurecall
+
+    from ml4t.backtest.kernels import jit
+
+    numbas = inline_closurecall.InlineWorker
+    seen: list[object] = []
+
+    @njit(inline="always")
+    def one() -> float:
+        return 1.0
+
+    @njit
+    def user_kernel() -> float:
+        # A user's own kernel: compiled outside the package's compiles.
+        return one() + 1.0
+
+    assert user_kernel() == 2.0
+    with jit._folding():
+        seen.append(inline_closurecall.InlineWorker)
+        with jit._folding():  # nested compiles leave the worker in place
+            seen.append(inline_closurecall.InlineWorker)
+        seen.append(inline_closurecall.InlineWorker)
+    assert seen == [jit._FoldingWorker] * 3
+    assert inline_closurecall.InlineWorker is numbas

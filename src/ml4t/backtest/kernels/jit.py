@@ -18,15 +18,17 @@ import shutil
 import threading
 import time
 import types as pytypes
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
 from numba import njit
-from numba.core import caching, types
+from numba.core import caching, inline_closurecall, ir, types
 from numba.core import config as numba_config
 from numba.core.caching import _CacheLocator, _SourceFileBackedLocatorMixin
+from numba.core.compiler_lock import global_compiler_lock
 from numba.core.registry import CPUDispatcher
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -210,7 +212,61 @@ class _FreshStack(CPUDispatcher):
 
     def _compile_for_args(self, *args: Any, **kws: Any) -> Any:
         compile_for_args = super()._compile_for_args  # type: ignore[misc]
-        return _with_room(compile_for_args, args, kws)
+        with _folding():
+            return _with_room(compile_for_args, args, kws)
+
+
+class _UsedOnce(ir.Block):
+    """A block of IR built for one inline only: numba's copy of it is the block itself."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _UsedOnce:
+        return self
+
+
+class _FoldingWorker(inline_closurecall.InlineWorker):
+    """Numba's inliner, folding a kernel into a caller without copying the kernel's IR.
+
+    For each call it inlines, numba builds the callee's IR afresh (``run_untyped_passes``),
+    then deep-copies it twice before splicing it in, block by block, each block's copy taking
+    the whole variable scope with it: a cost of blocks x variables per call, a sixth of a
+    first run's compile here (numba issues 8989 and 9204). The IR built for one call serves
+    that call only, and neither copy is read after the splice, so the blocks are spliced in as
+    they are. Inlines of IR that numba keeps (``inline_ir`` called directly, as for
+    ``@overload(inline=...)``) still copy it."""
+
+    def inline_function(
+        self, caller_ir: Any, block: Any, i: int, function: Any, arg_typs: Any = None
+    ) -> Any:
+        callee_ir = self.run_untyped_passes(function)  # type: ignore[no-untyped-call]
+        built = list(callee_ir.blocks.values())
+        for each in built:
+            each.__class__ = _UsedOnce
+        try:
+            freevars = function.__code__.co_freevars
+            return self.inline_ir(  # type: ignore[no-untyped-call]
+                caller_ir, block, i, callee_ir, freevars, arg_typs=arg_typs
+            )
+        finally:
+            for each in built:
+                each.__class__ = ir.Block  # spliced into the caller: an ordinary block again
+
+
+@contextmanager
+def _folding() -> Iterator[None]:
+    """Inline with ``_FoldingWorker`` for the compiles inside (the package's kernels only:
+    numba's own inliner is put back after, under numba's compiler lock, so no compile of
+    another thread sees the swap)."""
+    with global_compiler_lock:
+        saved = _NUMBA_INLINE.InlineWorker
+        _NUMBA_INLINE.InlineWorker = _FoldingWorker
+        try:
+            yield
+        finally:
+            _NUMBA_INLINE.InlineWorker = saved
+
+
+# Numba's inliner module, typed loosely: the passes look its ``InlineWorker`` up per compile.
+_NUMBA_INLINE: Any = inline_closurecall
 
 
 def _with_room(fn: Callable[..., Any], args: tuple[Any, ...], kws: dict[str, Any]) -> Any:
