@@ -364,3 +364,32 @@ def test_the_folding_worker_is_only_in_place_during_the_package_compiles():
         seen.append(inline_closurecall.InlineWorker)
     assert seen == [jit._FoldingWorker] * 3
     assert inline_closurecall.InlineWorker is numbas
+
+
+def test_the_garbage_collector_is_paused_during_a_compile_and_left_as_it_was(monkeypatch):
+    import gc
+
+    from ml4t.backtest.kernels import jit
+
+    during: list[bool] = []
+    real = jit._with_room
+    monkeypatch.setattr(
+        jit, "_with_room", lambda fn, a, k: during.append(gc.isenabled()) or real(fn, a, k)
+    )
+
+    @jit.leaf
+    def plus_two(x):  # type: ignore[no-untyped-def]
+        return x + 2.0
+
+    was_enabled = gc.isenabled()
+    try:
+        gc.enable()
+        assert plus_two(1.0) == 3.0  # compiles, collector paused
+        assert gc.isenabled()
+        gc.disable()
+        assert plus_two(1) == 3.0  # an int: a second compile
+        assert not gc.isenabled()  # a user's disabled collector stays disabled
+    finally:
+        if was_enabled:
+            gc.enable()
+    assert during == [False, False]
