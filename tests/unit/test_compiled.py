@@ -431,3 +431,27 @@ def test_a_run_with_rules_takes_the_loop_with_every_step(make_feed, monkeypatch)
     entries = np.array([[True], [False], [False]])
     run_signals(feed, entries, ~entries, position_rules=StopLoss(0.05), config=CFG)
     assert chosen == [driver.signals_loop]
+
+
+def test_runs_on_one_feed_share_its_calendar_and_cannot_change_it(make_feed):
+    from ml4t.backtest.core import Calendar
+
+    feed = make_feed({"A": [(100.0, 100.0), (101.0, 104.0), (104.0, 110.0), (111.0, 111.0)]})
+    calendar = Calendar.of(feed)
+    assert Calendar.of(feed) is calendar  # made on the first run, kept with the feed
+    other = make_feed({"A": [(100.0, 100.0), (101.0, 104.0)]})
+    assert Calendar.of(other) is not calendar
+    for flags in (calendar.new_month, calendar.new_day, calendar.years):
+        assert not flags.flags.writeable
+        with pytest.raises(ValueError, match="read-only"):
+            flags[0] = flags[1]
+    # Days 1-4 of January: each bar a new day, none a new month, one day apart.
+    assert calendar.new_day.tolist() == [False, True, True, True]
+    assert calendar.new_month.tolist() == [False] * 4
+    assert calendar.years.tolist() == [0.0] + [1.0 / 365.0] * 3
+    entries = np.array([[True], [False], [False], [False]])
+    exits = np.array([[False], [False], [True], [False]])
+    first = run_signals(feed, entries, exits, size=0.5, config=CFG)
+    again = run_signals(feed, entries, exits, size=0.5, config=CFG)
+    assert fills_of(first) == fills_of(again)
+    assert first.equity.equals(again.equity)

@@ -150,7 +150,7 @@ class Broker:
         n = len(assets)
         self._n_assets = n
         self._assets = assets
-        names = [str(a) for a in assets]
+        names: list[str] = np.asarray(assets).tolist()  # str, not np.str_: a C loop
         self._index = dict(zip(names, range(n), strict=True))
         self._config = config
         self._settings = settings = settings_from_config(config)

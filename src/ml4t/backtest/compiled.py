@@ -27,7 +27,7 @@ from __future__ import annotations
 import difflib
 import math
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import numpy as np
@@ -146,10 +146,13 @@ def run_signals(
         raise ConfigError(
             "short_entries need BacktestConfig(account='margin'): a cash account cannot short"
         )
-    percent_bars: NDArray[np.bool_] | None = None
+    percent_bars: Callable[[], NDArray[np.bool_]] | None = None
     if size_type == "percent":
         entering = [long_in, short_in] if shorts else [long_in]
-        percent_bars = np.any([s.any(axis=1) for s in entering], axis=0)
+
+        def percent_bars() -> NDArray[np.bool_]:
+            return np.any([s.any(axis=1) for s in entering], axis=0)  # type: ignore[no-any-return]
+
     return _run(
         feed, config, position_rules, portfolio_rules, driver.MODE_SIGNALS,
         signals=(long_in, long_out, short_in, short_out),
@@ -212,7 +215,7 @@ def run_weights(
         )
     return _run(
         feed, config, position_rules, portfolio_rules, driver.MODE_WEIGHTS,
-        weights=(np.ascontiguousarray(w), rebalance_bar), percent_bars=rebalance_bar,
+        weights=(np.ascontiguousarray(w), rebalance_bar), percent_bars=lambda: rebalance_bar,
     )  # fmt: skip
 
 
@@ -287,7 +290,9 @@ def _run(
     size_type: int = 0,
     weights: tuple[NDArray[np.float64], NDArray[np.bool_]] | None = None,
     orders: tuple[NDArray[np.float64], ...] | None = None,
-    percent_bars: NDArray[np.bool_] | None = None,
+    # The bars whose decisions are sized in percent of equity, asked for only if equity
+    # fell to 0 or below on some bar (a scan of every signal otherwise spent for nothing).
+    percent_bars: Callable[[], NDArray[np.bool_]] | None = None,
     upon_opposite_entry: int = 0,
 ) -> BacktestResult:
     if not isinstance(feed, DataFeed):
@@ -325,7 +330,7 @@ def _run(
     state.account.scalars[S_KEEP_EXTREMES] = 1.0 if reads_extremes(state.rules) else 0.0
 
     n_bars = feed.n_bars
-    clock = Calendar(feed)
+    clock = Calendar.of(feed)
     market = market_arrays(feed, models, clock)
     no_bool = np.zeros((0, 0), dtype=np.bool_)
     no_float = np.zeros((0, 0))
@@ -365,7 +370,9 @@ def _run(
         broker.close_phase(n_bars - 1, final=True)
     if percent_bars is not None:
         equity = records[REC_CASH] + records[REC_POSITIONS_VALUE]
-        _warn_no_equity(feed, percent_bars & ~(equity > 0.0), equity)
+        broke = ~(equity > 0.0)
+        if broke.any():
+            _warn_no_equity(feed, percent_bars() & broke, equity)
     return build_result(feed, broker, clock, records)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
+from weakref import WeakKeyDictionary
 
 import numpy as np
 import polars as pl
@@ -85,6 +86,8 @@ def distinct_models(
     """The distinct model objects of ``models`` (one per asset), in order of first use, and
     for each asset the position of its model among them: most runs give every asset one
     model, and what is read per model is then read once, not once per asset."""
+    if models and len(set(map(id, models))) == 1:
+        return [models[0]], np.zeros(len(models), dtype=np.intp)  # one model for all: the usual
     position: dict[int, int] = {}
     owners: list[SlippageModel] = []
     of_asset = np.empty(len(models), dtype=np.intp)
@@ -237,9 +240,30 @@ class Calendar:
         else:
             months = self.timestamps.dt.truncate("1mo").to_numpy()
             days = self.timestamps.dt.truncate("1d").to_numpy()
-        self.new_month = np.concatenate(([False], months[1:] != months[:-1]))
-        self.new_day = np.concatenate(([False], days[1:] != days[:-1]))
-        self.years = np.concatenate(([0.0], np.diff(stamps) / np.timedelta64(1, "D") / 365.0))
+        # Read-only: one calendar serves every run on the feed (``of``).
+        self.new_month = read_only(np.concatenate(([False], months[1:] != months[:-1])))
+        self.new_day = read_only(np.concatenate(([False], days[1:] != days[:-1])))
+        self.years = read_only(
+            np.concatenate(([0.0], np.diff(stamps) / np.timedelta64(1, "D") / 365.0))
+        )
+
+    @classmethod
+    def of(cls, feed: DataFeed) -> Calendar:
+        """The calendar of ``feed``, made on its first run and kept with it: a feed's
+        timestamps never change, and a sweep runs the same feed many times.
+
+        Example:
+            >>> Calendar.of(feed) is Calendar.of(feed)  # doctest: +SKIP
+            True
+        """
+        calendar = _CALENDARS.get(feed)
+        if calendar is None:
+            calendar = _CALENDARS[feed] = cls(feed)
+        return calendar
+
+
+# Each feed's calendar, for as long as the feed lives.
+_CALENDARS: WeakKeyDictionary[DataFeed, Calendar] = WeakKeyDictionary()
 
 
 def build_result(

@@ -74,7 +74,7 @@ class Engine:
         self.portfolio_rules = tuple(portfolio_rules)
         self.benchmark = benchmark_prices(feed, benchmark)
         _, models = slippage_table(
-            self.config.slippage, [str(a) for a in feed.assets], self.config.slippage_overrides
+            self.config.slippage, feed.assets.tolist(), self.config.slippage_overrides
         )
         check_slippage(feed, models)
         self._slippage_models = models
@@ -102,7 +102,7 @@ class Engine:
             broker.set_position_rules(self.position_rules)
         broker.set_portfolio_rules(self.portfolio_rules)
         view = BarView(feed)
-        clock = Calendar(feed)
+        clock = Calendar.of(feed)
         records = np.zeros((REC_WIDTH, n_bars))
         broker.attach(market_arrays(feed, self._slippage_models, clock), records)
         on_fills = None

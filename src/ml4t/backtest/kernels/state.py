@@ -23,7 +23,7 @@ sides read and write the same memory.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final, NamedTuple
+from typing import TYPE_CHECKING, Final, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from ..config import BacktestConfig
+
+_Scalar = TypeVar("_Scalar", bound=np.generic)
 
 
 class Settings(NamedTuple):
@@ -297,7 +299,7 @@ def new_rule_rows(n_assets: int) -> tuple[NDArray[np.float64], NDArray[np.int64]
     return floats, ints
 
 
-def read_only(array: NDArray[np.float64]) -> NDArray[np.float64]:
+def read_only(array: NDArray[_Scalar]) -> NDArray[_Scalar]:
     """A read-only view of ``array``: every ``Market`` field has one type for numba, so the
     phases compile once (feed arrays are read-only; rows made here must be too)."""
     view = array.view()
