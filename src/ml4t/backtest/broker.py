@@ -394,7 +394,9 @@ class Broker:
 
         Example:
             >>> broker.submit_bracket("AAPL", 100, take_profit=210, stop_loss=180)  # doctest: +SKIP
-            >>> broker.submit_bracket("AAPL", 100, take_profit_pct=0.1, stop_loss_pct=0.05)
+            >>> broker.submit_bracket(  # doctest: +SKIP
+            ...     "AAPL", 100, take_profit_pct=0.1, stop_loss_pct=0.05
+            ... )
         """
         a = self._asset_id(asset)
         qty = self._signed_quantity(asset, quantity, side)
@@ -588,7 +590,7 @@ class Broker:
 
         Example:
             >>> p = np.full(len(data.assets), np.nan)  # doctest: +SKIP
-            >>> p[entries] = 0.01; p[exits] = 0.0      # 1% in, or out; the rest untouched
+            >>> p[entries] = 0.01; p[exits] = 0.0      # doctest: +SKIP
             >>> broker.order_target_percents(p)        # doctest: +SKIP
         """
         return self._order_targets(percents, self._equity, "percent")
@@ -598,7 +600,7 @@ class Broker:
 
         Example:
             >>> v = np.full(len(data.assets), np.nan)   # doctest: +SKIP
-            >>> v[entries] = 10_000.0; v[exits] = 0.0   # 10,000 in, or out
+            >>> v[entries] = 10_000.0; v[exits] = 0.0   # doctest: +SKIP
             >>> broker.order_target_values(v)           # doctest: +SKIP
         """
         # A value is a percent of an equity of 1: value * 1.0 / price is value / price exactly.
@@ -865,7 +867,7 @@ class Broker:
 
         Example:
             >>> state = broker.kernel_state                  # doctest: +SKIP
-            >>> float(state.account.scalars[S_CASH]) == broker.cash
+            >>> float(state.account.scalars[S_CASH]) == broker.cash  # doctest: +SKIP
             True
         """
         return KernelState(self._settings, self._book_record(), self._acc, self._rules_record())

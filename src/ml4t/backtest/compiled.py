@@ -113,7 +113,7 @@ def run_signals(
         >>> result = run_signals(feed, "entry", "exit", size=0.01)  # doctest: +SKIP
         >>> fast = feed.array("close") > feed.array("ma_50")      # doctest: +SKIP
         >>> result = run_signals(feed, fast, ~fast, size=0.1)     # doctest: +SKIP
-        >>> entries = close_df > close_df.rolling(50).mean()      # pandas, Date x ticker
+        >>> entries = close_df > close_df.rolling(50).mean()      # doctest: +SKIP
         >>> result = run_signals(feed, entries, ~entries)         # doctest: +SKIP
     """
     if size_type not in _SIZE_TYPES:
@@ -183,7 +183,7 @@ def run_weights(
 
     Example:
         >>> w = np.full((feed.n_bars, feed.n_assets), np.nan)  # doctest: +SKIP
-        >>> w[::21] = 1.0 / feed.n_assets                      # monthly, equal weight
+        >>> w[::21] = 1.0 / feed.n_assets                      # doctest: +SKIP
         >>> result = run_weights(feed, w)                      # doctest: +SKIP
     """
     config = config if config is not None else BacktestConfig()

@@ -412,7 +412,7 @@ def load_yaml(text: str, *, source: str = "<string>") -> Any:
     replace the first. Every YAML file the package reads goes through here.
 
     Example:
-        >>> load_yaml("config: {commission: 0.001}\nconfig: {}", source="bt.yaml")
+        >>> load_yaml("config: {commission: 0.001}\\nconfig: {}", source="bt.yaml")
         Traceback (most recent call last):
         ...
         ml4t.backtest.errors.ConfigError: duplicate key 'config' in bt.yaml at line 2 ...

@@ -41,7 +41,7 @@ class Order:
 
     Example:
         >>> order = broker.open_orders[0]  # doctest: +SKIP
-        >>> order.asset, order.quantity, order.status
+        >>> order.asset, order.quantity, order.status  # doctest: +SKIP
         ('AAPL', 100.0, 'open')
     """
 

@@ -80,6 +80,7 @@ class SignalStrategy(Strategy):
     ``BacktestConfig(account="margin")``: on a cash account a short entry is an ``OrderError``.
 
     Example:
+        >>> from ml4t.backtest import BacktestConfig
         >>> strategy = SignalStrategy("prediction", entry_threshold=0.02, exit_threshold=0.0)
         >>> config = BacktestConfig(initial_cash=100_000, commission=0.001)
         >>> result = Engine(feed, strategy, config).run()  # doctest: +SKIP
@@ -462,8 +463,10 @@ class TargetWeightStrategy(Strategy):
     Negative weights (shorts) need ``BacktestConfig(account="margin")``.
 
     Example:
+        >>> from datetime import datetime
+        >>> days = [datetime(2024, 1, 2), datetime(2024, 2, 1)]
         >>> weights = pl.DataFrame({"timestamp": days, "AAPL": [0.5, 0.3], "MSFT": [0.5, 0.7]})
-        >>> strategy = TargetWeightStrategy(weights, min_trade=0.01)  # doctest: +SKIP
+        >>> strategy = TargetWeightStrategy(weights, min_trade=0.01)
         >>> result = Engine(feed, strategy, BacktestConfig()).run()  # doctest: +SKIP
     """
 

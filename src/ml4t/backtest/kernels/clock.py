@@ -461,8 +461,11 @@ def open_steps(s: Settings, acc: Account, *, one_by_one: bool = False) -> tuple[
     run's settings make no-ops.
 
     Example:
-        >>> steps = open_steps(broker.kernel_state.settings, broker.kernel_state.account)
-        >>> steps == (open_plain,)  # doctest: +SKIP
+        >>> import numpy as np
+        >>> from ml4t.backtest import BacktestConfig
+        >>> from ml4t.backtest.broker import Broker
+        >>> state = Broker(np.array(["A"]), BacktestConfig()).kernel_state
+        >>> open_steps(state.settings, state.account) == (open_plain,)  # no rules, no margin
         True
     """
     rules = acc.scalars[S_RULES_ON] != 0.0

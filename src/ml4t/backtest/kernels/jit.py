@@ -354,7 +354,7 @@ class _CalledFromKernels(_FreshStack):
             options = {k: v for k, v in self.targetoptions.items() if k != "nopython"}
             options.pop("no_cpython_wrapper", None)
             cached = getattr(self, "_cache", None) is not None
-            self._twin = _as(_FreshStack, njit(cache=cached, **options)(copy))
+            self._twin = _as(_FreshStack, _njit(copy, {**options, "cache": cached}))
         return self._twin
 
 
@@ -416,8 +416,16 @@ def _called_from_kernels(
 ) -> Any:
     """``fn`` compiled with ``options`` for calls from kernels (``_CalledFromKernels``, or
     ``cls``)."""
-    dispatcher = njit(**{**options, "no_cpython_wrapper": True})(fn)
+    dispatcher = _njit(fn, {**options, "no_cpython_wrapper": True})
     return _one_specialisation(_as(cls or _CalledFromKernels, dispatcher))
+
+
+def _njit(fn: Callable[..., Any], options: dict[str, Any]) -> Any:
+    """numba's ``njit(**options)(fn)``; a kernel whose source is not a file (a doctest, an
+    interpreter session) compiles without the cache: numba has no file to key it on."""
+    if options.get("cache") and not os.path.isfile(fn.__code__.co_filename):
+        options = {**options, "cache": False}
+    return njit(**options)(fn)
 
 
 def kernel(fn: F) -> F:
@@ -427,6 +435,8 @@ def kernel(fn: F) -> F:
         >>> @kernel
         ... def twice(x):
         ...     return 2 * x
+        >>> twice(21)
+        42
     """
     compiled: F = _called_from_kernels(fn, _KERNEL_OPTIONS)
     return compiled
@@ -442,9 +452,12 @@ def leaf(fn: F) -> F:
     given: its callers own them for the whole call.
 
     Example:
+        >>> import numpy as np
         >>> @leaf
         ... def first(a):
         ...     return a[0]
+        >>> float(first(np.array([3.0, 4.0])))
+        3.0
     """
     compiled: F = _called_from_kernels(fn, _LEAF_OPTIONS)
     return compiled
@@ -457,12 +470,15 @@ def released(fn: F) -> F:
     (``released_seconds``). Only for kernels that never call back into Python.
 
     Example:
+        >>> import numpy as np
         >>> @released
         ... def total(a):
         ...     s = 0.0
         ...     for x in a:
         ...         s += x
         ...     return s
+        >>> total(np.array([1.0, 2.0]))
+        3.0
     """
     compiled: F = _called_from_kernels(fn, _RELEASED_OPTIONS, _Released)
     return compiled
@@ -477,6 +493,8 @@ def released_counted(fn: F) -> F:
         >>> @released_counted
         ... def total(n):
         ...     return np.ones(n).sum()
+        >>> total(3)
+        3.0
     """
     compiled: F = _called_from_kernels(fn, _RELEASED_COUNTED_OPTIONS, _Released)
     return compiled
@@ -495,6 +513,8 @@ def counted(fn: F) -> F:
         >>> @counted
         ... def total(n):
         ...     return np.ones(n).sum()
+        >>> total(2)
+        2.0
     """
     compiled: F = _called_from_kernels(fn, _COUNTED_OPTIONS)
     return compiled
@@ -512,7 +532,7 @@ def inlined(fn: F) -> F:
         ... def row(a, t):
         ...     return a[t]
     """
-    compiled: F = _as(_FreshStack, njit(**_INLINED_OPTIONS)(fn))
+    compiled: F = _as(_FreshStack, _njit(fn, _INLINED_OPTIONS))
     return compiled
 
 
@@ -526,11 +546,16 @@ def folded(fn: F) -> F:
     kernels with many callers: each call site types the body again.
 
     Example:
+        >>> import numpy as np
         >>> @folded
         ... def clear(a):
         ...     a[:] = 0.0
+        >>> a = np.ones(2)
+        >>> clear(a)  # from Python it compiles alone
+        >>> a.tolist()
+        [0.0, 0.0]
     """
-    compiled: F = _as(_FreshStack, njit(**_FOLDED_OPTIONS)(fn))
+    compiled: F = _as(_FreshStack, _njit(fn, _FOLDED_OPTIONS))
     return compiled
 
 

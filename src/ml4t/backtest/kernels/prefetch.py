@@ -28,11 +28,14 @@ def _prefetch(typingctx: Any, array: Any, index: Any) -> Any:
     LLVM's ``llvm.prefetch`` (read, keep in all cache levels). Kernels only.
 
     Example:
+        >>> import numpy as np
         >>> from ml4t.backtest.kernels.jit import leaf
         >>> @leaf
         ... def first(a):
         ...     prefetch(a, 0)
         ...     return a[0]
+        >>> float(first(np.array([5.0, 6.0])))
+        5.0
     """
     sig = types.void(array, index)
 
@@ -63,11 +66,14 @@ def prefetch_row(row: Any) -> None:
     follow a stream into a new page, and each row is about a page).
 
     Example:
+        >>> import numpy as np
         >>> from ml4t.backtest.kernels.jit import leaf
         >>> @leaf
         ... def first_of_next(a, t):
         ...     prefetch_row(a[t + 1])
         ...     return a[t, 0]
+        >>> float(first_of_next(np.arange(6.0).reshape(3, 2), 1))
+        2.0
     """
     step = max(1, 64 // row.itemsize)
     for i in range(0, row.shape[0], step):
