@@ -12,8 +12,8 @@ parent (interpreter start, imports, data, the run), wall and CPU, and each case 
 The child builds its data with numpy only and imports only the engine it runs, so no engine
 pays for another's imports. Python's bytecode cache is on in every child (our modules' bytecode
 is written before the first one), as it is for any installed package, whatever
-``PYTHONDONTWRITEBYTECODE`` the calling shell sets. The goal (issue 14): our cold process takes at most a third of
-VectorBT's, for each driver.
+``PYTHONDONTWRITEBYTECODE`` the calling shell sets. The goal (issue 14): our cold process takes
+at most a third of VectorBT's, for each driver.
 
 ``--stop-loss`` adds a 5% stop loss to every engine (ours: ``StopLoss(0.05)`` on both
 drivers; VectorBT: ``sl_stop=0.05``): a first run that compiles the position rules too. Its
