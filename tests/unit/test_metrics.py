@@ -282,3 +282,45 @@ def test_a_run_up_5000x_in_two_bars_has_metrics_and_a_summary(make_feed):
     assert result.final_value == 10_000.0 * 5_000.0
     assert result.metrics["cagr"] == math.inf
     assert "inf%" in result.summary()
+
+
+@pytest.mark.parametrize("start", ["2024-01-01", "2024-01-03", "2024-01-05", "2024-03-04"])
+@pytest.mark.parametrize("periods", [5, 10, 20, 60, 120])
+def test_business_days_give_252_whatever_the_window(start, periods):
+    # 60 business days from a Monday span 81 calendar days: the span alone says 266 a year.
+    ts = pd.bdate_range(start, periods=periods).to_numpy()
+    assert infer_periods_per_year(ts) == 252.0
+
+
+@pytest.mark.parametrize("periods", [10, 30, 60])
+def test_calendar_days_give_365(periods):
+    ts = pd.date_range("2024-01-01", periods=periods, freq="D").to_numpy()
+    assert infer_periods_per_year(ts) == 365.0
+
+
+def test_a_week_of_six_trading_days_gives_its_rate():
+    days = pd.date_range("2024-01-01", periods=120, freq="D")
+    ts = days[days.dayofweek != 5].to_numpy()  # Sunday to Friday
+    assert infer_periods_per_year(ts) == pytest.approx(6 / 7 * 365.25, rel=0.01)
+
+
+def test_a_result_reads_the_days_of_the_week_in_the_feeds_zone():
+    """Bars at midnight in Tokyo are 15:00 UTC the day before: a Monday bar is a Sunday in
+    UTC. Read in its own zone, the feed trades on weekdays only."""
+    from ml4t.backtest import BacktestConfig, DataFeed, run_signals
+
+    days = pd.bdate_range("2024-01-01", periods=60, tz="Asia/Tokyo")
+    n = len(days)
+    close = np.linspace(100.0, 110.0, n)[:, None]
+    fields = {"open": close, "high": close, "low": close, "close": close,
+              "volume": np.full((n, 1), 1e6)}  # fmt: skip
+    frame = pd.DataFrame(
+        {"timestamp": days, "asset": "A", **{k: v[:, 0] for k, v in fields.items()}}
+    )
+    feed = DataFeed(frame)
+    assert feed.timezone == "Asia/Tokyo"
+    no = np.zeros((n, 1), dtype=bool)
+    result = run_signals(feed, no, no, size=0.1, config=BacktestConfig())
+    assert result.periods_per_year == 252.0
+    utc = pd.DatetimeIndex(days).tz_convert("UTC").tz_localize(None).to_numpy()
+    assert infer_periods_per_year(utc) != 252.0  # read in UTC, Sundays appear

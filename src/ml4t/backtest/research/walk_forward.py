@@ -40,11 +40,12 @@ import numpy as np
 import polars as pl
 
 from ..config import BacktestConfig
+from ..core import Calendar
 from ..data.feed import DataFeed
 from ..engine import Engine
 from ..errors import ConfigError, DataError
 from ..results.metrics import infer_periods_per_year
-from ..results.result import BacktestResult
+from ..results.result import BacktestResult, wall_clock
 from ..risk.portfolio import PortfolioRule
 from ..risk.position import PositionRule
 from ..strategy import Strategy
@@ -180,7 +181,8 @@ def walk_forward(
     if config.periods_per_year is None:
         # The test windows alone are gapped (step > test_bars) or short: use the feed's bars.
         config = dataclasses.replace(
-            config, periods_per_year=infer_periods_per_year(feed.timestamps)
+            config,
+            periods_per_year=infer_periods_per_year(wall_clock(Calendar.of(feed).timestamps)),
         )
     equity = config.initial_cash
     results: list[BacktestResult] = []

@@ -23,16 +23,23 @@ _DAYS_PER_YEAR = 365.25
 
 
 def infer_periods_per_year(timestamps: NDArray[np.datetime64]) -> float:
-    """Bars per year from the timestamps: the bar count over the years they span.
+    """Bars per year from the timestamps (best as local wall-clock times).
 
-    Daily equity bars (about 252 a year) and daily crypto bars (365) both snap to their
-    convention; intraday bars give their true rate. Fewer than two bars, or a span under a day,
-    fall back to 252.
+    Daily bars (a median of one day between bars) are told apart by the days of the week
+    they fall on: no bar on a weekend is equity bars, 252 a year; every day of the week is
+    crypto bars, 365. The span alone cannot tell: 60 business days from a Monday span 81
+    calendar days, 266 bars a year. Fewer than two bars, or a span under a day, fall back to
+    252. Other bars (and daily bars on six days of the week) give the bar count over the
+    years they span, snapped to 252, 365, 52, 12, 4 or 1 a year when within 5% of it;
+    intraday bars give their true rate.
 
     Example:
         >>> ts = np.arange("2020-01-01", "2021-01-01", dtype="datetime64[D]")
         >>> infer_periods_per_year(ts)
         365.0
+        >>> weekdays = np.busday_offset("2024-01-01", np.arange(60), roll="forward")
+        >>> infer_periods_per_year(weekdays)  # 60 business days from a Monday
+        252.0
     """
     n = len(timestamps)
     if n < 2:
@@ -40,6 +47,13 @@ def infer_periods_per_year(timestamps: NDArray[np.datetime64]) -> float:
     span_days = (timestamps[-1] - timestamps[0]) / np.timedelta64(1, "D")
     if span_days < 1.0:
         return 252.0
+    days = np.asarray(timestamps, dtype="datetime64[m]").astype(np.int64) / (24 * 60)
+    if 0.9 <= float(np.median(np.diff(days))) <= 1.1:
+        weekday = (np.floor(days).astype(np.int64) + 3) % 7  # Monday 0: 1970-01-01 a Thursday
+        if not (weekday >= 5).any():
+            return 252.0  # no bar on a weekend: equity bars
+        if span_days < 7.0 or len(np.unique(weekday)) == 7:
+            return 365.0  # every day of the week (as far as the span shows): crypto bars
     estimate = (n - 1) / (float(span_days) / _DAYS_PER_YEAR)
     for known in _KNOWN_PERIODS:
         if abs(estimate - known) <= 0.05 * known:

@@ -126,7 +126,7 @@ class BacktestResult:
         self.periods_per_year = (
             periods_per_year
             if periods_per_year is not None
-            else infer_periods_per_year(timestamps.to_numpy())
+            else infer_periods_per_year(wall_clock(timestamps))
         )
         self._risk_free_rate = risk_free_rate
         # The feed's [bars, assets] highs and lows (for trade MAE/MFE) and benchmark prices.
@@ -691,6 +691,22 @@ class BacktestResult:
             f"BacktestResult(bars={len(self._timestamps)}, assets={len(self._assets)}, "
             f"fills={len(self._fills)}, final_value={self.final_value:,.2f})"
         )
+
+
+def wall_clock(timestamps: pl.Series) -> NDArray[np.datetime64]:
+    """Bar times as local wall-clock times, naive (a tz-aware series read in its own zone):
+    what tells on which day of the week each bar falls (``infer_periods_per_year``).
+
+    Example:
+        >>> from datetime import datetime
+        >>> utc = pl.Series([datetime(2024, 1, 1, 15)]).dt.replace_time_zone("UTC")
+        >>> str(wall_clock(utc.dt.convert_time_zone("Asia/Tokyo"))[0])
+        '2024-01-02T00:00:00.000000'
+    """
+    dtype = timestamps.dtype
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+        timestamps = timestamps.dt.replace_time_zone(None)
+    return timestamps.to_numpy()
 
 
 def describe_strategy(strategy: object) -> str:
