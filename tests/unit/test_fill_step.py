@@ -94,6 +94,8 @@ def test_an_all_in_order_switches_the_run_to_the_full_step(make_feed):
         BacktestConfig(slippage=0.001),
         BacktestConfig(sizing_price="fill"),
         BacktestConfig(execution_order="exits_first_smallest_entries_first"),
+        # A commission model written in Python: the plain step compiles no callback.
+        BacktestConfig(commission=lambda quantity, price: 1.0 + 0.01 * quantity),
     ],
 )
 def test_settings_with_optional_fill_features_take_the_full_step(config):

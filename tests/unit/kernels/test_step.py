@@ -55,12 +55,12 @@ ASSETS = ["A", "B"]
 def test_affordable_buys_the_most_whole_shares_cash_and_commission_pay_for():
     # 1,000 cash at 10 a share with 0.1% commission: q x 10 x 1.001 <= 1,000 -> q <= 99.9.
     fee, _ = commission_table(0.001, ["A"])
-    assert affordable(fee[0], 0, 1_000.0, 10.0, 0.0, False) == 99.0
+    assert affordable(fee[0], 0, 1_000.0, 10.0, 0.0, False, None) == 99.0
 
 
 def test_affordable_with_fractional_shares_spends_the_cash_to_the_cent():
     fee, _ = commission_table(0.0, ["A"])
-    assert math.isclose(affordable(fee[0], 0, 1_000.0, 30.0, 0.0, True), 1_000.0 / 30.0)
+    assert math.isclose(affordable(fee[0], 0, 1_000.0, 30.0, 0.0, True, None), 1_000.0 / 30.0)
 
 
 def test_mark_to_market_takes_new_closes_keeps_old_marks_and_records_equity():

@@ -41,6 +41,7 @@ from .state import (
     A_VOLUME_USED,
     C_OPEN,
     C_ORDERS,
+    FULL_FILLS,
     REC_CASH,
     REC_GROSS,
     REC_POSITIONS_VALUE,
@@ -160,11 +161,12 @@ def margin_fits(
     price: float,
     initial_margin: float,
     month: float,
+    full: Full,
 ) -> bool:
     """Whether filling ``size`` leaves equity >= initial_margin x gross exposure. Paying cash
     for shares is this check with a 100% margin and nothing held."""
     new_pos = pos + size if buy else pos - size
-    equity = equity_now - fee(table, asset, size, price, month)
+    equity = equity_now - fee(table, asset, size, price, month, full)
     gross = gross_now + (abs(new_pos) - abs(pos)) * price
     return equity >= initial_margin * gross
 
@@ -183,6 +185,7 @@ def largest_fitting_quantity(
     initial_margin: float,
     month: float,
     fractional: bool,
+    full: Full,
 ) -> float:
     """The largest size in [lo, hi] that ``margin_fits`` (bisection), or 0.
 
@@ -191,7 +194,7 @@ def largest_fitting_quantity(
     Python, and the closed form of ``execution.commission.affordable_quantity`` for built-in
     ones (the same answer, found in fewer fee evaluations)."""
     if not margin_fits(
-        table, asset, lo, equity_now, gross_now, pos, buy, price, initial_margin, month
+        table, asset, lo, equity_now, gross_now, pos, buy, price, initial_margin, month, full
     ):
         return 0.0
     for _ in range(200):
@@ -202,9 +205,8 @@ def largest_fitting_quantity(
             mid = np.floor(mid)
             if mid <= lo:
                 mid = lo + 1.0
-        if margin_fits(
-            table, asset, mid, equity_now, gross_now, pos, buy, price, initial_margin, month
-        ):
+        if margin_fits(table, asset, mid, equity_now, gross_now, pos, buy, price,
+                       initial_margin, month, full):  # fmt: skip
             lo = mid
         else:
             hi = mid
@@ -213,15 +215,17 @@ def largest_fitting_quantity(
 
 @folded
 def affordable(
-    table: np.ndarray, asset: int, cash: float, price: float, month: float, fractional: bool
-) -> float:
-    """Largest buy whose cost and commission fit ``cash``."""
-    if table[0] >= 0.0:
+    table: np.ndarray, asset: int, cash: float, price: float, month: float, fractional: bool,
+    full: Full,
+) -> float:  # fmt: skip
+    """Largest buy whose cost and commission fit ``cash``: the closed form of a built-in
+    model, a search for a model written in Python (never in the plain fill step)."""
+    if full is None or table[0] >= 0.0:
         return float(affordable_quantity(table, cash, price, month, fractional))
     hi = cash / price
     hi = np.floor(hi) + 1.0 if not fractional else hi
     return largest_fitting_quantity(
-        table, asset, 0.0, hi, cash, 0.0, 0.0, True, price, 1.0, month, fractional
+        table, asset, 0.0, hi, cash, 0.0, 0.0, True, price, 1.0, month, fractional, full
     )
 
 
@@ -255,7 +259,7 @@ def all_in_quantity(
             return 0.0
         hi = cash / price
         fill_price = _all_in_price(asset, hi, price, kind, s, bar, acc)
-        return affordable(table, asset, cash, fill_price, month, s.fractional)
+        return affordable(table, asset, cash, fill_price, month, s.fractional, FULL_FILLS)
     equity = marks[M_EQUITY]
     im = s.initial_margin
     # Equity bounds the exposure: hi shares past the closing part cannot fit at this margin.
@@ -268,7 +272,7 @@ def all_in_quantity(
     lo = abs(pos) if pos != 0.0 and (pos > 0.0) != buy else 0.0
     return largest_fitting_quantity(
         table, asset, lo, hi, equity_now, gross_now, pos, buy, fill_price, im, month,
-        s.fractional,
+        s.fractional, FULL_FILLS,
     )  # fmt: skip
 
 
@@ -328,10 +332,10 @@ def cash_check(
         # the smallest fill, there is nothing to search for.
         best = 0.0
     else:
-        best = affordable(table, asset, cash, fill_price, month, s.fractional)
+        best = affordable(table, asset, cash, fill_price, month, s.fractional, full)
     if best < MIN_SCALED_QTY:
         return 0.0, fill_price, cost, True
-    cost = fee(table, asset, best, fill_price, month)
+    cost = fee(table, asset, best, fill_price, month, full)
     if full is None:
         return best, fill_price, cost, True
     # A smaller order may pay less slippage per share (volume-share models); take the better
@@ -340,7 +344,7 @@ def cash_check(
         acc.slippage[asset], asset, price, best, kind, bar, acc.assets[A_VOLUME_USED, asset]
     )
     if better < fill_price:
-        better_cost = fee(table, asset, best, better, month)
+        better_cost = fee(table, asset, best, better, month, full)
         if best * better + better_cost <= cash:
             return best, better, better_cost, True
     return best, fill_price, cost, True
@@ -364,13 +368,13 @@ def margin_check(
     lo = abs(pos) if (pos > 0.0) != (qty > 0.0) and pos != 0.0 else 0.0
     im = s.initial_margin
     if margin_fits(table, asset, abs(qty), equity_now, gross_now, pos, qty > 0.0, fill_price, im,
-                   month):  # fmt: skip
+                   month, FULL_FILLS):  # fmt: skip
         return qty, False
     best = 0.0
     if s.cash_policy != CASH_REJECT:
         best = largest_fitting_quantity(
             table, asset, lo, abs(qty), equity_now, gross_now, pos, qty > 0.0, fill_price, im,
-            month, s.fractional,
+            month, s.fractional, FULL_FILLS,
         )  # fmt: skip
     if best <= 0.0 or (lo > 0.0 and best <= lo):
         if lo > 0.0 and s.cash_policy != CASH_REJECT:

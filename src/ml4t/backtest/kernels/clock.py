@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from ..execution.commission import COMMISSION_PYTHON
 from ..execution.slippage import prices_at_reference
 from .accounts import accrue_financing, margin_call, mark_to_market
 from .book import (
@@ -497,9 +498,9 @@ def fill_features(s: Settings, acc: Account, *, orders_need_full: bool) -> Full:
     """The fill step a run's phases take (``state.Full``): the plain one (``None``) while its
     settings and its orders so far need none of the optional features, else the full one.
 
-    Plain fills: a cash account, no slippage (``prices_at_reference``), no portfolio limit,
-    orders sized at their decision, no smallest-first entries, and no all-in, bracket or OCO
-    order in the book
+    Plain fills: a cash account, no slippage (``prices_at_reference``), no commission model
+    written in Python, no portfolio limit, orders sized at their decision, no smallest-first
+    entries, and no all-in, bracket or OCO order in the book
     (``orders_need_full``: ``OrderBook.needs_full_fills`` for the event driver, the decision
     arrays for the compiled one). Numba compiles each step once per answer, when first taken.
 
@@ -514,6 +515,7 @@ def fill_features(s: Settings, acc: Account, *, orders_need_full: bool) -> Full:
         or s.fill_sizing != SIZE_AT_DECISION
         or s.execution_order == EXEC_EXITS_FIRST_SMALLEST
         or not prices_at_reference(acc.slippage)
+        or bool((acc.commission[:, 0] == COMMISSION_PYTHON).any())
         or not bool(np.isnan(acc.scalars[S_LIMITS : S_LIMITS + 4]).all())
     ):
         return FULL_FILLS

@@ -15,13 +15,17 @@ from ..execution.commission import commission_kernel
 from ..execution.slippage import SLIPPAGE_NONE, SLIPPAGE_PER_SHARE, slippage_kernel
 from . import python_models
 from .jit import folded, kernel
-from .state import Bar
+from .state import Bar, Full
 
 
 @folded
-def fee(table: np.ndarray, asset: int, quantity: float, price: float, month: float) -> float:
-    """Commission for one fill: compiled model, or the asset's Python model (code -1)."""
-    if table[0] >= 0.0:
+def fee(
+    table: np.ndarray, asset: int, quantity: float, price: float, month: float, full: Full
+) -> float:
+    """Commission for one fill: compiled model, or the asset's Python model (code -1). The
+    plain fill step (``full`` None) has no Python model (``clock.fill_features``), so it
+    compiles no callback."""
+    if full is None or table[0] >= 0.0:
         return float(commission_kernel(table, quantity, price, month))
     return _python_fee(asset, quantity, price, month)
 

@@ -441,7 +441,7 @@ def _fill_one(
     cost = 0.0
     if not rejected:
         table = acc.commission[asset]
-        cost = fee(table, asset, abs(qty), fill_price, acc.scalars[S_MONTH_VOLUME])
+        cost = fee(table, asset, abs(qty), fill_price, acc.scalars[S_MONTH_VOLUME], full)
         checked = s.cash_policy != CASH_ALLOW  # Zipline's unchecked cash: no check at all
         # A buy the cash pays for (the common case) needs no call to ``cash_check``.
         buys_on_cash = s.cash_account and qty > 0.0 and checked
@@ -455,7 +455,7 @@ def _fill_one(
             qty, scaled = margin_check(asset, pos, qty, fill_price, s, acc, marks)
             rejected = R_INSUFFICIENT_MARGIN if qty == 0.0 else 0
             if scaled and qty != 0.0:
-                cost = fee(table, asset, abs(qty), fill_price, acc.scalars[S_MONTH_VOLUME])
+                cost = fee(table, asset, abs(qty), fill_price, acc.scalars[S_MONTH_VOLUME], full)
                 reason = R_SCALED_DOWN_MARGIN
     if rejected:
         end_order(order, REJECTED, rejected, t, pending)
