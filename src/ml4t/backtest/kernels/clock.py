@@ -389,6 +389,10 @@ def mark_bar(
         # The next bar's closes, read by its mark: start loading them now, while the rest of
         # this bar runs (a wide universe's row is about a page, new memory every bar).
         prefetch_row(m.close[t + 1])
+        if acc.scalars[S_KEEP_EXTREMES] != 0.0 or acc.scalars[S_RULES_ON] != 0.0:
+            # Its highs and lows too, read by the best prices and the rules of the positions.
+            prefetch_row(m.high[min(t + 1, m.high.shape[0] - 1)])
+            prefetch_row(m.low[min(t + 1, m.low.shape[0] - 1)])
 
 
 @folded

@@ -126,7 +126,11 @@ def update_extremes(t: int, bar: Bar, positions: np.ndarray, rs: RuleState, s: S
             continue
         if not s.stops_on_entry_bar and rs.ints[RI_ENTRY_BAR, a] == t:
             continue
-        own_extreme = bar.high[a] if q > 0.0 else bar.low[a]
+        # Both prices read, then one taken: a load from whichever row the side picks
+        # compiles to a vector gather, which cost the event driver's bar more than the rest
+        # of its open phase.
+        high, low = bar.high[a], bar.low[a]
+        own_extreme = high if q > 0.0 else low
         best = bar.close[a] if s.trail_basis == TRAIL_CLOSE else own_extreme
         if q > 0.0:
             rs.floats[RF_EXTREME, a] = max(rs.floats[RF_EXTREME, a], best)
