@@ -14,6 +14,7 @@ value of inf) takes its size from the cash at its fill.
 
 from __future__ import annotations
 
+import difflib
 import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -37,7 +38,17 @@ from .kernels.book import (
     start_day,
     withdraw,
 )
-from .kernels.driver import room_for_bar, signals_replaced
+from .kernels.driver import (
+    MODE_SIGNALS,
+    SIZE_PERCENT,
+    SIZE_SHARES,
+    Decisions,
+    OppositeEntryT,
+    SizeTypeT,
+    bar_signals,
+    room_for_bar,
+    signals_replaced,
+)
 from .kernels.jit import compiled_entry
 from .kernels.records import (
     DAY,
@@ -119,6 +130,10 @@ from .risk.volatility import average_true_range
 
 OrderType = Literal["market", "limit", "stop", "stop_limit", "trailing_stop"]
 TimeInForce = Literal["gtc", "day"]
+SizeType = Literal["percent", "value", "shares"]
+OppositeEntry = Literal["reverse", "close", "ignore"]
+_SIZE_TYPES: tuple[str, ...] = SizeTypeT._fields
+_OPPOSITE_ENTRIES: tuple[str, ...] = OppositeEntryT._fields
 
 
 # The config's kernel codes: ``kernels.state.settings_from_config`` is the one translation; these
@@ -202,6 +217,9 @@ class Broker:
         self._rule_state: RuleState | None = None  # built from the tables when they change
         # ``target_orders``' compiled function, once typed (``_target_orders``).
         self._targets_call: Callable[..., tuple[int, int, int, int]] | None = None
+        self._signals_call: Callable[..., None] | None = None
+        self._signal_sizing: tuple[object, tuple[float, int, int]] | None = None
+        self._row_shape = (n,)
 
         self.orders = OrderBook()
         self.fills = FillLog(self.orders.counts)
@@ -605,6 +623,107 @@ class Broker:
         """
         # A value is a percent of an equity of 1: value * 1.0 / price is value / price exactly.
         return self._order_targets(values, 1.0, "value")
+
+    def order_signals(
+        self,
+        entries: ArrayLike,
+        exits: ArrayLike | None = None,
+        *,
+        short_entries: ArrayLike | None = None,
+        short_exits: ArrayLike | None = None,
+        size: float = 1.0,
+        size_type: SizeType = "percent",
+        upon_opposite_entry: OppositeEntry = "reverse",
+    ) -> NDArray[np.int64]:
+        """Trade this bar's entry and exit signals (one bool per asset, ``assets`` order) as
+        ``run_signals`` trades its row for this bar; returns the ids of the new orders.
+
+        The rule is ``run_signals``' own, compiled, in one call: per asset with a bar, an exit
+        signal closes a long (a short exit a short), an entry signal on an asset with no
+        position and no order waiting opens ``size`` (a fraction of equity, an amount of cash
+        or shares; ``np.inf`` is all-in), an entry against the position held reverses it
+        (``upon_opposite_entry``), and an entry a position rule's exit replaces on its bar is
+        dropped. A strategy that calls it with the rows of ``run_signals``' arrays on every bar
+        makes the same orders and fills, to the bit (a property test checks it), and can mix
+        in decisions of its own.
+
+        Example:
+            >>> def on_data(self, timestamp, data, broker):  # doctest: +SKIP
+            ...     score = self.model.predict(data)          # one score per asset
+            ...     broker.order_signals(score > 1.0, score < 0.0, size=0.1)
+        """
+        key = (size, size_type, upon_opposite_entry)
+        sized = self._signal_sizing
+        if sized is None or sized[0] != key:
+            checked = signal_sizing(
+                size, size_type, upon_opposite_entry, fractional=self.config.fractional_shares
+            )
+            sized = self._signal_sizing = (key, checked)
+        value, size_code, opposite_code = sized[1]
+        long_in = self._signal_row("entries", entries)
+        long_out = self._signal_row("exits", exits) if exits is not None else _no_signals(long_in)
+        short_in = short_out = _NO_SIGNALS
+        if short_entries is not None or short_exits is not None:
+            short_in, short_out = self._short_rows(short_entries, short_exits)
+        market = self._market
+        if market is None:
+            raise OrderError("order_signals needs a run's market: call it from on_data")
+        o, n = self.orders, self._n_assets
+        counts = o.counts.tolist()
+        first = counts[C_ORDERS]
+        if first + n > o.records.shape[0] or counts[C_OPEN] + n > o.open_ids.shape[0]:
+            o.reserve(n)  # the rule places at most one order per asset
+        if value == math.inf:
+            o.needs_full_fills = True  # all-in orders: sized at their fill
+        t = self._bar
+        d = Decisions(
+            MODE_SIGNALS, long_in, long_out, short_in, short_out, value, size_code, _NO_FLOATS,
+            _NO_BARS, _NO_FLOATS, _NO_FLOATS, _NO_FLOATS, opposite_code, t,
+        )  # fmt: skip
+        args = (t, d, self._settings, market, self._book_record(), self._acc, self._rules_record())
+        if self._signals_call is None:
+            bar_signals(*args)
+            # The rows are C-ordered, writeable bool arrays (``_signal_row``): later calls have
+            # the same argument types and skip the typing of each.
+            self._signals_call = compiled_entry(bar_signals, args)
+        else:
+            self._signals_call(*args)
+        if size_code == SIZE_PERCENT and not self._account[S_EQUITY] > 0.0:
+            if long_in.any() or short_in.any():
+                self._no_equity("order_signals(...)")  # the rule placed no entry: say so once
+        return np.arange(first, o.counts[C_ORDERS], dtype=np.int64)
+
+    def _signal_row(self, name: str, row: ArrayLike) -> NDArray[np.bool_]:
+        """A row of signals as ``bar_signals`` takes it: a [1, assets] C-ordered, writeable
+        bool array (its compiled function was typed for that)."""
+        if (
+            type(row) is not np.ndarray
+            or row.dtype is not _BOOL
+            or row.shape != self._row_shape
+        ):
+            row = np.asarray(row)
+            if row.dtype != np.bool_ or row.shape != self._row_shape:
+                raise OrderError(
+                    f"{name} must be a bool array with one entry per asset, shape "
+                    f"({self._n_assets},); got dtype {row.dtype}, shape {row.shape}"
+                )
+        if not row.flags.carray:
+            row = np.array(row, dtype=np.bool_, order="C")
+        return row.reshape(1, self._n_assets)
+
+    def _short_rows(
+        self, short_entries: ArrayLike | None, short_exits: ArrayLike | None
+    ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+        if short_entries is None or short_exits is None:
+            raise ConfigError("short_entries and short_exits go together: give both or neither")
+        if self._settings.cash_account:
+            raise ConfigError(
+                "short_entries need BacktestConfig(account='margin'): a cash account cannot short"
+            )
+        return (
+            self._signal_row("short_entries", short_entries),
+            self._signal_row("short_exits", short_exits),
+        )
 
     def _order_targets(
         self, targets: Mapping[str, float] | ArrayLike, scale: float, what: str
@@ -1295,8 +1414,55 @@ class Broker:
 
 
 # ``room_for_bar``'s Python function: the same bound, without a compiled call's unboxing.
+# The empty decision arrays of a call that makes signals only (``Broker.order_signals``).
+_NO_SIGNALS = np.zeros((0, 0), dtype=np.bool_)
+_NO_FLOATS = np.zeros((0, 0))
+_NO_BARS = np.zeros(0, dtype=np.bool_)
+_BOOL = np.dtype(np.bool_)
+
+
+def _no_signals(like: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    return np.zeros_like(like)
+
+
 _room_for_bar: Callable[[int, int], tuple[int, int]]
 _room_for_bar = room_for_bar.py_func  # type: ignore[attr-defined]
+
+
+def signal_sizing(
+    size: float, size_type: str, upon_opposite_entry: str, *, fractional: bool
+) -> tuple[float, int, int]:
+    """The sizing of entry signals (``run_signals``, ``Broker.order_signals``), checked:
+    ``(size, size_type code, upon_opposite_entry code)`` for ``kernels.driver.Decisions``.
+
+    Example:
+        >>> signal_sizing(0.1, "percent", "reverse", fractional=False)
+        (0.1, 0, 0)
+    """
+    if size_type not in _SIZE_TYPES:
+        raise ConfigError(f"size_type must be one of {_SIZE_TYPES}, got {size_type!r}")
+    if upon_opposite_entry not in _OPPOSITE_ENTRIES:
+        near = difflib.get_close_matches(str(upon_opposite_entry), _OPPOSITE_ENTRIES, n=1)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        raise ConfigError(
+            f"upon_opposite_entry must be one of {_OPPOSITE_ENTRIES}, got "
+            f"{upon_opposite_entry!r}{hint}"
+        )
+    if not isinstance(size, int | float) or math.isnan(size) or size <= 0:
+        raise ConfigError(f"size must be a number > 0 (np.inf: all-in), got {size!r}")
+    if math.isinf(size) and size_type == "percent":
+        raise ConfigError(
+            "size=np.inf is all-in, an amount: use size_type='value' (or 'shares'), as "
+            "VectorBT's size=np.inf with size_type='amount' or 'value'"
+        )
+    code = _SIZE_TYPES.index(size_type)
+    if code == SIZE_SHARES and not fractional and math.isfinite(size) and size != int(size):
+        # As Broker.order_target_quantity refuses it: an order for a fraction of a share.
+        raise ConfigError(
+            f"size {size} with size_type='shares' is fractional but fractional_shares is off; "
+            "pass a whole number or set BacktestConfig(fractional_shares=True)"
+        )
+    return float(size), code, _OPPOSITE_ENTRIES.index(upon_opposite_entry)
 
 
 def _weight_problem(problem: int, asset: str, weight: float, bar: int) -> str:
