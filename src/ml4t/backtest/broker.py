@@ -688,19 +688,15 @@ class Broker:
             self._signals_call = compiled_entry(bar_signals, args)
         else:
             self._signals_call(*args)
-        if size_code == SIZE_PERCENT and not self._account[S_EQUITY] > 0.0:
-            if long_in.any() or short_in.any():
-                self._no_equity("order_signals(...)")  # the rule placed no entry: say so once
+        entering = size_code == SIZE_PERCENT and not self._account[S_EQUITY] > 0.0
+        if entering and (long_in.any() or short_in.any()):
+            self._no_equity("order_signals(...)")  # the rule placed no entry: say so once
         return np.arange(first, o.counts[C_ORDERS], dtype=np.int64)
 
     def _signal_row(self, name: str, row: ArrayLike) -> NDArray[np.bool_]:
         """A row of signals as ``bar_signals`` takes it: a [1, assets] C-ordered, writeable
         bool array (its compiled function was typed for that)."""
-        if (
-            type(row) is not np.ndarray
-            or row.dtype is not _BOOL
-            or row.shape != self._row_shape
-        ):
+        if type(row) is not np.ndarray or row.dtype is not _BOOL or row.shape != self._row_shape:
             row = np.asarray(row)
             if row.dtype != np.bool_ or row.shape != self._row_shape:
                 raise OrderError(
