@@ -18,7 +18,7 @@ import difflib
 import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -233,6 +233,9 @@ class Broker:
         self._open_book: Book | None = None
         self._open_rules: RuleState | None = None
         self._open_full: Full = PLAIN_FILLS
+        # The last plain open phase's call and what it was made for (``_open_fast``): while
+        # the books have room and nothing it holds was replaced, a bar calls it and no more.
+        self._open_fast: _OpenCall | None = None
         # ``close_phase``'s compiled function, and the records it was typed for.
         self._close_call: Callable[..., None] = clock.close_phase
         self._close_for: tuple[object, ...] = ()
@@ -992,7 +995,8 @@ class Broker:
         (``REC_*`` rows over bars) that ``open_phase`` and ``close_phase`` read and write."""
         self._market = market
         self._records = records
-        self._open_book = None  # the open phase's fast path was for the previous market
+        self._open_book = None  # the open phase's fast paths were for the previous market
+        self._open_fast = None
 
     def phase_kernels(self, *, one_by_one: bool = False) -> tuple[Callable[..., None], ...]:
         """Engine: the compiled steps this run's open phase calls from Python (with its settings
@@ -1013,6 +1017,13 @@ class Broker:
         ``on_fills`` gets the range ``[first, last)`` of the fills of each step that made some,
         right after the step (the steps then run as separate compiled calls)."""
         self._bar = bar
+        fast = self._open_fast
+        if fast is not None and on_fills is None and self._open_fast_holds(fast):
+            # The common bar: the steps, the books, the rules and the fill step are those of
+            # the last bar, and the books have room for what this bar can add.
+            fast.call(bar, *fast.args)
+            return
+        self._open_fast = None
         s, book, acc, rs, full = self._phase_state()
         if (
             on_fills is None
@@ -1021,9 +1032,9 @@ class Broker:
             and rs is self._open_rules
             and full is self._open_full
         ):
-            # The common bar: the steps, the book, the rules and the fill step are those of
-            # the last bar.
+            # The steps, the book, the rules and the fill step are those of the last bar.
             self._open_call(bar, s, self._market, book, acc, rs, self._records, full)
+            self._keep_open_call(s, book, acc, rs, full)
             return
         market, records = self._market, self._records
         assert market is not None, "attach the market first"
@@ -1044,6 +1055,7 @@ class Broker:
                 self._open_call(bar, s, market, book, acc, rs, records, full)
             self._open_plain, self._open_book, self._open_rules = steps, book, rs
             self._open_full = full
+            self._keep_open_call(s, book, acc, rs, full)
             return
         for step in steps:
             first = self.fills.n
@@ -1051,6 +1063,39 @@ class Broker:
             if on_fills is not None and self.fills.n > first:
                 on_fills(first, self.fills.n)
                 s, book, acc, rs, full = self._phase_state()  # on_fill may have added orders
+
+    def _keep_open_call(
+        self, s: Settings, book: Book, acc: Account, rs: RuleState, full: Full
+    ) -> None:
+        """Keep the open phase just called for the next bars (``_open_fast_holds``): not with
+        models written in Python, which are installed before each phase."""
+        if self._python_models:
+            return
+        need_full = self._settings_need_full or self.orders.needs_full_fills
+        self._open_fast = _OpenCall(
+            self._open_call, (s, self._market, book, acc, rs, self._records, full),
+            book.orders.shape[0], book.open_ids.shape[0], book.fills.shape[0],
+            self._open_steps, need_full,
+        )  # fmt: skip
+
+    def _open_fast_holds(self, fast: _OpenCall) -> bool:
+        """Whether the kept open phase still fits: the books' arrays, the rules and the steps
+        are the ones it holds, no order has asked for the full fill step since, and the books
+        have room for what a bar can add (``_phase_state``'s reserve)."""
+        o, book = self.orders, fast.args[2]
+        counts = o.counts.tolist()
+        orders_needed, fills_needed = _room_for_bar(counts[C_OPEN], self._n_assets)
+        return (
+            o.records is book.orders
+            and o.open_ids is book.open_ids
+            and self.fills.records is book.fills
+            and self._rule_state is fast.args[4]
+            and self._open_steps is fast.steps
+            and (self._settings_need_full or o.needs_full_fills) == fast.need_full
+            and counts[C_ORDERS] + orders_needed <= fast.orders_room
+            and counts[C_OPEN] + orders_needed <= fast.open_room
+            and counts[C_FILLS] + fills_needed <= fast.fills_room
+        )
 
     def close_phase(
         self, bar: int, on_fills: FillRange | None = None, *, final: bool = False
@@ -1410,6 +1455,20 @@ class Broker:
 
 
 # ``room_for_bar``'s Python function: the same bound, without a compiled call's unboxing.
+class _OpenCall(NamedTuple):
+    """An open phase kept for the next bars (``Broker._keep_open_call``): the compiled call
+    and its arguments after the bar, the room its books had, the steps and whether the full
+    fill step was asked for."""
+
+    call: Callable[..., None]
+    args: tuple[object, ...]
+    orders_room: int
+    open_room: int
+    fills_room: int
+    steps: tuple[Callable[..., None], ...] | None
+    need_full: bool
+
+
 # The empty decision arrays of a call that makes signals only (``Broker.order_signals``).
 _NO_SIGNALS = np.zeros((0, 0), dtype=np.bool_)
 _NO_FLOATS = np.zeros((0, 0))
