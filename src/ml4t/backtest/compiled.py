@@ -104,6 +104,9 @@ def run_signals(
     bar is not entered (or reversed) on that bar's signal; with fills on a later bar a signal
     decided at the close of the rule's bar fills there as usual.
 
+    A strategy trades the same rule a bar at a time with ``broker.order_signals`` (the same
+    compiled function), and gets the same fills from the same rows.
+
     Example:
         >>> result = run_signals(feed, "entry", "exit", size=0.01)  # doctest: +SKIP
         >>> fast = feed.array("close") > feed.array("ma_50")      # doctest: +SKIP
