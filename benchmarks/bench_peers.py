@@ -13,8 +13,10 @@ position, an entry on an asset with no position and no order waiting buys a frac
 equity at that close, an entry and an exit on the same bar do nothing; orders fill at t+1's open.
 
 Engines: ours as the compiled driver (``run_signals``), the event driver (``Engine``) with a
-vectorized strategy and with a Python loop over assets; VectorBT ``Portfolio.from_signals``;
-Backtrader (``Cerebro``, market orders). Our three must give the same fills, checked before
+vectorized strategy (numpy over assets, one ``order_target_percents`` call a bar), with the
+signal rows handed to ``broker.order_signals`` (``run_signals``' compiled rule, one call a bar)
+and with a Python loop over assets; VectorBT ``Portfolio.from_signals``;
+Backtrader (``Cerebro``, market orders). Our four must give the same fills, checked before
 anything is timed; every engine's final value is printed beside ours so a fast wrong answer
 shows. Each timing is the best of ``--repeat`` calls of the backtest alone (data building
 excluded); the first call (numba caches loaded, VectorBT compiling) is reported apart, and a
@@ -60,6 +62,7 @@ from ml4t.backtest import (
 
 COMMISSION = 0.001
 COMPILED, VECTORIZED, PER_ASSET = "ours compiled", "ours event, vectorized", "ours event, per-asset"
+ROWS = "ours event, order_signals"
 VECTORBT, BACKTRADER = "vectorbt from_signals", "backtrader"
 SCALING = ("random_500x2520", "random_1500x2520", "random_5000x2520")
 Bools = NDArray[np.bool_]
@@ -169,6 +172,18 @@ class Vectorized(Strategy):
         p[go] = self.w.percent
         p[out] = 0.0
         broker.order_target_percents(p)
+
+
+class SignalRows(Strategy):
+    """The bar's row of signals to ``broker.order_signals``: ``run_signals``' own compiled rule,
+    one broker call a bar and no numpy call."""
+
+    def __init__(self, w: Workload) -> None:
+        self.w = w
+
+    def on_data(self, timestamp: datetime, data: BarView, broker: Broker) -> None:
+        t = data.index
+        broker.order_signals(self.w.entries[t], self.w.exits[t], size=self.w.percent)
 
 
 class PerAsset(Strategy):
@@ -559,6 +574,12 @@ def goals(t: dict[str, dict[str, Timing]], rss_peaks: dict[str, float]) -> list[
         f"- Event driver, vectorized strategy, against VectorBT: {vbt / ev:.2f}x (issue 14's "
         f"goal >= 6: {met(vbt / ev >= 6)})."
     )
+    if ROWS in r:
+        rows = vbt / r[ROWS].best
+        out.append(
+            f"- Event driver, the signal rows to `broker.order_signals` (one compiled call a "
+            f"bar, no numpy in the strategy): {rows:.2f}x VectorBT (goal >= 6: {met(rows >= 6)})."
+        )
     for name in SCALING[1:]:
         if name in t:
             x = t[name][VECTORBT].best / t[name][COMPILED].best
@@ -594,7 +615,7 @@ def scaling(t: dict[str, dict[str, Timing]]) -> list[str]:
         "(asset-bars x10) |",
         "|---|" + "---|" * (len(sizes) + 1),
     ]
-    for engine in (COMPILED, VECTORIZED, PER_ASSET, VECTORBT):
+    for engine in (COMPILED, VECTORIZED, ROWS, PER_ASSET, VECTORBT):
         if not all(engine in t[n] for n in sizes):
             continue
         cells = []
@@ -637,6 +658,7 @@ def main() -> None:
     big_equity: NDArray[np.float64] | None = None
     for w in workloads(not args.skip_big):
         ours = [ours_compiled(w), ours_event(w, Vectorized, VECTORIZED)]
+        ours.append(ours_event(w, SignalRows, ROWS))
         ours.append(ours_event(w, PerAsset, PER_ASSET))
         results: dict[str, Timing] = {}
         outputs: dict[str, BacktestResult] = {}
@@ -700,7 +722,7 @@ def main() -> None:
             "resident size during one call (a floor: freed memory is reused unseen). 'time / "
             "ours ...' is the engine's best time over ours: above 1, ours is faster.",
             "",
-            "Our three engines gave the same fills (timestamp, asset, side, quantity, price, "
+            "Our four engines gave the same fills (timestamp, asset, side, quantity, price, "
             f"commission: compared exactly before timing): {fill_counts}.",
             "",
             *table,

@@ -105,6 +105,25 @@ class SignalTwin(Strategy):
             broker.order_target_percent(asset, side * self.size)
 
 
+class SignalRows(Strategy):
+    """``run_signals``' decisions through ``broker.order_signals``, one row a bar."""
+
+    def __init__(self, entries, exits, short_entries, short_exits, size, size_type, opposite):  # type: ignore[no-untyped-def]
+        self.args = (entries, exits, short_entries, short_exits)
+        self.size, self.size_type, self.opposite = size, size_type, opposite
+
+    def on_data(self, timestamp: datetime, data: BarView, broker: Broker) -> None:
+        t = data.index
+        entries, exits, short_entries, short_exits = self.args
+        shorts = {}
+        if short_entries is not None:
+            shorts = {"short_entries": short_entries[t], "short_exits": short_exits[t]}
+        broker.order_signals(
+            entries[t], exits[t], **shorts, size=self.size, size_type=self.size_type,
+            upon_opposite_entry=self.opposite,
+        )  # fmt: skip
+
+
 class WeightTwin(Strategy):
     def __init__(self, weights: np.ndarray) -> None:
         self.weights = weights
@@ -291,10 +310,15 @@ def signals_case(seed, n_assets, n_bars, config, rules, limits, sized, shorts, o
             engine(feed, SignalTwin(*args, size, size_type, opposite), cfg, rules, limits)
         with pytest.raises(ConfigError, match="fractional"):
             run_signals(feed, entries, exits, **compile_args)
+        with pytest.raises(ConfigError, match="fractional"):
+            engine(feed, SignalRows(*args, size, size_type, opposite), cfg, rules, limits)
         return
     event = engine(feed, SignalTwin(*args, size, size_type, opposite), cfg, rules, limits)
     compiled = run_signals(feed, entries, exits, **compile_args)
     assert_same(event, compiled)
+    # The same rule, compiled, called a bar at a time from a strategy.
+    rows = engine(feed, SignalRows(*args, size, size_type, opposite), cfg, rules, limits)
+    assert_same(rows, compiled)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

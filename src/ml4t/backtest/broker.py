@@ -14,10 +14,11 @@ value of inf) takes its size from the cash at its fill.
 
 from __future__ import annotations
 
+import difflib
 import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -37,7 +38,17 @@ from .kernels.book import (
     start_day,
     withdraw,
 )
-from .kernels.driver import room_for_bar, signals_replaced
+from .kernels.driver import (
+    MODE_SIGNALS,
+    SIZE_PERCENT,
+    SIZE_SHARES,
+    Decisions,
+    OppositeEntryT,
+    SizeTypeT,
+    bar_signals,
+    room_for_bar,
+    signals_replaced,
+)
 from .kernels.jit import compiled_entry
 from .kernels.records import (
     DAY,
@@ -119,6 +130,10 @@ from .risk.volatility import average_true_range
 
 OrderType = Literal["market", "limit", "stop", "stop_limit", "trailing_stop"]
 TimeInForce = Literal["gtc", "day"]
+SizeType = Literal["percent", "value", "shares"]
+OppositeEntry = Literal["reverse", "close", "ignore"]
+_SIZE_TYPES: tuple[str, ...] = SizeTypeT._fields
+_OPPOSITE_ENTRIES: tuple[str, ...] = OppositeEntryT._fields
 
 
 # The config's kernel codes: ``kernels.state.settings_from_config`` is the one translation; these
@@ -202,6 +217,9 @@ class Broker:
         self._rule_state: RuleState | None = None  # built from the tables when they change
         # ``target_orders``' compiled function, once typed (``_target_orders``).
         self._targets_call: Callable[..., tuple[int, int, int, int]] | None = None
+        self._signals_call: Callable[..., None] | None = None
+        self._signal_sizing: tuple[object, tuple[float, int, int]] | None = None
+        self._row_shape = (n,)
 
         self.orders = OrderBook()
         self.fills = FillLog(self.orders.counts)
@@ -215,6 +233,9 @@ class Broker:
         self._open_book: Book | None = None
         self._open_rules: RuleState | None = None
         self._open_full: Full = PLAIN_FILLS
+        # The last plain open phase's call and what it was made for (``_open_fast``): while
+        # the books have room and nothing it holds was replaced, a bar calls it and no more.
+        self._open_fast: _OpenCall | None = None
         # ``close_phase``'s compiled function, and the records it was typed for.
         self._close_call: Callable[..., None] = clock.close_phase
         self._close_for: tuple[object, ...] = ()
@@ -606,6 +627,103 @@ class Broker:
         # A value is a percent of an equity of 1: value * 1.0 / price is value / price exactly.
         return self._order_targets(values, 1.0, "value")
 
+    def order_signals(
+        self,
+        entries: ArrayLike,
+        exits: ArrayLike | None = None,
+        *,
+        short_entries: ArrayLike | None = None,
+        short_exits: ArrayLike | None = None,
+        size: float = 1.0,
+        size_type: SizeType = "percent",
+        upon_opposite_entry: OppositeEntry = "reverse",
+    ) -> NDArray[np.int64]:
+        """Trade this bar's entry and exit signals (one bool per asset, ``assets`` order) as
+        ``run_signals`` trades its row for this bar; returns the ids of the new orders.
+
+        The rule is ``run_signals``' own, compiled, in one call: per asset with a bar, an exit
+        signal closes a long (a short exit a short), an entry signal on an asset with no
+        position and no order waiting opens ``size`` (a fraction of equity, an amount of cash
+        or shares; ``np.inf`` is all-in), an entry against the position held reverses it
+        (``upon_opposite_entry``), and an entry a position rule's exit replaces on its bar is
+        dropped. A strategy that calls it with the rows of ``run_signals``' arrays on every bar
+        makes the same orders and fills, to the bit (a property test checks it), and can mix
+        in decisions of its own.
+
+        Example:
+            >>> def on_data(self, timestamp, data, broker):  # doctest: +SKIP
+            ...     score = self.model.predict(data)          # one score per asset
+            ...     broker.order_signals(score > 1.0, score < 0.0, size=0.1)
+        """
+        key = (size, size_type, upon_opposite_entry)
+        sized = self._signal_sizing
+        if sized is None or sized[0] != key:
+            checked = signal_sizing(
+                size, size_type, upon_opposite_entry, fractional=self.config.fractional_shares
+            )
+            sized = self._signal_sizing = (key, checked)
+        value, size_code, opposite_code = sized[1]
+        long_in = self._signal_row("entries", entries)
+        long_out = self._signal_row("exits", exits) if exits is not None else _no_signals(long_in)
+        short_in = short_out = _NO_SIGNALS
+        if short_entries is not None or short_exits is not None:
+            short_in, short_out = self._short_rows(short_entries, short_exits)
+        market = self._market
+        if market is None:
+            raise OrderError("order_signals needs a run's market: call it from on_data")
+        o, n = self.orders, self._n_assets
+        counts = o.counts.tolist()
+        first = counts[C_ORDERS]
+        if first + n > o.records.shape[0] or counts[C_OPEN] + n > o.open_ids.shape[0]:
+            o.reserve(n)  # the rule places at most one order per asset
+        if value == math.inf:
+            o.needs_full_fills = True  # all-in orders: sized at their fill
+        t = self._bar
+        d = Decisions(
+            MODE_SIGNALS, long_in, long_out, short_in, short_out, value, size_code, _NO_FLOATS,
+            _NO_BARS, _NO_FLOATS, _NO_FLOATS, _NO_FLOATS, opposite_code, t,
+        )  # fmt: skip
+        args = (t, d, self._settings, market, self._book_record(), self._acc, self._rules_record())
+        if self._signals_call is None:
+            bar_signals(*args)
+            # The rows are C-ordered, writeable bool arrays (``_signal_row``): later calls have
+            # the same argument types and skip the typing of each.
+            self._signals_call = compiled_entry(bar_signals, args)
+        else:
+            self._signals_call(*args)
+        entering = size_code == SIZE_PERCENT and not self._account[S_EQUITY] > 0.0
+        if entering and (long_in.any() or short_in.any()):
+            self._no_equity("order_signals(...)")  # the rule placed no entry: say so once
+        return np.arange(first, o.counts[C_ORDERS], dtype=np.int64)
+
+    def _signal_row(self, name: str, row: ArrayLike) -> NDArray[np.bool_]:
+        """A row of signals as ``bar_signals`` takes it: a [1, assets] C-ordered, writeable
+        bool array (its compiled function was typed for that)."""
+        if type(row) is not np.ndarray or row.dtype is not _BOOL or row.shape != self._row_shape:
+            row = np.asarray(row)
+            if row.dtype != np.bool_ or row.shape != self._row_shape:
+                raise OrderError(
+                    f"{name} must be a bool array with one entry per asset, shape "
+                    f"({self._n_assets},); got dtype {row.dtype}, shape {row.shape}"
+                )
+        if not row.flags.carray:
+            row = np.array(row, dtype=np.bool_, order="C")
+        return row.reshape(1, self._n_assets)
+
+    def _short_rows(
+        self, short_entries: ArrayLike | None, short_exits: ArrayLike | None
+    ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+        if short_entries is None or short_exits is None:
+            raise ConfigError("short_entries and short_exits go together: give both or neither")
+        if self._settings.cash_account:
+            raise ConfigError(
+                "short_entries need BacktestConfig(account='margin'): a cash account cannot short"
+            )
+        return (
+            self._signal_row("short_entries", short_entries),
+            self._signal_row("short_exits", short_exits),
+        )
+
     def _order_targets(
         self, targets: Mapping[str, float] | ArrayLike, scale: float, what: str
     ) -> NDArray[np.int64]:
@@ -877,7 +995,8 @@ class Broker:
         (``REC_*`` rows over bars) that ``open_phase`` and ``close_phase`` read and write."""
         self._market = market
         self._records = records
-        self._open_book = None  # the open phase's fast path was for the previous market
+        self._open_book = None  # the open phase's fast paths were for the previous market
+        self._open_fast = None
 
     def phase_kernels(self, *, one_by_one: bool = False) -> tuple[Callable[..., None], ...]:
         """Engine: the compiled steps this run's open phase calls from Python (with its settings
@@ -898,6 +1017,13 @@ class Broker:
         ``on_fills`` gets the range ``[first, last)`` of the fills of each step that made some,
         right after the step (the steps then run as separate compiled calls)."""
         self._bar = bar
+        fast = self._open_fast
+        if fast is not None and on_fills is None and self._open_fast_holds(fast):
+            # The common bar: the steps, the books, the rules and the fill step are those of
+            # the last bar, and the books have room for what this bar can add.
+            fast.call(bar, *fast.args)
+            return
+        self._open_fast = None
         s, book, acc, rs, full = self._phase_state()
         if (
             on_fills is None
@@ -906,9 +1032,9 @@ class Broker:
             and rs is self._open_rules
             and full is self._open_full
         ):
-            # The common bar: the steps, the book, the rules and the fill step are those of
-            # the last bar.
+            # The steps, the book, the rules and the fill step are those of the last bar.
             self._open_call(bar, s, self._market, book, acc, rs, self._records, full)
+            self._keep_open_call(s, book, acc, rs, full)
             return
         market, records = self._market, self._records
         assert market is not None, "attach the market first"
@@ -929,6 +1055,7 @@ class Broker:
                 self._open_call(bar, s, market, book, acc, rs, records, full)
             self._open_plain, self._open_book, self._open_rules = steps, book, rs
             self._open_full = full
+            self._keep_open_call(s, book, acc, rs, full)
             return
         for step in steps:
             first = self.fills.n
@@ -936,6 +1063,39 @@ class Broker:
             if on_fills is not None and self.fills.n > first:
                 on_fills(first, self.fills.n)
                 s, book, acc, rs, full = self._phase_state()  # on_fill may have added orders
+
+    def _keep_open_call(
+        self, s: Settings, book: Book, acc: Account, rs: RuleState, full: Full
+    ) -> None:
+        """Keep the open phase just called for the next bars (``_open_fast_holds``): not with
+        models written in Python, which are installed before each phase."""
+        if self._python_models:
+            return
+        need_full = self._settings_need_full or self.orders.needs_full_fills
+        self._open_fast = _OpenCall(
+            self._open_call, (s, self._market, book, acc, rs, self._records, full),
+            book.orders.shape[0], book.open_ids.shape[0], book.fills.shape[0],
+            self._open_steps, need_full,
+        )  # fmt: skip
+
+    def _open_fast_holds(self, fast: _OpenCall) -> bool:
+        """Whether the kept open phase still fits: the books' arrays, the rules and the steps
+        are the ones it holds, no order has asked for the full fill step since, and the books
+        have room for what a bar can add (``_phase_state``'s reserve)."""
+        o, book = self.orders, fast.args[2]
+        counts = o.counts.tolist()
+        orders_needed, fills_needed = _room_for_bar(counts[C_OPEN], self._n_assets)
+        return (
+            o.records is book.orders
+            and o.open_ids is book.open_ids
+            and self.fills.records is book.fills
+            and self._rule_state is fast.args[4]
+            and self._open_steps is fast.steps
+            and (self._settings_need_full or o.needs_full_fills) == fast.need_full
+            and counts[C_ORDERS] + orders_needed <= fast.orders_room
+            and counts[C_OPEN] + orders_needed <= fast.open_room
+            and counts[C_FILLS] + fills_needed <= fast.fills_room
+        )
 
     def close_phase(
         self, bar: int, on_fills: FillRange | None = None, *, final: bool = False
@@ -1295,8 +1455,69 @@ class Broker:
 
 
 # ``room_for_bar``'s Python function: the same bound, without a compiled call's unboxing.
+class _OpenCall(NamedTuple):
+    """An open phase kept for the next bars (``Broker._keep_open_call``): the compiled call
+    and its arguments after the bar, the room its books had, the steps and whether the full
+    fill step was asked for."""
+
+    call: Callable[..., None]
+    args: tuple[object, ...]
+    orders_room: int
+    open_room: int
+    fills_room: int
+    steps: tuple[Callable[..., None], ...] | None
+    need_full: bool
+
+
+# The empty decision arrays of a call that makes signals only (``Broker.order_signals``).
+_NO_SIGNALS = np.zeros((0, 0), dtype=np.bool_)
+_NO_FLOATS = np.zeros((0, 0))
+_NO_BARS = np.zeros(0, dtype=np.bool_)
+_BOOL = np.dtype(np.bool_)
+
+
+def _no_signals(like: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    return np.zeros_like(like)
+
+
 _room_for_bar: Callable[[int, int], tuple[int, int]]
 _room_for_bar = room_for_bar.py_func  # type: ignore[attr-defined]
+
+
+def signal_sizing(
+    size: float, size_type: str, upon_opposite_entry: str, *, fractional: bool
+) -> tuple[float, int, int]:
+    """The sizing of entry signals (``run_signals``, ``Broker.order_signals``), checked:
+    ``(size, size_type code, upon_opposite_entry code)`` for ``kernels.driver.Decisions``.
+
+    Example:
+        >>> signal_sizing(0.1, "percent", "reverse", fractional=False)
+        (0.1, 0, 0)
+    """
+    if size_type not in _SIZE_TYPES:
+        raise ConfigError(f"size_type must be one of {_SIZE_TYPES}, got {size_type!r}")
+    if upon_opposite_entry not in _OPPOSITE_ENTRIES:
+        near = difflib.get_close_matches(str(upon_opposite_entry), _OPPOSITE_ENTRIES, n=1)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        raise ConfigError(
+            f"upon_opposite_entry must be one of {_OPPOSITE_ENTRIES}, got "
+            f"{upon_opposite_entry!r}{hint}"
+        )
+    if not isinstance(size, int | float) or math.isnan(size) or size <= 0:
+        raise ConfigError(f"size must be a number > 0 (np.inf: all-in), got {size!r}")
+    if math.isinf(size) and size_type == "percent":
+        raise ConfigError(
+            "size=np.inf is all-in, an amount: use size_type='value' (or 'shares'), as "
+            "VectorBT's size=np.inf with size_type='amount' or 'value'"
+        )
+    code = _SIZE_TYPES.index(size_type)
+    if code == SIZE_SHARES and not fractional and math.isfinite(size) and size != int(size):
+        # As Broker.order_target_quantity refuses it: an order for a fraction of a share.
+        raise ConfigError(
+            f"size {size} with size_type='shares' is fractional but fractional_shares is off; "
+            "pass a whole number or set BacktestConfig(fractional_shares=True)"
+        )
+    return float(size), code, _OPPOSITE_ENTRIES.index(upon_opposite_entry)
 
 
 def _weight_problem(problem: int, asset: str, weight: float, bar: int) -> str:

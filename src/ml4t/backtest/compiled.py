@@ -24,17 +24,16 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 import math
 import warnings
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
-from .broker import Broker
+from .broker import Broker, OppositeEntry, SizeType, signal_sizing
 from .config import BacktestConfig
 from .core import Calendar, build_result, check_slippage, market_arrays
 from .data.feed import DataFeed
@@ -56,10 +55,6 @@ def _run_bars(loop: Any, *args: Any) -> int:
     return int(loop(*args))
 
 
-SizeType = Literal["percent", "value", "shares"]
-_SIZE_TYPES: tuple[str, ...] = driver.SizeTypeT._fields
-OppositeEntry = Literal["reverse", "close", "ignore"]
-_OPPOSITE_ENTRIES: tuple[str, ...] = driver.OppositeEntryT._fields
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -109,6 +104,9 @@ def run_signals(
     bar is not entered (or reversed) on that bar's signal; with fills on a later bar a signal
     decided at the close of the rule's bar fills there as usual.
 
+    A strategy trades the same rule a bar at a time with ``broker.order_signals`` (the same
+    compiled function), and gets the same fills from the same rows.
+
     Example:
         >>> result = run_signals(feed, "entry", "exit", size=0.01)  # doctest: +SKIP
         >>> fast = feed.array("close") > feed.array("ma_50")      # doctest: +SKIP
@@ -116,22 +114,12 @@ def run_signals(
         >>> entries = close_df > close_df.rolling(50).mean()      # doctest: +SKIP
         >>> result = run_signals(feed, entries, ~entries)         # doctest: +SKIP
     """
-    if size_type not in _SIZE_TYPES:
-        raise ConfigError(f"size_type must be one of {_SIZE_TYPES}, got {size_type!r}")
-    if upon_opposite_entry not in _OPPOSITE_ENTRIES:
-        near = difflib.get_close_matches(str(upon_opposite_entry), _OPPOSITE_ENTRIES, n=1)
-        hint = f"; did you mean {near[0]!r}?" if near else ""
-        raise ConfigError(
-            f"upon_opposite_entry must be one of {_OPPOSITE_ENTRIES}, got "
-            f"{upon_opposite_entry!r}{hint}"
-        )
-    if not isinstance(size, int | float) or math.isnan(size) or size <= 0:
-        raise ConfigError(f"size must be a number > 0 (np.inf: all-in), got {size!r}")
-    if math.isinf(size) and size_type == "percent":
-        raise ConfigError(
-            "size=np.inf is all-in, an amount: use size_type='value' (or 'shares'), as "
-            "VectorBT's size=np.inf with size_type='amount' or 'value'"
-        )
+    config = config if config is not None else BacktestConfig()
+    if not isinstance(config, BacktestConfig):
+        raise ConfigError(f"config must be a BacktestConfig, got {type(config).__name__}")
+    size, size_code, opposite_code = signal_sizing(
+        size, size_type, upon_opposite_entry, fractional=config.fractional_shares
+    )
     n = (feed.n_bars, feed.n_assets)
     long_in = _signals(feed, "entries", entries)
     long_out = _signals(feed, "exits", exits) if exits is not None else np.zeros(n, np.bool_)
@@ -141,7 +129,6 @@ def run_signals(
     empty = np.zeros((0, 0), dtype=np.bool_)
     short_in = _signals(feed, "short_entries", short_entries) if shorts else empty  # type: ignore[arg-type]
     short_out = _signals(feed, "short_exits", short_exits) if shorts else empty  # type: ignore[arg-type]
-    config = config if config is not None else BacktestConfig()
     if shorts and config.account == "cash":
         raise ConfigError(
             "short_entries need BacktestConfig(account='margin'): a cash account cannot short"
@@ -156,8 +143,8 @@ def run_signals(
     return _run(
         feed, config, position_rules, portfolio_rules, driver.MODE_SIGNALS,
         signals=(long_in, long_out, short_in, short_out),
-        size=float(size), size_type=_SIZE_TYPES.index(size_type), percent_bars=percent_bars,
-        upon_opposite_entry=_OPPOSITE_ENTRIES.index(upon_opposite_entry),
+        size=size, size_type=size_code, percent_bars=percent_bars,
+        upon_opposite_entry=opposite_code,
     )  # fmt: skip
 
 
@@ -299,17 +286,6 @@ def _run(
         raise ConfigError(f"feed must be a DataFeed, got {type(feed).__name__}")
     if not isinstance(config, BacktestConfig):
         raise ConfigError(f"config must be a BacktestConfig, got {type(config).__name__}")
-    if (
-        size_type == driver.SIZE_SHARES
-        and not config.fractional_shares
-        and math.isfinite(size)
-        and size != int(size)
-    ):
-        # As Broker.order_target_quantity refuses it: an order for a fraction of a share.
-        raise ConfigError(
-            f"size {size} with size_type='shares' is fractional but fractional_shares is off; "
-            "pass a whole number or set BacktestConfig(fractional_shares=True)"
-        )
     broker = Broker(feed.assets, config, columns=feed.array, n_bars=feed.n_bars)
     models = broker.slippage_models
     check_slippage(feed, models)
@@ -339,7 +315,7 @@ def _run(
     quantities, limit_prices, stop_prices = orders or (no_float,) * 3
     decisions = driver.Decisions(
         mode, entries, exits, short_entries, short_exits, size, size_type, w, rebalance_bar,
-        quantities, limit_prices, stop_prices, upon_opposite_entry,
+        quantities, limit_prices, stop_prices, upon_opposite_entry, 0,
     )  # fmt: skip
     records = np.zeros((REC_WIDTH, n_bars))
     book, log = broker.orders, broker.fills

@@ -106,7 +106,9 @@ OPPOSITE_CLOSE: Final = OppositeEntry.close
 class Decisions(NamedTuple):
     """The decisions of a compiled run: ``mode`` says which arrays hold them (the others are
     empty): entry and exit signals with a size, weights per rebalance bar, or quantities with
-    optional limit and stop levels, all ``[bars, assets]``."""
+    optional limit and stop levels, all ``[bars, assets]``. Their first row is bar
+    ``first_bar``: 0 for a run's arrays, the bar itself for one bar's row
+    (``Broker.order_signals``)."""
 
     mode: int
     entries: np.ndarray
@@ -121,6 +123,7 @@ class Decisions(NamedTuple):
     limit_prices: np.ndarray
     stop_prices: np.ndarray
     upon_opposite_entry: int
+    first_bar: int
 
 
 @leaf
@@ -171,10 +174,11 @@ def _signal_orders(
     replaces (``signal_replaced``) are dropped, as VectorBT's stop replaces them."""
     shorts = d.short_entries.shape[0] > 0
     positions, pending = acc.assets[A_POSITION], acc.assets[A_PENDING]
+    r = t - d.first_bar
     for a in range(m.close.shape[1]):
-        entry, leave = d.entries[t, a], d.exits[t, a]
-        short_entry = shorts and d.short_entries[t, a]
-        short_leave = shorts and d.short_exits[t, a]
+        entry, leave = d.entries[r, a], d.exits[r, a]
+        short_entry = shorts and d.short_entries[r, a]
+        short_leave = shorts and d.short_exits[r, a]
         if not (entry or leave or short_entry or short_leave):
             continue  # no signal on this asset: most assets on most bars
         if np.isnan(m.close[t, a]):
@@ -273,12 +277,13 @@ def _weight_orders(
 ) -> None:
     """On a rebalance bar, ``Broker.rebalance`` to the row (nothing while equity <= 0)."""
     equity = acc.scalars[S_EQUITY]
-    if not d.rebalance_bar[t] or not equity > 0.0:
+    r = t - d.first_bar
+    if not d.rebalance_bar[r] or not equity > 0.0:
         # Broker.rebalance places nothing while equity <= 0 (percents of it flip sides).
         return
     # The broker's batch targets, the same compiled function (``Broker.rebalance``).
     target_orders(
-        t, d.weights[t], equity, s.rounding, not s.cash_account, False, False, O_REBALANCE,
+        t, d.weights[r], equity, s.rounding, not s.cash_account, False, False, O_REBALANCE,
         s.fill_sizing != SIZE_AT_DECISION, s.fill_equity, book.orders, book.open_ids,
         book.counts, acc.assets, rs.ints[RI_SCRATCH_ASSETS], rs.floats[RF_SCRATCH_QTY],
     )  # fmt: skip
@@ -293,9 +298,10 @@ def _quantity_orders(
     has_limit = d.limit_prices.shape[0] > 0
     has_stop = d.stop_prices.shape[0] > 0
     pending = acc.assets[A_PENDING]
+    r = t - d.first_bar
     n_orders, n_open = book.counts[C_ORDERS], book.counts[C_OPEN]
     for a in range(d.quantities.shape[1]):
-        q = d.quantities[t, a]
+        q = d.quantities[r, a]
         if np.isnan(q) or q == 0.0:
             continue
         value = np.nan
@@ -304,8 +310,8 @@ def _quantity_orders(
             side = 1.0 if q > 0.0 else -1.0
             q = side * all_in_estimate(acc.scalars[S_CASH], acc.assets[A_LAST_PRICE, a],
                                        s.fractional)  # fmt: skip
-        limit = d.limit_prices[t, a] if has_limit else np.nan
-        stop = d.stop_prices[t, a] if has_stop else np.nan
+        limit = d.limit_prices[r, a] if has_limit else np.nan
+        stop = d.stop_prices[r, a] if has_stop else np.nan
         kind = MARKET
         if not np.isnan(limit) and not np.isnan(stop):
             kind = STOP_LIMIT
@@ -340,6 +346,16 @@ def _screened(
     decisions(t, d, s, m, book, acc, rs)
     if halt[H_BLOCK] and book.counts[C_ORDERS] > first_new:
         _reject_new(t, first_new, int(halt[H_BLOCK]), book, acc)
+
+
+@leaf
+def bar_signals(
+    t: int, d: Decisions, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState
+) -> None:
+    """``Broker.order_signals``: the orders of bar ``t``'s signals (``d`` holds its row,
+    ``d.first_bar == t``), decided and screened as the compiled signal loops decide them (the
+    same folded functions). The book has room for one order per asset."""
+    _screened(t, d, s, m, book, acc, rs, _signal_orders)
 
 
 @counted
