@@ -1073,7 +1073,7 @@ class Broker:
             return
         need_full = self._settings_need_full or self.orders.needs_full_fills
         self._open_fast = _OpenCall(
-            self._open_call, (s, self._market, book, acc, rs, self._records, full),
+            self._open_call, (s, self._market, book, acc, rs, self._records, full), book, rs,
             book.orders.shape[0], book.open_ids.shape[0], book.fills.shape[0],
             self._open_steps, need_full,
         )  # fmt: skip
@@ -1082,14 +1082,14 @@ class Broker:
         """Whether the kept open phase still fits: the books' arrays, the rules and the steps
         are the ones it holds, no order has asked for the full fill step since, and the books
         have room for what a bar can add (``_phase_state``'s reserve)."""
-        o, book = self.orders, fast.args[2]
+        o, book = self.orders, fast.book
         counts = o.counts.tolist()
         orders_needed, fills_needed = _room_for_bar(counts[C_OPEN], self._n_assets)
         return (
             o.records is book.orders
             and o.open_ids is book.open_ids
             and self.fills.records is book.fills
-            and self._rule_state is fast.args[4]
+            and self._rule_state is fast.rules
             and self._open_steps is fast.steps
             and (self._settings_need_full or o.needs_full_fills) == fast.need_full
             and counts[C_ORDERS] + orders_needed <= fast.orders_room
@@ -1462,6 +1462,8 @@ class _OpenCall(NamedTuple):
 
     call: Callable[..., None]
     args: tuple[object, ...]
+    book: Book
+    rules: RuleState
     orders_room: int
     open_room: int
     fills_room: int
