@@ -36,7 +36,6 @@ from .kernels.book import (
     cancel_order,
     reject_growing,
     start_day,
-    withdraw,
 )
 from .kernels.driver import (
     MODE_SIGNALS,
@@ -46,6 +45,7 @@ from .kernels.driver import (
     OppositeEntryT,
     SizeTypeT,
     bar_signals,
+    broker_target,
     room_for_bar,
     signals_replaced,
 )
@@ -76,7 +76,7 @@ from .kernels.records import (
     TRAILING_STOP,
     FillTiming,
 )
-from .kernels.sizing import all_in_estimate, shares_for_value, target_order
+from .kernels.sizing import all_in_estimate
 from .kernels.state import (
     A_LAST_PRICE,
     A_PENDING,
@@ -218,6 +218,7 @@ class Broker:
         # ``target_orders``' compiled function, once typed (``_target_orders``).
         self._targets_call: Callable[..., tuple[int, int, int, int]] | None = None
         self._signals_call: Callable[..., None] | None = None
+        self._target_call: Callable[..., int] | None = None
         self._signal_sizing: tuple[object, tuple[float, int, int]] | None = None
         self._row_shape = (n,)
 
@@ -580,9 +581,8 @@ class Broker:
             return self._order_towards(a, side * estimate, O_TARGET, target_value=side * math.inf)
         if not math.isfinite(value):
             raise OrderError(f"target value for asset {asset} must be finite, got {value}")
-        shares = shares_for_value(float(value), price, self._settings.rounding)
         return self._order_towards(
-            a, shares, O_TARGET, target_value=float(value), target_weight=weight
+            a, math.nan, O_TARGET, value=value, target_value=float(value), target_weight=weight
         )
 
     def order_target_percent(self, asset: str, percent: float) -> int | None:
@@ -1362,28 +1362,35 @@ class Broker:
         target: float,
         origin: int,
         *,
+        value: float = math.nan,
         target_value: float = math.nan,
         target_weight: float = math.nan,
     ) -> int | None:
-        """Order the difference to ``target`` shares (net of waiting orders); an all-in order
-        (``target_value`` of +-inf) is ``target`` itself, whatever is held (its size is set
-        at the fill): ``kernels.sizing.target_order``."""
-        rounding = self._settings.rounding
-        held = self._positions[a] + self._pending[a]
-        delta = target_order(target, held, target_value, rounding)
-        if delta == 0.0:
+        """Order the difference to ``target`` shares (``value`` at the last mark when
+        ``target`` is NaN), net of waiting orders; an all-in order (``target_value`` of +-inf)
+        is ``target`` itself, whatever is held (its size is set at the fill). The compiled
+        driver's rule, in one compiled call (``kernels.driver.broker_target``): market orders
+        still working the other way are replaced, not traded against."""
+        o = self.orders
+        o.reserve(1)
+        keep = self._size_at_fill or math.isinf(target_value)
+        # Floats as floats: the compiled function is typed by the first call's arguments.
+        args = (
+            a, float(target), float(value), origin, float(target_value) if keep else math.nan,
+            float(target_weight), self._bar, self._settings, self._book_record(), self._acc,
+        )  # fmt: skip
+        if self._target_call is None:
+            oid = broker_target(*args)
+            self._target_call = compiled_entry(broker_target, args)
+        else:
+            oid = self._target_call(*args)
+        if oid < 0:
             return None
-        if self._pending[a] != 0.0 and (delta > 0.0) != (self._pending[a] > 0.0):
-            # Market orders still working the other way (a remainder under a volume cap, or
-            # waiting for a bar) are replaced, not traded against.
-            book = self.orders
-            withdraw(book.records, book.n, book.open_ids, book.n_open, a, self._bar, self._pending)
-            delta = target_order(target, self._positions[a], target_value, rounding)
-            if delta == 0.0:
-                return None
-        return self._submit(
-            a, delta, origin, target_value=target_value, target_weight=target_weight
-        )
+        if math.isinf(target_value):
+            o.needs_full_fills = True  # an all-in order: sized at its fill
+        if self._halt[H_BLOCK]:
+            self._screen(np.array([oid], dtype=np.int64))
+        return int(oid)
 
     def _all_in_side(self, asset: str, quantity: float, side: str | None) -> float:
         """+1.0 or -1.0: the side of an all-in order (``quantity`` of +-inf); a cash account

@@ -163,6 +163,22 @@ def _toward(
 
 
 @leaf
+def broker_target(
+    a: int, target: float, value: float, origin: int, target_value: float, target_weight: float,
+    t: int, s: Settings, book: Book, acc: Account,
+) -> int:  # fmt: skip
+    """``Broker``'s target orders, one asset from Python, by this driver's rule (``_toward``):
+    towards ``target`` shares or, when ``target`` is NaN, towards ``value`` at the asset's last
+    mark (``sizing.shares_for_value``, as ``_entry``). Returns the new order's id, -1 when no
+    order is needed. The book has room for one more order."""
+    if np.isnan(target):
+        target = shares_for_value(value, acc.assets[A_LAST_PRICE, a], s.rounding)
+    first = book.counts[C_ORDERS]
+    _toward(a, target, origin, target_value, target_weight, t, s, book, acc)
+    return int(first) if book.counts[C_ORDERS] > first else -1
+
+
+@leaf
 def _signal_orders(
     t: int, d: Decisions, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState
 ) -> None:

@@ -123,17 +123,31 @@ class BacktestResult:
         self._last_price = last_price
         self.config = config
         self.initial_cash = initial_cash
-        self.periods_per_year = (
-            periods_per_year
-            if periods_per_year is not None
-            else infer_periods_per_year(wall_clock(timestamps))
-        )
+        # Inferred from the timestamps when first read (metrics ask for it; a run need not).
+        self._periods_per_year = periods_per_year
         self._risk_free_rate = risk_free_rate
         # The feed's [bars, assets] highs and lows (for trade MAE/MFE) and benchmark prices.
         self._highs = highs
         self._lows = lows
         self._benchmark = benchmark
         self.strategy = strategy
+
+    @property
+    def periods_per_year(self) -> float:
+        """Bars a year, for annualising: the config's ``periods_per_year``, else inferred from
+        the timestamps in the feed's own time zone (``metrics.infer_periods_per_year``).
+
+        Example:
+            >>> result.periods_per_year  # daily bars on weekdays  # doctest: +SKIP
+            252.0
+        """
+        if self._periods_per_year is None:
+            self._periods_per_year = infer_periods_per_year(wall_clock(self._timestamps))
+        return self._periods_per_year
+
+    @periods_per_year.setter
+    def periods_per_year(self, value: float) -> None:
+        self._periods_per_year = value
 
     @property
     def records(self) -> RunRecords:
