@@ -8,6 +8,7 @@ temporary folder, runs a child process on it, edits the copy, and runs a new chi
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import ml4t.backtest
 from ml4t.backtest import Engine, Strategy, engine
+from ml4t.backtest.kernels import jit
 
 PACKAGE = Path(ml4t.backtest.__file__).resolve().parent
 
@@ -393,3 +395,79 @@ def test_the_garbage_collector_is_paused_during_a_compile_and_left_as_it_was(mon
         if was_enabled:
             gc.enable()
     assert during == [False, False]
+
+
+# A user's commission model, in Python: the event driver's fill step calls it through an
+# object-mode callback (a kernel numba compiles into a library of its own). The compiled
+# driver takes the built-in model of the same fees.
+LINKED = """
+import sys
+import numpy as np
+from ml4t.backtest import BacktestConfig, DataFeed, Engine, Strategy, run_signals
+from ml4t.backtest.execution.commission import CommissionModel, PerShareCommission
+
+class HalfPenny(CommissionModel):
+    def commission(self, quantity, price, *, monthly_volume=0.0):
+        return 0.005 * abs(quantity)
+
+close = np.array([10.0, 10.0, 12.0, 12.0, 11.0, 11.0, 13.0])
+times = np.datetime64("2024-01-01") + np.arange(7).astype("timedelta64[D]")
+fields = {k: close[:, None] for k in ("open", "high", "low", "close")}
+fields["volume"] = np.full((7, 1), 1e6)
+feed = DataFeed.from_arrays(times, ["A"], fields)
+entries = np.array([True, False, False, True, False, False, False])[:, None]
+exits = np.array([False, False, True, False, False, True, False])[:, None]
+
+class Signals(Strategy):
+    def on_data(self, timestamp, data, broker):
+        broker.order_signals(entries[data.index], exits[data.index], size=0.5)
+
+for driver in sys.argv[1:]:
+    if driver == "compiled":
+        config = BacktestConfig(initial_cash=1_000.0, commission=PerShareCommission(0.005))
+        result = run_signals(feed, entries, exits, size=0.5, config=config)
+    else:
+        config = BacktestConfig(initial_cash=1_000.0, commission=HalfPenny())
+        result = Engine(feed, Signals(), config).run()
+    print(driver, result.fills["commission"].to_list(), round(result.final_value, 6))
+"""
+
+
+def test_kernels_only_kernels_call_are_linked_into_their_callers_in_every_process(tmp_path):
+    # Such a kernel's module is linked into its callers, never compiled on its own
+    # (``_LinkedLibrary``); its cached copy is bitcode that a later process links into a caller
+    # it compiles then. Each order of first compiles, in fresh processes sharing a cache, gives
+    # the same fills.
+    # Fills at the next open: buys 1,000 x 0.5 / 10 = 50 at 10, sells them at 12; buys
+    # 1,099.5 x 0.5 / 12 = 45.8 -> 45 at 11, sells them at 13. Half a cent a share.
+    fees = [0.25, 0.25, 0.225, 0.225]
+    final = round(1_000.0 + 50 * 2.0 + 45 * 2.0 - sum(fees), 6)
+    for order in (("event", "compiled"), ("compiled", "event")):
+        env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+        env["NUMBA_CACHE_DIR"] = str(tmp_path / "-".join(order))
+        for first in (order[0], order[1], order[0]):
+            out = subprocess.run(
+                [sys.executable, "-c", LINKED, first], env=env, capture_output=True, text=True
+            )
+            assert out.returncode == 0, out.stderr[-2000:]
+            assert out.stdout.split() == [first, *str(fees).split(), str(final)]
+
+
+def test_a_linked_kernel_is_not_compiled_alone_and_its_environment_comes_with_its_caller():
+    namespace: dict[str, object] = {}
+    # Defined where numba has no file to cache them in: each run compiles them afresh.
+    exec("def inner(x):\n    return x + 1.0\n", namespace)
+    exec("def outer(x):\n    return inner(x) * 2.0\n", namespace)
+    inner = namespace["inner"] = jit.kernel(namespace["inner"])
+    outer = jit.kernel(namespace["outer"])
+    assert jit.from_python(outer)(1.0) == 4.0
+    (linked,) = inner.overloads.values()
+    (entry,) = jit.from_python(outer).overloads.values()
+    assert isinstance(linked.library, jit._LinkedLibrary)
+    assert isinstance(entry.library, jit._EntryLibrary)
+    # No machine code of its own: its caller's module holds its code and its environment.
+    assert linked.library._compiled_object is None
+    assert entry.library._compiled_object is not None
+    engine = entry.library._codegen._engine
+    where = engine.get_global_value_address(linked.fndesc.env_name)
+    assert ctypes.c_void_p.from_address(where).value == id(linked.environment)

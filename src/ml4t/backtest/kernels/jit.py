@@ -29,6 +29,8 @@ from numba import njit
 from numba.core import caching, inline_closurecall, ir, types
 from numba.core import config as numba_config
 from numba.core.caching import _CacheLocator, _SourceFileBackedLocatorMixin
+from numba.core.codegen import JITCodeLibrary as _NumbaLibrary
+from numba.core.compiler import Compiler as _NumbaCompiler
 from numba.core.compiler_lock import global_compiler_lock
 from numba.core.registry import CPUDispatcher
 
@@ -411,21 +413,127 @@ def _as(cls: type[_FreshStack], dispatcher: Any) -> Any:
     return dispatcher
 
 
+# Numba's library and pipeline classes, typed loosely: their stubs leave them mostly untyped.
+JITCodeLibrary: Any = _NumbaLibrary
+Compiler: Any = _NumbaCompiler
+
+
+class _LinkedLibrary(JITCodeLibrary):  # type: ignore[misc]
+    """The code of a kernel only other kernels call: linked into each caller's library, whose
+    whole module LLVM optimises (inlining across kernels) and compiles to machine code.
+
+    Numba would also optimise this library's own module on its own, then compile it to
+    machine code no one runs: the kernel has no CPython wrapper, and each caller runs its own
+    copy. Here its functions are optimised one by one (which keeps its module small for the
+    callers), and its module is linked, never compiled: a third of the LLVM time of a first
+    run went to modules their callers optimise and compile again.
+
+    Its environment (a pointer to the Python objects numba's lowering may keep for it) lives
+    in each caller's module, so it is set once a caller's module is in numba's engine
+    (``_EntryLibrary``). A kernel with an object-mode block compiles as numba compiles it.
+    The cache keeps its module as bitcode; a later process that links it compiles it then."""
+
+    _environments: list[tuple[str, Any]]
+
+    def finalize(self) -> None:
+        self._raise_if_finalized()
+        for library in dict.fromkeys(self._linking_libraries):
+            self._reload_init.update(library._reload_init)
+            self._final_module.link_in(library._get_module_for_linking(), preserve=True)
+        self._finalize_dynamic_globals()
+        self._verify_declare_only_symbols()
+        self._finalized = True
+
+    @property
+    def codegen(self) -> Any:
+        return _EnvironmentsLater(self)
+
+    def serialize_using_object_code(self) -> tuple[str, str, bytes]:
+        self._ensure_finalized()
+        return (self.name, "bitcode", self._final_module.as_bitcode())
+
+    def set_environments(self) -> None:
+        """Point the environments of this library and the ones it links at their objects,
+        once a caller's module (which holds them) is in the engine."""
+        for library in dict.fromkeys(self._linking_libraries):
+            if isinstance(library, _LinkedLibrary):
+                library.set_environments()
+        waiting, self._environments = self._environments, []
+        for name, environment in waiting:
+            if self._codegen._engine.get_global_value_address(name):
+                self._codegen.set_env(name, environment)
+            else:
+                self._environments.append((name, environment))
+
+
+class _EnvironmentsLater:
+    """A ``_LinkedLibrary``'s codegen as numba's lowering sees it: numba's own, except that
+    environments are set once a caller's module is in the engine."""
+
+    def __init__(self, library: _LinkedLibrary) -> None:
+        self._library = library
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._library._codegen, name)
+
+    def set_env(self, name: str, environment: Any) -> None:
+        self._library._environments.append((name, environment))
+
+
+class _EntryLibrary(JITCodeLibrary):  # type: ignore[misc]
+    """The library of a kernel Python calls: compiled to machine code as numba does, then the
+    environments of the ``_LinkedLibrary`` kernels it links are set."""
+
+    def _finalize_specific(self) -> None:
+        super()._finalize_specific()
+        for library in dict.fromkeys(self._linking_libraries):
+            if isinstance(library, _LinkedLibrary):
+                library.set_environments()
+
+
+def _pipeline(library_class: type) -> Any:
+    """Numba's pipeline, lowering into a library of ``library_class``."""
+
+    class Pipeline(Compiler):  # type: ignore[misc]
+        def compile_extra(self, func: Any) -> Any:
+            if self.state.library is None:
+                library = self.state.targetctx.codegen().create_library(func.__qualname__)
+                library.__class__ = library_class
+                if library_class is _LinkedLibrary:
+                    library._environments = []
+                library.enable_object_caching()  # as numba does: the cache serialises it
+                self.state.library = library
+            return super().compile_extra(func)
+
+    Pipeline.__name__ = Pipeline.__qualname__ = f"{library_class.__name__}Pipeline"
+    return Pipeline
+
+
+_EntryPipeline = _pipeline(_EntryLibrary)
+# Numba's library internals the two classes build on; without them, kernels are compiled as
+# numba compiles them.
+_LINKS = all(
+    hasattr(JITCodeLibrary, name)
+    for name in ("_finalize_dynamic_globals", "_verify_declare_only_symbols", "_finalize_specific")
+)
+_LinkedPipeline = _pipeline(_LinkedLibrary) if _LINKS else _EntryPipeline
+
+
 def _called_from_kernels(
     fn: Callable[..., Any], options: dict[str, Any], cls: type[_CalledFromKernels] | None = None
 ) -> Any:
     """``fn`` compiled with ``options`` for calls from kernels (``_CalledFromKernels``, or
     ``cls``)."""
-    dispatcher = _njit(fn, {**options, "no_cpython_wrapper": True})
+    dispatcher = _njit(fn, {**options, "no_cpython_wrapper": True}, _LinkedPipeline)
     return _one_specialisation(_as(cls or _CalledFromKernels, dispatcher))
 
 
-def _njit(fn: Callable[..., Any], options: dict[str, Any]) -> Any:
+def _njit(fn: Callable[..., Any], options: dict[str, Any], pipeline: type = _EntryPipeline) -> Any:
     """numba's ``njit(**options)(fn)``; a kernel whose source is not a file (a doctest, an
     interpreter session) compiles without the cache: numba has no file to key it on."""
     if options.get("cache") and not os.path.isfile(fn.__code__.co_filename):
         options = {**options, "cache": False}
-    return njit(**options)(fn)
+    return njit(**options, pipeline_class=pipeline)(fn)
 
 
 def kernel(fn: F) -> F:
