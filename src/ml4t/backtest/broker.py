@@ -38,10 +38,8 @@ from .kernels.book import (
     start_day,
 )
 from .kernels.driver import (
-    MODE_SIGNALS,
     SIZE_PERCENT,
     SIZE_SHARES,
-    Decisions,
     OppositeEntryT,
     SizeTypeT,
     bar_signals,
@@ -221,6 +219,7 @@ class Broker:
         self._target_call: Callable[..., int] | None = None
         self._signal_sizing: tuple[object, tuple[float, int, int]] | None = None
         self._row_shape = (n,)
+        self._no_row = np.zeros(n, dtype=np.bool_)  # no exit signals (read, never written)
 
         self.orders = OrderBook()
         self.fills = FillLog(self.orders.counts)
@@ -664,8 +663,8 @@ class Broker:
             sized = self._signal_sizing = (key, checked)
         value, size_code, opposite_code = sized[1]
         long_in = self._signal_row("entries", entries)
-        long_out = self._signal_row("exits", exits) if exits is not None else _no_signals(long_in)
-        short_in = short_out = _NO_SIGNALS
+        long_out = self._no_row if exits is None else self._signal_row("exits", exits)
+        short_in = short_out = _NO_ROW
         if short_entries is not None or short_exits is not None:
             short_in, short_out = self._short_rows(short_entries, short_exits)
         market = self._market
@@ -678,12 +677,11 @@ class Broker:
             o.reserve(n)  # the rule places at most one order per asset
         if value == math.inf:
             o.needs_full_fills = True  # all-in orders: sized at their fill
-        t = self._bar
-        d = Decisions(
-            MODE_SIGNALS, long_in, long_out, short_in, short_out, value, size_code, _NO_FLOATS,
-            _NO_BARS, _NO_FLOATS, _NO_FLOATS, _NO_FLOATS, opposite_code, t,
+        args = (
+            self._bar, long_in, long_out, short_in, short_out, value, size_code, opposite_code,
+            _NO_FLOATS, _NO_BARS, self._settings, market, self._book_record(), self._acc,
+            self._rules_record(),
         )  # fmt: skip
-        args = (t, d, self._settings, market, self._book_record(), self._acc, self._rules_record())
         if self._signals_call is None:
             bar_signals(*args)
             # The rows are C-ordered, writeable bool arrays (``_signal_row``): later calls have
@@ -697,8 +695,8 @@ class Broker:
         return np.arange(first, o.counts[C_ORDERS], dtype=np.int64)
 
     def _signal_row(self, name: str, row: ArrayLike) -> NDArray[np.bool_]:
-        """A row of signals as ``bar_signals`` takes it: a [1, assets] C-ordered, writeable
-        bool array (its compiled function was typed for that)."""
+        """A row of signals as ``bar_signals`` takes it: a C-ordered, writeable bool array over
+        assets (its compiled function was typed for that)."""
         if type(row) is not np.ndarray or row.dtype is not _BOOL or row.shape != self._row_shape:
             row = np.asarray(row)
             if row.dtype != np.bool_ or row.shape != self._row_shape:
@@ -708,7 +706,7 @@ class Broker:
                 )
         if not row.flags.carray:
             row = np.array(row, dtype=np.bool_, order="C")
-        return row.reshape(1, self._n_assets)
+        return row
 
     def _short_rows(
         self, short_entries: ArrayLike | None, short_exits: ArrayLike | None
@@ -1479,14 +1477,10 @@ class _OpenCall(NamedTuple):
 
 
 # The empty decision arrays of a call that makes signals only (``Broker.order_signals``).
-_NO_SIGNALS = np.zeros((0, 0), dtype=np.bool_)
+_NO_ROW = np.zeros(0, dtype=np.bool_)  # no short signals: an empty row
 _NO_FLOATS = np.zeros((0, 0))
 _NO_BARS = np.zeros(0, dtype=np.bool_)
 _BOOL = np.dtype(np.bool_)
-
-
-def _no_signals(like: NDArray[np.bool_]) -> NDArray[np.bool_]:
-    return np.zeros_like(like)
 
 
 _room_for_bar: Callable[[int, int], tuple[int, int]]

@@ -366,11 +366,22 @@ def _screened(
 
 @leaf
 def bar_signals(
-    t: int, d: Decisions, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState
-) -> None:
-    """``Broker.order_signals``: the orders of bar ``t``'s signals (``d`` holds its row,
-    ``d.first_bar == t``), decided and screened as the compiled signal loops decide them (the
-    same folded functions). The book has room for one order per asset."""
+    t: int, entries: np.ndarray, exits: np.ndarray, short_entries: np.ndarray,
+    short_exits: np.ndarray, size: float, size_type: int, upon_opposite_entry: int,
+    no_floats: np.ndarray, no_bars: np.ndarray, s: Settings, m: Market, book: Book,
+    acc: Account, rs: RuleState,
+) -> None:  # fmt: skip
+    """``Broker.order_signals``: the orders of bar ``t``'s signals (rows over assets; the short
+    rows empty for none), decided and screened as the compiled signal loops decide them (the
+    same folded functions, on a ``Decisions`` of one row). The book has room for one order per
+    asset."""
+    n = entries.shape[0]
+    shorts = (1, n) if short_entries.shape[0] else (0, 0)
+    d = Decisions(
+        MODE_SIGNALS, entries.reshape((1, n)), exits.reshape((1, n)),
+        short_entries.reshape(shorts), short_exits.reshape(shorts), size, size_type, no_floats,
+        no_bars, no_floats, no_floats, no_floats, upon_opposite_entry, t,
+    )  # fmt: skip
     _screened(t, d, s, m, book, acc, rs, _signal_orders)
 
 
