@@ -421,7 +421,50 @@ def test_a_plain_runs_own_loop_fills_as_the_loop_with_every_step(make_feed, monk
         assert a.equity.equals(b.equity)
 
 
-def test_a_run_with_rules_takes_the_loop_with_every_step(make_feed, monkeypatch):
+def test_a_run_with_only_rules_takes_the_rules_loop_and_fills_as_every_step(make_feed, monkeypatch):
+    """A run whose only optional steps are the position rules compiles a loop with the
+    rules' open phase (``clock.open_rules``), as the event driver calls it; the loop with
+    every step gives the same fills and exits."""
+    from ml4t.backtest.kernels import driver
+
+    rng = np.random.default_rng(5)
+    prices = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.03, (60, 3)), axis=0))
+    bars = {a: [(p, p * 1.01) for p in prices[:, i]] for i, a in enumerate("ABC")}
+    feed = make_feed(bars)
+    chosen: list[object] = []
+    loop_for = driver.loop_for
+    monkeypatch.setattr(driver, "loop_for", lambda *a: chosen.append(loop_for(*a)) or chosen[-1])
+
+    def runs() -> list[object]:
+        entries = rng_signals.random(prices.shape) < 0.2
+        exits = rng_signals.random(prices.shape) < 0.1
+        weights = np.where(rng_signals.random(prices.shape) < 0.1, 0.3, np.nan)
+        quantities = np.where(rng_signals.random(prices.shape) < 0.1, 5.0, 0.0)
+        config = BacktestConfig(initial_cash=10_000.0, commission=0.001)
+        rule = StopLoss(0.03)
+        return [
+            run_signals(feed, entries, exits, size=0.2, config=config, position_rules=rule),
+            run_weights(feed, weights, config=config, position_rules=rule),
+            run_orders(feed, quantities, config=config, position_rules=rule),
+        ]
+
+    rng_signals = np.random.default_rng(6)
+    rules_only = runs()
+    rules = [driver.signals_loop_rules, driver.weights_loop_rules, driver.orders_loop_rules]
+    assert chosen == rules
+    full = {driver.MODE_SIGNALS: driver.signals_loop, driver.MODE_WEIGHTS: driver.weights_loop,
+            driver.MODE_ORDERS: driver.orders_loop}  # fmt: skip
+    monkeypatch.setattr(driver, "loop_for", lambda mode, s, acc: full[mode])
+    rng_signals = np.random.default_rng(6)
+    for a, b in zip(rules_only, runs(), strict=True):
+        assert (a.fills["reason"] == "stop_loss").sum() > 0
+        assert a.fills.equals(b.fills)
+        assert a.equity.equals(b.equity)
+
+
+def test_a_run_with_rules_and_a_margin_account_takes_the_loop_with_every_step(
+    make_feed, monkeypatch
+):
     from ml4t.backtest.kernels import driver
 
     chosen: list[object] = []
@@ -429,7 +472,8 @@ def test_a_run_with_rules_takes_the_loop_with_every_step(make_feed, monkeypatch)
     monkeypatch.setattr(driver, "loop_for", lambda *a: chosen.append(loop_for(*a)) or chosen[-1])
     feed = make_feed({"A": [(100.0, 100.0), (100.0, 90.0), (90.0, 90.0)]})
     entries = np.array([[True], [False], [False]])
-    run_signals(feed, entries, ~entries, position_rules=StopLoss(0.05), config=CFG)
+    config = BacktestConfig(account="margin")
+    run_signals(feed, entries, ~entries, position_rules=StopLoss(0.05), config=config)
     assert chosen == [driver.signals_loop]
 
 

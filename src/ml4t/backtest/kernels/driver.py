@@ -28,7 +28,7 @@ from typing import Any, Final, NamedTuple
 import numpy as np
 
 from .book import H_BLOCK, H_STOPPED, add_order, reject_growing, withdraw
-from .clock import close_phase, open_phase, open_plain, open_steps
+from .clock import close_phase, open_phase, open_plain, open_rules, open_steps
 from .jit import counted, folded, leaf, released
 from .records import (
     LIMIT,
@@ -438,8 +438,9 @@ def _loop(
     return int(n_bars)
 
 
-# One compiled loop per decision rule, with every step of a bar or only those of a plain run
-# (``clock.open_steps``): the arguments are those of ``_loop`` before ``open_steps``. Each
+# One compiled loop per decision rule and open phase: every step of a bar, those of a plain
+# run, or those of a run with position rules only (``clock.open_steps``). The arguments are
+# those of ``_loop`` before ``open_steps``. Each
 # compiles once per fill step (``full``, ``clock.fill_features``) it is called with.
 
 
@@ -462,6 +463,16 @@ def signals_loop_plain(
 
 
 @released
+def signals_loop_rules(
+    t0: int, s: Settings, m: Market, d: Decisions, book: Book, acc: Account, rs: RuleState,
+    rec: np.ndarray, full: Full,
+) -> int:  # fmt: skip
+    """``_loop`` deciding from signals, for a run whose only optional steps are the position
+    rules."""
+    return _loop(t0, s, m, d, book, acc, rs, rec, full, open_rules, _signal_orders, False)
+
+
+@released
 def weights_loop(
     t0: int, s: Settings, m: Market, d: Decisions, book: Book, acc: Account, rs: RuleState,
     rec: np.ndarray, full: Full,
@@ -477,6 +488,16 @@ def weights_loop_plain(
 ) -> int:  # fmt: skip
     """``_loop`` deciding from weights, for a plain run."""
     return _loop(t0, s, m, d, book, acc, rs, rec, full, open_plain, _weight_orders, False)
+
+
+@released
+def weights_loop_rules(
+    t0: int, s: Settings, m: Market, d: Decisions, book: Book, acc: Account, rs: RuleState,
+    rec: np.ndarray, full: Full,
+) -> int:  # fmt: skip
+    """``_loop`` deciding from weights, for a run whose only optional steps are the position
+    rules."""
+    return _loop(t0, s, m, d, book, acc, rs, rec, full, open_rules, _weight_orders, False)
 
 
 @released
@@ -497,25 +518,41 @@ def orders_loop_plain(
     return _loop(t0, s, m, d, book, acc, rs, rec, full, open_plain, _quantity_orders, False)
 
 
+@released
+def orders_loop_rules(
+    t0: int, s: Settings, m: Market, d: Decisions, book: Book, acc: Account, rs: RuleState,
+    rec: np.ndarray, full: Full,
+) -> int:  # fmt: skip
+    """``_loop`` deciding from order quantities, for a run whose only optional steps are the
+    position rules."""
+    return _loop(t0, s, m, d, book, acc, rs, rec, full, open_rules, _quantity_orders, False)
+
+
+# By decision rule and the open phase a bar takes (``clock.open_steps``).
 _LOOPS = {
-    (MODE_SIGNALS, False): signals_loop,
-    (MODE_SIGNALS, True): signals_loop_plain,
-    (MODE_WEIGHTS, False): weights_loop,
-    (MODE_WEIGHTS, True): weights_loop_plain,
-    (MODE_ORDERS, False): orders_loop,
-    (MODE_ORDERS, True): orders_loop_plain,
+    (MODE_SIGNALS, open_phase): signals_loop,
+    (MODE_SIGNALS, open_plain): signals_loop_plain,
+    (MODE_SIGNALS, open_rules): signals_loop_rules,
+    (MODE_WEIGHTS, open_phase): weights_loop,
+    (MODE_WEIGHTS, open_plain): weights_loop_plain,
+    (MODE_WEIGHTS, open_rules): weights_loop_rules,
+    (MODE_ORDERS, open_phase): orders_loop,
+    (MODE_ORDERS, open_plain): orders_loop_plain,
+    (MODE_ORDERS, open_rules): orders_loop_rules,
 }
 
 
 def loop_for(mode: int, s: Settings, acc: Account) -> Any:
-    """The compiled loop of a run deciding by ``mode``: the plain one when the run needs none
-    of a bar's optional steps (``clock.open_steps``, as the event driver decides), which
-    also means no halt can block its entries.
+    """The compiled loop of a run deciding by ``mode``, with the open phase the event driver
+    calls (``clock.open_steps``): the plain one when the run needs none of a bar's optional
+    steps, the rules one when it needs only the position rules (a first run then compiles no
+    margin call, halt nor next-close fill), else every step. Only the last can have a halt
+    block its entries.
 
     Example:
         >>> loop = loop_for(MODE_SIGNALS, state.settings, state.account)  # doctest: +SKIP
         >>> t = loop(0, state.settings, market, decisions, state.book, state.account,
         ...          state.rules, records, None)  # doctest: +SKIP
     """
-    plain = open_steps(s, acc) == (open_plain,)
-    return _LOOPS[(mode, plain)]
+    (steps,) = open_steps(s, acc)
+    return _LOOPS[(mode, steps)]
