@@ -433,7 +433,9 @@ class _LinkedLibrary(JITCodeLibrary):  # type: ignore[misc]
     (``_EntryLibrary``). A kernel with an object-mode block compiles as numba compiles it.
     The cache keeps its module as bitcode; a later process that links it compiles it then."""
 
-    _environments: list[tuple[str, Any]]
+    def enable_object_caching(self) -> None:
+        super().enable_object_caching()
+        self._environments: list[tuple[str, Any]] = []
 
     def finalize(self) -> None:
         self._raise_if_finalized()
@@ -446,7 +448,7 @@ class _LinkedLibrary(JITCodeLibrary):  # type: ignore[misc]
 
     @property
     def codegen(self) -> Any:
-        return _EnvironmentsLater(self)
+        return _EnvironmentsLater(self._codegen, self._environments)
 
     def serialize_using_object_code(self) -> tuple[str, str, bytes]:
         self._ensure_finalized()
@@ -458,9 +460,10 @@ class _LinkedLibrary(JITCodeLibrary):  # type: ignore[misc]
         for library in dict.fromkeys(self._linking_libraries):
             if isinstance(library, _LinkedLibrary):
                 library.set_environments()
-        waiting, self._environments = self._environments, []
+        engine, waiting = self._codegen._engine, self._environments[:]
+        self._environments.clear()  # the same list the lowering's codegen appends to
         for name, environment in waiting:
-            if self._codegen._engine.get_global_value_address(name):
+            if engine.get_global_value_address(name):
                 self._codegen.set_env(name, environment)
             else:
                 self._environments.append((name, environment))
@@ -470,14 +473,15 @@ class _EnvironmentsLater:
     """A ``_LinkedLibrary``'s codegen as numba's lowering sees it: numba's own, except that
     environments are set once a caller's module is in the engine."""
 
-    def __init__(self, library: _LinkedLibrary) -> None:
-        self._library = library
+    def __init__(self, codegen: Any, waiting: list[tuple[str, Any]]) -> None:
+        self._codegen = codegen
+        self._waiting = waiting  # the library's list of environments to set
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._library._codegen, name)
+        return getattr(self._codegen, name)
 
     def set_env(self, name: str, environment: Any) -> None:
-        self._library._environments.append((name, environment))
+        self._waiting.append((name, environment))
 
 
 class _EntryLibrary(JITCodeLibrary):  # type: ignore[misc]
@@ -499,8 +503,6 @@ def _pipeline(library_class: type) -> Any:
             if self.state.library is None:
                 library = self.state.targetctx.codegen().create_library(func.__qualname__)
                 library.__class__ = library_class
-                if library_class is _LinkedLibrary:
-                    library._environments = []
                 library.enable_object_caching()  # as numba does: the cache serialises it
                 self.state.library = library
             return super().compile_extra(func)
