@@ -47,7 +47,7 @@ from .kernels.driver import (
     room_for_bar,
     signals_replaced,
 )
-from .kernels.jit import compiled_entry
+from .kernels.jit import kept_call
 from .kernels.records import (
     DAY,
     GTC,
@@ -683,10 +683,9 @@ class Broker:
             self._rules_record(),
         )  # fmt: skip
         if self._signals_call is None:
-            bar_signals(*args)
             # The rows are C-ordered, writeable bool arrays (``_signal_row``): later calls have
             # the same argument types and skip the typing of each.
-            self._signals_call = compiled_entry(bar_signals, args)
+            _, self._signals_call = kept_call(bar_signals, args)
         else:
             self._signals_call(*args)
         entering = size_code == SIZE_PERCENT and not self._account[S_EQUITY] > 0.0
@@ -774,10 +773,10 @@ class Broker:
                 self._acc_assets, self._rebalance_assets, self._rebalance_quantities,
             )  # fmt: skip
             if call is None:
-                first, count, problem, asset = target_orders(*args)
                 # Every argument's type is fixed (arrays of fixed dtypes and layouts, the
                 # targets made so above): later calls skip the typing of each argument.
-                call = self._targets_call = compiled_entry(target_orders, args)
+                (first, count, problem, asset), call = kept_call(target_orders, args)
+                self._targets_call = call
             else:
                 first, count, problem, asset = call(*args)
             if problem != NO_ROOM:
@@ -1046,8 +1045,7 @@ class Broker:
                 a is not b for a, b in zip(records_now, self._open_for, strict=True)
             ):
                 args = (bar, s, market, book, acc, rs, records, full)
-                steps[0](*args)
-                self._open_call = compiled_entry(steps[0], args)
+                _, self._open_call = kept_call(steps[0], args)
                 self._open_for = records_now
             else:
                 self._open_call(bar, s, market, book, acc, rs, records, full)
@@ -1115,8 +1113,7 @@ class Broker:
         ):
             self._close_call(*args)
         else:
-            clock.close_phase(*args)
-            self._close_call = compiled_entry(clock.close_phase, args)
+            _, self._close_call = kept_call(clock.close_phase, args)
             self._close_for = records_now
         if on_fills is not None and self.fills.n > first:
             on_fills(first, self.fills.n)
@@ -1378,8 +1375,7 @@ class Broker:
             float(target_weight), self._bar, self._settings, self._book_record(), self._acc,
         )  # fmt: skip
         if self._target_call is None:
-            oid = broker_target(*args)
-            self._target_call = compiled_entry(broker_target, args)
+            oid, self._target_call = kept_call(broker_target, args)
         else:
             oid = self._target_call(*args)
         if oid < 0:

@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 import ml4t.backtest
 from ml4t.backtest import Engine, Strategy, engine
 from ml4t.backtest.kernels import jit
@@ -471,3 +473,44 @@ def test_a_linked_kernel_is_not_compiled_alone_and_its_environment_comes_with_it
     engine = entry.library._codegen._engine
     where = engine.get_global_value_address(linked.fndesc.env_name)
     assert ctypes.c_void_p.from_address(where).value == id(linked.environment)
+
+
+def test_the_fingerprint_of_arguments_tells_apart_what_numba_types_apart():
+    from typing import NamedTuple
+
+    class Pair(NamedTuple):
+        left: np.ndarray
+        right: float
+
+    a = np.zeros((3, 2))
+    fp = jit._fingerprint
+    assert fp((a, 1.0)) == fp((np.ones((3, 2)), 2.0))  # same types, other values
+    readonly = a.copy()
+    readonly.flags.writeable = False
+    for other in (a.astype(np.float32), a[:, 0], np.asfortranarray(a), a[::2], readonly):
+        assert fp((other, 1.0)) != fp((a, 1.0))
+    assert fp((a, 1)) != fp((a, 1.0))
+    assert fp((a, 2**63)) != fp((a, 1))  # numba takes it as uint64
+    assert fp(Pair(a, 1.0)) != fp((a, 1.0))
+    assert fp(Pair(a, 1.0)) == fp(Pair(np.ones((3, 2)), 3.0))
+    assert fp((a, None)) != fp((a, 1.0))
+    assert fp((a, "text")) is None  # not kept
+    assert fp((np.float32(1.0),)) is None
+
+
+def test_kept_call_runs_the_compiled_function_of_the_arguments_types():
+    namespace: dict[str, object] = {}
+    exec("def first(a, k):\n    return a[0, 0] * k\n", namespace)  # no file: compiled afresh
+    first = jit.leaf(namespace["first"])
+    c = np.arange(6.0).reshape(3, 2) + 1.0
+    f = np.asfortranarray(c) * 2.0
+    result, call_c = jit.kept_call(first, (c, 2.0))
+    assert result == 2.0
+    result, call_f = jit.kept_call(first, (f, 2.0))
+    assert result == 4.0
+    assert call_c is not call_f  # C and Fortran layouts: two compiled functions
+    assert jit.from_python(first).signatures and len(jit.from_python(first).signatures) == 2
+    # Seen before: the kept function, without the dispatcher.
+    again, call = jit.kept_call(first, (c * 3.0, 1.0))
+    assert (again, call) == (3.0, call_c)
+    assert jit.compiled_entry(first, (f, 5.0)) is call_f

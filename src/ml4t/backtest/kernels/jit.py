@@ -25,6 +25,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 from numba import njit
 from numba.core import caching, inline_closurecall, ir, types
 from numba.core import config as numba_config
@@ -694,9 +695,12 @@ def needs_compile(*dispatchers: Any) -> bool:
 
 def compiled_entry(dispatcher: Any, args: tuple[object, ...]) -> Callable[..., Any]:
     """The compiled function ``dispatcher`` runs for ``args`` (compiled already), to call
-    without the dispatcher: numba types every argument on each dispatcher call (about 5 us for
-    a phase's records, twice the phase itself). Only for later calls with arguments of the
-    same types; the dispatcher itself when no such compiled function is found.
+    without the dispatcher: numba types every argument on each dispatcher call (a few
+    microseconds for a phase's records, more than the phase itself). Only for later calls
+    with arguments of the same types; the dispatcher itself when no such compiled function is
+    found. Finding it types the arguments in Python, record by record (about 0.25 ms for an
+    open phase's records), so it is kept for the process by their types' fingerprint
+    (``_fingerprint``): the next run's brokers find it without typing.
 
     Example:
         >>> from ml4t.backtest.kernels.sizing import order_toward
@@ -705,6 +709,60 @@ def compiled_entry(dispatcher: Any, args: tuple[object, ...]) -> Callable[..., A
         (6.0, 6.0)
     """
     dispatcher = from_python(dispatcher)
+    key = (dispatcher, _fingerprint(args))
+    kept = _KEPT.get(key)
+    if kept is not None:
+        return kept
     types = tuple(dispatcher.typeof_pyval(a) for a in args)
     compiled = dispatcher.overloads.get(types)
-    return dispatcher if compiled is None else compiled.entry_point  # type: ignore[no-any-return]
+    if compiled is None:
+        return dispatcher  # type: ignore[no-any-return]
+    if key[1] is not None:
+        _KEPT[key] = compiled.entry_point
+    return compiled.entry_point  # type: ignore[no-any-return]
+
+
+def kept_call(dispatcher: Any, args: tuple[object, ...]) -> tuple[Any, Callable[..., Any]]:
+    """``dispatcher(*args)`` and the compiled function it ran (``compiled_entry``), for later
+    calls with arguments of the same types. Arguments whose types were seen before in this
+    process go straight to their compiled function: a run's first call of each phase, and its
+    calls after the books grow, type no record.
+
+    Example:
+        >>> from ml4t.backtest.kernels.sizing import order_toward
+        >>> result, call = kept_call(order_toward, (10.0, 4.0, 0))
+        >>> result, call(12.0, 4.0, 0)
+        (6.0, 8.0)
+    """
+    kept = _KEPT.get((from_python(dispatcher), _fingerprint(args)))
+    if kept is not None:
+        return kept(*args), kept
+    result = dispatcher(*args)
+    return result, compiled_entry(dispatcher, args)
+
+
+# Compiled functions by dispatcher and argument fingerprint (``_fingerprint``).
+_KEPT: dict[tuple[Any, Any], Callable[..., Any]] = {}
+_SCALARS = frozenset({float, bool, type(None), np.float64, np.int64, np.bool_})
+_UINT64 = 2**63
+
+
+def _fingerprint(value: object) -> Any:
+    """What numba's type of ``value`` as an argument depends on, or finer: an array's dtype,
+    dimensions, contiguity, write and alignment flags; the class of a tuple (a record) and its
+    fields'; a scalar's class (and, for an int, whether numba takes it as unsigned). None for
+    anything else (not kept)."""
+    kind = type(value)
+    if kind is np.ndarray:
+        a: Any = value
+        flags = a.flags
+        return (a.dtype, a.ndim, flags.c_contiguous, flags.f_contiguous, flags.writeable,
+                flags.aligned)  # fmt: skip
+    if kind is int:
+        return (int, value >= _UINT64)  # type: ignore[operator]
+    if kind in _SCALARS:
+        return kind
+    if isinstance(value, tuple):
+        fields = tuple(_fingerprint(v) for v in value)
+        return None if None in fields else (kind, fields)
+    return None
