@@ -1455,7 +1455,6 @@ class Broker:
         return w
 
 
-# ``room_for_bar``'s Python function: the same bound, without a compiled call's unboxing.
 class _OpenCall(NamedTuple):
     """An open phase kept for the next bars (``Broker._keep_open_call``): the compiled call
     and its arguments after the bar, the room its books had, the steps and whether the full
@@ -1479,6 +1478,7 @@ _NO_BARS = np.zeros(0, dtype=np.bool_)
 _BOOL = np.dtype(np.bool_)
 
 
+# ``room_for_bar``'s Python function: the same bound, without a compiled call's unboxing.
 _room_for_bar: Callable[[int, int], tuple[int, int]]
 _room_for_bar = room_for_bar.py_func  # type: ignore[attr-defined]
 

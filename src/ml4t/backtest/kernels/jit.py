@@ -710,9 +710,13 @@ def compiled_entry(dispatcher: Any, args: tuple[object, ...]) -> Callable[..., A
     """
     dispatcher = from_python(dispatcher)
     key = (dispatcher, _fingerprint(args))
-    kept = _KEPT.get(key)
-    if kept is not None:
-        return kept
+    return _KEPT.get(key) or _typed_entry(key, args)
+
+
+def _typed_entry(key: tuple[Any, Any], args: tuple[object, ...]) -> Callable[..., Any]:
+    """``compiled_entry`` for arguments not seen before: typed by numba, then kept under
+    ``key`` (the dispatcher and the arguments' fingerprint) when the fingerprint is one."""
+    dispatcher = key[0]
     types = tuple(dispatcher.typeof_pyval(a) for a in args)
     compiled = dispatcher.overloads.get(types)
     if compiled is None:
@@ -734,11 +738,12 @@ def kept_call(dispatcher: Any, args: tuple[object, ...]) -> tuple[Any, Callable[
         >>> result, call(12.0, 4.0, 0)
         (6.0, 8.0)
     """
-    kept = _KEPT.get((from_python(dispatcher), _fingerprint(args)))
+    key = (from_python(dispatcher), _fingerprint(args))
+    kept = _KEPT.get(key)
     if kept is not None:
         return kept(*args), kept
     result = dispatcher(*args)
-    return result, compiled_entry(dispatcher, args)
+    return result, _typed_entry(key, args)
 
 
 # Compiled functions by dispatcher and argument fingerprint (``_fingerprint``).
