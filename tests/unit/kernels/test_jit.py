@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import ml4t.backtest
 from ml4t.backtest import Engine, Strategy, engine
@@ -344,7 +345,7 @@ def test_kernels_compiled_from_python_fold_their_callees_without_copying_them(mo
 
 def test_the_folding_worker_is_only_in_place_during_the_package_compiles():
     from numba import njit
-    from numba.core import inline_closurecall
+    from numba.core import inline_closurecall, types
 
     from ml4t.backtest.kernels import jit
 
@@ -360,14 +361,72 @@ def test_the_folding_worker_is_only_in_place_during_the_package_compiles():
         # A user's own kernel: compiled outside the package's compiles.
         return one() + 1.0
 
+    numba_typing = types.Function.get_call_type
     assert user_kernel() == 2.0
     with jit._folding():
         seen.append(inline_closurecall.InlineWorker)
+        seen.append(types.Function.get_call_type)
         with jit._folding():  # nested compiles leave the worker in place
             seen.append(inline_closurecall.InlineWorker)
+            seen.append(types.Function.get_call_type)
         seen.append(inline_closurecall.InlineWorker)
-    assert seen == [jit._FoldingWorker] * 3
+        seen.append(types.Function.get_call_type)
+    assert seen == [jit._FoldingWorker, jit._typed_once] * 3
     assert inline_closurecall.InlineWorker is numbas
+    assert types.Function.get_call_type is numba_typing
+
+
+def test_built_in_calls_are_typed_once_per_argument_types_as_numba_types_them(monkeypatch):
+    """``_typed_once``: numba types each distinct built-in call once; every other call site
+    with the same argument types gets numba's own signature back."""
+    import operator
+
+    from numba.core.errors import TypingError
+
+    from ml4t.backtest.kernels import jit
+
+    kept: dict[tuple[object, ...], object] = {}
+    monkeypatch.setattr(jit, "_CALL_TYPES", kept)
+    asked: list[tuple[object, ...]] = []
+    numba_typing = jit._NUMBA_CALL_TYPE
+
+    def spy(function, context, args, kws):  # type: ignore[no-untyped-def]
+        asked.append((function, tuple(args)))
+        return numba_typing(function, context, args, kws)
+
+    monkeypatch.setattr(jit, "_NUMBA_CALL_TYPE", spy)
+
+    # Compiled from a string: no cache to load it from, so it is typed in every run.
+    source = (
+        "def weighted(a, w, n):\n"
+        "    total = 0.0\n"
+        "    for i in range(n):\n"  # three reads a[i] of one typing, two w[i] of another
+        "        total += a[i] * w[i] + a[i + 1] - a[i + 2] * w[i + 1]\n"
+        "    return total\n"
+    )
+    space: dict[str, object] = {}
+    exec(source, space)
+    weighted = jit.leaf(space["weighted"])
+
+    a = np.array([1.0, 2.0, 3.0, 4.0])
+    w = np.array([1, 2, 3], dtype=np.int64)
+    by_hand = (1.0 * 1 + 2.0 - 3.0 * 2) + (2.0 * 2 + 3.0 - 4.0 * 3)
+    assert weighted(a, w, 2) == by_hand
+    assert len(asked) == len(set(asked))  # numba typed no call twice
+    reads = [args for function, args in asked if function.typing_key is operator.getitem]
+    assert sorted(map(str, reads)) == [
+        "(Array(float64, 1, 'C', False, aligned=True), int64)",
+        "(Array(int64, 1, 'C', False, aligned=True), int64)",
+    ]  # each typed once for its call sites
+    for (function, context, _, args, kws), signature in kept.items():
+        assert numba_typing(function, context, args, dict(kws)) == signature
+
+    exec("def wrong(a):\n    return a['price']\n", space)  # no field in a float array
+    wrong = jit.leaf(space["wrong"])
+
+    with pytest.raises(TypingError, match="getitem"):
+        wrong(a)
+    assert None not in kept.values()  # a call that fails to type is not kept
 
 
 def test_the_garbage_collector_is_paused_during_a_compile_and_left_as_it_was(monkeypatch):
@@ -405,6 +464,7 @@ def test_the_garbage_collector_is_paused_during_a_compile_and_left_as_it_was(mon
 LINKED = """
 import sys
 import numpy as np
+import pytest
 from ml4t.backtest import BacktestConfig, DataFeed, Engine, Strategy, run_signals
 from ml4t.backtest.execution.commission import CommissionModel, PerShareCommission
 
