@@ -19,7 +19,9 @@ and with a Python loop over assets; VectorBT ``Portfolio.from_signals``;
 Backtrader (``Cerebro``, market orders). Our four must give the same fills, checked before
 anything is timed; every engine's final value is printed beside ours so a fast wrong answer
 shows. Each timing is the best of ``--repeat`` calls of the backtest alone (data building
-excluded); the first call (numba caches loaded, VectorBT compiling) is reported apart, and a
+excluded), and of more while the calls so far add up to under a second (``MIN_TIMED``; at most
+``MAX_CALLS``): on this shared machine the best of three 5 ms calls was often a busy spell's;
+the first call (numba caches loaded, VectorBT compiling) is reported apart, and a
 fresh process with an empty numba cache measures our compile cost.
 
     python benchmarks/bench_peers.py [--repeat 3] [--skip-big] [--out benchmarks/RESULTS.md]
@@ -61,6 +63,10 @@ from ml4t.backtest import (
 )
 
 COMMISSION = 0.001
+# Timed calls go on past --repeat until they add up to this many seconds (a fast engine's
+# best of a few calls on a shared machine is a busy spell's), up to MAX_CALLS of them.
+MIN_TIMED = 1.0
+MAX_CALLS = 200
 COMPILED, VECTORIZED, PER_ASSET = "ours compiled", "ours event, vectorized", "ours event, per-asset"
 ROWS = "ours event, order_signals"
 VECTORBT, BACKTRADER = "vectorbt from_signals", "backtrader"
@@ -370,15 +376,16 @@ def measure(c: Contender, repeat: int, *, trace: bool = True) -> tuple[Timing, A
     start = time.perf_counter()
     out = c.run()
     first = time.perf_counter() - start
-    best = float("inf")
-    for _ in range(repeat):
+    best, calls, spent = float("inf"), 0, 0.0
+    while calls < repeat or (spent < MIN_TIMED and calls < MAX_CALLS):
         start = time.perf_counter()
         c.run()
-        best = min(best, time.perf_counter() - start)
+        took = time.perf_counter() - start
+        best, calls, spent = min(best, took), calls + 1, spent + took
     value = c.final_value(out)
     rss = rss_growth(c.run)
     traced = traced_peak(c.run) if trace else float("nan")
-    return Timing(first, best, repeat + 1, value, traced, rss), out
+    return Timing(first, best, calls + 1, value, traced, rss), out
 
 
 FILL_COLUMNS = ["timestamp", "asset", "side", "quantity", "price", "commission"]
@@ -716,11 +723,13 @@ def main() -> None:
             f"Written by `python benchmarks/bench_peers.py` on "
             f"{datetime.now().astimezone():%Y-%m-%d %H:%M %Z} in "
             f"{time.perf_counter() - started:.0f} s. Best of `calls` calls of the backtest alone "
-            "(data, feeds and peer frames built beforehand); the first call is apart (numba "
-            "caches loaded from disk, VectorBT compiling). Peak MB: Python-tracked allocations "
-            "(tracemalloc; numba's allocations inside compiled code not seen) / growth of the "
-            "resident size during one call (a floor: freed memory is reused unseen). 'time / "
-            "ours ...' is the engine's best time over ours: above 1, ours is faster.",
+            "(data, feeds and peer frames built beforehand; `--repeat` calls, and more while "
+            f"they add up to under {MIN_TIMED:g} s, at most {MAX_CALLS}); the first call is "
+            "apart (numba caches loaded from disk, VectorBT compiling). Peak MB: Python-tracked "
+            "allocations (tracemalloc; numba's allocations inside compiled code not seen) / "
+            "growth of the resident size during one call (a floor: freed memory is reused "
+            "unseen). 'time / ours ...' is the engine's best time over ours: above 1, ours is "
+            "faster.",
             "",
             "Our four engines gave the same fills (timestamp, asset, side, quantity, price, "
             f"commission: compared exactly before timing): {fill_counts}.",
