@@ -379,6 +379,7 @@ def test_the_folding_worker_is_only_in_place_during_the_package_compiles():
 def test_built_in_calls_are_typed_once_per_argument_types_as_numba_types_them(monkeypatch):
     """``_typed_once``: numba types each distinct built-in call once; every other call site
     with the same argument types gets numba's own signature back."""
+    import gc
     import operator
 
     from numba.core.errors import TypingError
@@ -418,8 +419,10 @@ def test_built_in_calls_are_typed_once_per_argument_types_as_numba_types_them(mo
         "(Array(float64, 1, 'C', False, aligned=True), int64)",
         "(Array(int64, 1, 'C', False, aligned=True), int64)",
     ]  # each typed once for its call sites
+    gc.collect()  # numba interns types weakly: the kept ones must be those lowering reads
     for (function, context, _, args, kws), signature in kept.items():
         assert numba_typing(function, context, args, dict(kws)) == signature
+        assert function.get_impl_key(signature) is not None
 
     exec("def wrong(a):\n    return a['price']\n", space)  # no field in a float array
     wrong = jit.leaf(space["wrong"])

@@ -328,6 +328,9 @@ _NUMBA_INLINE: Any = inline_closurecall
 # Numba's type of built-in functions and its own typing of their calls (``_typed_once``).
 _NUMBA_FUNCTION: Any = types.Function
 _NUMBA_CALL_TYPE = _NUMBA_FUNCTION.get_call_type
+# Kept signatures, by function type, context, target and argument types. A key holds its
+# function type: numba interns types weakly, and lowering reads the implementation numba's
+# typing recorded on that very type object, which must not be dropped and made anew.
 _CALL_TYPES: dict[tuple[Any, ...], Any] = {}
 
 
