@@ -196,6 +196,7 @@ def _signal_orders(
     ``order_target_quantity`` for shares). Entries and reversals a position rule's exit
     replaces (``signal_replaced``) are dropped, as VectorBT's stop replaces them."""
     shorts = d.short_entries.shape[0] > 0
+    positions, pending = acc.assets[A_POSITION], acc.assets[A_PENDING]
     r = t - d.first_bar
     # The assets with a signal, in order, from the row's bits: most assets on most bars have
     # none, and a test of each asset's bytes was a sixth of a wide universe's compiled run.
@@ -205,51 +206,42 @@ def _signal_orders(
         while word:
             a = 64 * w + trailing_zeros(word)
             word &= word - np.uint64(1)  # the next set bit: the next asset with a signal
-            _signal_order(a, shorts, r, t, d, s, m, book, acc, rs)
-
-
-@folded
-def _signal_order(
-    a: int, shorts: bool, r: int, t: int, d: Decisions, s: Settings, m: Market, book: Book,
-    acc: Account, rs: RuleState,
-) -> None:  # fmt: skip
-    """The order of asset ``a``'s signals in row ``r`` (bar ``t``), if they make one (the
-    rule is ``_signal_orders``'). One call site: folded in once."""
-    positions, pending = acc.assets[A_POSITION], acc.assets[A_PENDING]
-    entry, leave = d.entries[r, a], d.exits[r, a]
-    short_entry = shorts and d.short_entries[r, a]
-    short_leave = shorts and d.short_exits[r, a]
-    if not (entry or leave or short_entry or short_leave) or np.isnan(m.close[t, a]):
-        return
-    go_long = entry and not leave
-    leave_long = leave and not entry
-    go_short = short_entry and not short_leave
-    leave_short = short_leave and not short_entry
-    if go_long and go_short:
-        go_long = go_short = False
-    held = positions[a] + pending[a]
-    replaced = signal_replaced(a, t, s, book.orders, rs)
-    # VectorBT (signals_to_size_nb) reads an opposite entry before the exits.
-    opposite = (go_short and held > 0.0) or (go_long and held < 0.0)
-    side = 1.0 if go_long else -1.0
-    if opposite and d.upon_opposite_entry == OPPOSITE_REVERSE and not replaced:
-        go, target, value, weight = _entry(a, side, d, s, acc)
-        origin = O_TARGET
-    elif (
-        (leave_long and held > 0.0)
-        or (leave_short and held < 0.0)
-        or (opposite and d.upon_opposite_entry == OPPOSITE_CLOSE)
-    ):
-        go, target, value, weight = True, 0.0, np.nan, np.nan
-        origin = O_CLOSE
-    elif (go_long or go_short) and positions[a] == 0.0 and pending[a] == 0.0 and not replaced:
-        go, target, value, weight = _entry(a, side, d, s, acc)
-        origin = O_TARGET
-    else:
-        return
-    # One call site: ``_toward`` is folded in here once (a call would copy the records).
-    if go:
-        _toward(a, target, origin, value, weight, t, s, book, acc)
+            entry, leave = d.entries[r, a], d.exits[r, a]
+            short_entry = shorts and d.short_entries[r, a]
+            short_leave = shorts and d.short_exits[r, a]
+            if not (entry or leave or short_entry or short_leave) or np.isnan(m.close[t, a]):
+                continue
+            go_long = entry and not leave
+            leave_long = leave and not entry
+            go_short = short_entry and not short_leave
+            leave_short = short_leave and not short_entry
+            if go_long and go_short:
+                go_long = go_short = False
+            held = positions[a] + pending[a]
+            replaced = signal_replaced(a, t, s, book.orders, rs)
+            # VectorBT (signals_to_size_nb) reads an opposite entry before the exits.
+            opposite = (go_short and held > 0.0) or (go_long and held < 0.0)
+            side = 1.0 if go_long else -1.0
+            if opposite and d.upon_opposite_entry == OPPOSITE_REVERSE and not replaced:
+                go, target, value, weight = _entry(a, side, d, s, acc)
+                origin = O_TARGET
+            elif (
+                (leave_long and held > 0.0)
+                or (leave_short and held < 0.0)
+                or (opposite and d.upon_opposite_entry == OPPOSITE_CLOSE)
+            ):
+                go, target, value, weight = True, 0.0, np.nan, np.nan
+                origin = O_CLOSE
+            elif (
+                (go_long or go_short) and positions[a] == 0.0 and pending[a] == 0.0 and not replaced
+            ):
+                go, target, value, weight = _entry(a, side, d, s, acc)
+                origin = O_TARGET
+            else:
+                continue
+            # One call site: ``_toward`` is folded in here once (a call would copy the records).
+            if go:
+                _toward(a, target, origin, value, weight, t, s, book, acc)
 
 
 @folded
