@@ -216,6 +216,8 @@ class Broker:
         # ``target_orders``' compiled function, once typed (``_target_orders``).
         self._targets_call: Callable[..., tuple[int, int, int, int]] | None = None
         self._signals_call: Callable[..., None] | None = None
+        # ``order_signals``' row of bits (``kernels.driver.signal_words``), one word per 64 assets.
+        self._signal_words = np.zeros((n + 63) // 64, dtype=np.uint64)
         self._target_call: Callable[..., int] | None = None
         self._signal_sizing: tuple[object, tuple[float, int, int]] | None = None
         self._row_shape = (n,)
@@ -679,8 +681,8 @@ class Broker:
             o.needs_full_fills = True  # all-in orders: sized at their fill
         args = (
             self._bar, long_in, long_out, short_in, short_out, value, size_code, opposite_code,
-            _NO_FLOATS, _NO_BARS, self._settings, market, self._book_record(), self._acc,
-            self._rules_record(),
+            _NO_FLOATS, _NO_BARS, self._signal_words, self._settings, market,
+            self._book_record(), self._acc, self._rules_record(),
         )  # fmt: skip
         if self._signals_call is None:
             # The rows are C-ordered, writeable bool arrays (``_signal_row``): later calls have

@@ -316,6 +316,7 @@ def _run(
     decisions = driver.Decisions(
         mode, entries, exits, short_entries, short_exits, size, size_type, w, rebalance_bar,
         quantities, limit_prices, stop_prices, upon_opposite_entry, 0,
+        driver.signal_words(signals, feed.n_bars, feed.n_assets),
     )  # fmt: skip
     records = np.zeros((REC_WIDTH, n_bars))
     book, log = broker.orders, broker.fills

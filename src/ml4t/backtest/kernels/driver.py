@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import Any, Final, NamedTuple
 
 import numpy as np
+from numba.cpython.unsafe import numbers as numba_numbers
 
 from .book import H_BLOCK, H_STOPPED, add_order, reject_growing, withdraw
 from .clock import close_phase, open_phase, open_plain, open_rules, open_steps
@@ -72,6 +73,10 @@ MODE_SIGNALS = 0
 MODE_WEIGHTS = 1
 MODE_ORDERS = 2
 
+# LLVM's count of trailing zero bits, as numba's intrinsic (typed loosely for Python: it is
+# called from kernels only).
+trailing_zeros: Any = numba_numbers.trailing_zeros
+
 
 class SizeTypeT(NamedTuple):
     """``run_signals``' ``size_type``: a fraction of equity, an amount of cash, or shares."""
@@ -108,7 +113,8 @@ class Decisions(NamedTuple):
     empty): entry and exit signals with a size, weights per rebalance bar, or quantities with
     optional limit and stop levels, all ``[bars, assets]``. Their first row is bar
     ``first_bar``: 0 for a run's arrays, the bar itself for one bar's row
-    (``Broker.order_signals``)."""
+    (``Broker.order_signals``). ``signal_words`` marks the assets with a signal on each row,
+    as bits (``signal_words``; no rows for weights and quantities)."""
 
     mode: int
     entries: np.ndarray
@@ -124,6 +130,7 @@ class Decisions(NamedTuple):
     stop_prices: np.ndarray
     upon_opposite_entry: int
     first_bar: int
+    signal_words: np.ndarray
 
 
 @leaf
@@ -191,43 +198,50 @@ def _signal_orders(
     shorts = d.short_entries.shape[0] > 0
     positions, pending = acc.assets[A_POSITION], acc.assets[A_PENDING]
     r = t - d.first_bar
-    for a in range(m.close.shape[1]):
-        entry, leave = d.entries[r, a], d.exits[r, a]
-        short_entry = shorts and d.short_entries[r, a]
-        short_leave = shorts and d.short_exits[r, a]
-        if not (entry or leave or short_entry or short_leave):
-            continue  # no signal on this asset: most assets on most bars
-        if np.isnan(m.close[t, a]):
-            continue
-        go_long = entry and not leave
-        leave_long = leave and not entry
-        go_short = short_entry and not short_leave
-        leave_short = short_leave and not short_entry
-        if go_long and go_short:
-            go_long = go_short = False
-        held = positions[a] + pending[a]
-        replaced = signal_replaced(a, t, s, book.orders, rs)
-        # VectorBT (signals_to_size_nb) reads an opposite entry before the exits.
-        opposite = (go_short and held > 0.0) or (go_long and held < 0.0)
-        side = 1.0 if go_long else -1.0
-        if opposite and d.upon_opposite_entry == OPPOSITE_REVERSE and not replaced:
-            go, target, value, weight = _entry(a, side, d, s, acc)
-            origin = O_TARGET
-        elif (
-            (leave_long and held > 0.0)
-            or (leave_short and held < 0.0)
-            or (opposite and d.upon_opposite_entry == OPPOSITE_CLOSE)
-        ):
-            go, target, value, weight = True, 0.0, np.nan, np.nan
-            origin = O_CLOSE
-        elif (go_long or go_short) and positions[a] == 0.0 and pending[a] == 0.0 and not replaced:
-            go, target, value, weight = _entry(a, side, d, s, acc)
-            origin = O_TARGET
-        else:
-            continue
-        # One call site: ``_toward`` is folded in here once (a call would copy the records).
-        if go:
-            _toward(a, target, origin, value, weight, t, s, book, acc)
+    # The assets with a signal, in order, from the row's bits: most assets on most bars have
+    # none, and a test of each asset's bytes was a sixth of a wide universe's compiled run.
+    words = d.signal_words[r]
+    for w in range(words.shape[0]):
+        word = words[w]
+        while word:
+            a = 64 * w + trailing_zeros(word)
+            word &= word - np.uint64(1)  # the next set bit: the next asset with a signal
+            entry, leave = d.entries[r, a], d.exits[r, a]
+            short_entry = shorts and d.short_entries[r, a]
+            short_leave = shorts and d.short_exits[r, a]
+            if not (entry or leave or short_entry or short_leave) or np.isnan(m.close[t, a]):
+                continue
+            go_long = entry and not leave
+            leave_long = leave and not entry
+            go_short = short_entry and not short_leave
+            leave_short = short_leave and not short_entry
+            if go_long and go_short:
+                go_long = go_short = False
+            held = positions[a] + pending[a]
+            replaced = signal_replaced(a, t, s, book.orders, rs)
+            # VectorBT (signals_to_size_nb) reads an opposite entry before the exits.
+            opposite = (go_short and held > 0.0) or (go_long and held < 0.0)
+            side = 1.0 if go_long else -1.0
+            if opposite and d.upon_opposite_entry == OPPOSITE_REVERSE and not replaced:
+                go, target, value, weight = _entry(a, side, d, s, acc)
+                origin = O_TARGET
+            elif (
+                (leave_long and held > 0.0)
+                or (leave_short and held < 0.0)
+                or (opposite and d.upon_opposite_entry == OPPOSITE_CLOSE)
+            ):
+                go, target, value, weight = True, 0.0, np.nan, np.nan
+                origin = O_CLOSE
+            elif (
+                (go_long or go_short) and positions[a] == 0.0 and pending[a] == 0.0 and not replaced
+            ):
+                go, target, value, weight = _entry(a, side, d, s, acc)
+                origin = O_TARGET
+            else:
+                continue
+            # One call site: ``_toward`` is folded in here once (a call would copy the records).
+            if go:
+                _toward(a, target, origin, value, weight, t, s, book, acc)
 
 
 @folded
@@ -368,21 +382,68 @@ def _screened(
 def bar_signals(
     t: int, entries: np.ndarray, exits: np.ndarray, short_entries: np.ndarray,
     short_exits: np.ndarray, size: float, size_type: int, upon_opposite_entry: int,
-    no_floats: np.ndarray, no_bars: np.ndarray, s: Settings, m: Market, book: Book,
-    acc: Account, rs: RuleState,
+    no_floats: np.ndarray, no_bars: np.ndarray, words: np.ndarray, s: Settings, m: Market,
+    book: Book, acc: Account, rs: RuleState,
 ) -> None:  # fmt: skip
     """``Broker.order_signals``: the orders of bar ``t``'s signals (rows over assets; the short
     rows empty for none), decided and screened as the compiled signal loops decide them (the
     same folded functions, on a ``Decisions`` of one row). The book has room for one order per
-    asset."""
+    asset; ``words`` (one per 64 assets) takes the row's bits."""
     n = entries.shape[0]
     shorts = (1, n) if short_entries.shape[0] else (0, 0)
     d = Decisions(
         MODE_SIGNALS, entries.reshape((1, n)), exits.reshape((1, n)),
         short_entries.reshape(shorts), short_exits.reshape(shorts), size, size_type, no_floats,
         no_bars, no_floats, no_floats, no_floats, upon_opposite_entry, t,
+        words.reshape((1, words.shape[0])),
     )  # fmt: skip
+    _pack_row(entries, exits, short_entries, short_exits, words)
     _screened(t, d, s, m, book, acc, rs, _signal_orders)
+
+
+def signal_words(signals: tuple[np.ndarray, ...] | None, n_bars: int, n_assets: int) -> np.ndarray:
+    """The assets with a signal on each bar, as bits (``uint64 [bars, words]``): bit ``a % 64``
+    of word ``a // 64`` of row ``t`` is set when asset ``a`` has an entry or exit signal (long
+    or short) on bar ``t``. ``_signal_orders`` visits those assets only; no rows without
+    ``signals``.
+
+    Example:
+        >>> e = np.zeros((2, 70), dtype=bool); e[1, 3] = e[1, 65] = True
+        >>> words = signal_words((e, e, e[:0], e[:0]), 2, 70)
+        >>> words.shape, [int(x) for x in words[1]]
+        ((2, 2), [8, 2])
+    """
+    n_words = (n_assets + 63) // 64
+    if not signals:
+        return np.zeros((0, n_words), dtype=np.uint64)
+    entries, exits, short_entries, short_exits = signals
+    any_signal = entries | exits
+    if short_entries.size:
+        any_signal |= short_entries | short_exits
+    packed = np.zeros((n_bars, 8 * n_words), dtype=np.uint8)
+    packed[:, : (n_assets + 7) // 8] = np.packbits(any_signal, axis=1, bitorder="little")
+    # Little-endian words, as the bits were packed: a native view on little-endian machines.
+    return packed.view("<u8").astype(np.uint64, copy=False)
+
+
+@folded
+def _pack_row(
+    entries: np.ndarray,
+    exits: np.ndarray,
+    short_entries: np.ndarray,
+    short_exits: np.ndarray,
+    words: np.ndarray,
+) -> None:
+    """``signal_words`` for one bar's rows (``Broker.order_signals``), into ``words``."""
+    n = entries.shape[0]
+    shorts = short_entries.shape[0] > 0
+    for w in range(words.shape[0]):
+        word = np.uint64(0)
+        for k in range(min(64, n - 64 * w)):
+            a = 64 * w + k
+            hit = entries[a] or exits[a] or (shorts and (short_entries[a] or short_exits[a]))
+            word |= np.uint64(hit) << np.uint64(k)
+        words[w] = word
 
 
 @counted
