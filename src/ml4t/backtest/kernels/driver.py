@@ -206,11 +206,11 @@ def _signal_orders(
         while word:
             a = 64 * w + trailing_zeros(word)
             word &= word - np.uint64(1)  # the next set bit: the next asset with a signal
+            if np.isnan(m.close[t, a]):
+                continue  # its bit says it has a signal: no need to test for one
             entry, leave = d.entries[r, a], d.exits[r, a]
             short_entry = shorts and d.short_entries[r, a]
             short_leave = shorts and d.short_exits[r, a]
-            if not (entry or leave or short_entry or short_leave) or np.isnan(m.close[t, a]):
-                continue
             go_long = entry and not leave
             leave_long = leave and not entry
             go_short = short_entry and not short_leave
@@ -501,8 +501,8 @@ def _loop(
 
 # One compiled loop per decision rule and open phase: every step of a bar, those of a plain
 # run, or those of a run with position rules only (``clock.open_steps``). The arguments are
-# those of ``_loop`` before ``open_steps``. Each
-# compiles once per fill step (``full``, ``clock.fill_features``) it is called with.
+# those of ``_loop`` before ``open_steps``. Each compiles once per fill step (``full``,
+# ``clock.fill_features``) it is called with.
 
 
 @released
