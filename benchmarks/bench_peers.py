@@ -200,19 +200,17 @@ class _Replay:
     a real run: the positions and pending quantities it saw (copies, as ``Broker`` hands them
     out), and an ``order_target_percents`` that orders nothing."""
 
-    def __init__(self, quantities: NDArray[np.float64], pending: NDArray[np.float64]) -> None:
-        self._quantities, self._pending = quantities, pending
+    def __init__(self, seen: list[tuple[NDArray[np.float64], NDArray[np.float64]]]) -> None:
+        self._seen = seen
         self.index = 0
 
     @property
     def quantities(self) -> NDArray[np.float64]:
-        row: NDArray[np.float64] = self._quantities[self.index].copy()
-        return row
+        return self._seen[self.index][0].copy()
 
     @property
     def pending(self) -> NDArray[np.float64]:
-        row: NDArray[np.float64] = self._pending[self.index].copy()
-        return row
+        return self._seen[self.index][1].copy()
 
     def order_target_percents(self, percents: NDArray[np.float64]) -> None:
         return None
@@ -230,7 +228,7 @@ def strategy_alone(w: Workload) -> Contender:
             super().on_data(timestamp, data, broker)
 
     Engine(w.feed(), Recorded(w), w.config()).run()
-    replay = _Replay(np.array([q for q, _ in seen]), np.array([p for _, p in seen]))
+    replay = _Replay(seen)
     strategy, times = Vectorized(w), w.times.tolist()
 
     def run() -> None:
