@@ -16,7 +16,10 @@ Engines: ours as the compiled driver (``run_signals``), the event driver (``Engi
 vectorized strategy (numpy over assets, one ``order_target_percents`` call a bar), with the
 signal rows handed to ``broker.order_signals`` (``run_signals``' compiled rule, one call a bar)
 and with a Python loop over assets; VectorBT ``Portfolio.from_signals``;
-Backtrader (``Cerebro``, market orders). Our four must give the same fills, checked before
+Backtrader (``Cerebro``, market orders). On 500 x 2520, two more timings show where the
+vectorized event run's time goes: the engine with an empty ``on_data`` (no order, no fill),
+and the vectorized strategy's ``on_data`` replayed alone on the positions of a real run (its
+own numpy, without the engine). Our four must give the same fills, checked before
 anything is timed; every engine's final value is printed beside ours so a fast wrong answer
 shows. Each timing is the best of ``--repeat`` calls of the backtest alone (data building
 excluded), and of more while the calls so far add up to under a second (``MIN_TIMED``; at most
@@ -69,6 +72,7 @@ MIN_TIMED = 1.0
 MAX_CALLS = 200
 COMPILED, VECTORIZED, PER_ASSET = "ours compiled", "ours event, vectorized", "ours event, per-asset"
 ROWS = "ours event, order_signals"
+IDLE, STRATEGY_ALONE = "ours event, empty on_data", "vectorized strategy alone"
 VECTORBT, BACKTRADER = "vectorbt from_signals", "backtrader"
 SCALING = ("random_500x2520", "random_1500x2520", "random_5000x2520")
 Bools = NDArray[np.bool_]
@@ -178,6 +182,62 @@ class Vectorized(Strategy):
         p[go] = self.w.percent
         p[out] = 0.0
         broker.order_target_percents(p)
+
+
+class Idle(Strategy):
+    """No decision at all: what the event driver's bars cost by themselves (each bar's open
+    phase, its mark and the strategy call), with no order and no fill."""
+
+    def __init__(self, w: Workload) -> None:
+        self.w = w
+
+    def on_data(self, timestamp: datetime, data: BarView, broker: Broker) -> None:
+        return None
+
+
+class _Replay:
+    """What ``Vectorized.on_data`` reads of the view and the broker, replayed bar by bar from
+    a real run: the positions and pending quantities it saw (copies, as ``Broker`` hands them
+    out), and an ``order_target_percents`` that orders nothing."""
+
+    def __init__(self, seen: list[tuple[NDArray[np.float64], NDArray[np.float64]]]) -> None:
+        self._seen = seen
+        self.index = 0
+
+    @property
+    def quantities(self) -> NDArray[np.float64]:
+        return self._seen[self.index][0].copy()
+
+    @property
+    def pending(self) -> NDArray[np.float64]:
+        return self._seen[self.index][1].copy()
+
+    def order_target_percents(self, percents: NDArray[np.float64]) -> None:
+        return None
+
+
+def strategy_alone(w: Workload) -> Contender:
+    """``Vectorized.on_data`` on every bar without the engine, against the positions and pending
+    quantities of a real run: the strategy's own numpy, which the event driver's time includes
+    and no engine can make cheaper."""
+    seen: list[tuple[NDArray[np.float64], NDArray[np.float64]]] = []
+
+    class Recorded(Vectorized):
+        def on_data(self, timestamp: datetime, data: BarView, broker: Broker) -> None:
+            seen.append((broker.quantities, broker.pending))
+            super().on_data(timestamp, data, broker)
+
+    Engine(w.feed(), Recorded(w), w.config()).run()
+    replay = _Replay(seen)
+    strategy, times = Vectorized(w), w.times.tolist()
+
+    def run() -> None:
+        on_data: Any = strategy.on_data
+        for t, timestamp in enumerate(times):
+            replay.index = t
+            on_data(timestamp, replay, replay)
+
+    return Contender(STRATEGY_ALONE, run, lambda _: float("nan"))
 
 
 class SignalRows(Strategy):
@@ -548,8 +608,11 @@ def _fmt_ratio(x: float) -> str:
     return "" if not np.isfinite(x) else f"{x:.1f}" if x < 100 else f"{x:,.0f}"
 
 
-def goals(t: dict[str, dict[str, Timing]], rss_peaks: dict[str, float]) -> list[str]:
-    """The speed goals of issues 6 and 14, measured on this run."""
+def goals(
+    t: dict[str, dict[str, Timing]], rss_peaks: dict[str, float], budget: dict[str, Timing]
+) -> list[str]:
+    """The speed goals of issues 6 and 14, measured on this run; ``budget``: the idle engine
+    and the vectorized strategy alone (``Idle``, ``strategy_alone``), where measured."""
     r = t.get("random_500x2520")
     if not r:
         return []
@@ -585,6 +648,16 @@ def goals(t: dict[str, dict[str, Timing]], rss_peaks: dict[str, float]) -> list[
         f"- Event driver, vectorized strategy, against VectorBT: {vbt / ev:.2f}x (issue 14's "
         f"goal >= 6: {met(vbt / ev >= 6)})."
     )
+    if IDLE in budget and STRATEGY_ALONE in budget:
+        goal, alone, idle = vbt / 6, budget[STRATEGY_ALONE].best, budget[IDLE].best
+        out.append(
+            f"  Its budget: 6x is VectorBT's time / 6 = {goal * 1e3:.1f} ms. The strategy's own "
+            f"numpy, replayed alone on the run's positions (`strategy_alone`), takes "
+            f"{alone * 1e3:.1f} ms of it, which leaves {(goal - alone) * 1e3:.1f} ms for the "
+            f"engine; the engine took {(ev - alone) * 1e3:.1f} ms of this run, and "
+            f"{idle * 1e3:.1f} ms with an empty `on_data` (each bar's open phase, mark and "
+            f"strategy call; no order, no fill)."
+        )
     if ROWS in r:
         rows = vbt / r[ROWS].best
         out.append(
@@ -661,6 +734,7 @@ def main() -> None:
     ]
     timings: dict[str, dict[str, Timing]] = {}
     fills: dict[str, int] = {}
+    budget: dict[str, Timing] = {}
     profiles: list[str] = []
     big_equity: NDArray[np.float64] | None = None
     for w in workloads(not args.skip_big):
@@ -675,6 +749,11 @@ def main() -> None:
             results[c.name], outputs[c.name] = measure(c, repeat)
             print(f"{w.name:18} {c.name:26} best {results[c.name].best:8.3f} s", flush=True)
         fills[w.name] = check_same_fills(outputs)
+        if w.name == "random_500x2520":
+            # Where the vectorized event run's time goes (the 6x goal's budget, ``goals``).
+            for c in (ours_event(w, Idle, IDLE), strategy_alone(w)):
+                budget[c.name], _ = measure(c, args.repeat, trace=False)
+                print(f"{w.name:18} {c.name:26} best {budget[c.name].best:8.3f} s", flush=True)
         equity = outputs[COMPILED].equity["equity"].to_numpy()
         if w.name == SCALING[-1]:
             big_equity = equity
@@ -736,7 +815,7 @@ def main() -> None:
             "",
             *table,
             "",
-            *goals(timings, rss_peaks),
+            *goals(timings, rss_peaks, budget),
             "",
             *scaling(timings),
             "",
