@@ -656,7 +656,9 @@ def goals(
             f"{alone * 1e3:.1f} ms of it, which leaves {(goal - alone) * 1e3:.1f} ms for the "
             f"engine; the engine took {(ev - alone) * 1e3:.1f} ms of this run, and "
             f"{idle * 1e3:.1f} ms with an empty `on_data` (each bar's open phase, mark and "
-            f"strategy call; no order, no fill)."
+            f"strategy call; no order, no fill). The compiled driver, the same orders, fills "
+            f"and marks with no Python call at all, takes {comp * 1e3:.1f} ms"
+            + (f" ({comp / (goal - alone):.0%} of what is left)." if goal > alone else ".")
         )
     if ROWS in r:
         rows = vbt / r[ROWS].best
