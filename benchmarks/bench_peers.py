@@ -7,6 +7,11 @@ Workloads (seeded data and precomputed signals, built once, outside the timings)
 - ``random_500x2520``: 500 assets x 2520 bars, random entries and exits (2% a bar each),
   1% of equity per position, 0.1% commission, fills at the next bar's open.
 - ``random_1500x2520`` and ``random_5000x2520``: the same, for scale (Backtrader left out).
+- ``turnover_500x2520``: 500 x 2520, random entries (2.5% a bar) and exits (10% a bar), 1% of
+  equity per position: about a fifth of the assets held, so the cash seldom cuts a buy, and
+  about 45,000 fills, the count issue 14 gives for its workload (``random_500x2520`` makes
+  14,088: half the assets held at 1% each soon ask for more than the equity). Backtrader left
+  out.
 
 Every engine makes the decisions of ``run_signals``: at bar t's close an exit closes a long
 position, an entry on an asset with no position and no order waiting buys a fraction of the
@@ -75,6 +80,7 @@ ROWS = "ours event, order_signals"
 IDLE, STRATEGY_ALONE = "ours event, empty on_data", "vectorized strategy alone"
 VECTORBT, BACKTRADER = "vectorbt from_signals", "backtrader"
 SCALING = ("random_500x2520", "random_1500x2520", "random_5000x2520")
+TURNOVER = "turnover_500x2520"
 Bools = NDArray[np.bool_]
 
 
@@ -103,6 +109,10 @@ class Workload:
         elif kind == "rotation":
             self.entries, self.exits = _rotation(close, 5)
             self.percent = 0.19
+        elif kind == "turnover":
+            self.entries = rng.uniform(size=shape) < 0.025
+            self.exits = rng.uniform(size=shape) < 0.10
+            self.percent = 0.01
         else:
             self.entries = rng.uniform(size=shape) < 0.02
             self.exits = rng.uniform(size=shape) < 0.02
@@ -136,6 +146,7 @@ def workloads(big: bool) -> list[Workload]:
         Workload("ma_1x2520", 1, 2520, "ma"),
         Workload("rotation_25x252", 25, 252, "rotation"),
         Workload("random_500x2520", 500, 2520, "random"),
+        Workload(TURNOVER, 500, 2520, "turnover"),
     ]
     if big:
         out.append(Workload("random_1500x2520", 1500, 2520, "random"))
@@ -666,6 +677,15 @@ def goals(
             f"- Event driver, the signal rows to `broker.order_signals` (one compiled call a "
             f"bar, no numpy in the strategy): {rows:.2f}x VectorBT (goal >= 6: {met(rows >= 6)})."
         )
+    turnover = t.get(TURNOVER)
+    if turnover:
+        v = turnover[VECTORBT].best
+        c, e, rows = (v / turnover[n].best for n in (COMPILED, VECTORIZED, ROWS))
+        out.append(
+            f"- On `{TURNOVER}` (exits 10% a bar: about 45,000 fills, issue 14's count for its "
+            f"workload): compiled driver {c:.1f}x VectorBT (goal >= 30: {met(c >= 30)}), event "
+            f"driver vectorized {e:.2f}x (goal >= 6: {met(e >= 6)}), `order_signals` {rows:.2f}x."
+        )
     if BACKTRADER in r:
         x = r[BACKTRADER].best / r[PER_ASSET].best
         out.append(
@@ -769,7 +789,7 @@ def main() -> None:
                 profiles.append("")
         del outputs
         peers = [vectorbt_signals(w, equity)]
-        if w.n_assets <= 500 and not args.skip_backtrader:
+        if w.n_assets <= 500 and w.name != TURNOVER and not args.skip_backtrader:
             peers.append(backtrader_signals(w))
         for c in peers:
             # Backtrader takes a minute or more a call past 25 assets: one call.
