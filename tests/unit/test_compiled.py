@@ -499,3 +499,37 @@ def test_runs_on_one_feed_share_its_calendar_and_cannot_change_it(make_feed):
     again = run_signals(feed, entries, exits, size=0.5, config=CFG)
     assert fills_of(first) == fills_of(again)
     assert first.equity.equals(again.equity)
+
+
+def test_a_run_that_outgrows_its_books_fills_as_one_that_fits(make_feed, monkeypatch):
+    """The loop stops when the next bar might not fit in the order book or the fill log, the
+    books grow, and it goes on from that bar: with books reserved for no orders at all (the
+    estimate ``_expected_orders`` is 0) a run stops to grow many times, and fills as before."""
+    from ml4t.backtest import compiled
+
+    rng = np.random.default_rng(7)
+    prices = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.01, (3000, 4)), axis=0))
+    feed = make_feed({a: [(p, p * 1.002) for p in prices[:, i]] for i, a in enumerate("ABCD")})
+    entries = rng.random(prices.shape) < 0.3
+    exits = rng.random(prices.shape) < 0.3
+    weights = np.where(rng.random(prices.shape) < 0.5, 0.2, np.nan)
+    config = BacktestConfig(initial_cash=10_000.0, commission=0.001)
+
+    def runs() -> list[object]:
+        return [
+            run_signals(feed, entries, exits, size=0.2, config=config),
+            run_weights(feed, weights, config=config),
+        ]
+
+    fits = runs()
+    calls: list[int] = []
+    run_bars = compiled._run_bars
+    monkeypatch.setattr(compiled, "_run_bars", lambda *a: calls.append(a[1]) or run_bars(*a))
+    monkeypatch.setattr(compiled, "_expected_orders", lambda *a: 0)
+    for a, b in zip(fits, runs(), strict=True):
+        assert len(a.fills) > 1024  # the books start with room for 1024
+        assert a.fills.equals(b.fills)
+        assert a.orders.equals(b.orders)
+        assert a.equity.equals(b.equity)
+    assert calls[0] == 0 and calls[1] > 0  # the first run stopped to grow its books
+    assert calls.count(0) == 2 and len(calls) > 4  # and so did the second

@@ -320,8 +320,10 @@ def _run(
     )  # fmt: skip
     records = np.zeros((REC_WIDTH, n_bars))
     book, log = broker.orders, broker.fills
-    # Room for the orders the decisions can make (and as many rule exits), so the loop rarely
-    # has to come back for more; it returns when it does.
+    # Room for the orders the decisions can make (and as many closes or rule exits), so the
+    # loop rarely has to come back for more; it returns when it does. No more: a reserve past
+    # malloc's mmap threshold (32 MB) is fresh pages each run, which the kernel zeroes as the
+    # books fill (a tenth of a fill-heavy run).
     expected = _expected_orders(mode, signals, w, rebalance_bar, quantities)
     book.reserve(2 * expected + 8 * feed.n_assets + 64)
     log.reserve(2 * expected + 8 * feed.n_assets + 64)
@@ -378,9 +380,12 @@ def _expected_orders(
     rebalance_bar: NDArray[np.bool_],
     quantities: NDArray[np.float64],
 ) -> int:
-    """An upper estimate of the orders the decisions make (each signal at most one)."""
+    """An estimate of the orders the decisions make, each signal, weight or quantity at most one.
+    Signals: the entry signals only, as each position an entry opens is closed by one more order
+    (an exit, a rule, a reversal), which the caller's room for twice the estimate covers; a
+    count of every signal reserved several times the orders a fill-heavy run makes."""
     if mode == driver.MODE_SIGNALS and signals is not None:
-        return int(sum(int(np.count_nonzero(s)) for s in signals))
+        return int(np.count_nonzero(signals[0]) + np.count_nonzero(signals[2]))
     if mode == driver.MODE_WEIGHTS:
         return int(rebalance_bar.sum()) * weights.shape[1] if weights.size else 0
     return int(np.count_nonzero(quantities))
