@@ -26,8 +26,8 @@ from __future__ import annotations
 from typing import Any, Final, NamedTuple
 
 import numpy as np
-from numba.cpython.unsafe import numbers as numba_numbers
 
+from .accounts import trailing_zeros
 from .book import H_BLOCK, H_STOPPED, add_order, reject_growing, withdraw
 from .clock import close_phase, open_phase, open_plain, open_rules, open_steps
 from .jit import counted, folded, leaf, released
@@ -64,6 +64,8 @@ from .state import (
     Market,
     RuleState,
     Settings,
+    bit_words,
+    pack_bits,
 )
 from .targets import target_orders
 
@@ -72,10 +74,6 @@ TIMING_SAME_CLOSE = FillTiming.same_close
 MODE_SIGNALS = 0
 MODE_WEIGHTS = 1
 MODE_ORDERS = 2
-
-# LLVM's count of trailing zero bits, as numba's intrinsic (typed loosely for Python: it is
-# called from kernels only).
-trailing_zeros: Any = numba_numbers.trailing_zeros
 
 
 class SizeTypeT(NamedTuple):
@@ -413,17 +411,13 @@ def signal_words(signals: tuple[np.ndarray, ...] | None, n_bars: int, n_assets: 
         >>> words.shape, [int(x) for x in words[1]]
         ((2, 2), [8, 2])
     """
-    n_words = (n_assets + 63) // 64
     if not signals:
-        return np.zeros((0, n_words), dtype=np.uint64)
+        return np.zeros((0, bit_words(n_assets)), dtype=np.uint64)
     entries, exits, short_entries, short_exits = signals
     any_signal = entries | exits
     if short_entries.size:
         any_signal |= short_entries | short_exits
-    packed = np.zeros((n_bars, 8 * n_words), dtype=np.uint8)
-    packed[:, : (n_assets + 7) // 8] = np.packbits(any_signal, axis=1, bitorder="little")
-    # Little-endian words, as the bits were packed: a native view on little-endian machines.
-    return packed.view("<u8").astype(np.uint64, copy=False)
+    return pack_bits(any_signal)
 
 
 @folded
