@@ -563,3 +563,25 @@ def test_a_wide_runs_marks_are_the_positions_its_fills_leave(make_feed):
         value = float(np.sum(positions * closes[t]))
         assert np.isclose(result.equity["positions_value"][t], value, rtol=1e-12, atol=1e-9)
     assert min(held) < 64 and max(held) >= 128  # positions in every word
+
+
+def test_an_exit_signal_withdraws_a_buy_still_working_with_nothing_held():
+    # Entry at bar 0's close; bar 1 has no volume, so under a volume cap the buy waits. The
+    # exit signal at bar 1's close finds no position but the buy working (held = position +
+    # pending > 0): it closes, withdrawing the buy, which never fills, and orders nothing
+    # more. (The rule visits an exit signal's asset only with a position or an open order.)
+    bars = [(100.0, 100.0, 1000.0), (101.0, 101.0, 0.0), (102.0, 102.0, 1000.0)]
+    frame = pl.DataFrame(
+        [
+            {"timestamp": day(t), "asset": a, "open": o, "high": o, "low": o, "close": c,
+             "volume": v}
+            for a in ("A", "B") for t, (o, c, v) in enumerate(bars)
+        ]
+    )  # fmt: skip
+    feed = DataFeed(frame)
+    config = BacktestConfig(initial_cash=10_000.0, max_participation=0.5)
+    entries = np.array([[True, True], [False, False], [False, False]])
+    exits = np.array([[False, False], [True, False], [False, False]])
+    result = run_signals(feed, entries, exits, size=5.0, size_type="shares", config=config)
+    assert fills_of(result) == [(day(2), "B", "buy", 5.0, 102.0, "target")]
+    assert result.orders.select("asset", "status").rows() == [("A", "cancelled"), ("B", "filled")]
