@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ml4t.backtest import BacktestConfig, BarView, Broker, DataFeed, Engine, Strategy
+from ml4t.backtest.kernels.state import B_HELD, pack_bits
 
 
 def random_frame(seed: int, n_assets: int, n_bars: int, gap_rate: float) -> pl.DataFrame:
@@ -50,6 +51,9 @@ class RandomTrader(Strategy):
 
     def on_data(self, timestamp: datetime, data: BarView, broker: Broker) -> None:
         self.snapshots.append((broker.cash, broker.equity, broker.quantities))
+        # The kernels' bits of the assets held (sums over positions visit those only).
+        held = broker.kernel_state.account.bits[B_HELD]
+        assert (held == pack_bits(broker.quantities[None] != 0.0)[0]).all()
         rng = self.rng
         assets = data.assets
         priced = ~np.isnan(broker.last_prices)

@@ -533,3 +533,55 @@ def test_a_run_that_outgrows_its_books_fills_as_one_that_fits(make_feed, monkeyp
         assert a.equity.equals(b.equity)
     assert calls[0] == 0 and calls[1] > 0  # the first run stopped to grow its books
     assert calls.count(0) == 2 and len(calls) > 4  # and so did the second
+
+
+def test_a_wide_runs_marks_are_the_positions_its_fills_leave(make_feed):
+    """On 150 assets (three words of held bits, ``kernels.state.B_HELD``) each bar's positions
+    value is what the fills so far leave held, marked at the last close, rebuilt here from the
+    fills alone."""
+    rng = np.random.default_rng(8)
+    n_bars, n_assets = 120, 150
+    prices = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.02, (n_bars, n_assets)), axis=0))
+    names = [f"X{i:03d}" for i in range(n_assets)]
+    feed = make_feed({a: [(p, p * 1.001) for p in prices[:, i]] for i, a in enumerate(names)})
+    entries = rng.random(prices.shape) < 0.05
+    exits = rng.random(prices.shape) < 0.1
+    result = run_signals(feed, entries, exits, size=0.01, config=CFG)
+    fills = result.fills
+    assert len(fills) > 300
+    sign = np.where(fills["side"].to_numpy() == "buy", 1.0, -1.0)
+    qty = sign * fills["quantity"].to_numpy()
+    asset = np.array([feed.asset_index(a) for a in fills["asset"].to_list()])
+    bar = np.searchsorted(feed.timestamps, fills["timestamp"].cast(pl.Datetime("us")).to_numpy())
+    positions = np.zeros(n_assets)
+    closes = feed.array("close")
+    held = set()
+    for t in range(n_bars):
+        for i in np.flatnonzero(bar == t):
+            positions[asset[i]] += qty[i]
+        held |= set(np.flatnonzero(positions).tolist())
+        value = float(np.sum(positions * closes[t]))
+        assert np.isclose(result.equity["positions_value"][t], value, rtol=1e-12, atol=1e-9)
+    assert min(held) < 64 and max(held) >= 128  # positions in every word
+
+
+def test_an_exit_signal_withdraws_a_buy_still_working_with_nothing_held():
+    # Entry at bar 0's close; bar 1 has no volume, so under a volume cap the buy waits. The
+    # exit signal at bar 1's close finds no position but the buy working (held = position +
+    # pending > 0): it closes, withdrawing the buy, which never fills, and orders nothing
+    # more. (The rule visits an exit signal's asset only with a position or an open order.)
+    bars = [(100.0, 100.0, 1000.0), (101.0, 101.0, 0.0), (102.0, 102.0, 1000.0)]
+    frame = pl.DataFrame(
+        [
+            {"timestamp": day(t), "asset": a, "open": o, "high": o, "low": o, "close": c,
+             "volume": v}
+            for a in ("A", "B") for t, (o, c, v) in enumerate(bars)
+        ]
+    )  # fmt: skip
+    feed = DataFeed(frame)
+    config = BacktestConfig(initial_cash=10_000.0, max_participation=0.5)
+    entries = np.array([[True, True], [False, False], [False, False]])
+    exits = np.array([[False, False], [True, False], [False, False]])
+    result = run_signals(feed, entries, exits, size=5.0, size_type="shares", config=config)
+    assert fills_of(result) == [(day(2), "B", "buy", 5.0, 102.0, "target")]
+    assert result.orders.select("asset", "status").rows() == [("A", "cancelled"), ("B", "filled")]

@@ -216,8 +216,9 @@ class Broker:
         # ``target_orders``' compiled function, once typed (``_target_orders``).
         self._targets_call: Callable[..., tuple[int, int, int, int]] | None = None
         self._signals_call: Callable[..., None] | None = None
-        # ``order_signals``' row of bits (``kernels.driver.signal_words``), one word per 64 assets.
-        self._signal_words = np.zeros((n + 63) // 64, dtype=np.uint64)
+        # ``order_signals``' rows of bits (``kernels.driver.signal_words``: entries, exits), one
+        # word per 64 assets.
+        self._signal_words = np.zeros((2, (n + 63) // 64), dtype=np.uint64)
         self._target_call: Callable[..., int] | None = None
         self._signal_sizing: tuple[object, tuple[float, int, int]] | None = None
         self._row_shape = (n,)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ml4t.backtest import BacktestConfig, DataFeed, Engine, Strategy, run_signals
-from ml4t.backtest.kernels.driver import _pack_row, signal_words
+from ml4t.backtest.kernels.driver import SIGNAL_ENTRIES, SIGNAL_EXITS, _pack_row, signal_words
 
 N_ASSETS = 150  # three words, the last one partly used
 
@@ -22,17 +22,18 @@ def random_signals(rng: np.random.Generator, n_bars: int, shorts: bool) -> tuple
     return (*rows, empty, empty) if not shorts else tuple(rows)
 
 
-def test_signal_words_mark_the_assets_with_any_signal(rng):
+def test_signal_words_mark_the_assets_with_an_entry_and_with_an_exit(rng):
     for shorts in (False, True):
         signals = random_signals(rng, 20, shorts)
         words = signal_words(signals, 20, N_ASSETS)
-        assert words.dtype == np.uint64 and words.shape == (20, 3)
-        marked = signals[0] | signals[1]
+        assert words.dtype == np.uint64 and words.shape == (20, 2, 3)
+        entries, exits = signals[0], signals[1]
         if shorts:
-            marked |= signals[2] | signals[3]
+            entries, exits = entries | signals[2], exits | signals[3]
         for t in range(20):
-            assert assets_in(words[t]) == np.flatnonzero(marked[t]).tolist()
-    assert signal_words(None, 20, N_ASSETS).shape == (0, 3)  # weights, quantities: no rows
+            assert assets_in(words[t, SIGNAL_ENTRIES]) == np.flatnonzero(entries[t]).tolist()
+            assert assets_in(words[t, SIGNAL_EXITS]) == np.flatnonzero(exits[t]).tolist()
+    assert signal_words(None, 20, N_ASSETS).shape == (0, 2, 3)  # weights, quantities: no rows
 
 
 def test_one_row_packed_in_a_kernel_is_that_row_of_signal_words(rng):
@@ -41,7 +42,7 @@ def test_one_row_packed_in_a_kernel_is_that_row_of_signal_words(rng):
         expected = signal_words(signals, 6, N_ASSETS)
         for t in range(6):
             rows = [s[t] if s.size else np.zeros(0, dtype=bool) for s in signals]
-            words = np.full(3, np.uint64(2**64 - 1))  # stale bits are cleared
+            words = np.full((2, 3), np.uint64(2**64 - 1))  # stale bits are cleared
             _pack_row(*rows, words)
             assert words.tolist() == expected[t].tolist()
 

@@ -30,6 +30,7 @@ from ml4t.backtest.kernels.state import (
     A_LAST_PRICE,
     A_PENDING,
     A_POSITION,
+    B_HELD,
     C_OPEN,
     C_ORDERS,
     C_WIDTH,
@@ -43,6 +44,7 @@ from ml4t.backtest.kernels.state import (
     Full,
     Settings,
     new_account,
+    pack_bits,
 )
 from ml4t.backtest.kernels.state import (
     Book as BookRecord,
@@ -69,12 +71,44 @@ def test_mark_to_market_takes_new_closes_keeps_old_marks_and_records_equity():
                       slippage=np.zeros((2, 1)))  # fmt: skip
     acc.assets[A_LAST_PRICE] = [9.0, 20.0]
     acc.assets[A_POSITION] = [5.0, -2.0]
+    acc.bits[B_HELD] = pack_bits(acc.assets[A_POSITION][None] != 0.0)[0]
     rec = np.zeros((REC_WIDTH, 1))
     equity = mark_to_market(0, np.array([10.0, np.nan]), acc, rec)
     assert acc.assets[A_LAST_PRICE].tolist() == [10.0, 20.0]
     assert (rec[REC_CASH, 0], rec[REC_POSITIONS_VALUE, 0], rec[REC_GROSS, 0], equity) == (
         100.0, 10.0, 90.0, 110.0,
     )  # fmt: skip
+
+
+def test_the_mark_sums_the_held_assets_in_order_to_the_bit_of_a_sum_over_all():
+    """The mark adds the positions of the ``B_HELD`` assets only: across words (130 assets,
+    positions at the words' edges), its sums equal, to the bit, the sums over every asset in
+    order with 0 for a flat one; a held asset never priced makes them NaN, as before."""
+    rng = np.random.default_rng(3)
+    n = 130
+    acc = new_account(1_000.0, n, borrow_rate=0.0, commission=np.zeros((n, 1)),
+                      slippage=np.zeros((n, 1)))  # fmt: skip
+    held = [0, 1, 62, 63, 64, 100, 127, 128, 129]
+    positions = acc.assets[A_POSITION]
+    positions[held] = rng.normal(0.0, 50.0, len(held))
+    acc.bits[B_HELD] = pack_bits(positions[None] != 0.0)[0]
+    assert acc.bits.shape == (2, 3)
+    acc.assets[A_LAST_PRICE] = rng.uniform(10.0, 20.0, n)
+    closes = rng.uniform(10.0, 20.0, n)
+    closes[[1, 5, 128]] = np.nan  # no bar: the last mark stays
+    marks = np.where(np.isnan(closes), acc.assets[A_LAST_PRICE], closes)
+    value = gross = 0.0
+    for q, p in zip(positions, marks, strict=True):
+        v = q * p if q != 0.0 else 0.0
+        value += v
+        gross += abs(v)
+    rec = np.zeros((REC_WIDTH, 1))
+    equity = mark_to_market(0, closes, acc, rec)
+    assert (rec[REC_POSITIONS_VALUE, 0], rec[REC_GROSS, 0]) == (value, gross)
+    assert equity == 1_000.0 + value
+    assert acc.assets[A_LAST_PRICE].tolist() == marks.tolist()
+    acc.assets[A_LAST_PRICE, 64] = np.nan
+    assert np.isnan(mark_to_market(0, np.full(n, np.nan), acc, rec))
 
 
 def test_stable_order_sorts_ascending_keeps_ties_in_order_and_puts_nan_last():
@@ -92,6 +126,7 @@ class Book:
         slippage, _ = slippage_table(0.0, ASSETS)
         self.acc = new_account(cash, 2, borrow_rate=0.0, commission=commission, slippage=slippage)
         self.acc.assets[A_POSITION] = positions
+        self.acc.bits[B_HELD] = pack_bits(self.acc.assets[A_POSITION][None] != 0.0)[0]
         self.acc.assets[A_LAST_PRICE] = marks
         self.book = BookRecord(
             np.zeros(8, dtype=ORDER_DTYPE), np.zeros(8, dtype=np.int64),
@@ -149,6 +184,7 @@ def test_fill_orders_sells_first_so_the_buy_spends_the_freed_cash(full):
     assert book.fills["asset"][:2].tolist() == [0, 1]
     assert book.fills["price"][:2].tolist() == [21.0, 40.0]
     assert book.positions.tolist() == [0.0, 30.0]
+    assert book.acc.bits[B_HELD].tolist() == [0b10]  # B held, A no longer
     assert book.account[0] == 10.0
     assert book.pending.tolist() == [0.0, 0.0]
     assert int(book.book.counts[C_OPEN]) == 0

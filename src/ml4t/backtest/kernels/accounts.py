@@ -17,9 +17,10 @@ the last marks once per step, and the step keeps them current (the ``M_*`` slots
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
+from numba.cpython.unsafe import numbers as numba_numbers
 
 from ..execution.commission import affordable_quantity
 from .book import add_order
@@ -39,6 +40,7 @@ from .state import (
     A_PENDING,
     A_POSITION,
     A_VOLUME_USED,
+    B_HELD,
     C_OPEN,
     C_ORDERS,
     FULL_FILLS,
@@ -70,6 +72,48 @@ M_LIMITS: Final = 5
 M_WIDTH: Final = 6
 
 
+# LLVM's count of trailing zero bits, as numba's intrinsic (typed loosely for Python: it is
+# called from kernels only).
+trailing_zeros: Any = numba_numbers.trailing_zeros
+
+
+@folded
+def book_position(acc: Account, asset: int, quantity: float) -> None:
+    """Set ``asset``'s position to ``quantity``, and its ``B_HELD`` bit: the one place a
+    position changes (``step`` books each fill through it)."""
+    acc.assets[A_POSITION, asset] = quantity
+    word, bit = asset >> 6, np.uint64(1) << np.uint64(asset & 63)
+    if quantity != 0.0:
+        acc.bits[B_HELD, word] |= bit
+    else:
+        acc.bits[B_HELD, word] &= ~bit
+
+
+@folded
+def held_sums(acc: Account, prices: np.ndarray, start: float) -> tuple[float, float, float, int]:
+    """Over the positions held, in asset order, each valued at ``prices`` (an asset without
+    one at its last mark): ``(start + values, values, gross, count)``, each sum taken one
+    asset after the other, so every sum over positions gives the same bits.
+
+    Only the held assets (``B_HELD``): adding the 0.0 of a flat asset changes no sum (a sum
+    from +0.0 is never -0.0), and on a wide universe with few positions those additions, one
+    after the other, were most of a bar's mark."""
+    total, values, gross, count = start, 0.0, 0.0, 0
+    last, positions, held = acc.assets[A_LAST_PRICE], acc.assets[A_POSITION], acc.bits[B_HELD]
+    for w in range(held.shape[0]):
+        word = held[w]
+        while word:
+            i = 64 * w + trailing_zeros(word)
+            word &= word - np.uint64(1)  # the next set bit: the next asset held
+            p = prices[i]
+            v = positions[i] * (last[i] if np.isnan(p) else p)
+            total += v
+            values += v
+            gross += abs(v)
+            count += 1
+    return total, values, gross, count
+
+
 @folded
 def exposure_at_marks(s: Settings, acc: Account, marks: np.ndarray) -> None:
     """Fill ``marks`` (``M_*``) from the account at its last marks."""
@@ -82,15 +126,7 @@ def exposure_at_marks(s: Settings, acc: Account, marks: np.ndarray) -> None:
     net = 0.0
     n_held = 0
     if tracks:
-        last, positions = acc.assets[A_LAST_PRICE], acc.assets[A_POSITION]
-        for i in range(positions.shape[0]):  # without branches on the data (mark_to_market)
-            q = positions[i]
-            held = q != 0.0
-            v = q * last[i] if held else 0.0
-            equity += v
-            gross += abs(v)
-            net += v
-            n_held += held
+        equity, net, gross, n_held = held_sums(acc, acc.assets[A_LAST_PRICE], equity)
     marks[M_EQUITY] = equity
     marks[M_GROSS] = gross
     marks[M_NET] = net
@@ -294,13 +330,7 @@ def equity_at_prices(prices: np.ndarray, acc: Account) -> float:
     """Cash plus positions marked at ``prices`` (an asset without one at its last mark),
     summed as ``mark_to_market`` sums them: at the decision close's prices it is the equity
     of that mark to the last bit."""
-    value = 0.0
-    last, positions = acc.assets[A_LAST_PRICE], acc.assets[A_POSITION]
-    for i in range(positions.shape[0]):  # without branches on the data, as mark_to_market
-        q = positions[i]
-        p = prices[i]
-        p = last[i] if np.isnan(p) else p
-        value += q * p if q != 0.0 else 0.0
+    _, value, _, _ = held_sums(acc, prices, 0.0)
     return float(acc.scalars[S_CASH]) + value
 
 
@@ -388,20 +418,11 @@ def margin_check(
 def mark_to_market(t: int, closes: np.ndarray, acc: Account, rec: np.ndarray) -> float:
     """Take ``closes`` as the new marks (NaN keeps the last one), record bar ``t`` in ``rec``
     (``REC_*`` rows) and return equity."""
-    value = 0.0
-    gross = 0.0
-    last, positions = acc.assets[A_LAST_PRICE], acc.assets[A_POSITION]
-    # Written without branches on the data: which assets hold a position changes from bar to
-    # bar, and a mispredicted branch per asset cost more than the loop's arithmetic. Adding
-    # 0.0 for an asset without a position leaves the sums as they were, to the bit.
-    for i in range(closes.shape[0]):
+    last = acc.assets[A_LAST_PRICE]
+    for i in range(closes.shape[0]):  # no sums here: the compiler takes several at a time
         c = closes[i]
-        mark = last[i] if np.isnan(c) else c
-        last[i] = mark
-        q = positions[i]
-        v = q * mark if q != 0.0 else 0.0  # a flat asset never marked (NaN) adds nothing
-        value += v
-        gross += abs(v)
+        last[i] = last[i] if np.isnan(c) else c
+    _, value, gross, _ = held_sums(acc, last, 0.0)
     rec[REC_CASH, t] = acc.scalars[S_CASH]
     rec[REC_POSITIONS_VALUE, t] = value
     rec[REC_GROSS, t] = gross

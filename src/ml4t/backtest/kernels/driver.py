@@ -26,8 +26,8 @@ from __future__ import annotations
 from typing import Any, Final, NamedTuple
 
 import numpy as np
-from numba.cpython.unsafe import numbers as numba_numbers
 
+from .accounts import trailing_zeros
 from .book import H_BLOCK, H_STOPPED, add_order, reject_growing, withdraw
 from .clock import close_phase, open_phase, open_plain, open_rules, open_steps
 from .jit import counted, folded, leaf, released
@@ -49,6 +49,8 @@ from .state import (
     A_LAST_PRICE,
     A_PENDING,
     A_POSITION,
+    B_HELD,
+    B_SCRATCH,
     C_FILLS,
     C_OPEN,
     C_ORDERS,
@@ -64,6 +66,8 @@ from .state import (
     Market,
     RuleState,
     Settings,
+    bit_words,
+    pack_bits,
 )
 from .targets import target_orders
 
@@ -73,9 +77,10 @@ MODE_SIGNALS = 0
 MODE_WEIGHTS = 1
 MODE_ORDERS = 2
 
-# LLVM's count of trailing zero bits, as numba's intrinsic (typed loosely for Python: it is
-# called from kernels only).
-trailing_zeros: Any = numba_numbers.trailing_zeros
+
+# The rows of ``signal_words``: the assets with an entry signal, and those with an exit signal.
+SIGNAL_ENTRIES: Final = 0
+SIGNAL_EXITS: Final = 1
 
 
 class SizeTypeT(NamedTuple):
@@ -113,8 +118,9 @@ class Decisions(NamedTuple):
     empty): entry and exit signals with a size, weights per rebalance bar, or quantities with
     optional limit and stop levels, all ``[bars, assets]``. Their first row is bar
     ``first_bar``: 0 for a run's arrays, the bar itself for one bar's row
-    (``Broker.order_signals``). ``signal_words`` marks the assets with a signal on each row,
-    as bits (``signal_words``; no rows for weights and quantities)."""
+    (``Broker.order_signals``). ``signal_words`` marks the assets with an entry signal and
+    those with an exit signal on each row, as bits (``signal_words``; no rows for weights and
+    quantities)."""
 
     mode: int
     entries: np.ndarray
@@ -200,9 +206,14 @@ def _signal_orders(
     r = t - d.first_bar
     # The assets with a signal, in order, from the row's bits: most assets on most bars have
     # none, and a test of each asset's bytes was a sixth of a wide universe's compiled run.
-    words = d.signal_words[r]
-    for w in range(words.shape[0]):
-        word = words[w]
+    # An exit signal alone acts only where ``held`` below (the position plus the market
+    # orders working) is not 0, so only on an asset with a position or an open order: the
+    # others' are not visited (their branches, which no CPU predicts on random signals, were
+    # most of a fill-heavy run's decisions).
+    entry_words, exit_words = d.signal_words[r, SIGNAL_ENTRIES], d.signal_words[r, SIGNAL_EXITS]
+    busy = _busy_assets(book, acc)
+    for w in range(entry_words.shape[0]):
+        word = entry_words[w] | (exit_words[w] & busy[w])
         while word:
             a = 64 * w + trailing_zeros(word)
             word &= word - np.uint64(1)  # the next set bit: the next asset with a signal
@@ -242,6 +253,19 @@ def _signal_orders(
             # One call site: ``_toward`` is folded in here once (a call would copy the records).
             if go:
                 _toward(a, target, origin, value, weight, t, s, book, acc)
+
+
+@folded
+def _busy_assets(book: Book, acc: Account) -> np.ndarray:
+    """Bits of the assets with a position (``B_HELD``) or an open order (any working market
+    order among them), in the account's scratch row."""
+    busy, held = acc.bits[B_SCRATCH], acc.bits[B_HELD]
+    for w in range(busy.shape[0]):  # a loop: slice assignment needs reference counting
+        busy[w] = held[w]
+    for k in range(book.counts[C_OPEN]):
+        a = book.orders[book.open_ids[k]].asset
+        busy[a >> 6] |= np.uint64(1) << np.uint64(a & 63)
+    return busy
 
 
 @folded
@@ -388,42 +412,43 @@ def bar_signals(
     """``Broker.order_signals``: the orders of bar ``t``'s signals (rows over assets; the short
     rows empty for none), decided and screened as the compiled signal loops decide them (the
     same folded functions, on a ``Decisions`` of one row). The book has room for one order per
-    asset; ``words`` (one per 64 assets) takes the row's bits."""
+    asset; ``words`` (``[2, words]``, a word per 64 assets) takes the row's bits."""
     n = entries.shape[0]
     shorts = (1, n) if short_entries.shape[0] else (0, 0)
     d = Decisions(
         MODE_SIGNALS, entries.reshape((1, n)), exits.reshape((1, n)),
         short_entries.reshape(shorts), short_exits.reshape(shorts), size, size_type, no_floats,
         no_bars, no_floats, no_floats, no_floats, upon_opposite_entry, t,
-        words.reshape((1, words.shape[0])),
+        words.reshape((1, 2, words.shape[1])),
     )  # fmt: skip
     _pack_row(entries, exits, short_entries, short_exits, words)
     _screened(t, d, s, m, book, acc, rs, _signal_orders)
 
 
 def signal_words(signals: tuple[np.ndarray, ...] | None, n_bars: int, n_assets: int) -> np.ndarray:
-    """The assets with a signal on each bar, as bits (``uint64 [bars, words]``): bit ``a % 64``
-    of word ``a // 64`` of row ``t`` is set when asset ``a`` has an entry or exit signal (long
-    or short) on bar ``t``. ``_signal_orders`` visits those assets only; no rows without
-    ``signals``.
+    """The assets with a signal on each bar, as bits (``uint64 [bars, 2, words]``): bit
+    ``a % 64`` of word ``a // 64`` of row ``[t, SIGNAL_ENTRIES]`` is set when asset ``a`` has an
+    entry signal (long or short) on bar ``t``, of row ``[t, SIGNAL_EXITS]`` when it has an exit
+    signal. ``_signal_orders`` visits only those assets (an exit's only with a position or an
+    open order); no rows without ``signals``.
 
     Example:
         >>> e = np.zeros((2, 70), dtype=bool); e[1, 3] = e[1, 65] = True
-        >>> words = signal_words((e, e, e[:0], e[:0]), 2, 70)
-        >>> words.shape, [int(x) for x in words[1]]
-        ((2, 2), [8, 2])
+        >>> words = signal_words((e, e[::-1], e[:0], e[:0]), 2, 70)
+        >>> words.shape, [int(x) for x in words[1, SIGNAL_ENTRIES]]
+        ((2, 2, 2), [8, 2])
+        >>> [int(x) for x in words[0, SIGNAL_EXITS]]  # the exits: e upside down
+        [8, 2]
     """
-    n_words = (n_assets + 63) // 64
     if not signals:
-        return np.zeros((0, n_words), dtype=np.uint64)
+        return np.zeros((0, 2, bit_words(n_assets)), dtype=np.uint64)
     entries, exits, short_entries, short_exits = signals
-    any_signal = entries | exits
     if short_entries.size:
-        any_signal |= short_entries | short_exits
-    packed = np.zeros((n_bars, 8 * n_words), dtype=np.uint8)
-    packed[:, : (n_assets + 7) // 8] = np.packbits(any_signal, axis=1, bitorder="little")
-    # Little-endian words, as the bits were packed: a native view on little-endian machines.
-    return packed.view("<u8").astype(np.uint64, copy=False)
+        entries, exits = entries | short_entries, exits | short_exits
+    words = np.empty((n_bars, 2, bit_words(n_assets)), dtype=np.uint64)
+    words[:, SIGNAL_ENTRIES] = pack_bits(entries)
+    words[:, SIGNAL_EXITS] = pack_bits(exits)
+    return words
 
 
 @folded
@@ -434,16 +459,21 @@ def _pack_row(
     short_exits: np.ndarray,
     words: np.ndarray,
 ) -> None:
-    """``signal_words`` for one bar's rows (``Broker.order_signals``), into ``words``."""
+    """``signal_words`` for one bar's rows (``Broker.order_signals``), into ``words``
+    (``[2, words]``)."""
     n = entries.shape[0]
     shorts = short_entries.shape[0] > 0
-    for w in range(words.shape[0]):
-        word = np.uint64(0)
+    for w in range(words.shape[1]):
+        entry_word = np.uint64(0)
+        exit_word = np.uint64(0)
         for k in range(min(64, n - 64 * w)):
             a = 64 * w + k
-            hit = entries[a] or exits[a] or (shorts and (short_entries[a] or short_exits[a]))
-            word |= np.uint64(hit) << np.uint64(k)
-        words[w] = word
+            entry = entries[a] or (shorts and short_entries[a])
+            leave = exits[a] or (shorts and short_exits[a])
+            entry_word |= np.uint64(entry) << np.uint64(k)
+            exit_word |= np.uint64(leave) << np.uint64(k)
+        words[SIGNAL_ENTRIES, w] = entry_word
+        words[SIGNAL_EXITS, w] = exit_word
 
 
 @counted

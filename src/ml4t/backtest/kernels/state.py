@@ -9,8 +9,8 @@ Every phase of a bar (``kernels.clock``) takes these records instead of long arg
 - ``Book``: the order book, the ids of open orders, the fill log, and their counts in one small
   int64 array (``C_ORDERS``, ``C_OPEN``, ``C_FILLS``) that kernels update in place;
 - ``Account``: cash and the other account scalars (``S_*``), the per-asset rows (``A_*``:
-  positions, pending market quantities, marks, volume used on the bar, borrow rates) and the
-  commission and slippage tables;
+  positions, pending market quantities, marks, volume used on the bar, borrow rates), the
+  commission and slippage tables, and rows of bits over assets (``B_*``: which hold a position);
 - ``RuleState``: the entry state of each position and the compiled position-rule tables;
 - ``Records``: what is recorded per bar (``REC_*`` rows: cash, positions value, gross exposure,
   borrow fees, interest).
@@ -179,12 +179,14 @@ C_WIDTH: Final = 3
 
 
 class Account(NamedTuple):
-    """Cash and account scalars (``S_*``), rows over assets (``A_*``) and the cost tables."""
+    """Cash and account scalars (``S_*``), rows over assets (``A_*``), the cost tables, and
+    rows of bits over assets (``B_*``: bit ``a % 64`` of word ``a // 64``)."""
 
     scalars: np.ndarray
     assets: np.ndarray
     commission: np.ndarray
     slippage: np.ndarray
+    bits: np.ndarray
 
 
 S_CASH: Final = 0
@@ -216,6 +218,34 @@ A_LAST_PRICE: Final = 2  # the latest close (NaN before the first bar)
 A_VOLUME_USED: Final = 3  # volume the fills of this bar took (participation caps)
 A_BORROW_RATE: Final = 4
 A_WIDTH: Final = 5
+
+# Set where the position is not 0, kept by the one kernel that books a fill
+# (``accounts.book_position``): sums over positions visit these assets only, in asset order.
+B_HELD: Final = 0
+B_SCRATCH: Final = 1  # scratch: the assets a bar's signals may act on (``driver._signal_orders``)
+B_WIDTH: Final = 2
+
+
+def bit_words(n_assets: int) -> int:
+    """How many 64-bit words a row of bits over ``n_assets`` assets takes."""
+    return (n_assets + 63) // 64
+
+
+def pack_bits(mask: NDArray[np.bool_]) -> NDArray[np.uint64]:
+    """Rows of bits (``uint64 [rows, words]``) from a ``[rows, assets]`` mask: bit ``a % 64``
+    of word ``a // 64`` of a row is set where the mask is True at asset ``a``.
+
+    Example:
+        >>> mask = np.zeros((1, 70), dtype=bool); mask[0, [3, 65]] = True
+        >>> [int(w) for w in pack_bits(mask)[0]]
+        [8, 2]
+    """
+    rows, n_assets = mask.shape
+    n_words = bit_words(n_assets)
+    packed = np.zeros((rows, 8 * n_words), dtype=np.uint8)
+    packed[:, : (n_assets + 7) // 8] = np.packbits(mask, axis=1, bitorder="little")
+    # Little-endian words, as the bits were packed: a native view on little-endian machines.
+    return packed.view("<u8").astype(np.uint64, copy=False)
 
 
 class RuleState(NamedTuple):
@@ -287,7 +317,8 @@ def new_account(
     assets = np.zeros((A_WIDTH, n_assets))
     assets[A_LAST_PRICE] = np.nan
     assets[A_BORROW_RATE] = borrow_rate
-    return Account(scalars, assets, commission, slippage)
+    bits = np.zeros((B_WIDTH, bit_words(n_assets)), dtype=np.uint64)
+    return Account(scalars, assets, commission, slippage, bits)
 
 
 def new_rule_rows(n_assets: int) -> tuple[NDArray[np.float64], NDArray[np.int64]]:

@@ -35,6 +35,7 @@ from .accounts import (
     M_WIDTH,
     MIN_SCALED_QTY,
     all_in_quantity,
+    book_position,
     broken_limit,
     cash_check,
     equity_at_prices,
@@ -602,7 +603,7 @@ def _book_fill(
     pending = acc.assets[A_PENDING]
     if marks[M_TRACKS] != 0.0:
         track_fill(asset, pos, qty, fill_price, cost, acc, marks)
-    acc.assets[A_POSITION, asset] = pos + qty
+    book_position(acc, asset, pos + qty)
     acc.scalars[S_CASH] -= qty * fill_price + cost
     acc.scalars[S_MONTH_VOLUME] += abs(qty)
     if s.max_participation > 0.0:
