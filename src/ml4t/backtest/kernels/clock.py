@@ -357,7 +357,10 @@ def _fill_book(
     t: int, phase: int, s: Settings, m: Market, book: Book, acc: Account, rs: RuleState,
     full: Full,
 ) -> None:  # fmt: skip
-    """The book's open orders through the fill step of ``phase``, then the entries it made."""
+    """The book's open orders through the fill step of ``phase``, then the entries it made,
+    while a position rule may read them: rules are set, or may be set later (the event
+    driver keeps best prices for them, ``S_KEEP_EXTREMES``; a compiled run's rules are fixed,
+    and one without rules skips the tracking, a tenth of a fill-heavy run's open phase)."""
     n_open = book.counts[C_OPEN]
     if n_open:
         first = book.counts[C_FILLS]
@@ -365,8 +368,9 @@ def _fill_book(
             t, phase, s.market_at_open, s.stops_on_entry_bar, book.open_ids, n_open, s,
             bar_rows(m, t), book, acc, full,
         )  # fmt: skip
-        at_close = phase == PHASE_CLOSE
-        track_entries(book.fills, first, book.counts[C_FILLS], book.orders, rs, at_close)
+        if acc.scalars[S_RULES_ON] != 0.0 or acc.scalars[S_KEEP_EXTREMES] != 0.0:
+            at_close = phase == PHASE_CLOSE
+            track_entries(book.fills, first, book.counts[C_FILLS], book.orders, rs, at_close)
 
 
 @folded
