@@ -445,9 +445,9 @@ def signal_words(signals: tuple[np.ndarray, ...] | None, n_bars: int, n_assets: 
     entries, exits, short_entries, short_exits = signals
     if short_entries.size:
         entries, exits = entries | short_entries, exits | short_exits
-    words = np.empty((n_bars, 2, bit_words(n_assets)), dtype=np.uint64)
-    words[:, SIGNAL_ENTRIES] = pack_bits(entries)
-    words[:, SIGNAL_EXITS] = pack_bits(exits)
+    words = np.zeros((n_bars, 2, bit_words(n_assets)), dtype=np.uint64)
+    pack_bits(entries, words[:, SIGNAL_ENTRIES])
+    pack_bits(exits, words[:, SIGNAL_EXITS])
     return words
 
 

@@ -231,9 +231,10 @@ def bit_words(n_assets: int) -> int:
     return (n_assets + 63) // 64
 
 
-def pack_bits(mask: NDArray[np.bool_]) -> NDArray[np.uint64]:
+def pack_bits(mask: NDArray[np.bool_], out: NDArray[np.uint64] | None = None) -> NDArray[np.uint64]:
     """Rows of bits (``uint64 [rows, words]``) from a ``[rows, assets]`` mask: bit ``a % 64``
-    of word ``a // 64`` of a row is set where the mask is True at asset ``a``.
+    of word ``a // 64`` of a row is set where the mask is True at asset ``a``. Into ``out``
+    (zeros, its rows contiguous) when given.
 
     Example:
         >>> mask = np.zeros((1, 70), dtype=bool); mask[0, [3, 65]] = True
@@ -241,11 +242,11 @@ def pack_bits(mask: NDArray[np.bool_]) -> NDArray[np.uint64]:
         [8, 2]
     """
     rows, n_assets = mask.shape
-    n_words = bit_words(n_assets)
-    packed = np.zeros((rows, 8 * n_words), dtype=np.uint8)
-    packed[:, : (n_assets + 7) // 8] = np.packbits(mask, axis=1, bitorder="little")
-    # Little-endian words, as the bits were packed: a native view on little-endian machines.
-    return packed.view("<u8").astype(np.uint64, copy=False)
+    if out is None:
+        out = np.zeros((rows, bit_words(n_assets)), dtype=np.uint64)
+    # Little-endian words, as the bits are packed: a native view on little-endian machines.
+    out.view(np.uint8)[:, : (n_assets + 7) // 8] = np.packbits(mask, axis=1, bitorder="little")
+    return out
 
 
 class RuleState(NamedTuple):
