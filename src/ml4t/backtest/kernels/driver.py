@@ -211,7 +211,8 @@ def _signal_orders(
     # others' are not visited (their branches, which no CPU predicts on random signals, were
     # most of a fill-heavy run's decisions).
     entry_words, exit_words = d.signal_words[r, SIGNAL_ENTRIES], d.signal_words[r, SIGNAL_EXITS]
-    busy = _busy_assets(book, acc)
+    _mark_busy(book, acc)
+    busy = acc.bits[B_SCRATCH]
     for w in range(entry_words.shape[0]):
         word = entry_words[w] | (exit_words[w] & busy[w])
         while word:
@@ -256,16 +257,15 @@ def _signal_orders(
 
 
 @folded
-def _busy_assets(book: Book, acc: Account) -> np.ndarray:
-    """Bits of the assets with a position (``B_HELD``) or an open order (any working market
-    order among them), in the account's scratch row."""
+def _mark_busy(book: Book, acc: Account) -> None:
+    """Set the account's scratch row of bits (``B_SCRATCH``) to the assets with a position
+    (``B_HELD``) or an open order (any working market order among them)."""
     busy, held = acc.bits[B_SCRATCH], acc.bits[B_HELD]
     for w in range(busy.shape[0]):  # a loop: slice assignment needs reference counting
         busy[w] = held[w]
     for k in range(book.counts[C_OPEN]):
         a = book.orders[book.open_ids[k]].asset
         busy[a >> 6] |= np.uint64(1) << np.uint64(a & 63)
-    return busy
 
 
 @folded
