@@ -38,6 +38,7 @@ from .kernels.book import (
     start_day,
 )
 from .kernels.driver import (
+    SIGNAL_ROWS,
     SIZE_PERCENT,
     SIZE_SHARES,
     OppositeEntryT,
@@ -108,6 +109,7 @@ from .kernels.state import (
     Market,
     RuleState,
     Settings,
+    bit_words,
     new_account,
     new_rule_rows,
     settings_from_config,
@@ -218,7 +220,7 @@ class Broker:
         self._signals_call: Callable[..., None] | None = None
         # ``order_signals``' rows of bits (``kernels.driver.signal_words``: entries, exits), one
         # word per 64 assets.
-        self._signal_words = np.zeros((2, (n + 63) // 64), dtype=np.uint64)
+        self._signal_words = np.zeros((SIGNAL_ROWS, bit_words(n)), dtype=np.uint64)
         self._target_call: Callable[..., int] | None = None
         self._signal_sizing: tuple[object, tuple[float, int, int]] | None = None
         self._row_shape = (n,)

@@ -78,11 +78,17 @@ trailing_zeros: Any = numba_numbers.trailing_zeros
 
 
 @folded
+def bit_of(asset: int) -> tuple[int, np.uint64]:
+    """Where ``asset`` is in a row of bits (``state.B_*``): its word, and the mask of its bit."""
+    return asset >> 6, np.uint64(1) << np.uint64(asset & 63)
+
+
+@folded
 def book_position(acc: Account, asset: int, quantity: float) -> None:
     """Set ``asset``'s position to ``quantity``, and its ``B_HELD`` bit: the one place a
     position changes (``step`` books each fill through it)."""
     acc.assets[A_POSITION, asset] = quantity
-    word, bit = asset >> 6, np.uint64(1) << np.uint64(asset & 63)
+    word, bit = bit_of(asset)
     if quantity != 0.0:
         acc.bits[B_HELD, word] |= bit
     else:

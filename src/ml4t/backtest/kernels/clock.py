@@ -368,9 +368,17 @@ def _fill_book(
             t, phase, s.market_at_open, s.stops_on_entry_bar, book.open_ids, n_open, s,
             bar_rows(m, t), book, acc, full,
         )  # fmt: skip
-        if acc.scalars[S_RULES_ON] != 0.0 or acc.scalars[S_KEEP_EXTREMES] != 0.0:
+        if rules_may_read(acc):
             at_close = phase == PHASE_CLOSE
             track_entries(book.fills, first, book.counts[C_FILLS], book.orders, rs, at_close)
+
+
+@folded
+def rules_may_read(acc: Account) -> bool:
+    """Whether a position rule may read the positions' state (entries, best prices): rules
+    are set, or may be set later (the event driver, ``S_KEEP_EXTREMES``); a compiled run's
+    rules are fixed."""
+    return bool(acc.scalars[S_RULES_ON] != 0.0 or acc.scalars[S_KEEP_EXTREMES] != 0.0)
 
 
 @folded
@@ -393,7 +401,7 @@ def mark_bar(
         # The next bar's closes, read by its mark: start loading them now, while the rest of
         # this bar runs (a wide universe's row is about a page, new memory every bar).
         prefetch_row(m.close[t + 1])
-        if acc.scalars[S_KEEP_EXTREMES] != 0.0 or acc.scalars[S_RULES_ON] != 0.0:
+        if rules_may_read(acc):
             # Its highs and lows too, read by the best prices and the rules of the positions.
             prefetch_row(m.high[min(t + 1, m.high.shape[0] - 1)])
             prefetch_row(m.low[min(t + 1, m.low.shape[0] - 1)])

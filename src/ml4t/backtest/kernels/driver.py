@@ -27,7 +27,7 @@ from typing import Any, Final, NamedTuple
 
 import numpy as np
 
-from .accounts import trailing_zeros
+from .accounts import bit_of, trailing_zeros
 from .book import H_BLOCK, H_STOPPED, add_order, reject_growing, withdraw
 from .clock import close_phase, open_phase, open_plain, open_rules, open_steps
 from .jit import counted, folded, leaf, released
@@ -81,6 +81,7 @@ MODE_ORDERS = 2
 # The rows of ``signal_words``: the assets with an entry signal, and those with an exit signal.
 SIGNAL_ENTRIES: Final = 0
 SIGNAL_EXITS: Final = 1
+SIGNAL_ROWS: Final = 2
 
 
 class SizeTypeT(NamedTuple):
@@ -264,8 +265,8 @@ def _mark_busy(book: Book, acc: Account) -> None:
     for w in range(busy.shape[0]):  # a loop: slice assignment needs reference counting
         busy[w] = held[w]
     for k in range(book.counts[C_OPEN]):
-        a = book.orders[book.open_ids[k]].asset
-        busy[a >> 6] |= np.uint64(1) << np.uint64(a & 63)
+        word, bit = bit_of(book.orders[book.open_ids[k]].asset)
+        busy[word] |= bit
 
 
 @folded
@@ -419,7 +420,7 @@ def bar_signals(
         MODE_SIGNALS, entries.reshape((1, n)), exits.reshape((1, n)),
         short_entries.reshape(shorts), short_exits.reshape(shorts), size, size_type, no_floats,
         no_bars, no_floats, no_floats, no_floats, upon_opposite_entry, t,
-        words.reshape((1, 2, words.shape[1])),
+        words.reshape((1, SIGNAL_ROWS, words.shape[1])),
     )  # fmt: skip
     _pack_row(entries, exits, short_entries, short_exits, words)
     _screened(t, d, s, m, book, acc, rs, _signal_orders)
@@ -441,11 +442,11 @@ def signal_words(signals: tuple[np.ndarray, ...] | None, n_bars: int, n_assets: 
         [8, 2]
     """
     if not signals:
-        return np.zeros((0, 2, bit_words(n_assets)), dtype=np.uint64)
+        return np.zeros((0, SIGNAL_ROWS, bit_words(n_assets)), dtype=np.uint64)
     entries, exits, short_entries, short_exits = signals
     if short_entries.size:
         entries, exits = entries | short_entries, exits | short_exits
-    words = np.zeros((n_bars, 2, bit_words(n_assets)), dtype=np.uint64)
+    words = np.zeros((n_bars, SIGNAL_ROWS, bit_words(n_assets)), dtype=np.uint64)
     pack_bits(entries, words[:, SIGNAL_ENTRIES])
     pack_bits(exits, words[:, SIGNAL_EXITS])
     return words
