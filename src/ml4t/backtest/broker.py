@@ -74,6 +74,7 @@ from .kernels.records import (
     STOP_LIMIT,
     TRAILING_STOP,
     FillTiming,
+    names,
 )
 from .kernels.sizing import all_in_estimate
 from .kernels.state import (
@@ -132,8 +133,8 @@ OrderType = Literal["market", "limit", "stop", "stop_limit", "trailing_stop"]
 TimeInForce = Literal["gtc", "day"]
 SizeType = Literal["percent", "value", "shares"]
 OppositeEntry = Literal["reverse", "close", "ignore"]
-_SIZE_TYPES: tuple[str, ...] = SizeTypeT._fields
-_OPPOSITE_ENTRIES: tuple[str, ...] = OppositeEntryT._fields
+_SIZE_TYPES: tuple[str, ...] = names(SizeTypeT)
+_OPPOSITE_ENTRIES: tuple[str, ...] = names(OppositeEntryT)
 
 
 # The config's kernel codes: ``kernels.state.settings_from_config`` is the one translation; these

@@ -87,9 +87,9 @@ def test_each_table_maps_each_code_to_its_field_name():
         (r.ExecutionOrder, r.EXECUTION_ORDER_NAMES),
     ]
     for table, names in tables:
-        for name in table._fields:
+        for name in r.names(type(table)):
             assert names[getattr(table, name)] == name
-    for name in r.Reason._fields[1:]:
+    for name in r.names(r.ReasonT)[1:]:
         assert r.REASON_NAMES[getattr(r.Reason, name)] == name
 
 

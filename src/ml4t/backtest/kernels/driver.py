@@ -43,6 +43,7 @@ from .records import (
     STOP,
     STOP_LIMIT,
     FillTiming,
+    codes,
 )
 from .sizing import all_in_estimate, shares_for_value, target_order
 from .state import (
@@ -92,7 +93,7 @@ class SizeTypeT(NamedTuple):
     shares: int
 
 
-SizeType: Final = SizeTypeT(*range(len(SizeTypeT._fields)))
+SizeType: Final = codes(SizeTypeT)
 SIZE_PERCENT: Final = SizeType.percent
 SIZE_VALUE: Final = SizeType.value
 SIZE_SHARES: Final = SizeType.shares
@@ -109,7 +110,7 @@ class OppositeEntryT(NamedTuple):
     ignore: int
 
 
-OppositeEntry: Final = OppositeEntryT(*range(len(OppositeEntryT._fields)))
+OppositeEntry: Final = codes(OppositeEntryT)
 OPPOSITE_REVERSE: Final = OppositeEntry.reverse
 OPPOSITE_CLOSE: Final = OppositeEntry.close
 

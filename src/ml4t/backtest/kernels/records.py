@@ -6,7 +6,7 @@ results. Both live here so a code and its name can never drift apart.
 
 from __future__ import annotations
 
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -20,6 +20,31 @@ Record = Any
 # numba freezes into the compiled code as constants. Each alias is bound by field name.
 
 
+_Table = TypeVar("_Table", bound=tuple[Any, ...])
+
+
+def names(table: type[tuple[Any, ...]]) -> tuple[str, ...]:
+    """A table's names, indexed by code: its NamedTuple field names.
+
+    Example:
+        >>> names(FillTimingT)
+        ('next_open', 'same_close', 'next_close')
+    """
+    fields: tuple[str, ...] = table._fields  # type: ignore[attr-defined]  # a NamedTuple's
+    return fields
+
+
+def codes(table: type[_Table]) -> _Table:
+    """A table's codes: each field holds its own position, so ``names(table)[code]`` is the
+    code's name.
+
+    Example:
+        >>> codes(FillTimingT).same_close
+        1
+    """
+    return table(*range(len(names(table))))
+
+
 class OrderTypeT(NamedTuple):
     market: int
     limit: int
@@ -28,7 +53,7 @@ class OrderTypeT(NamedTuple):
     trailing_stop: int
 
 
-OrderType: Final = OrderTypeT(*range(len(OrderTypeT._fields)))
+OrderType: Final = codes(OrderTypeT)
 MARKET: Final = OrderType.market
 LIMIT: Final = OrderType.limit
 STOP: Final = OrderType.stop
@@ -46,7 +71,7 @@ class StatusT(NamedTuple):
     waiting_for_parent: int  # a bracket child waiting for its entry to fill
 
 
-Status: Final = StatusT(*range(len(StatusT._fields)))
+Status: Final = codes(StatusT)
 OPEN: Final = Status.open
 PARTIALLY_FILLED: Final = Status.partially_filled
 FILLED: Final = Status.filled
@@ -61,7 +86,7 @@ class TimeInForceT(NamedTuple):
     day: int
 
 
-TimeInForce: Final = TimeInForceT(*range(len(TimeInForceT._fields)))
+TimeInForce: Final = codes(TimeInForceT)
 GTC: Final = TimeInForce.gtc
 DAY: Final = TimeInForce.day
 
@@ -94,7 +119,7 @@ class ReasonT(NamedTuple):
     replaced_by_position_rule: int  # open_priority="rules": a rule exit replaced the order
 
 
-Reason: Final = ReasonT(*range(len(ReasonT._fields)))
+Reason: Final = codes(ReasonT)
 R_NONE: Final = Reason.none
 R_INSUFFICIENT_CASH: Final = Reason.insufficient_cash
 R_SCALED_DOWN: Final = Reason.scaled_down_insufficient_cash
@@ -140,7 +165,7 @@ class OriginT(NamedTuple):
     end_of_run: int  # close_at_end=True: the run ends flat at its last close
 
 
-Origin: Final = OriginT(*range(len(OriginT._fields)))
+Origin: Final = codes(OriginT)
 O_ORDER: Final = Origin.order
 O_TARGET: Final = Origin.target
 O_REBALANCE: Final = Origin.rebalance
@@ -166,18 +191,18 @@ class ExecutionOrderT(NamedTuple):
     exits_first_smallest_entries_first: int
 
 
-ExecutionOrder: Final = ExecutionOrderT(*range(len(ExecutionOrderT._fields)))
+ExecutionOrder: Final = codes(ExecutionOrderT)
 EXEC_AS_SUBMITTED: Final = ExecutionOrder.as_submitted
 EXEC_EXITS_FIRST: Final = ExecutionOrder.exits_first
 EXEC_EXITS_FIRST_SMALLEST: Final = ExecutionOrder.exits_first_smallest_entries_first
 
 # The names results show, indexed by code, each taken from its table.
-ORDER_TYPE_NAMES: Final[tuple[str, ...]] = OrderTypeT._fields
-STATUS_NAMES: Final[tuple[str, ...]] = StatusT._fields
-TIF_NAMES: Final[tuple[str, ...]] = TimeInForceT._fields
-REASON_NAMES: Final[tuple[str, ...]] = ("", *ReasonT._fields[1:])  # no reason reads as ""
-ORIGIN_NAMES: Final[tuple[str, ...]] = OriginT._fields
-EXECUTION_ORDER_NAMES: Final[tuple[str, ...]] = ExecutionOrderT._fields
+ORDER_TYPE_NAMES: Final[tuple[str, ...]] = names(OrderTypeT)
+STATUS_NAMES: Final[tuple[str, ...]] = names(StatusT)
+TIF_NAMES: Final[tuple[str, ...]] = names(TimeInForceT)
+REASON_NAMES: Final[tuple[str, ...]] = ("", *names(ReasonT)[1:])  # no reason reads as ""
+ORIGIN_NAMES: Final[tuple[str, ...]] = names(OriginT)
+EXECUTION_ORDER_NAMES: Final[tuple[str, ...]] = names(ExecutionOrderT)
 
 # When a step runs: at the bar's open (orders decided on earlier bars) or its close (same-bar mode).
 PHASE_OPEN: Final = 0
@@ -197,7 +222,7 @@ class CashPolicyT(NamedTuple):
     allow: int
 
 
-CashPolicy: Final = CashPolicyT(*range(len(CashPolicyT._fields)))
+CashPolicy: Final = codes(CashPolicyT)
 CASH_SCALE_DOWN: Final = CashPolicy.scale_down
 CASH_REJECT: Final = CashPolicy.reject
 CASH_ALLOW: Final = CashPolicy.allow
@@ -210,7 +235,7 @@ class IntrabarPriorityT(NamedTuple):
     limit: int
 
 
-IntrabarPriority: Final = IntrabarPriorityT(*range(len(IntrabarPriorityT._fields)))
+IntrabarPriority: Final = codes(IntrabarPriorityT)
 PRIORITY_STOP: Final = IntrabarPriority.stop
 PRIORITY_LIMIT: Final = IntrabarPriority.limit
 
@@ -222,7 +247,7 @@ class TrailBasisT(NamedTuple):
     close: int
 
 
-TrailBasis: Final = TrailBasisT(*range(len(TrailBasisT._fields)))
+TrailBasis: Final = codes(TrailBasisT)
 TRAIL_HIGH_LOW: Final = TrailBasis.high_low
 TRAIL_CLOSE: Final = TrailBasis.close
 
@@ -235,7 +260,7 @@ class FillTimingT(NamedTuple):
     next_close: int
 
 
-FillTiming: Final = FillTimingT(*range(len(FillTimingT._fields)))
+FillTiming: Final = codes(FillTimingT)
 
 
 class RoundingT(NamedTuple):
@@ -251,7 +276,7 @@ class RoundingT(NamedTuple):
     order_near_whole: int
 
 
-Rounding: Final = RoundingT(*range(len(RoundingT._fields)))
+Rounding: Final = codes(RoundingT)
 ROUND_NONE: Final = Rounding.fractional
 ROUND_TARGET: Final = Rounding.target
 ROUND_ORDER: Final = Rounding.order
