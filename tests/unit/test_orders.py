@@ -42,3 +42,33 @@ def test_add_reads_strided_and_read_only_arrays_by_value(fresh_typing):
     assert book.records["target_weight"][1:3].tolist() == [0.1, 0.2]
     assert np.isnan(book.records["target_weight"][0])
     assert book.open_ids[:3].tolist() == [0, 1, 2]
+
+
+def test_a_growing_book_keeps_every_order_and_open_id_and_fill():
+    book = OrderBook()
+    log = orders_module.FillLog(book.counts)
+    n = 3000  # past the first capacity, so the arrays grow (and are copied) twice
+    rng = np.random.default_rng(5)
+    quantities = rng.normal(size=n)
+    limits = rng.uniform(90.0, 110.0, size=n)
+    for start in range(0, n, 250):
+        stop = start + 250
+        book.reserve(250)
+        book.add(
+            np.arange(start, stop, dtype=np.int64) % 7, quantities[start:stop], bar=start,
+            origin=O_ORDER, order_type=LIMIT, limit_price=float(limits[start]),
+            target_value=limits[start:stop],
+        )  # fmt: skip
+        log.reserve(250)
+        log.records["price"][start:stop] = limits[start:stop]
+        log.records["order_id"][start:stop] = np.arange(start, stop)
+        log.n = stop
+    assert book.records.shape[0] > 1024 and log.records.shape[0] > 1024
+    assert book.records["quantity"][:n].tolist() == quantities.tolist()
+    assert book.records["limit_price"][:n].tolist() == np.repeat(limits[::250], 250).tolist()
+    assert book.records["target_value"][:n].tolist() == limits.tolist()
+    assert book.records["asset"][:n].tolist() == (np.arange(n) % 7).tolist()
+    assert book.records["submit_bar"][:n].tolist() == np.repeat(np.arange(0, n, 250), 250).tolist()
+    assert book.open_ids[: book.n_open].tolist() == list(range(n))
+    assert log.view()["order_id"].tolist() == list(range(n))
+    assert log.view()["price"].tolist() == limits.tolist()

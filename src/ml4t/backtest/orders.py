@@ -254,5 +254,8 @@ def _with_room(array: NDArray[_T], used: int, k: int) -> NDArray[_T]:
     # Uninitialised: rows past ``used`` are written before they are read, and pages never
     # touched cost nothing (zeroing a reserve sized for the worst case can cost more than the run).
     grown = np.empty(max(2 * len(array), used + k), dtype=array.dtype)
-    grown[:used] = array[:used]
+    # Copied as bytes: numpy copies a record array record by record, field by field (five
+    # times slower; a wide universe's book of 140,000 orders took 35 ms to grow).
+    size = used * array.dtype.itemsize
+    grown.view(np.uint8)[:size] = array.view(np.uint8)[:size]
     return grown

@@ -84,6 +84,20 @@ def bit_of(asset: int) -> tuple[int, np.uint64]:
 
 
 @folded
+def set_bits(bits: np.ndarray, out: np.ndarray) -> int:
+    """Write the assets whose bits are set in the row ``bits`` (``state.B_*``) to ``out``, in
+    asset order; returns how many."""
+    n = 0
+    for w in range(bits.shape[0]):
+        word = bits[w]
+        while word:
+            out[n] = 64 * w + trailing_zeros(word)
+            word &= word - np.uint64(1)  # the next set bit
+            n += 1
+    return n
+
+
+@folded
 def book_position(acc: Account, asset: int, quantity: float) -> None:
     """Set ``asset``'s position to ``quantity``, and its ``B_HELD`` bit: the one place a
     position changes (``step`` books each fill through it)."""

@@ -258,14 +258,13 @@ def apply_rules(
     are left to check (``rules_before_fills`` checked the others), when
     ``stops_on_entry_bar``."""
     bar = bar_rows(m, t)
-    positions = acc.assets[A_POSITION]
     if acc.scalars[S_RULES_ON] != 0.0 and (s.stops_on_entry_bar or not s.rules_first):
         _exit_by_rules(t, s, bar, book, acc, rs, s.rules_first, False, full)
     # Extremes are kept even without rules where rules may be set later (they measure from the
     # best price since entry); the compiled driver's rules are fixed for its run, and it keeps
     # them only for a rule that reads them (``rules.reads_extremes``).
     if acc.scalars[S_KEEP_EXTREMES] != 0.0:
-        update_extremes(t, bar, positions, rs, s)
+        update_extremes(t, bar, acc, rs, s)
 
 
 @folded
@@ -287,7 +286,7 @@ def _exit_by_rules(
     the open) that fills alone, now, like any other, costs included; what a volume cap leaves of
     it joins the book's open orders."""
     positions, pending = acc.assets[A_POSITION], acc.assets[A_PENDING]
-    count = evaluate_position_rules(t, s, bar, positions, book.orders, rs, entered_only)
+    count = evaluate_position_rules(t, s, bar, acc, book.orders, rs, entered_only)
     if not count:
         return
     if replace:
@@ -325,7 +324,7 @@ def track_extremes(
     """``apply_rules`` without position rules: only the positions' best prices take in the
     bar, where rules may be set later (the compiled driver's cannot)."""
     if acc.scalars[S_KEEP_EXTREMES] != 0.0:
-        update_extremes(t, bar_rows(m, t), acc.assets[A_POSITION], rs, s)
+        update_extremes(t, bar_rows(m, t), acc, rs, s)
 
 
 @folded
@@ -401,8 +400,11 @@ def mark_bar(
         # The next bar's closes, read by its mark: start loading them now, while the rest of
         # this bar runs (a wide universe's row is about a page, new memory every bar).
         prefetch_row(m.close[t + 1])
-        if rules_may_read(acc):
-            # Its highs and lows too, read by the best prices and the rules of the positions.
+        if acc.scalars[S_RULES_ON] != 0.0:
+            # Its highs and lows too, read by the rules of the positions. Not for best prices
+            # kept only for rules set later (the event driver without rules): those read the
+            # held assets' alone, and whole rows of a wide universe fetched for them were a
+            # fifth of its bar.
             prefetch_row(m.high[min(t + 1, m.high.shape[0] - 1)])
             prefetch_row(m.low[min(t + 1, m.low.shape[0] - 1)])
 

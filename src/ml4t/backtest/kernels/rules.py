@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .accounts import set_bits, trailing_zeros
 from .jit import counted, folded, kernel, leaf
 from .levels import LEVEL_GAPPED, LEVEL_TOUCHED, level_touch
 from .records import (
@@ -48,6 +49,8 @@ from .records import (
     TRAIL_CLOSE,
 )
 from .state import (
+    A_POSITION,
+    B_HELD,
     RF_ENTRY_PRICE,
     RF_EXTREME,
     RF_HELD,
@@ -61,6 +64,7 @@ from .state import (
     RI_OUT_TYPE,
     RI_POSITION_SET,
     RI_SCRATCH_HELD,
+    Account,
     Bar,
     RuleState,
     Settings,
@@ -110,7 +114,7 @@ def track_entries(
 
 
 @folded
-def update_extremes(t: int, bar: Bar, positions: np.ndarray, rs: RuleState, s: Settings) -> None:
+def update_extremes(t: int, bar: Bar, acc: Account, rs: RuleState, s: Settings) -> None:
     """After the rules ran on bar ``t``, fold its best price into each position's extreme: the
     high for longs, the low for shorts (or the close with ``trail_basis="close"``). Trailing
     levels read the extreme of earlier bars only, so a bar's own high never raises its own stop.
@@ -119,23 +123,33 @@ def update_extremes(t: int, bar: Bar, positions: np.ndarray, rs: RuleState, s: S
     its extreme: its rules start on the next bar, and so does its trail. VectorBT
     (``simulate_from_signals_nb``: the trail moves only once a stop is armed, after the bar is
     checked), Backtrader and backtesting.py (stops re-placed after each bar, from the entry
-    price on) all measure the first bar a stop watches from the entry price."""
-    for a in range(positions.shape[0]):
-        q = positions[a]
-        if q == 0.0 or np.isnan(bar.close[a]):
-            continue
-        if not s.stops_on_entry_bar and rs.ints[RI_ENTRY_BAR, a] == t:
-            continue
-        # Both prices read, then one taken: a load from whichever row the side picks
-        # compiles to a vector gather, which cost the event driver's bar more than the rest
-        # of its open phase.
-        high, low = bar.high[a], bar.low[a]
-        own_extreme = high if q > 0.0 else low
-        best = bar.close[a] if s.trail_basis == TRAIL_CLOSE else own_extreme
-        if q > 0.0:
-            rs.floats[RF_EXTREME, a] = max(rs.floats[RF_EXTREME, a], best)
-        else:
-            rs.floats[RF_EXTREME, a] = min(rs.floats[RF_EXTREME, a], best)
+    price on) all measure the first bar a stop watches from the entry price.
+
+    Only the assets held (``B_HELD``) are visited: on a wide universe the test of every flat
+    asset, and its bar's loads, were a fifth of the event driver's bar without rules, which
+    keeps best prices for rules set later."""
+    positions, held = acc.assets[A_POSITION], acc.bits[B_HELD]
+    for w in range(held.shape[0]):
+        word = held[w]
+        while word:
+            a = 64 * w + trailing_zeros(word)
+            word &= word - np.uint64(1)  # the next set bit: the next asset held
+            _fold_extreme(t, a, positions[a], bar, rs, s)
+
+
+@folded
+def _fold_extreme(t: int, a: int, q: float, bar: Bar, rs: RuleState, s: Settings) -> None:
+    """``update_extremes`` for asset ``a``, holding ``q``."""
+    if q == 0.0 or np.isnan(bar.close[a]):
+        return
+    if not s.stops_on_entry_bar and rs.ints[RI_ENTRY_BAR, a] == t:
+        return
+    own_extreme = bar.high[a] if q > 0.0 else bar.low[a]
+    best = bar.close[a] if s.trail_basis == TRAIL_CLOSE else own_extreme
+    if q > 0.0:
+        rs.floats[RF_EXTREME, a] = max(rs.floats[RF_EXTREME, a], best)
+    else:
+        rs.floats[RF_EXTREME, a] = min(rs.floats[RF_EXTREME, a], best)
 
 
 def reads_extremes(rs: RuleState) -> bool:
@@ -191,7 +205,7 @@ def evaluate_position_rules(
     t: int,
     s: Settings,
     bar: Bar,
-    positions: np.ndarray,
+    acc: Account,
     orders: np.ndarray,
     rs: RuleState,
     entered_only: bool,
@@ -212,7 +226,10 @@ def evaluate_position_rules(
         width = max(width, rs.set_root[k] - rs.set_start[k] + 1)
     work_f = np.empty((2, width))
     work_i = np.zeros((3, width), dtype=np.int64)
-    return _find_exits(t, s, bar, positions, orders, rs, entered_only, work_f, work_i)
+    return _find_exits(
+        t, s, bar, acc.assets[A_POSITION], acc.bits[B_HELD], orders, rs, entered_only, work_f,
+        work_i,
+    )  # fmt: skip
 
 
 @leaf
@@ -221,6 +238,7 @@ def _find_exits(
     s: Settings,
     bar: Bar,
     positions: np.ndarray,
+    held_bits: np.ndarray,
     orders: np.ndarray,
     rs: RuleState,
     entered_only: bool,
@@ -231,13 +249,10 @@ def _find_exits(
     counting: the rule steps it inlines take views of the rule tables per node, and counting
     each would cost more than the rules themselves."""
     adverse_leg = 1.0 if s.intrabar_priority == PRIORITY_STOP else 2.0
-    # The assets holding a position first, listed without a branch per asset: which hold one
-    # changes from bar to bar, and a mispredicted branch per asset cost more than the list.
+    # The assets holding a position first, from their bits (``B_HELD``): a test of every asset
+    # was most of a wide universe's rules with few positions.
     held = rs.ints[RI_SCRATCH_HELD]
-    n_held = 0
-    for a in range(positions.shape[0]):
-        held[n_held] = a
-        n_held += positions[a] != 0.0
+    n_held = set_bits(held_bits, held)
     count = 0
     for k in range(n_held):
         a = held[k]
