@@ -11,6 +11,7 @@ from ml4t.backtest import (
     BacktestConfig,
     Broker,
     ConfigError,
+    DataFeed,
     Engine,
     OrderError,
     OrderWarning,
@@ -172,3 +173,22 @@ def test_percent_entries_at_negative_equity_place_nothing_and_warn_once(make_fee
     assert len([w for w in warned if "order_signals" in str(w.message)]) == 1
     assert result.fills.select("asset", "side", "quantity").rows()[0] == ("A", "sell", 100.0)
     assert "B" not in result.fills["asset"].to_list()
+
+
+def test_a_row_wider_than_the_book_grows_it_and_places_every_order():
+    # 1,500 assets (the book starts with room for 1,024 orders), an entry on each at bar 0.
+    n, bars = 1500, 3
+    times = np.datetime64("2024-01-01") + np.arange(bars).astype("timedelta64[D]")
+    prices = np.full((bars, n), 10.0)
+    fields = {"open": prices, "high": prices, "low": prices, "close": prices, "volume": prices}
+    feed = DataFeed.from_arrays(times, [f"A{i:04d}" for i in range(n)], fields)
+    entries = np.zeros((bars, n), dtype=bool)
+    entries[0] = True
+    exits = np.zeros((bars, n), dtype=bool)
+    strategy = Rows(entries, exits, size=2.0, size_type="shares")
+    config = BacktestConfig(initial_cash=1_000_000.0)
+    result = Engine(feed, strategy, config).run()
+    assert strategy.ids == [list(range(n)), [], []]
+    assert result.fills.height == n and result.fills["quantity"].to_list() == [2.0] * n
+    compiled = run_signals(feed, entries, exits, size=2.0, size_type="shares", config=config)
+    assert result.fills.equals(compiled.fills)

@@ -39,7 +39,6 @@ from .kernels.book import (
 )
 from .kernels.driver import (
     SIGNAL_ROWS,
-    SIZE_PERCENT,
     SIZE_SHARES,
     OppositeEntryT,
     SizeTypeT,
@@ -218,7 +217,7 @@ class Broker:
         self._rule_state: RuleState | None = None  # built from the tables when they change
         # ``target_orders``' compiled function, once typed (``_target_orders``).
         self._targets_call: Callable[..., tuple[int, int, int, int]] | None = None
-        self._signals_call: Callable[..., None] | None = None
+        self._signals_call: Callable[..., tuple[int, int, bool]] | None = None
         # ``order_signals``' rows of bits (``kernels.driver.signal_words``: entries, exits), one
         # word per 64 assets.
         self._signal_words = np.zeros((SIGNAL_ROWS, bit_words(n)), dtype=np.uint64)
@@ -676,28 +675,28 @@ class Broker:
         market = self._market
         if market is None:
             raise OrderError("order_signals needs a run's market: call it from on_data")
-        o, n = self.orders, self._n_assets
-        counts = o.counts.tolist()
-        first = counts[C_ORDERS]
-        if first + n > o.records.shape[0] or counts[C_OPEN] + n > o.open_ids.shape[0]:
-            o.reserve(n)  # the rule places at most one order per asset
         if value == math.inf:
-            o.needs_full_fills = True  # all-in orders: sized at their fill
-        args = (
-            self._bar, long_in, long_out, short_in, short_out, value, size_code, opposite_code,
-            _NO_FLOATS, _NO_BARS, self._signal_words, self._settings, market,
-            self._book_record(), self._acc, self._rules_record(),
-        )  # fmt: skip
-        if self._signals_call is None:
-            # The rows are C-ordered, writeable bool arrays (``_signal_row``): later calls have
-            # the same argument types and skip the typing of each.
-            _, self._signals_call = kept_call(bar_signals, args)
-        else:
-            self._signals_call(*args)
-        entering = size_code == SIZE_PERCENT and not self._account[S_EQUITY] > 0.0
-        if entering and (long_in.any() or short_in.any()):
+            self.orders.needs_full_fills = True  # all-in orders: sized at their fill
+        call = self._signals_call
+        while True:
+            args = (
+                self._bar, long_in, long_out, short_in, short_out, value, size_code,
+                opposite_code, _NO_FLOATS, _NO_BARS, self._signal_words, self._settings, market,
+                self._book_record(), self._acc, self._rules_record(),
+            )  # fmt: skip
+            if call is None:
+                # The rows are C-ordered, writeable bool arrays (``_signal_row``): later calls
+                # have the same argument types and skip the typing of each.
+                (first, last, refused), call = kept_call(bar_signals, args)
+                self._signals_call = call
+            else:
+                first, last, refused = call(*args)
+            if first >= 0:
+                break
+            self.orders.reserve(self._n_assets)  # the rule places at most one order per asset
+        if refused:
             self._no_equity("order_signals(...)")  # the rule placed no entry: say so once
-        return np.arange(first, o.counts[C_ORDERS], dtype=np.int64)
+        return np.arange(first, last, dtype=np.int64)
 
     def _signal_row(self, name: str, row: ArrayLike) -> NDArray[np.bool_]:
         """A row of signals as ``bar_signals`` takes it: a C-ordered, writeable bool array over

@@ -410,12 +410,20 @@ def bar_signals(
     short_exits: np.ndarray, size: float, size_type: int, upon_opposite_entry: int,
     no_floats: np.ndarray, no_bars: np.ndarray, words: np.ndarray, s: Settings, m: Market,
     book: Book, acc: Account, rs: RuleState,
-) -> None:  # fmt: skip
+) -> tuple[int, int, bool]:  # fmt: skip
     """``Broker.order_signals``: the orders of bar ``t``'s signals (rows over assets; the short
     rows empty for none), decided and screened as the compiled signal loops decide them (the
-    same folded functions, on a ``Decisions`` of one row). The book has room for one order per
-    asset; ``words`` (``[2, words]``, a word per 64 assets) takes the row's bits."""
+    same folded functions, on a ``Decisions`` of one row); ``words`` (``[2, words]``, a word
+    per 64 assets) takes the row's bits.
+
+    Returns ``(first, last, refused)``: the ids ``[first, last)`` of the orders placed, and
+    whether the row has an entry while equity is <= 0 and ``size`` a percent of it (no such
+    entry is placed). Without room in the book for one order per asset it does nothing and
+    returns ``(-1, -1, False)``: the caller grows the book and calls again."""
     n = entries.shape[0]
+    first = book.counts[C_ORDERS]
+    if first + n > book.orders.shape[0] or book.counts[C_OPEN] + n > book.open_ids.shape[0]:
+        return -1, -1, False
     shorts = (1, n) if short_entries.shape[0] else (0, 0)
     d = Decisions(
         MODE_SIGNALS, entries.reshape((1, n)), exits.reshape((1, n)),
@@ -425,6 +433,11 @@ def bar_signals(
     )  # fmt: skip
     _pack_row(entries, exits, short_entries, short_exits, words)
     _screened(t, d, s, m, book, acc, rs, _signal_orders)
+    refused = False
+    if size_type == SIZE_PERCENT and not acc.scalars[S_EQUITY] > 0.0:
+        for w in range(words.shape[1]):
+            refused = refused or words[SIGNAL_ENTRIES, w] != 0
+    return first, book.counts[C_ORDERS], refused
 
 
 def signal_words(signals: tuple[np.ndarray, ...] | None, n_bars: int, n_assets: int) -> np.ndarray:
