@@ -12,7 +12,12 @@ import pytest
 
 from ml4t.backtest import BacktestConfig, Broker
 from ml4t.backtest.kernels import clock
-from ml4t.backtest.kernels.state import S_DRAWDOWN_LIMIT, S_RULES_ON, KernelState
+from ml4t.backtest.kernels.state import (
+    S_DRAWDOWN_LIMIT,
+    S_KEEP_EXTREMES,
+    S_RULES_ON,
+    KernelState,
+)
 
 
 def _calls(kernel: object) -> list[str]:
@@ -38,6 +43,24 @@ def test_open_plain_is_the_open_steps_without_the_optional_ones() -> None:
     # The rules step without rules keeps only the best prices (track_extremes).
     expected = ["start_bar", "fill_open", "track_extremes", "mark_bar"]
     assert _calls(clock.open_plain) == expected
+
+
+def test_open_fixed_is_open_plain_without_best_prices() -> None:
+    # The compiled driver's plain loops: rules fixed for the run, none set, nothing to keep.
+    assert _calls(clock.open_fixed) == ["start_bar", "fill_open", "mark_bar"]
+
+
+def test_a_plain_compiled_run_keeping_best_prices_is_refused() -> None:
+    from ml4t.backtest.kernels import driver
+
+    state = _state()
+    state.account.scalars[S_KEEP_EXTREMES] = 1.0  # as an event run keeps them
+    with pytest.raises(AssertionError, match="best prices"):
+        driver.loop_for(driver.MODE_SIGNALS, state.settings, state.account)
+    state.account.scalars[S_KEEP_EXTREMES] = 0.0  # as the compiled driver sets it without rules
+    assert driver.loop_for(driver.MODE_SIGNALS, state.settings, state.account) is (
+        driver.signals_loop_plain
+    )
 
 
 def _state(**config: object) -> KernelState:

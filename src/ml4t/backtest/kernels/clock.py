@@ -166,6 +166,25 @@ def open_plain(
 
 
 @leaf
+def open_fixed(
+    t: int,
+    s: Settings,
+    m: Market,
+    book: Book,
+    acc: Account,
+    rs: RuleState,
+    rec: np.ndarray,
+    full: Full,
+) -> None:
+    """``open_plain`` for the compiled driver: its rules are fixed for the run, so a plain run
+    keeps no best prices (``S_KEEP_EXTREMES`` is 0) and its first run compiles no step for
+    them."""
+    start_bar(t, s, m, book, acc, rs, rec, full)
+    fill_open(t, s, m, book, acc, rs, rec, full)
+    mark_bar(t, s, m, book, acc, rs, rec, full)
+
+
+@leaf
 def open_rules(
     t: int,
     s: Settings,

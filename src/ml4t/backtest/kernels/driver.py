@@ -29,7 +29,7 @@ import numpy as np
 
 from .accounts import bit_of, trailing_zeros
 from .book import H_BLOCK, H_STOPPED, add_order, reject_growing, withdraw
-from .clock import close_phase, open_phase, open_plain, open_rules, open_steps
+from .clock import close_phase, open_fixed, open_phase, open_plain, open_rules, open_steps
 from .jit import counted, folded, leaf, released
 from .records import (
     LIMIT,
@@ -61,6 +61,7 @@ from .state import (
     S_CASH,
     S_EQUITY,
     S_HALT,
+    S_KEEP_EXTREMES,
     Account,
     Book,
     Full,
@@ -521,11 +522,11 @@ def _loop(
     complete, or the bar that might not fit in the books (the caller grows them and calls
     again from it).
 
-    ``open_steps`` (``clock.open_phase``, or ``clock.open_plain`` for a run without its
-    optional steps), ``decisions`` (one of the three rules) and ``screened`` (halts can block
-    entries) are constants of each loop below, folded in when it compiles: numba compiles
-    every kernel a loop reaches, and a loop that cannot reach the rules, margin calls, halts
-    or the other decision rules does not compile them (a first run's compile)."""
+    ``open_steps`` (``clock.open_phase``, ``clock.open_rules``, or ``clock.open_fixed`` for a
+    run without its optional steps), ``decisions`` (one of the three rules) and ``screened``
+    (halts can block entries) are constants of each loop below, folded in when it compiles:
+    numba compiles every kernel a loop reaches, and a loop that cannot reach the rules, margin
+    calls, halts or the other decision rules does not compile them (a first run's compile)."""
     n_bars, n_assets = m.close.shape
     for t in range(t0, n_bars):
         orders_needed, fills_needed = room_for_bar(book.counts[C_OPEN], n_assets)
@@ -565,7 +566,7 @@ def signals_loop_plain(
     rec: np.ndarray, full: Full,
 ) -> int:  # fmt: skip
     """``_loop`` deciding from signals, for a plain run."""
-    return _loop(t0, s, m, d, book, acc, rs, rec, full, open_plain, _signal_orders, False)
+    return _loop(t0, s, m, d, book, acc, rs, rec, full, open_fixed, _signal_orders, False)
 
 
 @released
@@ -593,7 +594,7 @@ def weights_loop_plain(
     rec: np.ndarray, full: Full,
 ) -> int:  # fmt: skip
     """``_loop`` deciding from weights, for a plain run."""
-    return _loop(t0, s, m, d, book, acc, rs, rec, full, open_plain, _weight_orders, False)
+    return _loop(t0, s, m, d, book, acc, rs, rec, full, open_fixed, _weight_orders, False)
 
 
 @released
@@ -621,7 +622,7 @@ def orders_loop_plain(
     rec: np.ndarray, full: Full,
 ) -> int:  # fmt: skip
     """``_loop`` deciding from order quantities, for a plain run."""
-    return _loop(t0, s, m, d, book, acc, rs, rec, full, open_plain, _quantity_orders, False)
+    return _loop(t0, s, m, d, book, acc, rs, rec, full, open_fixed, _quantity_orders, False)
 
 
 @released
@@ -661,4 +662,7 @@ def loop_for(mode: int, s: Settings, acc: Account) -> Any:
         ...          state.rules, records, None)  # doctest: +SKIP
     """
     (steps,) = open_steps(s, acc)
+    if steps is open_plain and acc.scalars[S_KEEP_EXTREMES] != 0.0:
+        # The plain loops' open phase (``clock.open_fixed``) keeps no best prices.
+        raise AssertionError("a plain compiled run with best prices to keep")
     return _LOOPS[(mode, steps)]
