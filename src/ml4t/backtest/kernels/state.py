@@ -280,7 +280,7 @@ RI_OUT_TYPE: Final = 6
 RI_OUT_ORIGIN: Final = 7
 RI_SCRATCH_IDS: Final = 8
 RI_SCRATCH_ASSETS: Final = 9
-RI_SCRATCH_HELD: Final = 10  # scratch: the assets holding a position (``rules._find_exits``)
+RI_SCRATCH_HELD: Final = 10  # scratch: the assets holding a position (``rules``, ``set_bits``)
 RI_WIDTH: Final = 11
 
 REC_CASH: Final = 0
