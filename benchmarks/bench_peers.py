@@ -31,9 +31,10 @@ excluded), and of more while the calls so far add up to under a second (``MIN_TI
 ``MAX_CALLS``): on this shared machine the best of three 5 ms calls was often a busy spell's;
 the first call (numba caches loaded, VectorBT compiling) is reported apart, and a
 fresh process with an empty numba cache measures our compile cost. After every engine's first
-call, the timed calls of a workload are made in rounds, one call of each engine in turn
-(``measure_interleaved``), so that a slow spell slows every engine alike: timed back to back,
-one engine's calls could all fall in a slow spell and the ratios swung 1.5x between runs.
+call, the timed calls of a workload are made in rounds, each engine's calls in turn (one, or
+more up to 0.1 s; ``measure_interleaved``), so that a slow spell slows every engine alike:
+timed back to back, one engine's calls could all fall in a slow spell and the ratios swung 1.5x
+between runs.
 Backtrader, seconds to minutes a call, is timed on its own after the rounds.
 
     python benchmarks/bench_peers.py [--repeat 3] [--skip-big] [--out benchmarks/RESULTS.md]
@@ -79,6 +80,8 @@ COMMISSION = 0.001
 # best of a few calls on a shared machine is a busy spell's), up to MAX_CALLS of them.
 MIN_TIMED = 1.0
 MAX_CALLS = 200
+# Each engine's share of a round of interleaved calls (``measure_interleaved``), seconds.
+ROUND_SLICE = 0.1
 COMPILED, VECTORIZED, PER_ASSET = "ours compiled", "ours event, vectorized", "ours event, per-asset"
 ROWS = "ours event, order_signals"
 IDLE, STRATEGY_ALONE = "ours event, empty on_data", "vectorized strategy alone"
@@ -457,13 +460,16 @@ def measure_interleaved(
     contenders: list[Contender], repeats: dict[str, int]
 ) -> dict[str, tuple[float, int]]:
     """Best seconds and number of timed calls of each contender, the calls made in rounds: in
-    each, every contender that still needs calls makes one, in turn.
+    each, every contender that still needs calls makes calls in turn, one at least, more while
+    its calls of the round add up to under ``ROUND_SLICE``.
 
     This shared 2-core machine has slow spells of seconds. Timed back to back, one engine's
     calls could all fall in a slow spell and the next engine's in a fast one, and the ratios
     between engines swung 1.5x from run to run; in rounds, a slow spell slows every engine
-    alike. A contender needs calls until it has made ``repeats[name]`` and, past that, while
-    its calls add up to under ``MIN_TIMED`` seconds (at most ``MAX_CALLS``).
+    alike. The slice spreads a fast engine's many calls over the rounds, rather than leaving
+    most of them to run alone after the slow engines are done. A contender needs calls until
+    it has made ``repeats[name]`` and, past that, while its calls add up to under
+    ``MIN_TIMED`` seconds (at most ``MAX_CALLS``).
     """
     best = {c.name: float("inf") for c in contenders}
     calls = dict.fromkeys(best, 0)
@@ -476,12 +482,17 @@ def measure_interleaved(
     waiting = [c for c in contenders if needs_calls(c)]
     while waiting:
         for c in waiting:
-            start = time.perf_counter()
-            c.run()
-            took = time.perf_counter() - start
-            best[c.name] = min(best[c.name], took)
-            calls[c.name] += 1
-            spent[c.name] += took
+            in_round = 0.0
+            while True:
+                start = time.perf_counter()
+                c.run()
+                took = time.perf_counter() - start
+                best[c.name] = min(best[c.name], took)
+                calls[c.name] += 1
+                spent[c.name] += took
+                in_round += took
+                if in_round >= ROUND_SLICE or not needs_calls(c):
+                    break
         waiting = [c for c in waiting if needs_calls(c)]
     return {name: (best[name], calls[name]) for name in best}
 
@@ -900,9 +911,9 @@ def main() -> None:
             "(data, feeds and peer frames built beforehand; `--repeat` calls, and more while "
             f"they add up to under {MIN_TIMED:g} s, at most {MAX_CALLS}); the first call is "
             "apart (numba caches loaded from disk, VectorBT compiling). The timed calls are "
-            "made in rounds, one call of each engine of the workload in turn (Backtrader's on "
-            "their own, after), so that a slow spell of this shared machine slows every engine "
-            "alike. Peak MB: Python-tracked "
+            "made in rounds, each engine of the workload in turn making one call or more up to "
+            f"{ROUND_SLICE:g} s (Backtrader's on their own, after), so that a slow spell of "
+            "this shared machine slows every engine alike. Peak MB: Python-tracked "
             "allocations (tracemalloc; numba's allocations inside compiled code not seen) / "
             "growth of the resident size during one call (a floor: freed memory is reused "
             "unseen). 'time / ours ...' is the engine's best time over ours: above 1, ours is "
