@@ -30,7 +30,12 @@ shows. Each timing is the best of ``--repeat`` calls of the backtest alone (data
 excluded), and of more while the calls so far add up to under a second (``MIN_TIMED``; at most
 ``MAX_CALLS``): on this shared machine the best of three 5 ms calls was often a busy spell's;
 the first call (numba caches loaded, VectorBT compiling) is reported apart, and a
-fresh process with an empty numba cache measures our compile cost.
+fresh process with an empty numba cache measures our compile cost. After every engine's first
+call, the timed calls of a workload are made in rounds, each engine's calls in turn (one, or
+more up to 0.1 s; ``measure_interleaved``), so that a slow spell slows every engine alike:
+timed back to back, one engine's calls could all fall in a slow spell and the ratios swung 1.5x
+between runs.
+Backtrader, seconds to minutes a call, is timed on its own after the rounds.
 
     python benchmarks/bench_peers.py [--repeat 3] [--skip-big] [--out benchmarks/RESULTS.md]
 
@@ -75,6 +80,8 @@ COMMISSION = 0.001
 # best of a few calls on a shared machine is a busy spell's), up to MAX_CALLS of them.
 MIN_TIMED = 1.0
 MAX_CALLS = 200
+# Each engine's share of a round of interleaved calls (``measure_interleaved``), seconds.
+ROUND_SLICE = 0.1
 COMPILED, VECTORIZED, PER_ASSET = "ours compiled", "ours event, vectorized", "ours event, per-asset"
 ROWS = "ours event, order_signals"
 IDLE, STRATEGY_ALONE = "ours event, empty on_data", "vectorized strategy alone"
@@ -246,7 +253,7 @@ def strategy_alone(w: Workload) -> Contender:
             replay.index = t
             on_data(timestamp, replay, replay)
 
-    return Contender(STRATEGY_ALONE, run, lambda _: float("nan"))
+    return Contender(STRATEGY_ALONE, run, lambda _: float("nan"), traced=False)
 
 
 class SignalRows(Strategy):
@@ -284,11 +291,16 @@ class Contender:
     name: str
     run: Callable[[], Any]
     final_value: Callable[[Any], float]
+    # tracemalloc's peak measured: not for the budget's timings (only their time is reported),
+    # nor for Backtrader (pure Python: tracemalloc would follow every object it makes).
+    traced: bool = True
 
 
-def ours_event(w: Workload, strategy: type[Strategy], name: str) -> Contender:
+def ours_event(
+    w: Workload, strategy: type[Strategy], name: str, *, traced: bool = True
+) -> Contender:
     feed, config = w.feed(), w.config()
-    return Contender(name, lambda: Engine(feed, strategy(w), config).run(), _final)
+    return Contender(name, lambda: Engine(feed, strategy(w), config).run(), _final, traced)
 
 
 def ours_compiled(w: Workload) -> Contender:
@@ -385,7 +397,7 @@ def backtrader_signals(w: Workload) -> Contender:
         cerebro.run()
         return float(cerebro.broker.getvalue())
 
-    return Contender(BACKTRADER, run, float)
+    return Contender(BACKTRADER, run, float, traced=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -433,28 +445,77 @@ def traced_peak(run: Callable[[], Any]) -> float:
     return peak
 
 
-def measure(c: Contender, repeat: int, *, trace: bool = True) -> tuple[Timing, Any]:
-    """Time a first call (kept, for the checks), then ``repeat`` more; then memory."""
+def first_call(c: Contender, outputs: dict[str, Any] | None = None) -> tuple[float, float]:
+    """Seconds and final value of a contender's first call, reported apart: numba caches load
+    and VectorBT compiles in it. Its output goes into ``outputs`` when given (the fill check)."""
+    start = time.perf_counter()
+    out = c.run()
+    seconds = time.perf_counter() - start
+    if outputs is not None:
+        outputs[c.name] = out
+    return seconds, c.final_value(out)
+
+
+def measure_interleaved(
+    contenders: list[Contender], repeats: dict[str, int]
+) -> dict[str, tuple[float, int]]:
+    """Best seconds and number of timed calls of each contender, the calls made in rounds: in
+    each, every contender that still needs calls makes calls in turn, one at least, more while
+    its calls of the round add up to under ``ROUND_SLICE``.
+
+    This shared 2-core machine has slow spells of seconds. Timed back to back, one engine's
+    calls could all fall in a slow spell and the next engine's in a fast one, and the ratios
+    between engines swung 1.5x from run to run; in rounds, a slow spell slows every engine
+    alike. The slice spreads a fast engine's many calls over the rounds, rather than leaving
+    most of them to run alone after the slow engines are done. A contender needs calls until
+    it has made ``repeats[name]`` and, past that, while its calls add up to under
+    ``MIN_TIMED`` seconds (at most ``MAX_CALLS``).
+    """
+    best = {c.name: float("inf") for c in contenders}
+    calls = dict.fromkeys(best, 0)
+    spent = dict.fromkeys(best, 0.0)
+
+    def needs_calls(c: Contender) -> bool:
+        n = calls[c.name]
+        return n < repeats[c.name] or (spent[c.name] < MIN_TIMED and n < MAX_CALLS)
+
+    waiting = [c for c in contenders if needs_calls(c)]
+    while waiting:
+        for c in waiting:
+            in_round = 0.0
+            while True:
+                start = time.perf_counter()
+                c.run()
+                took = time.perf_counter() - start
+                best[c.name] = min(best[c.name], took)
+                calls[c.name] += 1
+                spent[c.name] += took
+                in_round += took
+                if in_round >= ROUND_SLICE or not needs_calls(c):
+                    break
+        waiting = [c for c in waiting if needs_calls(c)]
+    return {name: (best[name], calls[name]) for name in best}
+
+
+def timing(c: Contender, first: tuple[float, float], timed: tuple[float, int]) -> Timing:
+    """``c``'s first call (seconds, final value) and timed calls (best, count), then its memory:
+    one more call for each figure, after all the timings (tracemalloc slows what it watches)."""
+    rss = rss_growth(c.run)
+    traced = traced_peak(c.run) if c.traced else float("nan")
+    (seconds, value), (best, calls) = first, timed
+    return Timing(seconds, best, calls + 1, value, traced, rss)
+
+
+def measure(c: Contender, repeat: int) -> Timing:
+    """A contender timed on its own, its calls back to back (Backtrader, whose calls take
+    seconds to minutes: it would hold up the rounds of the others)."""
     if repeat == 0:  # one call of minutes: its memory is that call's resident growth
         box: list[Any] = []
         start = time.perf_counter()
         rss = rss_growth(lambda: box.append(c.run()))
-        first = time.perf_counter() - start
-        value = c.final_value(box[0])
-        return Timing(first, first, 1, value, float("nan"), rss), box[0]
-    start = time.perf_counter()
-    out = c.run()
-    first = time.perf_counter() - start
-    best, calls, spent = float("inf"), 0, 0.0
-    while calls < repeat or (spent < MIN_TIMED and calls < MAX_CALLS):
-        start = time.perf_counter()
-        c.run()
-        took = time.perf_counter() - start
-        best, calls, spent = min(best, took), calls + 1, spent + took
-    value = c.final_value(out)
-    rss = rss_growth(c.run)
-    traced = traced_peak(c.run) if trace else float("nan")
-    return Timing(first, best, calls + 1, value, traced, rss), out
+        seconds = time.perf_counter() - start
+        return Timing(seconds, seconds, 1, c.final_value(box[0]), float("nan"), rss)
+    return timing(c, first_call(c), measure_interleaved([c], {c.name: repeat})[c.name])
 
 
 FILL_COLUMNS = ["timestamp", "asset", "side", "quantity", "price", "commission"]
@@ -489,6 +550,49 @@ def profile(c: Contender, top: int = 8) -> list[tuple[str, float, float]]:
         where = f"{Path(path).name}:{line}({func})" if line else func
         rows.append((where, own, own / total))
     return sorted(rows, key=lambda r: -r[1])[:top]
+
+
+def time_workload(w: Workload, repeat: int) -> tuple[dict[str, Timing], int, NDArray[np.float64]]:
+    """Our four engines and VectorBT on ``w`` (on random_500x2520 also the 6x goal's budget,
+    ``Idle`` and ``strategy_alone``): every first call, our fills checked, then the timed calls
+    in rounds across them all. Returns the timings, our fill count and our compiled equity."""
+    ours = [
+        ours_compiled(w),
+        ours_event(w, Vectorized, VECTORIZED),
+        ours_event(w, SignalRows, ROWS),
+        ours_event(w, PerAsset, PER_ASSET),
+    ]
+    outputs: dict[str, BacktestResult] = {}
+    firsts = {c.name: first_call(c, outputs) for c in ours}
+    fills = check_same_fills(outputs)
+    # VectorBT sizes by our equity (see vectorbt_signals), so it comes after our first calls.
+    equity = outputs[COMPILED].equity["equity"].to_numpy()
+    del outputs  # hundreds of MB on 5000 x 2520: none is kept through the timed calls
+    others = [vectorbt_signals(w, equity)]
+    if w.name == "random_500x2520":
+        # Where the vectorized event run's time goes (the 6x goal's budget, ``goals``).
+        others += [ours_event(w, Idle, IDLE, traced=False), strategy_alone(w)]
+    firsts |= {c.name: first_call(c) for c in others}
+    # The per-asset loop is seconds a call on the big workloads: fewer repeats.
+    repeats = {c.name: repeat for c in ours + others}
+    if w.n_assets > 500:
+        repeats[PER_ASSET] = 1
+    timed = measure_interleaved(ours + others, repeats)
+    results: dict[str, Timing] = {}
+    for c in ours + others:
+        results[c.name] = timing(c, firsts[c.name], timed[c.name])
+        print(f"{w.name:18} {c.name:26} best {results[c.name].best:8.3f} s", flush=True)
+    return results, fills, equity
+
+
+def profile_lines(w: Workload) -> list[str]:
+    """Where one call of our compiled and vectorized event runs spends its time, as lines."""
+    lines = []
+    for c in (ours_compiled(w), ours_event(w, Vectorized, VECTORIZED)):
+        lines += [f"**{c.name}**, one call under cProfile:", ""]
+        lines += [f"- {share:.0%} {where} ({own * 1e3:.1f} ms)" for where, own, share in profile(c)]
+        lines.append("")
+    return lines
 
 
 # ---------------------------------------------------------------------------------------------
@@ -615,6 +719,22 @@ def machine() -> str:
 
 def _fmt_ratio(x: float) -> str:
     return "" if not np.isfinite(x) else f"{x:.1f}" if x < 100 else f"{x:,.0f}"
+
+
+def table_rows(w: Workload, results: dict[str, Timing]) -> list[str]:
+    """The table's row of each engine on ``w``, its times also over our compiled and
+    vectorized event runs', and its final value against our compiled run's."""
+    ref, rows = results[COMPILED], []
+    for name, r in results.items():
+        diff = r.value - ref.value
+        vs = "same" if diff == 0 else f"{diff:+,.2f} ({diff / ref.value:+.1e})"
+        rows.append(
+            f"| {w.name} | {name} | {r.first:.3f} | {r.best:.3f} | {r.calls} | "
+            f"{w.asset_bars / r.best / 1e6:.2f} | {r.traced_mb:.0f} / {r.rss_mb:.0f} | "
+            f"{_fmt_ratio(r.best / ref.best)} | "
+            f"{_fmt_ratio(r.best / results[VECTORIZED].best)} | {r.value:,.2f} | {vs} |"
+        )
+    return rows
 
 
 def goals(
@@ -758,53 +878,19 @@ def main() -> None:
     profiles: list[str] = []
     big_equity: NDArray[np.float64] | None = None
     for w in workloads(not args.skip_big):
-        ours = [ours_compiled(w), ours_event(w, Vectorized, VECTORIZED)]
-        ours.append(ours_event(w, SignalRows, ROWS))
-        ours.append(ours_event(w, PerAsset, PER_ASSET))
-        results: dict[str, Timing] = {}
-        outputs: dict[str, BacktestResult] = {}
-        for c in ours:
-            # The per-asset loop is seconds a call on the big workloads: fewer repeats.
-            repeat = 1 if c.name == PER_ASSET and w.n_assets > 500 else args.repeat
-            results[c.name], outputs[c.name] = measure(c, repeat)
-            print(f"{w.name:18} {c.name:26} best {results[c.name].best:8.3f} s", flush=True)
-        fills[w.name] = check_same_fills(outputs)
-        if w.name == "random_500x2520":
-            # Where the vectorized event run's time goes (the 6x goal's budget, ``goals``).
-            for c in (ours_event(w, Idle, IDLE), strategy_alone(w)):
-                budget[c.name], _ = measure(c, args.repeat, trace=False)
-                print(f"{w.name:18} {c.name:26} best {budget[c.name].best:8.3f} s", flush=True)
-        equity = outputs[COMPILED].equity["equity"].to_numpy()
+        results, fills[w.name], equity = time_workload(w, args.repeat)
+        budget |= {name: results.pop(name) for name in (IDLE, STRATEGY_ALONE) if name in results}
         if w.name == SCALING[-1]:
             big_equity = equity
         if args.profile and w.name == "random_500x2520":
-            for c in ours[:2]:
-                profiles += [f"**{c.name}**, one call under cProfile:", ""]
-                profiles += [
-                    f"- {share:.0%} {where} ({own * 1e3:.1f} ms)"
-                    for where, own, share in profile(c)
-                ]
-                profiles.append("")
-        del outputs
-        peers = [vectorbt_signals(w, equity)]
+            profiles += profile_lines(w)
         if w.n_assets <= 500 and w.name != TURNOVER and not args.skip_backtrader:
-            peers.append(backtrader_signals(w))
-        for c in peers:
             # Backtrader takes a minute or more a call past 25 assets: one call.
-            repeat = 0 if c.name == BACKTRADER and w.n_assets > 25 else args.repeat
-            results[c.name], _ = measure(c, repeat, trace=c.name != BACKTRADER)
-            print(f"{w.name:18} {c.name:26} best {results[c.name].best:8.3f} s", flush=True)
+            repeat = 0 if w.n_assets > 25 else args.repeat
+            results[BACKTRADER] = measure(backtrader_signals(w), repeat)
+            print(f"{w.name:18} {BACKTRADER:26} best {results[BACKTRADER].best:8.3f} s", flush=True)
         timings[w.name] = results
-        ref = results[COMPILED]
-        for name, r in results.items():
-            diff = r.value - ref.value
-            vs = "same" if diff == 0 else f"{diff:+,.2f} ({diff / ref.value:+.1e})"
-            table.append(
-                f"| {w.name} | {name} | {r.first:.3f} | {r.best:.3f} | {r.calls} | "
-                f"{w.asset_bars / r.best / 1e6:.2f} | {r.traced_mb:.0f} / {r.rss_mb:.0f} | "
-                f"{_fmt_ratio(r.best / ref.best)} | "
-                f"{_fmt_ratio(r.best / results[VECTORIZED].best)} | {r.value:,.2f} | {vs} |"
-            )
+        table += table_rows(w, results)
     print("compile cost (fresh processes):", flush=True)
     compile_lines = compile_costs()
     memory_lines: list[str] = []
@@ -824,7 +910,10 @@ def main() -> None:
             f"{time.perf_counter() - started:.0f} s. Best of `calls` calls of the backtest alone "
             "(data, feeds and peer frames built beforehand; `--repeat` calls, and more while "
             f"they add up to under {MIN_TIMED:g} s, at most {MAX_CALLS}); the first call is "
-            "apart (numba caches loaded from disk, VectorBT compiling). Peak MB: Python-tracked "
+            "apart (numba caches loaded from disk, VectorBT compiling). The timed calls are "
+            "made in rounds, each engine of the workload in turn making one call or more up to "
+            f"{ROUND_SLICE:g} s (Backtrader's on their own, after), so that a slow spell of "
+            "this shared machine slows every engine alike. Peak MB: Python-tracked "
             "allocations (tracemalloc; numba's allocations inside compiled code not seen) / "
             "growth of the resident size during one call (a floor: freed memory is reused "
             "unseen). 'time / ours ...' is the engine's best time over ours: above 1, ours is "
