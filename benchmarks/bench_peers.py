@@ -297,7 +297,7 @@ class Contender:
 
 
 def ours_event(
-    w: Workload, strategy: type[Strategy], name: str, *, traced: bool = True
+    w: Workload, strategy: Callable[[Workload], Strategy], name: str, *, traced: bool = True
 ) -> Contender:
     feed, config = w.feed(), w.config()
     return Contender(name, lambda: Engine(feed, strategy(w), config).run(), _final, traced)
@@ -907,10 +907,11 @@ def main() -> None:
             "",
             f"Written by `python benchmarks/bench_peers.py` on "
             f"{datetime.now().astimezone():%Y-%m-%d %H:%M %Z} in "
-            f"{time.perf_counter() - started:.0f} s. Best of `calls` calls of the backtest alone "
+            f"{time.perf_counter() - started:.0f} s. Best of the timed calls of the backtest alone "
             "(data, feeds and peer frames built beforehand; `--repeat` calls, and more while "
             f"they add up to under {MIN_TIMED:g} s, at most {MAX_CALLS}); the first call is "
-            "apart (numba caches loaded from disk, VectorBT compiling). The timed calls are "
+            "apart (numba caches loaded from disk, VectorBT compiling), and `calls` counts it "
+            "with the timed ones. The timed calls are "
             "made in rounds, each engine of the workload in turn making one call or more up to "
             f"{ROUND_SLICE:g} s (Backtrader's on their own, after), so that a slow spell of "
             "this shared machine slows every engine alike. Peak MB: Python-tracked "
